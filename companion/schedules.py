@@ -226,13 +226,13 @@ class VEGeometric(Schedule):
             )
 
     def log_alpha(self, t: Tensor) -> Tensor:
-        return torch.zeros_like(t)
+        return 0.0 * t
 
     def log_sigma(self, t: Tensor) -> Tensor:
         return math.log(self.sigma_min) + t * math.log(self.sigma_max / self.sigma_min)
 
     def dlog_alpha(self, t: Tensor) -> Tensor:
-        return torch.zeros_like(t)
+        return 0.0 * t
 
     def dlog_sigma(self, t: Tensor) -> Tensor:
         return torch.full_like(t, math.log(self.sigma_max / self.sigma_min))
@@ -253,13 +253,13 @@ class EDM(Schedule):
         self.t_max = self.sigma_max
 
     def log_alpha(self, t: Tensor) -> Tensor:
-        return torch.zeros_like(t)
+        return 0.0 * t
 
     def log_sigma(self, t: Tensor) -> Tensor:
         return torch.log(t)
 
     def dlog_alpha(self, t: Tensor) -> Tensor:
-        return torch.zeros_like(t)
+        return 0.0 * t
 
     def dlog_sigma(self, t: Tensor) -> Tensor:
         return 1.0 / t

@@ -1,0 +1,116 @@
+import math
+
+import pytest
+import torch
+
+from companion import samplers as S
+from companion.schedules import karras_sigmas
+
+M, V = 0.7, 0.3  # single-Gaussian target N(M, V)
+
+
+def gauss_denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    s2 = sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2
+    return M + V / (V + s2) * (x - M)
+
+
+def affine_law(step, sigmas, mean, var, **opts):
+    """Push a Gaussian law through affine steps (exact for the Gaussian target)."""
+    levels = sigmas.tolist()
+    for i in range(len(levels) - 1):
+        pts = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+        mu, std, _ = step(gauss_denoiser, pts, levels[i], levels[i + 1], **opts)
+        a, b = float(mu[1] - mu[0]), float(mu[0])
+        mean, var = a * mean + b, a * a * var + std**2
+    return mean, var
+
+
+def test_ddpm_step_is_the_forward_posterior():
+    x = torch.tensor([[-1.0], [0.4], [2.5]], dtype=torch.float64)
+    s, s1 = 1.7, 0.6
+    mean, std, x0 = S.ddpm_step(gauss_denoiser, x, s, s1)
+    # textbook VE posterior q(x_{s1} | x_s, x0) = N(x0 + (s1/s)^2 (x_s - x0), s1^2 (s^2 - s1^2)/s^2)
+    assert torch.allclose(mean, x0 + (s1 / s) ** 2 * (x - x0), rtol=1e-14)
+    assert math.isclose(std**2, s1**2 * (s**2 - s1**2) / s**2, rel_tol=1e-14)
+
+
+def test_family_identities(gen):
+    x = torch.randn(20, 2, dtype=torch.float64, generator=gen)
+    s, s1 = 2.0, 0.8
+    euler = S.euler_step(gauss_denoiser, x, s, s1)
+    for other in [
+        S.ddim_step(gauss_denoiser, x, s, s1, eta=0.0),
+        S.frozen_denoiser_step(gauss_denoiser, x, s, s1, rho=0.0),
+        S.frozen_eps_step(gauss_denoiser, x, s, s1, rho=0.0),
+        S.euler_maruyama_step(gauss_denoiser, x, s, s1, rho=0.0),
+    ]:
+        assert torch.allclose(other[0], euler[0], rtol=1e-14) and other[1] == 0.0
+    ddpm = S.ddpm_step(gauss_denoiser, x, s, s1)
+    fd1 = S.frozen_denoiser_step(gauss_denoiser, x, s, s1, rho=1.0)
+    assert torch.allclose(ddpm[0], fd1[0], rtol=1e-14) and math.isclose(ddpm[1], fd1[1], rel_tol=1e-14)
+    # every step into sigma = 0 returns the denoised estimate
+    for name, step in S.STEPS.items():
+        mean, std, x0 = step(gauss_denoiser, x, s, 0.0)
+        assert torch.allclose(mean, x0) and std == 0.0, name
+
+
+@pytest.mark.parametrize("name,order", [("euler", 1.0), ("heun", 2.0), ("ddim", 1.0)])
+def test_ode_convergence_orders(name, order):
+    smin, smax = 0.05, 20.0
+    errs = []
+    ns = [16, 32, 64, 128]
+    for n in ns:
+        sig = karras_sigmas(n, smin, smax, zero=False)
+        mean, var = affine_law(S.STEPS[name], sig, M, V + smax**2)
+        errs.append(abs(var - (V + smin**2)) + abs(mean - M))
+    rates = [math.log2(errs[i] / errs[i + 1]) for i in range(len(ns) - 1)]
+    assert abs(rates[-1] - order) < 0.15, rates
+
+
+@pytest.mark.parametrize("name", ["ddpm", "euler_maruyama", "frozen_eps", "ve_exponential"])
+def test_sde_samplers_converge(name):
+    smin, smax = 0.05, 20.0
+    errs = []
+    for n in [80, 320, 1280]:
+        sig = karras_sigmas(n, smin, smax, zero=False)
+        mean, var = affine_law(S.STEPS[name], sig, M, V + smax**2, **({"rho": 1.0} if "rho" in
+                               S.STEPS[name].__code__.co_varnames else {}))
+        errs.append(abs(var - (V + smin**2)))
+    assert errs[2] < errs[1] < errs[0] and errs[2] < 0.002
+    assert 0.8 < math.log(errs[1] / errs[2], 4) < 1.2  # first order in the step size
+
+
+def test_monte_carlo_matches_closed_form_law(gen):
+    sig = karras_sigmas(12, 0.01, 10.0)
+    n = 200_000
+    x = M + math.sqrt(V + 100.0) * torch.randn(n, 2, dtype=torch.float64, generator=gen)
+    calls = []
+    out = S.sample_ddpm(gauss_denoiser, x, sig, generator=gen, callback=calls.append)
+    assert out.shape == (n, 2) and len(calls) == 12
+    mean, var = affine_law(S.ddpm_step, sig, M, V + 100.0)
+    assert torch.allclose(out.mean(0), torch.full((2,), mean, dtype=torch.float64), atol=5 * math.sqrt(var / n))
+    assert torch.allclose(out.var(0), torch.full((2,), var, dtype=torch.float64), rtol=0.01)
+
+
+def test_reproducible_with_generator():
+    sig = karras_sigmas(5, 0.01, 10.0)
+    x = torch.zeros(100, 1, dtype=torch.float64)
+    a = S.sample_euler_maruyama(gauss_denoiser, x, sig, rho=1.0, generator=torch.Generator().manual_seed(3))
+    b = S.sample_euler_maruyama(gauss_denoiser, x, sig, rho=1.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_bad_inputs():
+    x = torch.zeros(4, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        S.sample_euler(gauss_denoiser, x, torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="at least 2 entries"):
+        S.sample_euler(gauss_denoiser, x, torch.tensor([1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=">= 0"):
+        S.sample_euler(gauss_denoiser, x, torch.tensor([1.0, -1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="eta"):
+        S.sample_ddim(gauss_denoiser, x, karras_sigmas(3, 0.1, 1.0), eta=-1.0)
+    with pytest.raises(ValueError, match="finite"):
+        S.sample_euler(gauss_denoiser, x, torch.tensor([float("nan"), 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="unknown sampler"):
+        S.get_step("euler_heun")
