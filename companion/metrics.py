@@ -51,10 +51,19 @@ def sliced_w2(x: Tensor, y: Tensor, n_projections: int = 256,
     py, _ = torch.sort(y @ dirs.to(y.device), dim=0)
     if px.shape[0] != py.shape[0]:
         n = max(px.shape[0], py.shape[0])
-        q = (torch.arange(n, dtype=torch.float64, device=x.device) + 0.5) / n
-        px = torch.quantile(px, q, dim=0, interpolation="linear")
-        py = torch.quantile(py, q, dim=0, interpolation="linear")
+        levels = (torch.arange(n, dtype=torch.float64, device=px.device) + 0.5) / n
+        px, py = _quantiles(px, levels), _quantiles(py, levels)
     return float(((px - py) ** 2).mean().sqrt())
+
+
+def _quantiles(sorted_values: Tensor, levels: Tensor) -> Tensor:
+    """Empirical quantile function (midpoint convention, linear interpolation) of each column."""
+    n = sorted_values.shape[0]
+    pos = torch.clamp(levels * n - 0.5, 0, n - 1)
+    lo = pos.floor().long()
+    hi = torch.clamp(lo + 1, max=n - 1)
+    frac = (pos - lo).unsqueeze(-1)
+    return sorted_values[lo] * (1 - frac) + sorted_values[hi] * frac
 
 
 def median_bandwidth(x: Tensor, y: Tensor, max_points: int = 2000) -> float:
