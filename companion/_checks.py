@@ -64,7 +64,9 @@ def check_decreasing_sigmas(sigmas: Tensor) -> Tensor:
     if not isinstance(sigmas, Tensor):
         raise TypeError(f"sigmas must be a torch.Tensor, got {type(sigmas).__name__}")
     if sigmas.ndim != 1 or sigmas.numel() < 2:
-        raise ValueError(f"sigmas must be 1-D with at least 2 entries, got shape {tuple(sigmas.shape)}")
+        raise ValueError(
+            f"sigmas must be 1-D with at least 2 entries, got shape {tuple(sigmas.shape)}"
+        )
     check_finite("sigmas", sigmas)
     if (sigmas < 0).any():
         raise ValueError(f"sigmas must be >= 0, got min {float(sigmas.min()):.3g}")
@@ -77,6 +79,8 @@ def check_decreasing_sigmas(sigmas: Tensor) -> Tensor:
     return sigmas
 
 
-def as_float64(x: Tensor | float | Sequence[float], device: torch.device | str | None = None) -> Tensor:
+def as_float64(
+    x: Tensor | float | Sequence[float], device: torch.device | str | None = None
+) -> Tensor:
     """Convert ``x`` to a float64 tensor (on ``device`` if given)."""
     return torch.as_tensor(x, dtype=torch.float64, device=device)

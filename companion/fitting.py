@@ -27,9 +27,15 @@ def fit_loglog(x: np.ndarray | list[float], y: np.ndarray | list[float]) -> Slop
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xa.shape != ya.shape or xa.ndim != 1 or xa.size < 3:
         raise ValueError(f"x and y must be 1-D of equal length >= 3, got {xa.shape} and {ya.shape}")
-    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and np.all(xa > 0) and np.all(ya > 0)):
+    if not (
+        np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and np.all(xa > 0) and np.all(ya > 0)
+    ):
         raise ValueError("x and y must be finite and > 0 for a log-log fit")
     res = scipy.stats.linregress(np.log(xa), np.log(ya))
     t = scipy.stats.t.ppf(0.975, xa.size - 2)
-    return Slope(float(res.slope), float(t * res.stderr), float(res.intercept),
-                 (float(xa.min()), float(xa.max())))
+    return Slope(
+        float(res.slope),
+        float(t * res.stderr),
+        float(res.intercept),
+        (float(xa.min()), float(xa.max())),
+    )

@@ -109,10 +109,14 @@ class GaussianMixture:
             v = v.expand(K, d)
         elif v.ndim == 1:
             if v.shape[0] != K:
-                raise ValueError(f"variances of shape (K,) must have K={K} entries, got {v.shape[0]}")
+                raise ValueError(
+                    f"variances of shape (K,) must have K={K} entries, got {v.shape[0]}"
+                )
             v = v.unsqueeze(-1).expand(K, d)
         elif v.shape != (K, d):
-            raise ValueError(f"variances must be scalar, (K,) or (K, d)=({K}, {d}); got {tuple(v.shape)}")
+            raise ValueError(
+                f"variances must be scalar, (K,) or (K, d)=({K}, {d}); got {tuple(v.shape)}"
+            )
         check_finite("variances", v)
         if (v < 0).any():
             raise ValueError("variances must be >= 0")
@@ -149,7 +153,9 @@ class GaussianMixture:
 
     def to(self, device: torch.device | str) -> GaussianMixture:
         """A copy on ``device``."""
-        return GaussianMixture(self.weights.to(device), self.means.to(device), self.variances.to(device))
+        return GaussianMixture(
+            self.weights.to(device), self.means.to(device), self.variances.to(device)
+        )
 
     def __repr__(self) -> str:
         return f"GaussianMixture(K={self.n_components}, d={self.dim})"
@@ -160,7 +166,9 @@ class GaussianMixture:
         :math:`\alpha m_k` and variances :math:`\alpha^2 v_k + \sigma^2`."""
         check_positive("alpha", alpha)
         check_nonnegative("sigma", sigma)
-        return GaussianMixture(self.weights, alpha * self.means, alpha**2 * self.variances + sigma**2)
+        return GaussianMixture(
+            self.weights, alpha * self.means, alpha**2 * self.variances + sigma**2
+        )
 
     def _check_x(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.dim:
@@ -236,7 +244,9 @@ class GaussianMixture:
             sd = float(torch.sqrt(self.variances.max() + sigma**2))
             lo = float(self.means.min()) - 14 * sd
             hi = float(self.means.max()) + 14 * sd
-            xs = torch.linspace(lo, hi, 40_001, dtype=torch.float64, device=self.device).unsqueeze(-1)
+            xs = torch.linspace(lo, hi, 40_001, dtype=torch.float64, device=self.device).unsqueeze(
+                -1
+            )
             integrand = self.prob(xs, sigma) * self.posterior_cov(xs, sigma)[:, 0, 0]
             h = (hi - lo) / (xs.shape[0] - 1)
             fine = float(torch.trapezoid(integrand, dx=h))
@@ -252,7 +262,9 @@ class GaussianMixture:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        eps = torch.randn((n, self.dim), dtype=torch.float64, device=self.device, generator=generator)
+        eps = torch.randn(
+            (n, self.dim), dtype=torch.float64, device=self.device, generator=generator
+        )
         return self.means[k] + torch.sqrt(self.variances[k]) * eps
 
     # -- reverse kernel of a discrete step ----------------------------------------------------
@@ -355,13 +367,17 @@ class ConditionalGaussianMixture:
     def at(self, c: float) -> GaussianMixture:
         """The mixture for one context value."""
         ct = torch.tensor([float(c)], dtype=torch.float64)
-        return GaussianMixture(self.weights_fn(ct)[0], self.means_fn(ct)[0], self.variances_fn(ct)[0])
+        return GaussianMixture(
+            self.weights_fn(ct)[0], self.means_fn(ct)[0], self.variances_fn(ct)[0]
+        )
 
     def log_prob(self, x: Tensor, c: Tensor, sigma: SigmaLike = 0.0) -> Tensor:
         """Log density of the noised law at per-sample contexts ``c`` (shape ``(n,)``)."""
         c = torch.as_tensor(c, dtype=torch.float64)
         if x.ndim != 2 or c.shape != (x.shape[0],):
-            raise ValueError(f"x must be (n, d) and c (n,); got {tuple(x.shape)} and {tuple(c.shape)}")
+            raise ValueError(
+                f"x must be (n, d) and c (n,); got {tuple(x.shape)} and {tuple(c.shape)}"
+            )
         var = self.variances_fn(c) + _as_sigma2(sigma, x.shape[0], x)
         return mixture_log_prob(x, torch.log(self.weights_fn(c)), self.means_fn(c), var)[0]
 
@@ -376,7 +392,10 @@ class ConditionalGaussianMixture:
 
 
 def ring_mixture(
-    n_modes: int = 8, radius: float = 2.0, std: float = 0.1, device: torch.device | str | None = None
+    n_modes: int = 8,
+    radius: float = 2.0,
+    std: float = 0.1,
+    device: torch.device | str | None = None,
 ) -> GaussianMixture:
     """Equal-weight isotropic 2-D mixture with ``n_modes`` modes on a circle of ``radius``."""
     if not isinstance(n_modes, int) or n_modes < 1:

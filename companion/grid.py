@@ -58,8 +58,10 @@ class GridDensity:
 
     def __post_init__(self) -> None:
         if self.x.ndim != 1 or self.x.shape != self.p.shape or self.x.numel() < 3:
-            raise ValueError(f"x and p must be 1-D of equal length >= 3, got {tuple(self.x.shape)} "
-                             f"and {tuple(self.p.shape)}")
+            raise ValueError(
+                f"x and p must be 1-D of equal length >= 3, got {tuple(self.x.shape)} "
+                f"and {tuple(self.p.shape)}"
+            )
 
     @property
     def h(self) -> float:
@@ -90,18 +92,29 @@ class GridDensity:
         return torch.where(inside, out, torch.zeros_like(out))
 
     @staticmethod
-    def gaussian(mean: float, std: float, n_points: int = 2500, width: float = 12.0,
-                 device: torch.device | str | None = None) -> GridDensity:
+    def gaussian(
+        mean: float,
+        std: float,
+        n_points: int = 2500,
+        width: float = 12.0,
+        device: torch.device | str | None = None,
+    ) -> GridDensity:
         """``N(mean, std^2)`` on ``mean +- width*std``."""
         check_positive("std", std)
-        x = torch.linspace(mean - width * std, mean + width * std, n_points, dtype=torch.float64,
-                           device=device)
+        x = torch.linspace(
+            mean - width * std, mean + width * std, n_points, dtype=torch.float64, device=device
+        )
         p = torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
         return GridDensity(x, p)
 
     @staticmethod
-    def from_function(fn: Callable[[Tensor], Tensor], lo: float, hi: float, n_points: int = 2500,
-                      device: torch.device | str | None = None) -> GridDensity:
+    def from_function(
+        fn: Callable[[Tensor], Tensor],
+        lo: float,
+        hi: float,
+        n_points: int = 2500,
+        device: torch.device | str | None = None,
+    ) -> GridDensity:
         """Sample a density function ``fn`` (``(m,) -> (m,)``) on ``[lo, hi]``."""
         x = torch.linspace(lo, hi, n_points, dtype=torch.float64, device=device)
         return GridDensity(x, fn(x))
@@ -141,8 +154,11 @@ def _pushforward(d: GridDensity, mu: Tensor, y: Tensor) -> Tensor:
         y_edges = torch.cat([y - 0.5 * h_y, y[-1:] + 0.5 * h_y])
         F = _interp(y_edges, edges, cdf)
         return (F[1:] - F[:-1]) / h_y
-    warnings.warn("step map is not monotone on the grid; using linear mass splatting "
-                  "(first-order accurate)", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        "step map is not monotone on the grid; using linear mass splatting (first-order accurate)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
     u = (mu - y[0]) / h_y
     i = torch.clamp(torch.floor(u).long(), 0, y.numel() - 2)
     f = torch.clamp(u - i, 0, 1)
@@ -196,8 +212,9 @@ def _push(d: GridDensity, mu: Tensor, std: float, n: int) -> GridDensity:
     return GridDensity(y, torch.clamp(gaussian_convolve(q, float(y[1] - y[0]), std), min=0.0))
 
 
-def propagate_step(d: GridDensity, mu_fn: Callable[[Tensor], Tensor], std: float,
-                   n_points: int | None = None) -> GridDensity:
+def propagate_step(
+    d: GridDensity, mu_fn: Callable[[Tensor], Tensor], std: float, n_points: int | None = None
+) -> GridDensity:
     r"""Density of :math:`\mu(X) + s\xi` for :math:`X\sim d`, :math:`\xi\sim\mathcal N(0,1)`.
 
     Args:
@@ -234,8 +251,11 @@ def propagate(
     """
     check_decreasing_sigmas(sigmas)
     levels = sigmas.tolist()
-    d = prior if prior is not None else GridDensity.gaussian(0.0, levels[0], n_points,
-                                                              device=sigmas.device)
+    d = (
+        prior
+        if prior is not None
+        else GridDensity.gaussian(0.0, levels[0], n_points, device=sigmas.device)
+    )
     for i in progress(range(len(levels) - 1), desc="propagate", disable=disable):
         d = _trim(d)
         mean, std, _ = step(denoiser, d.x.unsqueeze(-1), levels[i], levels[i + 1], **options)
@@ -245,8 +265,9 @@ def propagate(
     return d
 
 
-def mixture_transition(d: GridDensity, weights: Tensor, means: Tensor, stds: Tensor,
-                       y: Tensor) -> GridDensity:
+def mixture_transition(
+    d: GridDensity, weights: Tensor, means: Tensor, stds: Tensor, y: Tensor
+) -> GridDensity:
     r"""Density on grid ``y`` of :math:`Y \sim \sum_k \pi_k(X)\mathcal N(\mu_k(X), s_k(X)^2)`, :math:`X\sim d`.
 
     Args:
@@ -260,8 +281,10 @@ def mixture_transition(d: GridDensity, weights: Tensor, means: Tensor, stds: Ten
     """
     m = d.x.numel()
     if weights.shape != means.shape or weights.shape[0] != m:
-        raise ValueError(f"weights and means must have shape ({m}, K), got {tuple(weights.shape)} "
-                         f"and {tuple(means.shape)}")
+        raise ValueError(
+            f"weights and means must have shape ({m}, K), got {tuple(weights.shape)} "
+            f"and {tuple(means.shape)}"
+        )
     s = stds.expand_as(means)
     coef = (d.p * d.h).unsqueeze(-1) * weights / (s * math.sqrt(2 * math.pi))
     out = torch.empty_like(y)
@@ -287,8 +310,9 @@ def _on(p: DensityLike, x: Tensor) -> Tensor:
     return p(x)
 
 
-def _with_error(fn: Callable[[Tensor, Tensor, Tensor], Tensor], p: DensityLike, q: DensityLike,
-                x: Tensor) -> Quadrature:
+def _with_error(
+    fn: Callable[[Tensor, Tensor, Tensor], Tensor], p: DensityLike, q: DensityLike, x: Tensor
+) -> Quadrature:
     if x.ndim != 1 or x.numel() < 5:
         raise ValueError("x must be a 1-D uniform grid with at least 5 nodes")
     pv, qv = _on(p, x), _on(q, x)
@@ -299,8 +323,11 @@ def _with_error(fn: Callable[[Tensor, Tensor, Tensor], Tensor], p: DensityLike, 
 
 def _kl(pv: Tensor, qv: Tensor, x: Tensor) -> Tensor:
     tiny = torch.finfo(pv.dtype).tiny
-    integrand = torch.where(pv > 0, pv * (torch.log(pv.clamp_min(tiny)) - torch.log(qv.clamp_min(tiny))),
-                            torch.zeros_like(pv))
+    integrand = torch.where(
+        pv > 0,
+        pv * (torch.log(pv.clamp_min(tiny)) - torch.log(qv.clamp_min(tiny))),
+        torch.zeros_like(pv),
+    )
     # KL = int p log(p/q) - p + q for unnormalised mass differences; here both are densities
     return torch.trapezoid(integrand, x)
 

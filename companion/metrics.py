@@ -31,14 +31,17 @@ class Estimate(NamedTuple):
 
 def _check_pair(x: Tensor, y: Tensor) -> None:
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be (n, d) and (m, d) with equal d, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            f"x and y must be (n, d) and (m, d) with equal d, got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
     if x.shape[0] < 2 or y.shape[0] < 2:
         raise ValueError("x and y need at least 2 samples each")
 
 
-def sliced_w2(x: Tensor, y: Tensor, n_projections: int = 256,
-              generator: torch.Generator | None = None) -> float:
+def sliced_w2(
+    x: Tensor, y: Tensor, n_projections: int = 256, generator: torch.Generator | None = None
+) -> float:
     """Sliced Wasserstein-2 distance (square root of the mean squared 1-D W2 over directions).
 
     Unequal sample sizes are handled by comparing quantile functions at common levels.
@@ -81,7 +84,7 @@ def mmd(x: Tensor, y: Tensor, bandwidth: float | None = None) -> float:
     ell = bandwidth if bandwidth is not None else median_bandwidth(x, y)
 
     def k(a: Tensor, b: Tensor) -> Tensor:
-        return torch.exp(-torch.cdist(a, b) ** 2 / (2 * ell**2))
+        return torch.exp(-(torch.cdist(a, b) ** 2) / (2 * ell**2))
 
     n, m = x.shape[0], y.shape[0]
     kxx = (k(x, x).sum() - n) / (n * (n - 1))
@@ -101,8 +104,13 @@ def frechet_distance(x: Tensor, y: Tensor) -> float:
     return float(((mx - my) ** 2).sum() + np.trace(cx + cy - 2 * covmean))
 
 
-def bootstrap(metric: Callable[[Tensor, Tensor], float], x: Tensor, y: Tensor, n_boot: int = 50,
-              generator: torch.Generator | None = None) -> Estimate:
+def bootstrap(
+    metric: Callable[[Tensor, Tensor], float],
+    x: Tensor,
+    y: Tensor,
+    n_boot: int = 50,
+    generator: torch.Generator | None = None,
+) -> Estimate:
     """``metric(x, y)`` with the half-width of the 95% percentile bootstrap interval
     (both samples resampled with replacement ``n_boot`` times)."""
     if n_boot < 2:

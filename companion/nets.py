@@ -58,10 +58,16 @@ class MLP(nn.Module):
         activation: name in :data:`ACTIVATIONS`.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, width: int = 64, depth: int = 2,
-                 activation: str = "relu") -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, width: int = 64, depth: int = 2, activation: str = "relu"
+    ) -> None:
         super().__init__()
-        for name, v in [("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("depth", depth)]:
+        for name, v in [
+            ("in_dim", in_dim),
+            ("out_dim", out_dim),
+            ("width", width),
+            ("depth", depth),
+        ]:
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         layers: list[nn.Module] = []
@@ -98,8 +104,16 @@ class MLPDenoiser(nn.Module):
         parameterization: ``"edm"`` or ``"eps"``.
     """
 
-    def __init__(self, dim: int = 1, width: int = 128, depth: int = 3, activation: str = "silu",
-                 sigma_data: float = 1.0, parameterization: str = "edm", n_freq: int = 4) -> None:
+    def __init__(
+        self,
+        dim: int = 1,
+        width: int = 128,
+        depth: int = 3,
+        activation: str = "silu",
+        sigma_data: float = 1.0,
+        parameterization: str = "edm",
+        n_freq: int = 4,
+    ) -> None:
         super().__init__()
         self.dim = dim
         self.sigma_data = check_positive("sigma_data", sigma_data)
@@ -127,7 +141,7 @@ class MLPDenoiser(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def __repr__(self) -> str:
-        return (f"MLPDenoiser(dim={self.dim}, params={self.n_parameters()}, "
-                f"parameterization={self.parameterization!r}, sigma_data={self.sigma_data:g})")
-
-
+        return (
+            f"MLPDenoiser(dim={self.dim}, params={self.n_parameters()}, "
+            f"parameterization={self.parameterization!r}, sigma_data={self.sigma_data:g})"
+        )

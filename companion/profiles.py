@@ -20,7 +20,9 @@ __all__ = ["PROFILES", "resolve", "seed_everything", "get_device"]
 PROFILES = ("ci", "full")
 
 
-def resolve(profile: str, ci: dict[str, Any], full: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+def resolve(
+    profile: str, ci: dict[str, Any], full: dict[str, Any], **overrides: Any
+) -> dict[str, Any]:
     """Settings of ``profile`` with non-``None`` ``overrides`` applied.
 
     Raises:
@@ -43,7 +45,7 @@ def seed_everything(seed: int) -> torch.Generator:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (seeds the legacy global generator on purpose)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 

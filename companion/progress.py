@@ -24,8 +24,12 @@ def progress_enabled(disable: bool | None = None) -> bool:
     return os.environ.get("COMPANION_PROGRESS", "1").lower() not in {"0", "false", "no", "off"}
 
 
-def progress(iterable: Iterable[T], desc: str | None = None, disable: bool | None = None,
-             total: int | None = None) -> Iterator[T]:
+def progress(
+    iterable: Iterable[T],
+    desc: str | None = None,
+    disable: bool | None = None,
+    total: int | None = None,
+) -> Iterator[T]:
     """Wrap ``iterable`` in a tqdm bar unless progress is disabled."""
     if not progress_enabled(disable):
         yield from iterable

@@ -60,8 +60,9 @@ StepLaw = tuple[Tensor, float, Tensor]  # (mean, std, denoised)
 
 
 class Step(Protocol):
-    def __call__(self, denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float,
-                 **options: Any) -> StepLaw: ...
+    def __call__(
+        self, denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, **options: Any
+    ) -> StepLaw: ...
 
 
 def _denoise(denoiser: Denoiser, x: Tensor, sigma: float) -> Tensor:
@@ -101,8 +102,9 @@ def heun_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float) ->
     return x + (sigma_next - sigma) * 0.5 * (d + d_next), 0.0, x0
 
 
-def ddim_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float,
-              eta: float = 0.0) -> StepLaw:
+def ddim_step(
+    denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, eta: float = 0.0
+) -> StepLaw:
     r"""DDIM step with stochasticity ``eta``: :math:`x' = \hat x + \sigma_{down}\,\hat\varepsilon + \sigma_{up}\xi`.
 
     ``eta = 0`` is deterministic DDIM (identical to Euler in the SNR form), ``eta = 1`` is DDPM.
@@ -117,8 +119,9 @@ def ddpm_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float) ->
     return ddim_step(denoiser, x, sigma, sigma_next, eta=1.0)
 
 
-def frozen_denoiser_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float,
-                         rho: float = 1.0) -> StepLaw:
+def frozen_denoiser_step(
+    denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, rho: float = 1.0
+) -> StepLaw:
     r"""Exact Gaussian step of the :math:`\rho`-family reverse SDE with :math:`\hat x` frozen over the step.
 
     Solving the linear SDE exactly gives fresh-noise variance
@@ -134,8 +137,9 @@ def frozen_denoiser_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next
     return x0 + down * to_d(x, sigma, x0), up, x0
 
 
-def frozen_eps_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float,
-                    rho: float = 1.0) -> StepLaw:
+def frozen_eps_step(
+    denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, rho: float = 1.0
+) -> StepLaw:
     r"""Exact solution of the :math:`\rho`-family SDE with the *noise prediction* frozen:
     :math:`x' = x + (1+\rho^2)(\sigma'-\sigma)\hat\varepsilon + \rho\sqrt{\sigma^2-\sigma'^2}\,\xi`."""
     x0 = _denoise(denoiser, x, sigma)
@@ -145,8 +149,9 @@ def frozen_eps_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: flo
     return mean, rho * math.sqrt(sigma**2 - sigma_next**2), x0
 
 
-def euler_maruyama_step(denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float,
-                        rho: float = 1.0) -> StepLaw:
+def euler_maruyama_step(
+    denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, rho: float = 1.0
+) -> StepLaw:
     r"""Euler-Maruyama step of the :math:`\rho`-family reverse SDE in the SNR form,
     :math:`dx = (1+\rho^2)\hat\varepsilon\,d\sigma + \rho\sqrt{2\sigma}\,d\bar W_\sigma`
     (``rho = 0``: probability-flow ODE; ``rho = 1``: the reverse-time SDE)."""
@@ -219,7 +224,9 @@ def run_sampler(
     for name, value in options.items():
         check_nonnegative(name, value)
     levels = sigmas.tolist()
-    for i in progress(range(len(levels) - 1), desc=getattr(step, "__name__", "sampling"), disable=disable):
+    for i in progress(
+        range(len(levels) - 1), desc=getattr(step, "__name__", "sampling"), disable=disable
+    ):
         mean, std, x0 = step(denoiser, x, levels[i], levels[i + 1], **options)
         if std > 0:
             noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
@@ -227,7 +234,9 @@ def run_sampler(
         else:
             x = mean
         if callback is not None:
-            callback({"x": x, "i": i, "sigma": levels[i], "sigma_next": levels[i + 1], "denoised": x0})
+            callback(
+                {"x": x, "i": i, "sigma": levels[i], "sigma_next": levels[i + 1], "denoised": x0}
+            )
     return x
 
 
@@ -241,7 +250,9 @@ def sample_heun(denoiser: Denoiser, x: Tensor, sigmas: Tensor, **kw: Any) -> Ten
     return run_sampler(heun_step, denoiser, x, sigmas, **kw)
 
 
-def sample_ddim(denoiser: Denoiser, x: Tensor, sigmas: Tensor, eta: float = 0.0, **kw: Any) -> Tensor:
+def sample_ddim(
+    denoiser: Denoiser, x: Tensor, sigmas: Tensor, eta: float = 0.0, **kw: Any
+) -> Tensor:
     """DDIM sampler with stochasticity ``eta`` (:func:`ddim_step`)."""
     return run_sampler(ddim_step, denoiser, x, sigmas, eta=eta, **kw)
 
@@ -251,20 +262,23 @@ def sample_ddpm(denoiser: Denoiser, x: Tensor, sigmas: Tensor, **kw: Any) -> Ten
     return run_sampler(ddpm_step, denoiser, x, sigmas, **kw)
 
 
-def sample_euler_maruyama(denoiser: Denoiser, x: Tensor, sigmas: Tensor, rho: float = 1.0,
-                          **kw: Any) -> Tensor:
+def sample_euler_maruyama(
+    denoiser: Denoiser, x: Tensor, sigmas: Tensor, rho: float = 1.0, **kw: Any
+) -> Tensor:
     """Euler-Maruyama sampler of the rho-family reverse SDE (:func:`euler_maruyama_step`)."""
     return run_sampler(euler_maruyama_step, denoiser, x, sigmas, rho=rho, **kw)
 
 
-def sample_frozen_denoiser(denoiser: Denoiser, x: Tensor, sigmas: Tensor, rho: float = 1.0,
-                           **kw: Any) -> Tensor:
+def sample_frozen_denoiser(
+    denoiser: Denoiser, x: Tensor, sigmas: Tensor, rho: float = 1.0, **kw: Any
+) -> Tensor:
     """Exact-Gaussian-step sampler with frozen denoised estimate (:func:`frozen_denoiser_step`)."""
     return run_sampler(frozen_denoiser_step, denoiser, x, sigmas, rho=rho, **kw)
 
 
-def sample_frozen_eps(denoiser: Denoiser, x: Tensor, sigmas: Tensor, rho: float = 1.0,
-                      **kw: Any) -> Tensor:
+def sample_frozen_eps(
+    denoiser: Denoiser, x: Tensor, sigmas: Tensor, rho: float = 1.0, **kw: Any
+) -> Tensor:
     """Frozen-noise-prediction sampler of the rho-family SDE (:func:`frozen_eps_step`)."""
     return run_sampler(frozen_eps_step, denoiser, x, sigmas, rho=rho, **kw)
 

@@ -276,7 +276,7 @@ SCHEDULES: dict[str, type[Schedule]] = {
 def get_schedule(name: str, **kwargs: float) -> Schedule:
     """Build a schedule by name (``vp-linear``, ``vp-cosine``, ``ve-geometric``, ``edm``)."""
     check_in("schedule name", name, list(SCHEDULES))
-    return SCHEDULES[name](**kwargs)  # type: ignore[arg-type]
+    return SCHEDULES[name](**kwargs)
 
 
 # -- discrete DDPM ---------------------------------------------------------------------

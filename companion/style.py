@@ -21,18 +21,20 @@ PALETTE = sns.color_palette("colorblind")
 def use_style() -> None:
     """Apply the book's theme (seaborn ``ticks``, colour-blind palette, readable font sizes)."""
     sns.set_theme(context="notebook", style="ticks", palette="colorblind", font_scale=0.95)
-    mpl.rcParams.update({
-        "figure.dpi": 110,
-        "savefig.dpi": 150,
-        "figure.constrained_layout.use": True,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "legend.frameon": False,
-        "lines.linewidth": 1.8,
-        "lines.markersize": 5,
-    })
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "figure.constrained_layout.use": True,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "lines.linewidth": 1.8,
+            "lines.markersize": 5,
+        }
+    )
 
 
 def figure(ncols: int = 1, nrows: int = 1, height: float = 2.8, **kw: Any) -> tuple[Any, Any]:
@@ -40,8 +42,9 @@ def figure(ncols: int = 1, nrows: int = 1, height: float = 2.8, **kw: Any) -> tu
     if ncols < 1 or nrows < 1:
         raise ValueError(f"ncols and nrows must be >= 1, got {ncols} and {nrows}")
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height * nrows), squeeze=False, **kw)
-    return fig, (axes[0, 0] if ncols == nrows == 1 else axes.ravel() if min(ncols, nrows) == 1
-                 else axes)
+    return fig, (
+        axes[0, 0] if ncols == nrows == 1 else axes.ravel() if min(ncols, nrows) == 1 else axes
+    )
 
 
 def method_colors(names: list[str]) -> dict[str, tuple[float, float, float]]:

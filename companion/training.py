@@ -80,16 +80,23 @@ def get_weighting(name: str) -> Callable[[Tensor, float], Tensor]:
     return WEIGHTINGS[name]
 
 
-def dsm_loss(denoiser: Callable[[Tensor, Tensor], Tensor], x0: Tensor, sigma: Tensor, noise: Tensor,
-             weight: Tensor) -> Tensor:
+def dsm_loss(
+    denoiser: Callable[[Tensor, Tensor], Tensor],
+    x0: Tensor,
+    sigma: Tensor,
+    noise: Tensor,
+    weight: Tensor,
+) -> Tensor:
     r"""Weighted DSM loss :math:`\mathrm{mean}_i\, w_i\|D(x_i+\sigma_i\varepsilon_i,\sigma_i)-x_i\|^2`.
 
     Shapes: ``x0`` and ``noise`` ``(n, d)``; ``sigma`` and ``weight`` ``(n,)``.
     """
     if x0.shape != noise.shape or sigma.shape != (x0.shape[0],) or weight.shape != sigma.shape:
-        raise ValueError("x0/noise must be (n, d) and sigma/weight (n,); got "
-                         f"{tuple(x0.shape)}, {tuple(noise.shape)}, {tuple(sigma.shape)}, "
-                         f"{tuple(weight.shape)}")
+        raise ValueError(
+            "x0/noise must be (n, d) and sigma/weight (n,); got "
+            f"{tuple(x0.shape)}, {tuple(noise.shape)}, {tuple(sigma.shape)}, "
+            f"{tuple(weight.shape)}"
+        )
     xt = x0 + sigma.unsqueeze(-1) * noise
     return (weight * ((denoiser(xt, sigma) - x0) ** 2).sum(-1)).mean()
 
@@ -147,8 +154,11 @@ def train(
     param = next(model.parameters())
     data = data.to(dtype=param.dtype, device=param.device)
     gen = torch.Generator().manual_seed(seed)
-    opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=lr))
+    opt = (
+        torch.optim.Adam(model.parameters(), lr=lr)
+        if optimizer == "adam"
+        else torch.optim.SGD(model.parameters(), lr=lr)
+    )
     full = optimizer == "gd" or batch_size is None or batch_size >= data.shape[0]
 
     def draw(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -39,7 +39,9 @@ def test_posterior_cov_second_order_tweedie(g2d, gen):
     sigma = 0.7
     for _ in range(3):
         x = torch.randn(1, 2, dtype=torch.float64, generator=gen)
-        hess = torch.autograd.functional.hessian(lambda z: g2d.log_prob(z.unsqueeze(0), sigma)[0], x[0])
+        hess = torch.autograd.functional.hessian(
+            lambda z: g2d.log_prob(z.unsqueeze(0), sigma)[0], x[0]
+        )
         expected = sigma**2 * (torch.eye(2, dtype=torch.float64) + sigma**2 * hess)
         assert torch.allclose(g2d.posterior_cov(x, sigma)[0], expected, rtol=1e-8, atol=1e-12)
 
@@ -86,9 +88,14 @@ def test_reverse_kernel_is_bayes(gen):
     zs = torch.randn(50, 1, dtype=torch.float64, generator=gen) * 1.5
     zt = torch.randn(50, 1, dtype=torch.float64, generator=gen) * 1.5
     lhs = ker.log_prob(zs, zt) + g.noised(a_t, s_t).log_prob(zt)
-    rhs = g.noised(a_s, s_s).log_prob(zs) - 0.5 * ((zt - a * zs) ** 2 / b2 + math.log(2 * math.pi * b2))[:, 0]
+    rhs = (
+        g.noised(a_s, s_s).log_prob(zs)
+        - 0.5 * ((zt - a * zs) ** 2 / b2 + math.log(2 * math.pi * b2))[:, 0]
+    )
     assert torch.allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
-    assert torch.allclose(torch.logsumexp(ker.logits(zt), -1), torch.zeros(50, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(
+        torch.logsumexp(ker.logits(zt), -1), torch.zeros(50, dtype=torch.float64), atol=1e-12
+    )
     draws = ker.sample(zt[:1].expand(200_000, 1).contiguous(), gen)
     mean = (torch.exp(ker.logits(zt[:1]))[0] * ker.means(zt[:1])[0, :, 0]).sum()
     assert abs(float(draws.mean()) - float(mean)) < 0.01

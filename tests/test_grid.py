@@ -40,7 +40,9 @@ def test_propagate_gaussian_target_exact(name):
     prior = G.GridDensity.gaussian(M, math.sqrt(V + 400.0))
     d = G.propagate(S.STEPS[name], gauss_denoiser, sig, prior=prior, n_points=3000, **opts)
     mean, var = affine_law(S.STEPS[name], sig, M, V + 400.0, **opts)
-    x = torch.linspace(mean - 12 * math.sqrt(var), mean + 12 * math.sqrt(var), 20_001, dtype=torch.float64)
+    x = torch.linspace(
+        mean - 12 * math.sqrt(var), mean + 12 * math.sqrt(var), 20_001, dtype=torch.float64
+    )
     kl = G.kl_divergence(normal_pdf(mean, var), d, x)
     assert kl.value < 1e-7, kl
     assert abs(d.mass() - 1) < 1e-9
@@ -51,8 +53,9 @@ def test_propagate_matches_monte_carlo_on_mixture(gen):
     sig = karras_sigmas(10, 0.01, 20.0)
     d = G.propagate(S.ddpm_step, g.denoise, sig)
     n = 400_000
-    x = S.sample_ddpm(g.denoise, 20.0 * torch.randn(n, 1, dtype=torch.float64, generator=gen), sig,
-                      generator=gen)
+    x = S.sample_ddpm(
+        g.denoise, 20.0 * torch.randn(n, 1, dtype=torch.float64, generator=gen), sig, generator=gen
+    )
     xs = torch.linspace(-3, 3, 13, dtype=torch.float64)
     emp = (x[:, 0].unsqueeze(-1) <= xs).double().mean(0)
     cdf = torch.cumsum(d.p, 0) * d.h

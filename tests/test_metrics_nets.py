@@ -63,8 +63,19 @@ def test_full_batch_gd_on_fixed_noise_decreases_monotonically():
     torch.manual_seed(0)
     data = torch.randn(64, 1, generator=torch.Generator().manual_seed(1)) * 0.5 + 1.0
     net = MLPDenoiser(dim=1, width=32, depth=2, activation="relu")
-    res = train(net, data, 200, loguniform(0.05, 5.0), weighting="edm", optimizer="gd", lr=0.05,
-                fixed_noise=True, n_noise=4, checkpoint_at=(100,), disable=True)
+    res = train(
+        net,
+        data,
+        200,
+        loguniform(0.05, 5.0),
+        weighting="edm",
+        optimizer="gd",
+        lr=0.05,
+        fixed_noise=True,
+        n_noise=4,
+        checkpoint_at=(100,),
+        disable=True,
+    )
     losses = np.array(res.losses)
     assert losses[-1] < 0.7 * losses[0]
     assert np.all(np.diff(losses) < 1e-6)  # small-step GD on a fixed objective never goes up
@@ -78,7 +89,9 @@ def test_dsm_loss_at_optimum_is_the_mmse():
     x0 = math.sqrt(v) * torch.randn(400_000, 1, dtype=torch.float64, generator=gen)
     noise = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
     sig = torch.full((x0.shape[0],), s, dtype=torch.float64)
-    loss = dsm_loss(lambda x, sg: v / (v + sg.unsqueeze(-1) ** 2) * x, x0, sig, noise, torch.ones_like(sig))
+    loss = dsm_loss(
+        lambda x, sg: v / (v + sg.unsqueeze(-1) ** 2) * x, x0, sig, noise, torch.ones_like(sig)
+    )
     assert abs(float(loss) - v * s**2 / (v + s**2)) < 0.005
     assert torch.allclose(get_weighting("eps")(sig, 1.0), 1 / sig**2)
     ln = lognormal(-1.2, 1.2).sample(200_000, gen)
@@ -101,7 +114,9 @@ def test_profiles():
     with pytest.raises(ValueError, match="unknown setting"):
         resolve("ci", ci={"n": 1}, full={"n": 2}, q=3)
     g = seed_everything(3)
-    assert torch.equal(torch.randn(3, generator=g), torch.randn(3, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(
+        torch.randn(3, generator=g), torch.randn(3, generator=torch.Generator().manual_seed(3))
+    )
     assert get_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):

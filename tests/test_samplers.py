@@ -47,7 +47,9 @@ def test_family_identities(gen):
         assert torch.allclose(other[0], euler[0], rtol=1e-14) and other[1] == 0.0
     ddpm = S.ddpm_step(gauss_denoiser, x, s, s1)
     fd1 = S.frozen_denoiser_step(gauss_denoiser, x, s, s1, rho=1.0)
-    assert torch.allclose(ddpm[0], fd1[0], rtol=1e-14) and math.isclose(ddpm[1], fd1[1], rel_tol=1e-14)
+    assert torch.allclose(ddpm[0], fd1[0], rtol=1e-14) and math.isclose(
+        ddpm[1], fd1[1], rel_tol=1e-14
+    )
     # every step into sigma = 0 returns the denoised estimate
     for name, step in S.STEPS.items():
         mean, std, x0 = step(gauss_denoiser, x, s, 0.0)
@@ -73,8 +75,13 @@ def test_sde_samplers_converge(name):
     errs = []
     for n in [80, 320, 1280]:
         sig = karras_sigmas(n, smin, smax, zero=False)
-        mean, var = affine_law(S.STEPS[name], sig, M, V + smax**2, **({"rho": 1.0} if "rho" in
-                               S.STEPS[name].__code__.co_varnames else {}))
+        mean, var = affine_law(
+            S.STEPS[name],
+            sig,
+            M,
+            V + smax**2,
+            **({"rho": 1.0} if "rho" in S.STEPS[name].__code__.co_varnames else {}),
+        )
         errs.append(abs(var - (V + smin**2)))
     assert errs[2] < errs[1] < errs[0] and errs[2] < 0.002
     assert 0.8 < math.log(errs[1] / errs[2], 4) < 1.2  # first order in the step size
@@ -88,15 +95,21 @@ def test_monte_carlo_matches_closed_form_law(gen):
     out = S.sample_ddpm(gauss_denoiser, x, sig, generator=gen, callback=calls.append)
     assert out.shape == (n, 2) and len(calls) == 12
     mean, var = affine_law(S.ddpm_step, sig, M, V + 100.0)
-    assert torch.allclose(out.mean(0), torch.full((2,), mean, dtype=torch.float64), atol=5 * math.sqrt(var / n))
+    assert torch.allclose(
+        out.mean(0), torch.full((2,), mean, dtype=torch.float64), atol=5 * math.sqrt(var / n)
+    )
     assert torch.allclose(out.var(0), torch.full((2,), var, dtype=torch.float64), rtol=0.01)
 
 
 def test_reproducible_with_generator():
     sig = karras_sigmas(5, 0.01, 10.0)
     x = torch.zeros(100, 1, dtype=torch.float64)
-    a = S.sample_euler_maruyama(gauss_denoiser, x, sig, rho=1.0, generator=torch.Generator().manual_seed(3))
-    b = S.sample_euler_maruyama(gauss_denoiser, x, sig, rho=1.0, generator=torch.Generator().manual_seed(3))
+    a = S.sample_euler_maruyama(
+        gauss_denoiser, x, sig, rho=1.0, generator=torch.Generator().manual_seed(3)
+    )
+    b = S.sample_euler_maruyama(
+        gauss_denoiser, x, sig, rho=1.0, generator=torch.Generator().manual_seed(3)
+    )
     assert torch.equal(a, b)
 
 

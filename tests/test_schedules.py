@@ -29,7 +29,7 @@ def test_forward_sde_variance_identity(sched):
     (dlam,) = torch.autograd.grad(sched.log_snr(t).sum(), t)
     t = t.detach()
     assert torch.allclose(dvar, 2 * sched.f(t) * sched.sigma(t) ** 2 + sched.g2(t), rtol=1e-9)
-    assert torch.allclose(sched.g2(t), -sched.sigma(t) ** 2 * dlam, rtol=1e-9)
+    assert torch.allclose(sched.g2(t), -(sched.sigma(t) ** 2) * dlam, rtol=1e-9)
     assert (sched.g2(t) > 0).all()
 
 
