@@ -1,0 +1,185 @@
+"""Results regression: compare fresh ledger results with the committed references.
+
+Fresh results are written by the notebooks to ``executed/results/<notebook>.json``; the
+reference results of the ``ci`` profile are committed in ``results/<notebook>.json``.
+
+``check``  compares them claim by claim: the same claims, the same verdicts, and measured
+           values (and uncertainties) within the reference claim's tolerances,
+           ``|fresh - ref| <= atol + rtol * |ref|``. Run metadata (date, runtime, memory,
+           versions) is not compared. Exits 1 with a readable diff.
+``update`` copies the fresh results over the references (after an intended change; commit
+           them together with the change).
+
+Usage: ``python scripts/check_results.py check|update [--only 03]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pipeline  # noqa: E402
+
+ROOT = pipeline.ROOT
+FRESH = ROOT / "executed" / "results"
+REFERENCE = ROOT / "results"
+#: Claim fields that must be identical (besides the numbers and the verdict).
+SAME_FIELDS = ("paper", "claim", "section", "expected", "criterion", "uncertainty_kind")
+
+
+def _as_float(x: Any) -> float | None:
+    if x is None:
+        return None
+    if isinstance(x, str):
+        try:
+            return float(x)  # "nan", "inf", "-inf" as stored by the ledger
+        except ValueError:
+            return None
+    return float(x)
+
+
+def _close(fresh: Any, ref: Any, rtol: float, atol: float) -> tuple[bool, str]:
+    """Whether ``fresh`` matches ``ref`` within tolerance, and the size of the difference."""
+    f, r = _as_float(fresh), _as_float(ref)
+    if f is None or r is None:
+        return (fresh is None and ref is None), ""
+    if math.isnan(f) or math.isnan(r) or math.isinf(f) or math.isinf(r):
+        same = (math.isnan(f) and math.isnan(r)) or f == r
+        return same, ""
+    diff = abs(f - r)
+    tol = atol + rtol * abs(r)
+    return diff <= tol, f"|diff| {diff:.3g} > tol {tol:.3g}"
+
+
+def _num(x: Any) -> str:
+    return "None" if x is None else (x if isinstance(x, str) else f"{x:.10g}")
+
+
+def compare_run(fresh: dict[str, Any], ref: dict[str, Any]) -> list[str]:
+    """Differences between one notebook's fresh and reference results (empty if none)."""
+    out: list[str] = []
+    if fresh.get("profile") != ref.get("profile"):
+        out.append(
+            f"profile {fresh.get('profile')!r} but the reference is {ref.get('profile')!r} "
+            "(references hold the ci profile)"
+        )
+        return out
+    for key in ("seed",):
+        if fresh.get(key) != ref.get(key):
+            out.append(f"{key} {fresh.get(key)!r} (reference {ref.get(key)!r})")
+    fc = {c["id"]: c for c in fresh.get("claims", [])}
+    rc = {c["id"]: c for c in ref.get("claims", [])}
+    for cid in rc:
+        if cid not in fc:
+            out.append(f"{cid}: missing from the fresh results")
+    for cid in fc:
+        if cid not in rc:
+            out.append(f"{cid}: new claim, not in the reference")
+    for cid, r in rc.items():
+        f = fc.get(cid)
+        if f is None:
+            continue
+        rtol, atol = float(r.get("rtol", 1e-6)), float(r.get("atol", 1e-12))
+        for key in ("measured", "uncertainty"):
+            ok, why = _close(f.get(key), r.get(key), rtol, atol)
+            if not ok:
+                out.append(
+                    f"{cid}: {key} {_num(f.get(key))} (reference {_num(r.get(key))}"
+                    f"{', ' + why if why else ''}; rtol={rtol:g}, atol={atol:g})"
+                )
+        if f.get("verdict") != r.get("verdict"):
+            out.append(f"{cid}: verdict {f.get('verdict')!r} (reference {r.get('verdict')!r})")
+        for key in SAME_FIELDS:
+            if f.get(key) != r.get(key):
+                out.append(f"{cid}: {key} {f.get(key)!r} (reference {r.get(key)!r})")
+    return out
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def check(names: Sequence[str], fresh_dir: Path = FRESH, ref_dir: Path = REFERENCE) -> list[str]:
+    """Readable report lines of every difference (empty when everything matches)."""
+    report: list[str] = []
+    for name in names:
+        fpath, rpath = fresh_dir / f"{name}.json", ref_dir / f"{name}.json"
+        if not fpath.is_file():
+            report.append(
+                f"{name}: no fresh results ({fpath.name} missing in {fresh_dir}); the notebook "
+                "must record its claims with companion.ledger; run `make execute` first"
+            )
+            continue
+        if not rpath.is_file():
+            report.append(
+                f"{name}: no reference results {rpath}; run `make update-results` and commit "
+                f"results/{name}.json"
+            )
+            continue
+        diffs = compare_run(_load(fpath), _load(rpath))
+        if diffs:
+            report.append(f"{name}: {len(diffs)} difference(s) from {rpath}:")
+            report += [f"    {d}" for d in diffs]
+    return report
+
+
+def update(names: Sequence[str], fresh_dir: Path = FRESH, ref_dir: Path = REFERENCE) -> list[str]:
+    """Copy fresh results over the references; returns the files written."""
+    missing = [n for n in names if not (fresh_dir / f"{n}.json").is_file()]
+    if missing:
+        raise SystemExit(f"ERROR: no fresh results for {', '.join(missing)}; run `make execute`")
+    wrong = [n for n in names if _load(fresh_dir / f"{n}.json").get("profile") != "ci"]
+    if wrong:
+        raise SystemExit(
+            f"ERROR: references hold the ci profile; {', '.join(wrong)} ran another profile"
+        )
+    ref_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for n in names:
+        shutil.copyfile(fresh_dir / f"{n}.json", ref_dir / f"{n}.json")
+        written.append(str(ref_dir / f"{n}.json"))
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", choices=("check", "update"))
+    ap.add_argument("--only", default="")
+    ap.add_argument("--fresh", default=str(FRESH))
+    ap.add_argument("--reference", default=str(REFERENCE))
+    ap.add_argument("--notebooks", default=str(pipeline.NOTEBOOKS))
+    args = ap.parse_args(argv)
+    try:
+        names = [p.stem for p in pipeline.discover(Path(args.notebooks), args.only)]
+    except pipeline.PipelineError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    fresh, ref = Path(args.fresh), Path(args.reference)
+    if args.action == "update":
+        for w in update(names, fresh, ref):
+            print(f"updated {w}")
+        return 0
+    report = check(names, fresh, ref)
+    if report:
+        print("Results differ from the references:", file=sys.stderr)
+        print("\n".join(report), file=sys.stderr)
+        print(
+            "If the change is intended, run `make update-results` and commit results/.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"results match the references for {len(names)} notebook(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

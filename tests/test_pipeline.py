@@ -1,0 +1,567 @@
+"""Tests of the book pipeline: notebook contract, execution, errors, staleness, results, pages.
+
+Throw-away notebooks are written under ``tmp_path`` and executed with the real executor
+(``scripts/pipeline.py``), so these tests run a few tiny kernels (seconds each).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import check_html  # noqa: E402
+import check_results  # noqa: E402
+import make_pages  # noqa: E402
+import pipeline  # noqa: E402
+
+HEADER = """\
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+"""
+
+
+def make_notebook(
+    directory: Path, name: str, body: str, params: str | None = None, title: str = "Toy"
+) -> Path:
+    """Write a jupytext notebook ``directory/name.py`` with a parameters cell and ``body``."""
+    if params is None:
+        params = 'profile = "ci"\nseed = 0\ndevice = "cpu"\nscale = 1.0\n'
+    text = (
+        HEADER
+        + f'\n# %% [markdown]\n# # {title}\n\n# %% tags=["parameters"]\n{params}\n'
+        + textwrap.dedent(body)
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+LEDGER_BODY = """
+# %%
+import torch
+from companion.ledger import Ledger, at_most, close_to
+
+torch.manual_seed(seed)
+x = torch.randn(1000, dtype=torch.float64) * scale
+ledger = Ledger(NAME, title="Toy", profile=profile, seed=seed, device=device)
+ledger.record("T1", paper="foundations", claim="sample mean is small",
+              measured=x.mean().abs().item(), expect=at_most(0.2), section="toy-sec")
+ledger.record("T2", paper="2408.04221", claim="sample std is near scale",
+              measured=x.std().item(), uncertainty=0.05, uncertainty_kind="rough",
+              expect=close_to(scale, 0.1), section="toy-sec")
+
+# %% [markdown]
+# (toy-sec)=
+# ## A section
+"""
+
+
+def ledger_notebook(directory: Path, name: str) -> Path:
+    return make_notebook(directory, name, LEDGER_BODY.replace("NAME", repr(name)))
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory):
+    """A minimal repository: notebooks/, a companion/ package source, requirements.txt."""
+    root = tmp_path_factory.mktemp("repo")
+    (root / "companion").mkdir()
+    (root / "companion" / "core.py").write_text("X = 1\n")
+    (root / "requirements.txt").write_text("torch==2.13.0\n")
+    ledger_notebook(root / "notebooks", "01_toy")
+    ledger_notebook(root / "notebooks", "02_toy")
+    return root
+
+
+@pytest.fixture(scope="module")
+def executed_serial(fake_root):
+    out = fake_root / "executed"
+    outcomes = pipeline.execute_all(
+        pipeline.discover(fake_root / "notebooks"),
+        out,
+        {"profile": "ci", "seed": 3, "device": "cpu"},
+        jobs=1,
+        timeout=120,
+        root=fake_root,
+        report=lambda s: None,
+    )
+    assert [o.ok for o in outcomes] == [True, True], [o.message for o in outcomes]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The notebook contract, on the real notebooks
+# --------------------------------------------------------------------------------------------
+
+REAL_NOTEBOOKS = pipeline.discover()
+
+
+@pytest.mark.parametrize("src", REAL_NOTEBOOKS, ids=lambda p: p.stem)
+def test_real_notebook_has_parameters_cell(src):
+    nb = pipeline.read_notebook(src)
+    pipeline.parameters_cell(nb, src.stem)  # exactly one tagged cell
+    declared = pipeline.declared_parameters(nb, src.stem)
+    assert {"profile", "seed", "device"} <= set(declared)
+    assert declared["profile"] in ("ci", "full")
+    header = src.read_text(encoding="utf-8").split("# ---", 2)[1]
+    assert "kernelspec" in header and "name: python3" in header, "kernelspec python3 missing"
+
+
+def test_every_notebook_is_in_the_toc_and_back():
+    chapters = make_pages.toc_chapters(ROOT / "_toc.yml")
+    assert sorted(chapters) == sorted(p.stem for p in REAL_NOTEBOOKS)
+
+
+def test_no_committed_ipynb():
+    proc = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert proc.stdout.strip() == "", f"committed notebooks: {proc.stdout}"
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+
+def test_missing_parameters_tag_is_rejected(tmp_path):
+    src = make_notebook(tmp_path, "01_x", "")
+    src.write_text(src.read_text().replace('tags=["parameters"]', ""))
+    with pytest.raises(pipeline.PipelineError, match=r"01_x.*tagged 'parameters'"):
+        pipeline.check_parameters(pipeline.read_notebook(src), "01_x", {})
+
+
+def test_declared_parameters(tmp_path):
+    src = make_notebook(
+        tmp_path, "01_x", "", params='profile = "ci"\nseed: int = 0\ndevice = "cpu"\nn = None\n'
+    )
+    declared = pipeline.declared_parameters(pipeline.read_notebook(src), "01_x")
+    assert declared == {"profile": "ci", "seed": 0, "device": "cpu", "n": None}
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"nosuch": 1}, r"01_x: unknown parameter\(s\) nosuch; .*defines: profile, seed"),
+        ({"profile": "fast"}, "profile must be one of ci, full"),
+        ({"seed": "abc"}, "parameter seed expects a int"),
+        ({"scale": True}, "parameter scale expects a float"),
+    ],
+)
+def test_bad_parameters_rejected(tmp_path, params, match):
+    src = make_notebook(tmp_path, "01_x", "")
+    with pytest.raises(pipeline.PipelineError, match=match):
+        pipeline.check_parameters(pipeline.read_notebook(src), "01_x", params)
+
+
+def test_good_parameters_accepted(tmp_path):
+    src = make_notebook(tmp_path, "01_x", "")
+    nb = pipeline.read_notebook(src)
+    pipeline.check_parameters(nb, "01_x", {"profile": "full", "seed": 2, "scale": 3})
+
+
+def test_required_parameters(tmp_path):
+    src = make_notebook(tmp_path, "01_x", "", params='profile = "ci"\n')
+    with pytest.raises(pipeline.PipelineError, match="missing: seed, device"):
+        pipeline.check_parameters(pipeline.read_notebook(src), "01_x", {})
+
+
+def test_parse_params():
+    got = pipeline.parse_params([("n", "10")], "lr=1e-3 name=abc flag=true x=0.5")
+    assert got == {"n": 10, "lr": 1e-3, "name": "abc", "flag": True, "x": 0.5}
+    with pytest.raises(pipeline.PipelineError, match="name=value"):
+        pipeline.parse_params(text="oops")
+
+
+def test_unknown_parameter_rejected_before_execution(tmp_path):
+    """The command line refuses, names the notebook and the parameter, and runs nothing."""
+    nbdir = tmp_path / "nbs"
+    make_notebook(nbdir, "01_x", "# %%\nopen('ran', 'w').write('yes')\n")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pipeline.py"), "execute"]
+        + ["--notebooks", str(nbdir), "--out", str(out), "-p", "nosuch", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "01_x" in proc.stderr and "nosuch" in proc.stderr
+    assert not (nbdir / "ran").exists()
+    assert not (out / "01_x.ipynb").exists()
+
+
+def test_only_filter(tmp_path):
+    for n in ("00_a", "01_b", "03_c"):
+        make_notebook(tmp_path, n, "")
+    assert [p.stem for p in pipeline.discover(tmp_path, "03")] == ["03_c"]
+    assert [p.stem for p in pipeline.discover(tmp_path, "00,03")] == ["00_a", "03_c"]
+    with pytest.raises(pipeline.PipelineError, match="matches no notebook"):
+        pipeline.discover(tmp_path, "07")
+
+
+# --------------------------------------------------------------------------------------------
+# Execution
+# --------------------------------------------------------------------------------------------
+
+
+def test_executed_notebook(executed_serial, fake_root):
+    nb = nbformat.read(executed_serial / "01_toy.ipynb", as_version=4)
+    # provenance kept in the notebook, hidden in the book
+    for tag in ("parameters", "injected-parameters"):
+        cells = [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+        assert len(cells) == 1 and "remove-cell" in cells[0].metadata["tags"]
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata["tags"])
+    assert "seed = 3" in injected.source
+    meta = nb.metadata["companion"]
+    assert meta["parameters"] == {"profile": "ci", "seed": 3, "device": "cpu"}
+    assert len(meta["stamp"]) == 64
+    # download links right after the title
+    assert nb.cells[0].source.startswith("# Toy")
+    assert "{download}`01_toy.py <../notebooks/01_toy.py>`" in nb.cells[1].source
+    assert "01_toy.ipynb <01_toy.ipynb>" in nb.cells[1].source
+    # no error output anywhere
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+def test_results_written_by_the_ledger(executed_serial):
+    data = json.loads((executed_serial / "results" / "01_toy.json").read_text())
+    assert data["notebook"] == "01_toy" and data["seed"] == 3 and data["profile"] == "ci"
+    assert [c["id"] for c in data["claims"]] == ["T1", "T2"]
+    assert data["claims"][0]["verdict"] == "supported"
+    assert data["execution"]["parameters"]["seed"] == 3
+    nb = nbformat.read(executed_serial / "01_toy.ipynb", as_version=4)
+    assert data["execution"]["stamp"] == nb.metadata["companion"]["stamp"]
+
+
+def test_parallel_equals_serial(executed_serial, fake_root, tmp_path):
+    out = tmp_path / "parallel"
+    outcomes = pipeline.execute_all(
+        pipeline.discover(fake_root / "notebooks"),
+        out,
+        {"profile": "ci", "seed": 3, "device": "cpu"},
+        jobs=2,
+        timeout=120,
+        root=fake_root,
+        report=lambda s: None,
+    )
+    assert all(o.ok for o in outcomes), [o.message for o in outcomes]
+    for name in ("01_toy", "02_toy"):
+        serial = json.loads((executed_serial / "results" / f"{name}.json").read_text())
+        parallel = json.loads((out / "results" / f"{name}.json").read_text())
+        assert parallel["claims"] == serial["claims"]
+        assert parallel["execution"]["stamp"] == serial["execution"]["stamp"]
+
+
+def test_failing_cell_is_named(tmp_path):
+    body = """
+    # %%
+    x = 1
+
+    # %%
+    y = x + 1  # first line of the failing cell
+    z = y / 0
+    """
+    src = make_notebook(tmp_path / "nbs", "05_fail", body)
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    (out / "05_fail.ipynb").write_text("{}")  # a previous run must not survive
+    (out / "results" / "05_fail.json").write_text("{}")
+    (o,) = pipeline.execute_all([src], out, {}, timeout=60, root=tmp_path, report=lambda s: None)
+    assert not o.ok
+    assert "05_fail.py" in o.message
+    assert "in cell 3 " in o.message  # title 0, parameters 1, x = 1 is 2
+    assert "y = x + 1  # first line of the failing cell" in o.message
+    assert "ZeroDivisionError" in o.message
+    assert not (out / "05_fail.ipynb").exists()
+    assert not (out / "results" / "05_fail.json").exists()
+    assert (out / "05_fail.failed.ipynb").exists()
+
+
+def test_failing_notebook_exits_nonzero(tmp_path):
+    make_notebook(tmp_path / "nbs", "06_fail", "# %%\nraise RuntimeError('boom')\n")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pipeline.py"), "execute"]
+        + ["--notebooks", str(tmp_path / "nbs"), "--out", str(tmp_path / "out"), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "06_fail.py failed in cell 2" in proc.stderr
+    assert "RuntimeError: boom" in proc.stderr
+
+
+def test_cell_timeout_is_reported(tmp_path):
+    src = make_notebook(tmp_path / "nbs", "07_slow", "# %%\nimport time\ntime.sleep(30)\n")
+    (o,) = pipeline.execute_all(
+        [src], tmp_path / "out", {}, timeout=2, root=tmp_path, report=lambda s: None
+    )
+    assert not o.ok
+    assert "07_slow.py failed in cell 2" in o.message and "import time" in o.message
+
+
+# --------------------------------------------------------------------------------------------
+# Staleness guard
+# --------------------------------------------------------------------------------------------
+
+
+def test_staleness_guard(executed_serial, fake_root):
+    names = ["01_toy", "02_toy"]
+    nbdir = fake_root / "notebooks"
+
+    def problems():
+        return pipeline.verify_executed(names, executed_serial, nbdir, fake_root)
+
+    assert problems() == []
+    src = nbdir / "01_toy.py"
+    text = src.read_text()
+    try:
+        src.write_text(text + "\n# an edit\n")
+        (p,) = problems()
+        assert p.startswith("01_toy: executed notebook is stale")
+    finally:
+        src.write_text(text)
+    core = fake_root / "companion" / "core.py"
+    try:
+        core.write_text("X = 2\n")
+        assert [p.split(":")[0] for p in problems()] == names
+    finally:
+        core.write_text("X = 1\n")
+    req = fake_root / "requirements.txt"
+    try:
+        req.write_text("torch==2.13.1\n")
+        assert len(problems()) == 2
+    finally:
+        req.write_text("torch==2.13.0\n")
+    assert problems() == []
+
+
+def test_staleness_guard_catches_changed_parameters(executed_serial, fake_root, tmp_path):
+    path = executed_serial / "02_toy.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["companion"]["parameters"]["seed"] = 4  # as if run with other parameters
+    copy = tmp_path / "02_toy.ipynb"
+    nbformat.write(nb, copy)
+    (p,) = pipeline.verify_executed(["02_toy"], tmp_path, fake_root / "notebooks", fake_root)
+    assert "stale" in p
+
+
+def test_staleness_guard_unexecuted_and_foreign(fake_root, tmp_path):
+    out = tmp_path / "ex"
+    out.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), out / "02_toy.ipynb")
+    got = pipeline.verify_executed(["01_toy", "02_toy"], out, fake_root / "notebooks", fake_root)
+    assert got[0].startswith("01_toy: not executed")
+    assert got[1].startswith("02_toy:") and "no stamp" in got[1]
+
+
+def test_build_step_refuses_stale_notebook(executed_serial, fake_root):
+    """make_pages (the step before jupyter-book build) exits non-zero and names it."""
+    (fake_root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        "  - file: executed/01_toy\n  - file: executed/02_toy\n"
+    )
+    make_pages.prepare(fake_root, executed_serial, mathjax=False, report=lambda s: None)
+    generated = fake_root / "book" / "_generated"
+    assert "{ref}`T1 <toy-sec>`" in (generated / "claims.md").read_text()
+    src = fake_root / "notebooks" / "02_toy.py"
+    text = src.read_text()
+    try:
+        src.write_text(text.replace("scale = 1.0", "scale = 2.0"))
+        with pytest.raises(make_pages.PagesError, match=r"refusing to publish:\n  02_toy: "):
+            make_pages.prepare(fake_root, executed_serial, mathjax=False, report=lambda s: None)
+    finally:
+        src.write_text(text)
+
+
+def test_build_step_toc_consistency(fake_root, executed_serial, tmp_path):
+    (fake_root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: executed/01_toy\n"
+    )
+    with pytest.raises(make_pages.PagesError, match="not in _toc.yml: 02_toy"):
+        make_pages.prepare(fake_root, executed_serial, mathjax=False, report=lambda s: None)
+
+
+def test_only_build_leaves_out_unexecuted_chapters(fake_root, executed_serial, tmp_path):
+    (fake_root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    chapters:\n"
+        "      - file: executed/01_toy\n      - file: executed/02_toy\n"
+        "  - caption: About\n    chapters:\n      - file: book/reproducing\n"
+    )
+    partial = tmp_path / "partial"
+    (partial / "results").mkdir(parents=True)
+    for f in ("02_toy.ipynb", "results/02_toy.json"):
+        (partial / f).write_bytes((executed_serial / f).read_bytes())
+    with pytest.raises(make_pages.PagesError, match="01_toy: not executed"):
+        make_pages.prepare(fake_root, partial, mathjax=False, report=lambda s: None)
+    toc = make_pages.prepare(
+        fake_root, partial, allow_missing=True, mathjax=False, report=lambda s: None
+    )
+    text = toc.read_text()
+    assert "executed/02_toy" in text and "executed/01_toy" not in text
+    assert "book/reproducing" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Results regression
+# --------------------------------------------------------------------------------------------
+
+
+def _run(claims, profile="ci"):
+    return {"notebook": "nb", "profile": profile, "seed": 0, "date": "x", "claims": claims}
+
+
+def _claim(**kw):
+    c = {
+        "id": "A",
+        "paper": "foundations",
+        "claim": "c",
+        "section": "s",
+        "measured": 1.0,
+        "uncertainty": None,
+        "uncertainty_kind": None,
+        "expected": "≤ 2",
+        "criterion": {"kind": "at_most", "params": {"value": 2.0}},
+        "verdict": "supported",
+        "rtol": 1e-6,
+        "atol": 1e-12,
+    }
+    c.update(kw)
+    return c
+
+
+def test_results_within_tolerance_pass():
+    ref = _run([_claim(measured=1.0)])
+    fresh = _run([_claim(measured=1.0 + 5e-7)])
+    fresh["date"], fresh["runtime_s"] = "other", 99.0  # run metadata is not compared
+    assert check_results.compare_run(fresh, ref) == []
+
+
+@pytest.mark.parametrize(
+    ("fresh_kw", "expect"),
+    [
+        (dict(measured=1.0 + 1e-5), "A: measured 1.00001 (reference 1, |diff| 1e-05 > tol 1e-06"),
+        (dict(verdict="inconclusive"), "A: verdict 'inconclusive' (reference 'supported')"),
+        (dict(uncertainty=0.1), "A: uncertainty 0.1 (reference None"),
+        (dict(measured="nan"), "A: measured nan (reference 1"),
+        (dict(claim="other text"), "A: claim 'other text' (reference 'c')"),
+        (dict(id="B"), "A: missing from the fresh results"),
+    ],
+)
+def test_results_drift_detected(fresh_kw, expect):
+    diffs = check_results.compare_run(_run([_claim(**fresh_kw)]), _run([_claim()]))
+    assert any(d.startswith(expect) for d in diffs), diffs
+
+
+def test_results_tolerance_comes_from_reference():
+    ref = _run([_claim(measured=1.0, rtol=0.0, atol=0.1)])
+    assert check_results.compare_run(_run([_claim(measured=1.05)]), ref) == []
+    assert check_results.compare_run(_run([_claim(measured=1.2)]), ref) != []
+
+
+def test_results_profile_mismatch():
+    (d,) = check_results.compare_run(_run([_claim()], "full"), _run([_claim()]))
+    assert "profile 'full'" in d
+
+
+def test_results_check_and_update(tmp_path):
+    fresh, ref = tmp_path / "fresh", tmp_path / "ref"
+    fresh.mkdir()
+    (fresh / "nb.json").write_text(json.dumps(_run([_claim()])))
+    (report,) = check_results.check(["nb"], fresh, ref)
+    assert "no reference results" in report and "make update-results" in report
+    check_results.update(["nb"], fresh, ref)
+    assert check_results.check(["nb"], fresh, ref) == []
+    (fresh / "nb.json").write_text(json.dumps(_run([_claim(measured=1.5)])))
+    report = check_results.check(["nb"], fresh, ref)
+    assert report[0] == f"nb: 1 difference(s) from {ref / 'nb.json'}:"
+    assert report[1].startswith("    A: measured 1.5 (reference 1")
+    (fresh / "nb.json").unlink()
+    assert "no fresh results" in check_results.check(["nb"], fresh, ref)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Generated pages and the offline check
+# --------------------------------------------------------------------------------------------
+
+
+def test_claims_dashboard_markdown():
+    runs = [
+        {
+            "notebook": "01_x",
+            "profile": "ci",
+            "date": "2026-01-02T03:04:05+00:00",
+            "claims": [
+                _claim(id="A", claim="a | b", paper="2601.21242"),
+                _claim(id="B", verdict="not reproduced", section=None, measured="nan"),
+                _claim(id="C", verdict="inconclusive", uncertainty=0.1, uncertainty_kind="boot"),
+            ],
+        }
+    ]
+    md = make_pages.claims_markdown(runs)
+    assert "<strong>3 claims</strong>" in md
+    for verdict, symbol in (("supported", "✔"), ("inconclusive", "?"), ("not reproduced", "✘")):
+        assert f"{symbol} {verdict}</span>" in md  # text and symbol, not colour alone
+        assert md.count(f"{symbol} {verdict}</span>") == 2  # summary + row
+    assert "{ref}`A <s>`" in md and "{cite:t}`sun2026signrelu`" in md
+    assert "a \\| b" in md  # pipes escaped
+    assert "| B<br>Foundations |" in md  # no section: no link
+    assert "1 ± 0.1 <br><small>boot</small>" in md
+    assert "ci<br>2026-01-02" in md
+    assert "No claims" in make_pages.claims_markdown([])
+
+
+def test_runs_markdown():
+    runs = [
+        {
+            "notebook": "01_x",
+            "title": "X",
+            "profile": "ci",
+            "device": "cpu",
+            "seed": 0,
+            "date": "2026-01-02T03:04:05+00:00",
+            "runtime_s": 1.0,
+            "peak_memory_mb": 123.4,
+            "claims": [1, 2],
+            "execution": {"wall_s": 5.5},
+        }
+    ]
+    md = make_pages.runs_markdown(runs)
+    assert "| {doc}`X <../executed/01_x>` | ci | cpu | 0 | 5.5 s | 123.4 MB | 2 |" in md
+
+
+def test_offline_check_flags_external_resources(tmp_path):
+    (tmp_path / "ok.html").write_text(
+        '<html><script src="_static/a.js?v=1"></script>'
+        '<a href="https://arxiv.org/abs/1">a link is fine</a></html>'
+    )
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "a.js").write_text("")
+    assert check_html.check(tmp_path) == []
+    (tmp_path / "bad.html").write_text(
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example.com/x.css"><img src="http://x/y.png">'
+        '<span class="math">\\(x\\)</span>'
+    )
+    got = check_html.check(tmp_path)
+    assert len([p for p in got if p.startswith("bad.html: external")]) == 3
+    assert "bad.html: has math but does not load the local MathJax" in got
