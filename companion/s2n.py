@@ -79,6 +79,8 @@ __all__ = [
     "train_denoiser",
     "sample_metrics",
     "digit_grid",
+    "EVAL_KINDS",
+    "evaluate_sampler",
 ]
 
 
@@ -699,18 +701,22 @@ def train_denoiser(
     batch_size: int = 256,
     seed: int = 0,
     sigma_data: float | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[MLPDenoiser, list[float]]:
     r"""Train an EDM-preconditioned :class:`~companion.nets.MLPDenoiser` (SiLU) on ``data``
     (shape ``(n, d)``) with the EDM log-normal noise levels and weighting.
 
+    ``device`` is where the model trains and stays.
+
     ``seed`` fixes the initialisation and the batches; ``sigma_data`` defaults to the data's
-    standard deviation. Returns the model (float32, eval mode) and the loss per step.
+    standard deviation; ``device`` is where the model trains and stays. Returns the model
+    (float32, eval mode) and the loss per step.
     """
     if data.ndim != 2:
         raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
     sd = float(data.std()) if sigma_data is None else check_positive("sigma_data", sigma_data)
     torch.manual_seed(seed)
-    model = MLPDenoiser(int(data.shape[1]), width, depth, "silu", sigma_data=sd)
+    model = MLPDenoiser(int(data.shape[1]), width, depth, "silu", sigma_data=sd).to(device)
     res = train(
         model,
         data.float(),
@@ -770,3 +776,73 @@ def digit_grid(images: Tensor, nrow: int = 4, ncol: int = 8, pad: int = 1) -> np
         for j in range(ncol):
             out[pad + i * size : pad + i * size + 8, pad + j * size : pad + j * size + 8] = im[i, j]
     return out
+
+
+#: Metrics understood by :func:`evaluate_sampler` (all lower-is-better).
+EVAL_KINDS = ("exact-kl", "sw2", "digits-fd")
+
+
+def evaluate_sampler(
+    kind: str,
+    step: Callable[..., StepLaw],
+    denoiser: Denoiser,
+    nfe: int,
+    seed: int = 0,
+    *,
+    target: GaussianMixture | None = None,
+    reference: Tensor | None = None,
+    n: int = 1000,
+    classifier: DigitsClassifier | None = None,
+    n_points: int = 2500,
+    sigma_min: float = 0.002,
+    sigma_max: float = 80.0,
+) -> tuple[float, Tensor | None]:
+    r"""Score one sampler run on the EDM grid (``nfe`` levels, Karras :math:`\rho=7`, last step to 0).
+
+    Args:
+        kind: ``"exact-kl"`` (1-D: exact :math:`\mathrm{KL}(p\|\hat p)` by grid propagation from
+            :math:`\mathcal N(0,\sigma_{\max}^2)`, needs ``target``), ``"sw2"`` (sliced
+            :math:`W_2` of ``n`` samples to ``reference``) or ``"digits-fd"`` (:func:`digits_fd`
+            of ``n`` samples to ``reference`` with ``classifier``).
+        step: step function, e.g. from :func:`parametric_step`.
+        denoiser: ``denoiser(x, sigma)``.
+        nfe: number of noise levels (= denoiser calls).
+        seed: seeds the sampler's noise.
+
+    Returns:
+        ``(value, samples)``; ``samples`` is ``None`` for ``"exact-kl"``.
+    """
+    from .schedules import karras_sigmas
+
+    check_in("kind", kind, list(EVAL_KINDS))
+    if not isinstance(nfe, int) or nfe < 2:
+        raise ValueError(f"nfe must be an integer >= 2, got {nfe!r}")
+    sig = karras_sigmas(nfe, sigma_min, sigma_max)
+    if kind == "exact-kl":
+        if target is None:
+            raise ValueError("target (a 1-D GaussianMixture) is required for kind='exact-kl'")
+        return exact_output_kl(
+            step, denoiser, sig, target, exact_prior=False, n_points=n_points
+        ), None
+    if reference is None:
+        raise ValueError(f"reference samples are required for kind={kind!r}")
+    if kind == "sw2":
+        vals, out = sample_metrics(
+            step,
+            denoiser,
+            sig,
+            reference,
+            n,
+            seed,
+            metrics={
+                "sw2": lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(0))
+            },
+        )
+        return vals["sw2"], out
+    if classifier is None:
+        raise ValueError("classifier is required for kind='digits-fd'")
+    clf = classifier
+    vals, out = sample_metrics(
+        step, denoiser, sig, reference, n, seed, metrics={"fd": lambda a, b: digits_fd(clf, a, b)}
+    )
+    return vals["fd"], out

@@ -20,15 +20,15 @@
 # them. In plain words, the paper states that:
 #
 # 1. there is a **forward SDE** for any $(\alpha_t, \sigma_t)$ whose marginals are the S2N
-#    marginals;
+#    marginals
 # 2. a **generalized backward SDE** with a stochasticity parameter $\rho$ covers existing
 #    samplers, with an *exact* inference formula that can jump from $t$ to any $s<t$ and an
 #    *approximate* one (their Eq. (7)) that freezes the noise prediction and is only accurate
-#    for small steps;
-# 3. a **non-Markovian** model $q(z_s\mid z_t, x)$ induces the right forward marginals;
-# 4. schedules with the same SNR endpoints are **the same process in signal-to-noise space**;
+#    for small steps
+# 3. a **non-Markovian** model $q(z_s\mid z_t, x)$ induces the right forward marginals
+# 4. schedules with the same SNR endpoints are **the same process in signal-to-noise space**
 # 5. in that space an **information-theoretic** view holds (derivatives of mutual information
-#    and of KL divergences are mean squared errors);
+#    and of KL divergences are mean squared errors)
 # 6. tuning the hyperparameters $(\gamma, \delta, \rho)$ of the **parametric inference
 #    formula** improves FID over the baseline samplers, by up to 0.31 on AFHQv2, with gains
 #    that depend on the dataset.
@@ -68,6 +68,7 @@ from companion import samplers as S
 from companion.fitting import fit_loglog
 from companion.gmm import GaussianMixture, ring_mixture
 from companion.ledger import Ledger, at_least, at_most
+from companion.metrics import bootstrap, frechet_distance, mmd, sliced_w2
 from companion.profiles import get_device, resolve, seed_everything
 from companion.schedules import (
     EDM,
@@ -75,7 +76,6 @@ from companion.schedules import (
     VPCosine,
     VPLinear,
     exponential_sigmas,
-    karras_sigmas,
 )
 from companion.style import PALETTE, figure, method_colors, use_style
 
@@ -172,7 +172,7 @@ colors = method_colors([s.name for s in schedules])
 #
 # so every S2N schedule with decreasing SNR has a forward SDE, and it is unique. We check it
 # two ways for four schedules (VP-linear, VP-cosine, VE-geometric, EDM): the moment ODEs,
-# integrated by an 8th-order Runge-Kutta method, must reproduce $\alpha_t$ and $\sigma_t^2$;
+# integrated by an 8th-order Runge-Kutta method, must reproduce $\alpha_t$ and $\sigma_t^2$
 # and Euler-Maruyama particles started from mixture data must follow the closed-form noised
 # mixture, which we test with a Kolmogorov-Smirnov (KS) statistic at two times per schedule.
 
@@ -220,9 +220,7 @@ fig, ax = figure(ncols=2, height=2.9)
 for name, (ts, em, ev) in moment_err.items():
     ax[0].semilogy(ts / ts.max(), np.maximum(em, 1e-17), color=colors[name], ls="--")
     ax[0].semilogy(ts / ts.max(), np.maximum(ev, 1e-17), color=colors[name], label=name)
-ax[0].set(
-    xlabel="t / t_max", ylabel="relative error", title="moment ODE (solid: variance, dashed: mean)"
-)
+ax[0].set(xlabel="t / t_max", ylabel="relative error", title="moment ODEs")
 ax[0].axhline(1e-8, color="k", lw=0.8, ls=":")
 ax[0].legend(fontsize=7)
 z, a, s = em_samples[("vp-cosine", 1)]
@@ -233,8 +231,8 @@ ax[1].hist(
 ax[1].plot(
     xs, p_data.noised(a, s).prob(xs[:, None]), color="k", lw=1.2, label="closed-form noised mixture"
 )
-ax[1].set(xlabel="z", ylabel="density", title=f"VP-cosine, quarter-way in log SNR (alpha={a:.2f})")
-ax[1].legend(fontsize=7)
+ax[1].set(xlabel="z", ylabel="density", title="VP-cosine, EM particles")
+_ = ax[1].legend(fontsize=7)
 
 # %% [markdown]
 # *Left: relative error of the mean (dashed) and variance (solid) from the moment ODEs against
@@ -247,7 +245,7 @@ ax[1].legend(fontsize=7)
 # Bonferroni-corrected 1% critical value ({glue:text}`e31_n` particles).
 
 # %%
-ledger.record(
+_ = ledger.record(
     "E3.1a",
     paper=PAPER,
     section="s2n-forward",
@@ -256,7 +254,7 @@ ledger.record(
     measured=max_moment_err,
     expect=at_most(1e-8),
 )
-ledger.record(
+_ = ledger.record(
     "E3.1b",
     paper=PAPER,
     section="s2n-forward",
@@ -284,10 +282,10 @@ ledger.record(
 #
 # **Three discretisations** (all in `companion.samplers`, our derivations):
 #
-# * *Euler-Maruyama* (EM): coefficients frozen at the start of the step;
+# * *Euler-Maruyama* (EM): coefficients frozen at the start of the step
 # * *frozen-$\varepsilon$* (the paper's approximate formula, in our reading at $\gamma=0$):
 #   freeze $\hat\varepsilon$ over the step and solve exactly,
-#   $\tilde x' = \tilde x + (1+\rho^2)(\tilde\sigma'-\tilde\sigma)\hat\varepsilon + \rho\sqrt{\tilde\sigma^2-\tilde\sigma'^2}\,\xi$;
+#   $\tilde x' = \tilde x + (1+\rho^2)(\tilde\sigma'-\tilde\sigma)\hat\varepsilon + \rho\sqrt{\tilde\sigma^2-\tilde\sigma'^2}\,\xi$
 # * *frozen-$\hat x$* (the "exact" formula, valid for any jump): freeze $\hat x$, which makes the
 #   SDE linear with the Gaussian solution
 #   $\tilde x' = \hat x + \sqrt{\tilde\sigma'^2-b^2}\,\hat\varepsilon + b\,\xi$,
@@ -350,13 +348,14 @@ for a_, rho in zip(ax.ravel()[:3], [0.5, 1.0, 2.0], strict=True):
 ax[0, 0].legend(fontsize=7)
 for name in schemes:
     ax[1, 1].semilogy(coarse.index, coarse[name], "o-", color=scheme_colors[name], label=name)
-ax[1, 1].set(xlabel="rho", ylabel="exact KL (nats)", title="N = 10 steps")
+_ = ax[1, 1].set(xlabel="rho", ylabel="exact KL (nats)", title="N = 10 steps")
 
 # %% [markdown]
 # *Exact output KL of the three discretisations of the $\rho$-family against the number of
 # steps (log-log; three values of $\rho$), and against $\rho$ at $N=10$ (bottom right). Look at
-# the ordering: the frozen-$\hat x$ ("exact", valid-for-any-jump) kernel is the least accurate
-# for every $\rho>0$ in this test, and frozen-$\varepsilon$ the most accurate.*
+# the ordering: for $\rho\le 1$ the frozen-$\hat x$ ("exact", valid-for-any-jump) kernel is the
+# least accurate and frozen-$\varepsilon$ the most accurate; for large $\rho$ at very coarse
+# steps the order flips, because EM and frozen-$\varepsilon$ overshoot.*
 #
 # All three schemes converge for every $\rho$: at $N=${glue:text}`e32_nmax` the largest KL is
 # {glue:text}`e32_kl_finest:.2g` nats, and the fitted slopes of $\log\mathrm{KL}$ against
@@ -368,12 +367,17 @@ ax[1, 1].set(xlabel="rho", ylabel="exact KL (nats)", title="N = 10 steps")
 # "it is the more accurate formula for large steps". It is not: at $N=10$, $\rho=1$ the
 # frozen-$\hat x$ (DDPM-type) kernel has {glue:text}`e32_ratio:.1f` times the KL of the
 # frozen-$\varepsilon$ formula. Freezing $\hat x$ snaps every path towards the posterior mean,
-# which for bimodal data lies between the modes; the kernel is exact only for a point mass. The
-# paper's own remark that longer jumps carry more error is consistent with this; the ranking
-# between the two formulas is our measurement, not the paper's statement.
+# which for bimodal data lies between the modes; the kernel is exact only for a point mass. What
+# the frozen-$\hat x$ kernel does buy is *robustness*: its step is a contraction for every
+# $\rho$, while the drift factor $(1+\rho^2)$ of EM and frozen-$\varepsilon$ folds the line once
+# $(1+\rho^2)(1-\tilde\sigma'/\tilde\sigma) > 1$, so at $\rho\ge1.5$ with 5 or 10 steps they
+# fail (KL of several nats) and frozen-$\hat x$ is the best of the three. The paper's remark
+# that longer jumps carry more error is consistent with all of this; the ranking between the
+# formulas is our measurement, not the paper's statement. (A folded step map is propagated on
+# the grid by mass splatting, which is first-order accurate; it only affects the failing runs.)
 
 # %%
-ledger.record(
+_ = ledger.record(
     "E3.2a",
     paper=PAPER,
     section="s2n-backward",
@@ -383,7 +387,7 @@ ledger.record(
     expect=at_most(5e-3),
     rtol=1e-3,
 )
-ledger.record(
+_ = ledger.record(
     "E3.2b",
     paper=PAPER,
     section="s2n-backward",
@@ -393,7 +397,7 @@ ledger.record(
     expect=at_least(1.5),
     rtol=1e-3,
 )
-ledger.record(
+_ = ledger.record(
     "E3.2c",
     paper=PAPER,
     section="s2n-backward",
@@ -410,7 +414,7 @@ ledger.record(
 #
 # The paper's non-Markovian model uses
 #
-# $$ q(z_s\mid z_t, x) = \mathcal N\Big(\alpha_s x + \sqrt{\sigma_s^2-\beta^2}\;
+# $$ q(z_s\mid z_t, x) = \mathcal N\Big(\alpha_s x + \sqrt{\sigma_s^2-\beta^2}\
 #    \frac{z_t-\alpha_t x}{\sigma_t},\ \beta^2 I\Big), \qquad 0\le \beta\le\sigma_s . $$
 #
 # **Derivation (ours).** If $z_t = \alpha_t x + \sigma_t\varepsilon$ then
@@ -496,7 +500,7 @@ ax[1].set(
     ylabel="one-jump KL (nats)",
     title="p_theta = q(. | z_t, x-hat), exact x-hat",
 )
-ax[1].legend(fontsize=7)
+_ = ax[1].legend(fontsize=7)
 
 # %% [markdown]
 # *Left: for random $\beta\in[0,\sigma_s]$ the KS statistic of $z_s$ against the noised mixture
@@ -513,7 +517,7 @@ ax[1].legend(fontsize=7)
 
 # %%
 assert float(beta_table.resid_var_ratio.sub(1).abs().max()) < 10 / math.sqrt(cfg["n_mc"])
-ledger.record(
+_ = ledger.record(
     "E3.3a",
     paper=PAPER,
     section="s2n-nonmarkov",
@@ -524,7 +528,7 @@ ledger.record(
     rtol=1.0,
     atol=0.5,
 )
-ledger.record(
+_ = ledger.record(
     "E3.3b",
     paper=PAPER,
     section="s2n-nonmarkov",
@@ -641,7 +645,7 @@ for rho, mk in [(0.0, "o"), (1.0, "s")]:
     )
 ax[1].axhline(1e-12 * traj_scale, color="k", lw=0.8, ls=":")
 ax[1].set(xlabel="log lambda", ylabel="max |difference| in x-tilde", title="same SNR grid")
-ax[1].legend(fontsize=7)
+_ = ax[1].legend(fontsize=7)
 
 # %% [markdown]
 # *Left: sample paths in $\tilde x = z/\alpha$ for VP-cosine (thick) and VE (dashed) lie on top
@@ -656,7 +660,7 @@ ax[1].legend(fontsize=7)
 # {glue:text}`e34_loss_ctrl:.1e`. The identity is exact: only the SNR grid matters.
 
 # %%
-ledger.record(
+_ = ledger.record(
     "E3.4a",
     paper=PAPER,
     section="s2n-snr-space",
@@ -666,7 +670,7 @@ ledger.record(
     expect=at_most(1e-12),
     atol=1e-12,
 )
-ledger.record(
+_ = ledger.record(
     "E3.4b",
     paper=PAPER,
     section="s2n-snr-space",
@@ -676,7 +680,7 @@ ledger.record(
     expect=at_most(1e-6),
     atol=1e-9,
 )
-ledger.record(
+_ = ledger.record(
     "E3.4c",
     paper=PAPER,
     section="s2n-snr-space",
@@ -771,7 +775,7 @@ for a_ in ax:
 # {glue:text}`e35_kl:.4f` nats to {glue:text}`e35_klint:.1e` (relative).
 
 # %%
-ledger.record(
+_ = ledger.record(
     "E3.5a",
     paper=PAPER,
     section="s2n-information",
@@ -780,7 +784,7 @@ ledger.record(
     expect=at_most(1e-6),
     atol=1e-7,
 )
-ledger.record(
+_ = ledger.record(
     "E3.5b",
     paper=PAPER,
     section="s2n-information",
@@ -789,7 +793,7 @@ ledger.record(
     expect=at_most(1e-6),
     atol=1e-7,
 )
-ledger.record(
+_ = ledger.record(
     "E3.5c",
     paper=PAPER,
     section="s2n-information",
@@ -823,7 +827,7 @@ ledger.record(
 # `companion.s2n.PARAMETRIC_VARIANTS`.
 #
 # **Protocol.** Three datasets: (a) the 1-D mixture (exact output KL by grid propagation),
-# (b) an 8-mode 2-D ring (sliced $W_2$ to fresh data; MMD reported), (c) scikit-learn's
+# (b) an 8-mode 2-D ring (sliced $W_2$ to fresh data; MMD and Frechet distance reported), (c) scikit-learn's
 # bundled 8x8 digits (no download) with a Frechet distance in the feature space of a small
 # digits classifier trained here ("digits-FD", the analogue of FID). For each dataset we
 # train {glue:text}`e36_seeds` EDM-preconditioned MLP denoisers with different seeds and sample
@@ -863,7 +867,7 @@ datasets = {
 models = {
     name: [
         s2n.train_denoiser(
-            spec["train"](s_), cfg["train_steps"], width=spec["width"], seed=seed + s_
+            spec["train"](s_), cfg["train_steps"], width=spec["width"], seed=seed + s_, device=dev
         )[0]
         for s_ in range(n_seeds)
     ]
@@ -871,29 +875,18 @@ models = {
 }
 
 
+eval_kw = {
+    "1-D mixture": dict(kind="exact-kl", target=p_data, n_points=cfg["n_grid"]),
+    "2-D ring": dict(kind="sw2", reference=ring_ref, n=cfg["n_samples"]),
+    "digits": dict(kind="digits-fd", reference=digits_x, n=cfg["n_digits"], classifier=clf),
+}
+
+
 def score(name, step, model, nfe, s_):
-    """The dataset's metric (lower is better) of one sampler run."""
-    sig = karras_sigmas(nfe, 0.002, 80.0)
-    den = s2n.as_denoiser(model)
-    if name == "1-D mixture":
-        return s2n.exact_output_kl(
-            step, den, sig, p_data, exact_prior=False, n_points=cfg["n_grid"]
-        ), None
-    if name == "2-D ring":
-        vals, out = s2n.sample_metrics(
-            step, den, sig, ring_ref, cfg["n_samples"], seed=1000 * s_ + nfe
-        )
-        return vals["sw2"], out
-    vals, out = s2n.sample_metrics(
-        step,
-        den,
-        sig,
-        digits_x,
-        cfg["n_digits"],
-        seed=1000 * s_ + nfe,
-        metrics={"fd": lambda a, b: s2n.digits_fd(clf, a, b)},
+    """Metric (lower is better) and samples of one run: a thin call into companion.s2n."""
+    return s2n.evaluate_sampler(
+        step=step, denoiser=s2n.as_denoiser(model), nfe=nfe, seed=1000 * s_ + nfe, **eval_kw[name]
     )
-    return vals["fd"], out
 
 
 det = {
@@ -985,7 +978,7 @@ for a_, name in zip(ax, datasets, strict=True):
     a_.set_yscale("log")
     a_.set(xlabel="gamma (placeholder family)", title=name)
 ax[0].set_ylabel("metric / metric at gamma = 0")
-ax[0].legend(fontsize=7)
+_ = ax[0].legend(fontsize=7)
 
 # %% [markdown]
 # *Deterministic sampling ($\rho=0$): each dataset's metric (1-D: exact KL; ring: sliced
@@ -1003,7 +996,7 @@ for a_, name in zip(ax, datasets, strict=True):
     a_.set_yticks(range(len(hgammas)), [f"{g:g}" for g in hgammas])
     a_.set(xlabel="delta (noise multiplier)", title=name)
 ax[0].set_ylabel("gamma")
-fig.colorbar(im, ax=list(ax), label="log10(metric / baseline)", shrink=0.8)
+_ = fig.colorbar(im, ax=list(ax), label="log10(metric / baseline)", shrink=0.8)
 
 # %% [markdown]
 # *Stochastic sampling ($\rho=1$, NFE 20): log10 of the metric relative to the baseline
@@ -1036,26 +1029,52 @@ glue("e36_nfe0", nfes[0], display=False)
 glue("e36_nfe1", nfes[-1], display=False)
 
 # %%
-best_idx = gammas.index(best_gamma["digits"])
+rel_digits = (det["digits"][:, 0, :] / det["digits"][:, 0, [i0]]).mean(0)
+alt = [j for j in np.argsort(rel_digits) if j != i0][0]  # best gamma other than the baseline
 _, base_imgs = score("digits", s2n.parametric_step(0.0, 0.0), models["digits"][0], nfes[0], 0)
-_, best_imgs = score(
-    "digits", s2n.parametric_step(0.0, gammas[best_idx]), models["digits"][0], nfes[0], 0
+_, alt_imgs = score(
+    "digits", s2n.parametric_step(0.0, gammas[alt]), models["digits"][0], nfes[0], 0
 )
 fig, ax = figure(ncols=3, height=2.2)
 for a_, imgs, title in [
     (ax[0], digits_x, "training digits"),
     (ax[1], base_imgs, f"gamma = 0, NFE {nfes[0]}"),
-    (ax[2], best_imgs, f"gamma = {gammas[best_idx]:g}, NFE {nfes[0]}"),
+    (ax[2], alt_imgs, f"gamma = {gammas[alt]:g}, NFE {nfes[0]} (FD x {rel_digits[alt]:.2f})"),
 ]:
     a_.imshow(s2n.digit_grid(imgs, 4, 6), cmap="gray_r", vmin=-1, vmax=1)
     a_.set(title=title, xticks=[], yticks=[])
     a_.grid(False)
 
 # %% [markdown]
-# *Samples from one trained digits denoiser at NFE {glue:text}`e36_nfe0`: baseline (middle) and
-# the $\gamma$ with the lowest mean digits-FD (right), next to training images (left). The
-# classifier behind digits-FD reaches {glue:text}`e36_clf_acc:.3f` training accuracy.*
+# *Samples from one trained digits denoiser at NFE {glue:text}`e36_nfe0`: the baseline
+# $\gamma=0$ (middle) and the best other $\gamma$ of the sweep (right; its mean digits-FD
+# relative to the baseline in the title), next to training images (left). The classifier behind
+# digits-FD reaches {glue:text}`e36_clf_acc:.3f` training accuracy.*
 #
+# For the ring, sliced $W_2$ drives the choice; the table below adds the MMD (Gaussian kernel,
+# median bandwidth) and the Frechet distance of Gaussian fits for the baseline and the chosen
+# $\gamma$ (first seed, NFE {glue:text}`e36_nfe0`), with bootstrap 95% half-widths. Sliced
+# $W_2$ was fixed as the ring's metric before any result was seen; where the three metrics
+# disagree on the table, the ring's verdict depends on that choice, and the reader should weigh
+# it accordingly.
+
+# %%
+ring_best = gammas[int(np.argmin((det["2-D ring"][:, 0, :] / det["2-D ring"][:, 0, [i0]]).mean(0)))]
+ring_rows = []
+for g in sorted({0.0, ring_best}):
+    _, out = score("2-D ring", s2n.parametric_step(0.0, g), models["2-D ring"][0], nfes[0], 0)
+    row = {"gamma": g}
+    for mname, fn in [
+        ("sliced W2", lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(0))),
+        ("MMD^2", mmd),
+        ("Frechet (Gaussian fits)", frechet_distance),
+    ]:
+        est = bootstrap(fn, out, ring_ref, n_boot=20, generator=torch.Generator().manual_seed(1))
+        row[mname] = f"{est.value:.4f} ± {est.error:.4f}"
+    ring_rows.append(row)
+pd.DataFrame(ring_rows).set_index("gamma")
+
+# %% [markdown]
 # **Reading the results.** The leave-one-seed-out gains at NFE {glue:text}`e36_nfe0` are
 # {glue:text}`e36_gain_1d:.1f` ± {glue:text}`e36_gain_1d_unc:.1f` % (1-D exact KL),
 # {glue:text}`e36_gain_ring:.1f` ± {glue:text}`e36_gain_ring_unc:.1f` % (ring, sliced $W_2$) and
@@ -1071,7 +1090,7 @@ for a_, imgs, title in [
 # %%
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
     c = cv[(name, nfes[0])]
-    ledger.record(
+    _ = ledger.record(
         f"E3.6a-{short}",
         paper=PAPER,
         section="s2n-tuning",
@@ -1085,7 +1104,7 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         atol=0.1,
     )
     c = cv[(name, "sto")]
-    ledger.record(
+    _ = ledger.record(
         f"E3.6b-{short}",
         paper=PAPER,
         section="s2n-tuning",
@@ -1098,7 +1117,7 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         rtol=0.5,
         atol=0.1,
     )
-ledger.record(
+_ = ledger.record(
     "E3.6c",
     paper=PAPER,
     section="s2n-tuning",
@@ -1111,7 +1130,7 @@ ledger.record(
     rtol=1.0,
     atol=0.3,
 )
-ledger.record(
+_ = ledger.record(
     "E3.6d",
     paper=PAPER,
     section="s2n-tuning",

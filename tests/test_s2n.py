@@ -364,3 +364,21 @@ def test_train_denoiser_and_sampling(gen):
     assert set(vals) == {"sw2", "mmd"} and samples.shape == (100, 2)
     with pytest.raises(TypeError, match="model"):
         s2n.as_denoiser(lambda x, s: x)  # type: ignore[arg-type]
+
+
+def test_evaluate_sampler(mix):
+    exact = s2n.evaluate_sampler("exact-kl", S.euler_step, mix, 20, target=mix)[0]
+    assert 0 < exact < 0.5
+    coarse = s2n.evaluate_sampler("exact-kl", S.euler_step, mix, 5, target=mix)[0]
+    assert coarse > exact
+    ref = mix.sample(300, torch.Generator().manual_seed(0))
+    val, out = s2n.evaluate_sampler("sw2", S.euler_step, mix, 10, reference=ref, n=300)
+    assert out is not None and out.shape == (300, 1) and 0 < val < 0.5
+    with pytest.raises(ValueError, match="kind"):
+        s2n.evaluate_sampler("fid", S.euler_step, mix, 10)
+    with pytest.raises(ValueError, match="target"):
+        s2n.evaluate_sampler("exact-kl", S.euler_step, mix, 10)
+    with pytest.raises(ValueError, match="classifier"):
+        s2n.evaluate_sampler("digits-fd", S.euler_step, mix, 10, reference=ref)
+    with pytest.raises(ValueError, match="nfe"):
+        s2n.evaluate_sampler("sw2", S.euler_step, mix, 1, reference=ref)
