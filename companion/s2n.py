@@ -81,6 +81,8 @@ __all__ = [
     "digit_grid",
     "EVAL_KINDS",
     "evaluate_sampler",
+    "mean_ci95",
+    "rank_correlation",
 ]
 
 
@@ -624,10 +626,31 @@ def cross_validated_gain(metric: np.ndarray | Any, baseline: int) -> CVGain:
         others = np.delete(rel, i, axis=0).mean(0)
         chosen[i] = int(np.argmin(others))
         gains[i] = 1.0 - rel[i, chosen[i]]
+    mean, half = mean_ci95(gains)
+    return CVGain(float(mean), float(half), gains, chosen)
+
+
+def mean_ci95(values: np.ndarray | Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean along ``axis`` and the half-width of its t-based 95% confidence interval
+    (``t_{0.975, n-1} * s / sqrt(n)``, with ``n >= 2`` values along ``axis``)."""
     from scipy.stats import t as student_t
 
-    half = float(student_t.ppf(0.975, n - 1) * gains.std(ddof=1) / math.sqrt(n))
-    return CVGain(float(gains.mean()), half, gains, chosen)
+    v = np.asarray(values, dtype=float)
+    n = v.shape[axis] if v.ndim else 0
+    if n < 2:
+        raise ValueError(f"values need at least 2 entries along axis {axis}, got shape {v.shape}")
+    half = student_t.ppf(0.975, n - 1) * v.std(axis=axis, ddof=1) / math.sqrt(n)
+    return v.mean(axis=axis), half
+
+
+def rank_correlation(x: np.ndarray | Any, y: np.ndarray | Any) -> float:
+    """Spearman rank correlation of two 1-D sequences of equal length (>= 3)."""
+    from scipy.stats import spearmanr
+
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xa.ndim != 1 or xa.shape != ya.shape or xa.size < 3:
+        raise ValueError(f"x and y must be 1-D of equal length >= 3, got {xa.shape} and {ya.shape}")
+    return float(spearmanr(xa, ya).statistic)
 
 
 # -- exact 1-D output densities -----------------------------------------------------------------

@@ -382,3 +382,14 @@ def test_evaluate_sampler(mix):
         s2n.evaluate_sampler("digits-fd", S.euler_step, mix, 10, reference=ref)
     with pytest.raises(ValueError, match="nfe"):
         s2n.evaluate_sampler("sw2", S.euler_step, mix, 1, reference=ref)
+
+
+def test_mean_ci95_and_rank_correlation():
+    m, h = s2n.mean_ci95(np.array([1.0, 2.0, 3.0]))
+    assert m == 2.0 and abs(h - scipy.stats.t.ppf(0.975, 2) / math.sqrt(3)) < 1e-12
+    with pytest.raises(ValueError, match="at least 2"):
+        s2n.mean_ci95(np.array([1.0]))
+    assert s2n.rank_correlation([1, 2, 3, 4], [1, 4, 9, 16]) == 1.0
+    assert s2n.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    with pytest.raises(ValueError, match="equal length"):
+        s2n.rank_correlation([1, 2, 3], [1, 2])
