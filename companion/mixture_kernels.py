@@ -1,0 +1,884 @@
+r"""Gaussian-mixture reverse kernels of discrete VP chains for conditional 1-D targets.
+
+Everything here lives in :math:`z`-space (the natural coordinates of a discrete variance-preserving
+chain), not in the SNR form of :mod:`companion.samplers`:
+
+* :class:`VPChain`: the forward chain :math:`z_t = a_t z_{t-1} + b_t\xi_t`, :math:`t = 1..T`,
+  with :math:`a_t^2 + b_t^2 = 1` and total noise :math:`B = -\sum_t\log a_t^2`; so
+  :math:`z_t = \alpha_t x_0 + \sigma_t\varepsilon` with :math:`\alpha_t^2 = \prod_{s\le t} a_s^2`.
+* Conditional targets :math:`q(x_0\mid c)` exposing the log density of :math:`z_t\mid c`
+  (:class:`MixtureTarget` wraps a :class:`companion.gmm.ConditionalGaussianMixture`; non-mixture
+  targets are in :mod:`companion.conditional_targets`).
+* Reverse-kernel families, all of the form :math:`p(z_{t-1}\mid z_t, c) =
+  \sum_k\pi_k\,\mathcal N(\mu_k, s_k^2)` and returned as :class:`KernelParams` at the nodes of a
+  grid: the exact K-component kernel of mixture data (:func:`exact_kernel`), the moment-matched
+  Gaussian (:func:`moment_matched_kernel`), exact kernels with perturbed logits
+  (:func:`perturbed_logit_kernel`), exact means/variances with ReLU-network logits fitted to the
+  exact ones (:func:`fit_relu_logits`), and networks trained by maximum likelihood on forward
+  pairs (:class:`MixtureKernelNet`, :func:`train_mixture_kernel`).
+* Accounting by quadrature: terminal mismatch (:func:`terminal_kl`), per-step kernel KL
+  (:func:`step_kl`), the chain-rule path KL (:func:`chain_rule_kl`), the joint KL of a
+  two-step chain on a 3-D grid (:func:`joint_kl_two_steps`), and the output density of a model
+  chain by exact grid propagation (:func:`propagate_chain`, :func:`output_kl`), which uses
+  :func:`companion.grid.mixture_transition`.
+
+The path-space chain rule these functions check is, for every context :math:`c`,
+
+.. math::
+
+    \mathrm{KL}(q(z_{0:T}\mid c)\,\|\,p(z_{0:T}\mid c)) = \mathrm{KL}(q(z_T\mid c)\,\|\,p_T)
+    + \sum_{t=1}^T E_{q(z_t\mid c)}\,\mathrm{KL}(q(z_{t-1}\mid z_t, c)\,\|\,p(z_{t-1}\mid z_t, c)),
+
+and the output KL :math:`\mathrm{KL}(q(z_0\mid c)\,\|\,p(z_0\mid c))` is at most the left side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import scipy.stats
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_in, check_positive
+from .gmm import ConditionalGaussianMixture
+from .grid import GridDensity, mixture_transition
+from .progress import progress
+
+__all__ = [
+    "VPChain",
+    "ConditionalTarget",
+    "MixtureTarget",
+    "KernelParams",
+    "KernelFn",
+    "exact_kernel",
+    "exact_logits",
+    "moment_matched_kernel",
+    "perturbed_logit_kernel",
+    "ReLULogitNet",
+    "fit_relu_logits",
+    "relu_logit_kernel",
+    "logit_error",
+    "logit_bound",
+    "trapezoid_weights",
+    "kl_from_logs",
+    "terminal_kl",
+    "step_kl",
+    "chain_rule_kl",
+    "joint_kl_two_steps",
+    "propagate_chain",
+    "output_kl",
+    "ChainReport",
+    "evaluate_chain",
+    "mutual_information",
+    "SemilogFit",
+    "fit_semilog",
+    "MixtureKernelNet",
+    "train_mixture_kernel",
+    "net_kernel",
+]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _log_normal(x: Tensor, mean: Tensor | float, var: Tensor | float) -> Tensor:
+    var_t = torch.as_tensor(var, dtype=x.dtype, device=x.device)
+    return -0.5 * ((x - mean) ** 2 / var_t + torch.log(var_t) + LOG_2PI)
+
+
+# --------------------------------------------------------------------------------------------
+# The forward chain
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VPChain:
+    r"""A discrete variance-preserving forward chain :math:`z_t = a_t z_{t-1} + b_t\xi_t`.
+
+    Args:
+        betas: :math:`\beta_t = b_t^2 \in (0, 1)`, shape ``(T,)``, float64.
+
+    Build it with :meth:`uniform` (equal :math:`\beta_t`) or :meth:`linear` (DDPM-like linear
+    :math:`\beta_t`), both at a prescribed total noise :math:`B = -\sum_t\log(1-\beta_t)`, so
+    that chains with different ``T`` share the same terminal law.
+    """
+
+    betas: Tensor
+
+    def __post_init__(self) -> None:
+        b = torch.as_tensor(self.betas, dtype=torch.float64)
+        if b.ndim != 1 or b.numel() < 1:
+            raise ValueError(f"betas must be 1-D and non-empty, got shape {tuple(b.shape)}")
+        if not bool(((b > 0) & (b < 1)).all()):
+            raise ValueError("betas must lie in (0, 1)")
+        object.__setattr__(self, "betas", b)
+
+    @classmethod
+    def uniform(cls, T: int, total_noise: float) -> VPChain:
+        r"""``T`` equal steps with :math:`1-\beta_t = e^{-B/T}`."""
+        _check_T(T)
+        B = check_positive("total_noise", total_noise)
+        return cls(torch.full((T,), -math.expm1(-B / T), dtype=torch.float64))
+
+    @classmethod
+    def linear(cls, T: int, total_noise: float, ratio: float = 20.0) -> VPChain:
+        r"""Steps with :math:`-\log(1-\beta_t)` linear in ``t``, last/first ``ratio``, summing to B."""
+        _check_T(T)
+        B = check_positive("total_noise", total_noise)
+        check_positive("ratio", ratio)
+        g = torch.linspace(1.0, ratio, T, dtype=torch.float64) if T > 1 else torch.ones(1)
+        g = g.to(torch.float64)
+        return cls(-torch.expm1(-B * g / g.sum()))
+
+    @property
+    def T(self) -> int:
+        """Number of steps."""
+        return int(self.betas.numel())
+
+    @property
+    def total_noise(self) -> float:
+        r"""Total noise :math:`B = -\sum_t\log(1-\beta_t)`."""
+        return float(-torch.log1p(-self.betas).sum())
+
+    def a(self, t: int) -> float:
+        r"""Contraction :math:`a_t = \sqrt{1-\beta_t}` of step ``t`` (1-based)."""
+        return math.sqrt(1.0 - float(self.betas[self._t(t) - 1]))
+
+    def b2(self, t: int) -> float:
+        r"""Noise variance :math:`b_t^2 = \beta_t` of step ``t`` (1-based)."""
+        return float(self.betas[self._t(t) - 1])
+
+    def alpha(self, t: int) -> float:
+        r""":math:`\alpha_t = \prod_{s\le t} a_s` (``t = 0`` gives 1)."""
+        t = self._t(t, allow_zero=True)
+        return math.exp(0.5 * float(torch.log1p(-self.betas[:t]).sum()))
+
+    def sigma(self, t: int) -> float:
+        r""":math:`\sigma_t = \sqrt{1-\alpha_t^2}` (``t = 0`` gives 0)."""
+        t = self._t(t, allow_zero=True)
+        return math.sqrt(-math.expm1(float(torch.log1p(-self.betas[:t]).sum())))
+
+    def _t(self, t: int, allow_zero: bool = False) -> int:
+        lo = 0 if allow_zero else 1
+        if isinstance(t, bool) or not isinstance(t, int | np.integer) or not lo <= t <= self.T:
+            raise ValueError(f"t must be an integer in [{lo}, {self.T}], got {t!r}")
+        return int(t)
+
+
+def _check_T(T: int) -> None:
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive integer, got {T!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+
+
+class ConditionalTarget(Protocol):
+    """A conditional 1-D data law :math:`q(x_0\\mid c)` with computable noised marginals."""
+
+    def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
+        r"""Log density of :math:`\alpha x_0 + \sigma\varepsilon` given ``c`` at ``z`` (shape ``(m,)``)."""
+        ...
+
+    def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One :math:`x_0` per context in ``c`` (shape ``(n,)``), shape ``(n,)``."""
+        ...
+
+
+class MixtureTarget:
+    r"""A conditional 1-D Gaussian mixture :math:`q(x_0\mid c) = \sum_k w_k(c)\mathcal N(m_k(c), v_k(c))`.
+
+    Args:
+        mixture: a :class:`companion.gmm.ConditionalGaussianMixture` with ``d = 1``.
+    """
+
+    def __init__(self, mixture: ConditionalGaussianMixture) -> None:
+        if not isinstance(mixture, ConditionalGaussianMixture):
+            raise TypeError(
+                f"mixture must be a ConditionalGaussianMixture, got {type(mixture).__name__}"
+            )
+        self.mixture = mixture
+
+    def components(self, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Weights, means and variances at contexts ``c`` (shape ``(n,)``), each ``(n, K)``."""
+        c = torch.as_tensor(c, dtype=torch.float64).reshape(-1)
+        w = self.mixture.weights_fn(c)
+        m = self.mixture.means_fn(c).reshape(w.shape)
+        v = self.mixture.variances_fn(c).reshape(w.shape)
+        return w, m, v
+
+    @property
+    def n_components(self) -> int:
+        """Number of mixture components K."""
+        return int(self.components(torch.zeros(1, dtype=torch.float64))[0].shape[1])
+
+    def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
+        """Closed form: a mixture with means ``alpha m_k`` and variances ``alpha^2 v_k + sigma^2``."""
+        w, m, v = self.components(torch.tensor([float(c)], dtype=torch.float64))
+        var = alpha**2 * v + sigma**2
+        return torch.logsumexp(torch.log(w) + _log_normal(z.unsqueeze(-1), alpha * m, var), -1)
+
+    def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw per context, shape ``(n,)``, float64."""
+        return self.mixture.sample(torch.as_tensor(c, dtype=torch.float64), generator)[:, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------------------------
+
+
+class KernelParams(NamedTuple):
+    r"""A Gaussian-mixture kernel evaluated at ``m`` conditioning points :math:`z_j`.
+
+    ``log_w`` (normalised log weights), ``means`` and ``stds`` all have shape ``(m, K)``.
+    """
+
+    log_w: Tensor
+    means: Tensor
+    stds: Tensor
+
+    def log_prob(self, y: Tensor) -> Tensor:
+        r""":math:`\log p(y_i\mid z_j)` for ``y`` of shape ``(n,)``: shape ``(n, m)``."""
+        lc = self.log_w + _log_normal(y[:, None, None], self.means, self.stds**2)
+        return torch.logsumexp(lc, -1)
+
+    def moments(self) -> tuple[Tensor, Tensor]:
+        """Mean and variance of the kernel at each conditioning point, each ``(m,)``."""
+        w = torch.exp(self.log_w)
+        mean = (w * self.means).sum(-1)
+        var = (w * (self.stds**2 + self.means**2)).sum(-1) - mean**2
+        return mean, var
+
+
+#: A reverse-kernel family: ``kernel(z (m,), c, t) -> KernelParams`` for step ``t`` (1-based).
+KernelFn = Callable[[Tensor, float, int], KernelParams]
+
+
+def _exact_parts(
+    target: MixtureTarget, chain: VPChain, z: Tensor, c: float, t: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    w, m, v = target.components(torch.tensor([float(c)], dtype=torch.float64))
+    al, sl = chain.alpha(t - 1), chain.sigma(t - 1)
+    a, b2 = chain.a(t), chain.b2(t)
+    cvar = al**2 * v + sl**2  # law of z_{t-1} | k
+    pred_var = a**2 * cvar + b2  # law of z_t | k
+    zc = z.unsqueeze(-1)
+    joint = torch.log(w) + _log_normal(zc, a * al * m, pred_var)
+    log_w = joint - torch.logsumexp(joint, -1, keepdim=True)
+    gain = a * cvar / pred_var
+    means = al * m + gain * (zc - a * al * m)
+    stds = torch.sqrt(cvar * b2 / pred_var).expand_as(means)
+    return log_w, means, stds
+
+
+def exact_kernel(target: MixtureTarget, chain: VPChain) -> KernelFn:
+    r"""The exact reverse kernel :math:`q(z_{t-1}\mid z_t, c)` of mixture data.
+
+    A K-component mixture with softmax-quadratic logits, affine means and constant variances
+    (the same object as :meth:`companion.gmm.GaussianMixture.reverse_kernel`, vectorised).
+    """
+    if not isinstance(target, MixtureTarget):
+        raise TypeError("target must be a MixtureTarget (the exact kernel needs mixture data)")
+
+    def kernel(z: Tensor, c: float, t: int) -> KernelParams:
+        return KernelParams(*_exact_parts(target, chain, z, c, t))
+
+    return kernel
+
+
+def exact_logits(target: MixtureTarget, chain: VPChain, z: Tensor, c: Tensor, t: int) -> Tensor:
+    r"""Exact logits centred over components, :math:`\ell_k - \bar\ell`, at pairs ``(z_i, c_i)``.
+
+    Args:
+        z, c: shape ``(n,)`` each.
+
+    Returns:
+        shape ``(n, K)``; quadratic in ``z`` for each fixed ``c``.
+    """
+    w, m, v = target.components(c)
+    al, sl, a, b2 = chain.alpha(t - 1), chain.sigma(t - 1), chain.a(t), chain.b2(t)
+    pred_var = a**2 * (al**2 * v + sl**2) + b2
+    ell = torch.log(w) + _log_normal(z.unsqueeze(-1), a * al * m, pred_var)
+    return ell - ell.mean(-1, keepdim=True)
+
+
+def moment_matched_kernel(
+    target: ConditionalTarget, chain: VPChain, y: Tensor | None = None
+) -> KernelFn:
+    r"""The best single Gaussian kernel in forward KL: mean and variance of :math:`q(z_{t-1}\mid z_t, c)`.
+
+    For a :class:`MixtureTarget` the moments are closed-form; otherwise they are computed by
+    quadrature on the grid ``y`` (shape ``(n,)``, required then) from the marginals.
+    """
+    exact = exact_kernel(target, chain) if isinstance(target, MixtureTarget) else None
+    if exact is None and y is None:
+        raise ValueError("y (a quadrature grid for z_{t-1}) is required for non-mixture targets")
+
+    def kernel(z: Tensor, c: float, t: int) -> KernelParams:
+        if exact is not None:
+            mean, var = exact(z, c, t).moments()
+        else:
+            assert y is not None
+            lj = target.log_marginal(y, c, chain.alpha(t - 1), chain.sigma(t - 1))[
+                :, None
+            ] + _log_normal(z[None, :], chain.a(t) * y[:, None], chain.b2(t))
+            wq = torch.exp(lj - torch.logsumexp(lj, 0, keepdim=True))  # (n, m), uniform grid
+            mean = (wq * y[:, None]).sum(0)
+            var = (wq * (y[:, None] - mean) ** 2).sum(0)
+        zeros = torch.zeros_like(mean).unsqueeze(-1)
+        return KernelParams(zeros, mean.unsqueeze(-1), torch.sqrt(var).unsqueeze(-1))
+
+    return kernel
+
+
+def perturbed_logit_kernel(base: KernelFn, amplitude: float, frequency: float = 1.3) -> KernelFn:
+    r"""``base`` with logits :math:`\ell_k(z) + \epsilon\sin(\omega z + k)`; means and stds unchanged."""
+    check_positive("amplitude", amplitude)
+
+    def kernel(z: Tensor, c: float, t: int) -> KernelParams:
+        p = base(z, c, t)
+        k = torch.arange(p.log_w.shape[-1], dtype=z.dtype)
+        ell = p.log_w + amplitude * torch.sin(frequency * z.unsqueeze(-1) + k + c)
+        return KernelParams(torch.log_softmax(ell, -1), p.means, p.stds)
+
+    return kernel
+
+
+class ReLULogitNet:
+    r"""One-hidden-layer ReLU network :math:`(z, c)\mapsto\ell\in\mathbb R^K` of a given width.
+
+    The hidden layer has random unit directions with kinks placed uniformly in the input box;
+    the output layer is fitted by (ridge) least squares to target logits. A legitimate ReLU
+    network whose approximation error shrinks with width; fitting is deterministic given the
+    generator and costs one linear solve.
+
+    Args:
+        hidden_w: ``(width, 2)``; hidden_b: ``(width,)``; out: ``(width + 1, K)``;
+        scale: ``(2,)`` input scaling.
+    """
+
+    def __init__(self, hidden_w: Tensor, hidden_b: Tensor, out: Tensor, scale: Tensor) -> None:
+        self.hidden_w, self.hidden_b, self.out, self.scale = hidden_w, hidden_b, out, scale
+
+    def features(self, z: Tensor, c: Tensor) -> Tensor:
+        """Hidden activations with a constant column, shape ``(n, width + 1)``."""
+        u = torch.stack([z, c], -1) / self.scale
+        h = torch.relu(u @ self.hidden_w.T + self.hidden_b)
+        return torch.cat([h, torch.ones_like(h[:, :1])], -1)
+
+    def __call__(self, z: Tensor, c: Tensor) -> Tensor:
+        """Logits at pairs ``(z_i, c_i)``, shape ``(n, K)``."""
+        return self.features(z, c) @ self.out
+
+
+def fit_relu_logits(
+    target: MixtureTarget,
+    chain: VPChain,
+    width: int,
+    contexts: Sequence[float] | Tensor,
+    n_z: int = 400,
+    half_range: float = 5.0,
+    ridge: float = 1e-8,
+    generator: torch.Generator | None = None,
+) -> list[ReLULogitNet]:
+    r"""Fit one :class:`ReLULogitNet` per step to the exact centred logits.
+
+    Training inputs: ``n_z`` equispaced :math:`z_t` on ``[-half_range, half_range]`` times every
+    context in ``contexts``; the loss is the mean squared logit error (ridge ``ridge``).
+
+    Returns:
+        the networks for steps ``t = 1..T`` (index ``t - 1``).
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    check_positive("half_range", half_range)
+    cs = torch.as_tensor(contexts, dtype=torch.float64).reshape(-1)
+    if cs.numel() < 1:
+        raise ValueError("contexts must be non-empty")
+    zs = torch.linspace(-half_range, half_range, n_z, dtype=torch.float64)
+    Z, C = torch.meshgrid(zs, cs, indexing="ij")
+    Z, C = Z.reshape(-1), C.reshape(-1)
+    c_lo, c_hi = float(cs.min()), float(cs.max())
+    scale = torch.tensor([half_range, max(c_hi - c_lo, 1.0)], dtype=torch.float64)
+    nets = []
+    for t in range(1, chain.T + 1):
+        ang = 2 * math.pi * torch.rand(width, dtype=torch.float64, generator=generator)
+        W = torch.stack([torch.cos(ang), torch.sin(ang)], -1)
+        p = torch.stack(
+            [
+                -1 + 2 * torch.rand(width, dtype=torch.float64, generator=generator),
+                (c_lo + (c_hi - c_lo) * torch.rand(width, dtype=torch.float64, generator=generator))
+                / scale[1],
+            ],
+            -1,
+        )
+        b = -(W * p).sum(-1)
+        net = ReLULogitNet(W, b, torch.zeros(width + 1, 1, dtype=torch.float64), scale)
+        F = net.features(Z, C)
+        Y = exact_logits(target, chain, Z, C, t)
+        A = F.T @ F + ridge * F.shape[0] * torch.eye(width + 1, dtype=torch.float64)
+        net.out = torch.linalg.solve(A, F.T @ Y)
+        nets.append(net)
+    return nets
+
+
+def relu_logit_kernel(
+    target: MixtureTarget, chain: VPChain, nets: Sequence[ReLULogitNet]
+) -> KernelFn:
+    """Exact means and variances with logits from the fitted ReLU networks ``nets``."""
+    if len(nets) != chain.T:
+        raise ValueError(f"need one network per step ({chain.T}), got {len(nets)}")
+
+    def kernel(z: Tensor, c: float, t: int) -> KernelParams:
+        _, means, stds = _exact_parts(target, chain, z, c, t)
+        ell = nets[t - 1](z, torch.full_like(z, float(c)))
+        return KernelParams(torch.log_softmax(ell, -1), means, stds)
+
+    return kernel
+
+
+def logit_error(
+    target: MixtureTarget, chain: VPChain, nets: Sequence[ReLULogitNet], z: Tensor, c: float, t: int
+) -> tuple[Tensor, Tensor]:
+    r"""Logit error of ``nets`` at step ``t`` on nodes ``z``: (:math:`\max_k|\Delta\ell_k|` after
+    optimal centring, oscillation :math:`\max_k\Delta\ell_k - \min_k\Delta\ell_k`), each ``(m,)``.
+
+    Shared components and logits differing by :math:`\Delta\ell` give
+    :math:`|\log p - \log p'| \le \mathrm{osc}(\Delta\ell) \le 2\sup_k|\Delta\ell_k|` pointwise, so
+    the per-step KL is at most :math:`E_{q(z_t)}\mathrm{osc}(\Delta\ell)`.
+    """
+    ct = torch.full_like(z, float(c))
+    d = nets[t - 1](z, ct) - exact_logits(target, chain, z, ct, t)
+    osc = d.max(-1).values - d.min(-1).values
+    return 0.5 * osc, osc
+
+
+def logit_bound(
+    target: MixtureTarget,
+    chain: VPChain,
+    nets: Sequence[ReLULogitNet],
+    c: float,
+    t: int,
+    z: Tensor,
+    mass_floor: float = 1e-8,
+) -> tuple[float, float]:
+    r"""Two upper bounds on the per-step KL of ReLU-logit kernels at step ``t``.
+
+    Returns:
+        ``(E_q osc, 2 sup)``: :math:`E_{q(z_t\mid c)}\mathrm{osc}(\Delta\ell)` (a rigorous bound,
+        trapezoid rule on ``z``) and :math:`2\sup_k|\Delta\ell_k|` over the nodes where
+        :math:`q(z_t\mid c)` exceeds ``mass_floor`` times its maximum.
+    """
+    half, osc = logit_error(target, chain, nets, z, c, t)
+    q = torch.exp(target.log_marginal(z, c, chain.alpha(t), chain.sigma(t)))
+    mean_osc = float((q * osc * trapezoid_weights(z)).sum())
+    core = q > mass_floor * q.max()
+    return mean_osc, float(2 * half[core].max())
+
+
+# --------------------------------------------------------------------------------------------
+# Accounting by quadrature
+# --------------------------------------------------------------------------------------------
+
+
+def trapezoid_weights(x: Tensor) -> Tensor:
+    """Trapezoid weights of the uniform grid ``x`` (shape ``(m,)``)."""
+    if x.ndim != 1 or x.numel() < 3:
+        raise ValueError(f"x must be a 1-D grid with at least 3 nodes, got shape {tuple(x.shape)}")
+    h = float(x[1] - x[0])
+    w = torch.full_like(x, h)
+    w[0] = w[-1] = 0.5 * h
+    return w
+
+
+def _xlogdiff(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """``p (log p - log q)`` with ``0`` where ``p = 0``."""
+    finite = torch.isfinite(log_p)
+    lp = torch.where(finite, log_p, torch.zeros_like(log_p))
+    return torch.where(finite, torch.exp(lp) * (lp - log_q), torch.zeros_like(log_p))
+
+
+def kl_from_logs(log_p: Tensor, log_q: Tensor, x: Tensor) -> float:
+    r""":math:`\int p\log(p/q)` on the uniform grid ``x`` from log densities (trapezoid rule).
+
+    Accurate for tiny divergences (it never forms :math:`p/q` from rounded densities).
+    """
+    return float((_xlogdiff(log_p, log_q) * trapezoid_weights(x)).sum())
+
+
+def _std_normal_log(z: Tensor) -> Tensor:
+    return -0.5 * (z**2 + LOG_2PI)
+
+
+def terminal_kl(target: ConditionalTarget, chain: VPChain, c: float, z: Tensor) -> float:
+    r"""Terminal mismatch :math:`\mathrm{KL}(q(z_T\mid c)\,\|\,\mathcal N(0, 1))` on grid ``z``."""
+    lq = target.log_marginal(z, c, chain.alpha(chain.T), chain.sigma(chain.T))
+    return kl_from_logs(lq, _std_normal_log(z), z)
+
+
+def step_kl(
+    target: ConditionalTarget,
+    chain: VPChain,
+    kernel: KernelFn,
+    c: float,
+    t: int,
+    z: Tensor,
+    y: Tensor,
+) -> float:
+    r"""Per-step KL :math:`E_{q(z_t\mid c)}\mathrm{KL}(q(z_{t-1}\mid z_t, c)\,\|\,p(z_{t-1}\mid z_t, c))`.
+
+    Computed as a 2-D trapezoid rule over :math:`z_{t-1}` on ``y`` and :math:`z_t` on ``z``,
+    with the true kernel :math:`q_{t-1}(y)\mathcal N(z; a_t y, b_t^2)/q_t(z)` from the marginals.
+    """
+    lq_prev = target.log_marginal(y, c, chain.alpha(t - 1), chain.sigma(t - 1))
+    lq_t = target.log_marginal(z, c, chain.alpha(t), chain.sigma(t))
+    log_joint = lq_prev[:, None] + _log_normal(z[None, :], chain.a(t) * y[:, None], chain.b2(t))
+    log_true = log_joint - lq_t[None, :]
+    log_model = kernel(z, c, t).log_prob(y)
+    integrand = _xlogdiff(log_joint, log_joint - log_true + log_model)
+    return float((trapezoid_weights(y)[:, None] * integrand * trapezoid_weights(z)[None, :]).sum())
+
+
+def chain_rule_kl(
+    target: ConditionalTarget,
+    chain: VPChain,
+    kernel: KernelFn,
+    c: float,
+    z: Tensor,
+    y: Tensor | None = None,
+) -> tuple[float, list[float]]:
+    """Terminal KL and the per-step KLs ``[t = 1, ..., T]``; their sum is the path KL.
+
+    ``z`` is the grid for :math:`z_t`, ``y`` for :math:`z_{t-1}` (default ``z``).
+    """
+    y = z if y is None else y
+    steps = [step_kl(target, chain, kernel, c, t, z, y) for t in range(1, chain.T + 1)]
+    return terminal_kl(target, chain, c, z), steps
+
+
+def joint_kl_two_steps(
+    target: ConditionalTarget, chain: VPChain, kernel: KernelFn, c: float, x: Tensor, z: Tensor
+) -> float:
+    r"""Path KL of a two-step chain, computed directly on the 3-D grid ``x`` × ``z`` × ``z``.
+
+    :math:`\int q(z_0, z_1, z_2)\log[q(z_0, z_1, z_2)/p(z_0, z_1, z_2)]` with
+    :math:`p = \mathcal N(z_2; 0, 1)\,p(z_1\mid z_2)\,p(z_0\mid z_1)`: an independent check of
+    :func:`chain_rule_kl` (it never uses the true reverse kernels).
+    """
+    if chain.T != 2:
+        raise ValueError(f"chain must have T = 2 steps, got {chain.T}")
+    lq0 = target.log_marginal(x, c, 1.0, 0.0)  # (n0,)
+    l10 = _log_normal(z[None, :], chain.a(1) * x[:, None], chain.b2(1))  # (n0, n1)
+    l21 = _log_normal(z[None, :], chain.a(2) * z[:, None], chain.b2(2))  # (n1, n2)
+    lp01 = kernel(z, c, 1).log_prob(x)  # log p(z0 | z1): (n0, n1)
+    lp12 = kernel(z, c, 2).log_prob(z)  # log p(z1 | z2): (n1, n2)
+    lpT = _std_normal_log(z)  # (n2,)
+    wx, wz = trapezoid_weights(x), trapezoid_weights(z)
+    total = 0.0
+    for i in range(0, x.numel(), 32):  # chunk over z0 to bound memory
+        sl = slice(i, i + 32)
+        log_q = lq0[sl, None, None] + l10[sl, :, None] + l21[None]
+        log_p = lpT[None, None, :] + lp12[None] + lp01[sl, :, None]
+        f = _xlogdiff(log_q, log_p)
+        total += float((wx[sl, None, None] * wz[None, :, None] * wz[None, None, :] * f).sum())
+    return total
+
+
+def propagate_chain(
+    chain: VPChain, kernel: KernelFn, c: float, z: Tensor, keep: bool = False
+) -> GridDensity | list[GridDensity]:
+    r"""Exact output density of the model chain on the fixed grid ``z``, from :math:`p_T = \mathcal N(0,1)`.
+
+    Each step is :func:`companion.grid.mixture_transition` with the kernel evaluated at the
+    grid nodes. Returns :math:`p(z_0\mid c)`, or every :math:`p(z_t\mid c)`, ``t = T..0``, if
+    ``keep``.
+    """
+    d = GridDensity(z, torch.exp(_std_normal_log(z)))
+    out = [d]
+    for t in range(chain.T, 0, -1):
+        p = kernel(d.x, c, t)
+        d = mixture_transition(d, torch.exp(p.log_w), p.means, p.stds, z)
+        out.append(d)
+    return out if keep else d
+
+
+def output_kl(target: ConditionalTarget, density: GridDensity, c: float) -> float:
+    r"""Output KL :math:`\mathrm{KL}(q(x_0\mid c)\,\|\,p(x_0\mid c))` on the density's grid."""
+    lq = target.log_marginal(density.x, c, 1.0, 0.0)
+    lp = torch.log(density.p.clamp_min(torch.finfo(density.p.dtype).tiny))
+    return kl_from_logs(lq, lp, density.x)
+
+
+@dataclass
+class ChainReport:
+    r"""Error accounting of one model chain over a set of contexts.
+
+    Attributes:
+        contexts: shape ``(n_c,)``.
+        output: output KL per context, ``(n_c,)``.
+        terminal: terminal mismatch per context, ``(n_c,)``.
+        steps: per-step KL, ``(n_c, T)`` (column ``t - 1`` is step ``t``), or ``None``.
+        densities: the output densities :math:`p(z_0\mid c)` per context.
+    """
+
+    contexts: np.ndarray
+    output: np.ndarray
+    terminal: np.ndarray
+    steps: np.ndarray | None
+    densities: list[GridDensity]
+
+    @property
+    def path(self) -> np.ndarray:
+        """Chain-rule path KL per context (terminal + sum of steps), ``(n_c,)``."""
+        if self.steps is None:
+            raise ValueError("per-step KLs were not computed (per_step=False)")
+        return self.terminal + self.steps.sum(-1)
+
+
+def evaluate_chain(
+    target: ConditionalTarget,
+    chain: VPChain,
+    kernel: KernelFn,
+    contexts: Sequence[float],
+    z_prop: Tensor,
+    z_quad: Tensor | None = None,
+    per_step: bool = True,
+) -> ChainReport:
+    """Output KL by grid propagation (on ``z_prop``) and, if ``per_step``, the per-step KLs by
+    quadrature (on ``z_quad``, default ``z_prop``), for every context in ``contexts``."""
+    zq = z_prop if z_quad is None else z_quad
+    out, term, steps, dens = [], [], [], []
+    for c in contexts:
+        d = propagate_chain(chain, kernel, float(c), z_prop)
+        assert isinstance(d, GridDensity)
+        dens.append(d)
+        out.append(output_kl(target, d, float(c)))
+        term.append(terminal_kl(target, chain, float(c), zq))
+        if per_step:
+            steps.append(
+                [step_kl(target, chain, kernel, float(c), t, zq, zq) for t in range(1, chain.T + 1)]
+            )
+    return ChainReport(
+        np.asarray([float(c) for c in contexts]),
+        np.asarray(out),
+        np.asarray(term),
+        np.asarray(steps) if per_step else None,
+        dens,
+    )
+
+
+def mutual_information(target: ConditionalTarget, contexts: Sequence[float], x: Tensor) -> float:
+    r""":math:`\frac1n\sum_i\mathrm{KL}(q(x_0\mid c_i)\,\|\,\bar q)` with :math:`\bar q` the
+    context average: the smallest context-averaged KL reachable by any model that ignores ``c``."""
+    logs = torch.stack([target.log_marginal(x, float(c), 1.0, 0.0) for c in contexts])
+    log_bar = torch.logsumexp(logs, 0) - math.log(len(contexts))
+    return float(np.mean([kl_from_logs(lq, log_bar, x) for lq in logs]))
+
+
+class SemilogFit(NamedTuple):
+    """Slope of ``log y`` against ``x`` with its 95% half-width and the fit range."""
+
+    slope: float
+    ci95: float
+    intercept: float
+    x_range: tuple[float, float]
+
+
+def fit_semilog(x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]) -> SemilogFit:
+    """Least-squares slope of ``ln y`` against ``x`` with a t-based 95% interval."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xa.shape != ya.shape or xa.ndim != 1 or xa.size < 3:
+        raise ValueError(f"x and y must be 1-D of equal length >= 3, got {xa.shape} and {ya.shape}")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and np.all(ya > 0)):
+        raise ValueError("x must be finite and y finite and > 0 for a semi-log fit")
+    res = scipy.stats.linregress(xa, np.log(ya))
+    t = scipy.stats.t.ppf(0.975, xa.size - 2)
+    return SemilogFit(
+        float(res.slope),
+        float(t * res.stderr),
+        float(res.intercept),
+        (float(xa.min()), float(xa.max())),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Learned kernels
+# --------------------------------------------------------------------------------------------
+
+FEATURES = ("full", "drop_c", "bottleneck")
+VARIANTS = ("full", "logits")
+
+
+class MixtureKernelNet(nn.Module):
+    r"""Per-step conditional mixture kernels :math:`p_\theta(z_{t-1}\mid z_t, c)` for a ``T``-step chain.
+
+    Inputs pass through a feature map :math:`h = \phi(z_t, c)` and are joined with a one-hot
+    embedding of ``t``; a ReLU MLP maps them to the kernel parameters.
+
+    Args:
+        n_components: K.
+        chain: the forward chain (sets ``T`` and the initial scales).
+        width, depth: of the ReLU MLP.
+        variant: ``"full"``: the network outputs logits, means (as offsets from :math:`z_t`) and
+            log-stds; ``"logits"``: the network outputs only the logits, while means
+            :math:`g_{t,k}z_t + o_{t,k}` and stds :math:`s_{t,k}` are free per-step parameters
+            (the structure of the exact kernel for mixture data; ReLU logits as in the paper).
+        features: ``"full"`` (:math:`h = (z_t, c)`), ``"drop_c"`` (:math:`h = z_t`, an
+            insufficient map) or ``"bottleneck"`` (a learned linear map to
+            :math:`\mathbb R^m`, ``m = bottleneck``).
+        bottleneck: m for ``features="bottleneck"``.
+        min_std: floor on the component standard deviations.
+    """
+
+    log_b: Tensor
+    spread: Tensor
+
+    def __init__(
+        self,
+        n_components: int,
+        chain: VPChain,
+        width: int = 64,
+        depth: int = 2,
+        variant: str = "full",
+        features: str = "full",
+        bottleneck: int = 1,
+        min_std: float = 0.05,
+    ) -> None:
+        super().__init__()
+        for name, v in [
+            ("n_components", n_components),
+            ("width", width),
+            ("depth", depth),
+            ("bottleneck", bottleneck),
+        ]:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.variant = check_in("variant", variant, VARIANTS)
+        self.features = check_in("features", features, FEATURES)
+        self.K, self.T = n_components, chain.T
+        self.min_std = check_positive("min_std", min_std)
+        d_in = {"full": 2, "drop_c": 1, "bottleneck": bottleneck}[features]
+        self.proj = nn.Linear(2, bottleneck) if features == "bottleneck" else None
+        n_out = 3 * self.K if variant == "full" else self.K
+        layers: list[nn.Module] = []
+        d = d_in + self.T
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.ReLU()]
+            d = width
+        layers.append(nn.Linear(d, n_out))
+        self.net = nn.Sequential(*layers)
+        log_b = 0.5 * torch.log(chain.betas.float())
+        self.register_buffer("log_b", log_b)
+        spread = torch.linspace(-1.0, 1.0, self.K) if self.K > 1 else torch.zeros(1)
+        if variant == "logits":
+            self.gain = nn.Parameter(torch.ones(self.T, self.K))
+            self.offset = nn.Parameter(spread.repeat(self.T, 1).clone())
+            self.log_std = nn.Parameter(log_b[:, None].repeat(1, self.K).clone())
+        else:
+            self.register_buffer("spread", spread)
+
+    def forward(self, z: Tensor, c: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Kernel parameters at ``(z_i, c_i, t_i)`` (shapes ``(n,)``, ``t`` integer in 1..T):
+        normalised log weights, means and stds, each ``(n, K)``."""
+        u = torch.stack([z, c], -1)
+        if self.features == "drop_c":
+            h = z.unsqueeze(-1)
+        elif self.proj is not None:
+            h = self.proj(u)
+        else:
+            h = u
+        onehot = torch.nn.functional.one_hot(t - 1, self.T).to(z.dtype)
+        out = self.net(torch.cat([h, onehot], -1))
+        if self.variant == "full":
+            ell, dm, ls = out.split(self.K, -1)
+            means = z.unsqueeze(-1) + dm + self.spread
+            log_std = ls + self.log_b[t - 1].unsqueeze(-1)
+        else:
+            ell = out
+            means = self.gain[t - 1] * z.unsqueeze(-1) + self.offset[t - 1]
+            log_std = self.log_std[t - 1]
+        stds = self.min_std + torch.exp(log_std).expand_as(means)
+        return torch.log_softmax(ell, -1), means, stds
+
+    def log_prob(self, y: Tensor, z: Tensor, c: Tensor, t: Tensor) -> Tensor:
+        r""":math:`\log p_\theta(y_i\mid z_i, c_i, t_i)`, shape ``(n,)``."""
+        log_w, means, stds = self(z, c, t)
+        return torch.logsumexp(log_w + _log_normal(y.unsqueeze(-1), means, stds**2), -1)
+
+    def n_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def train_mixture_kernel(
+    model: MixtureKernelNet,
+    target: ConditionalTarget,
+    chain: VPChain,
+    steps: int = 2000,
+    batch_size: int = 512,
+    lr: float = 3e-3,
+    generator: torch.Generator | None = None,
+    disable: bool | None = None,
+) -> list[float]:
+    r"""Maximum likelihood on forward pairs: minimise :math:`-E\log p_\theta(z_{t-1}\mid z_t, c)`.
+
+    Each batch draws :math:`c\sim U[0,1]`, :math:`x_0\sim q(\cdot\mid c)`, :math:`t` uniform in
+    1..T, then :math:`z_{t-1}` and :math:`z_t` from the forward chain (fresh samples: population
+    maximum likelihood). Adam with cosine learning-rate decay; float32 model.
+
+    Returns:
+        the per-step training losses.
+    """
+    if model.T != chain.T:
+        raise ValueError(f"model has T={model.T} steps but chain has T={chain.T}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_positive("lr", lr)
+    alpha = torch.tensor([chain.alpha(t) for t in range(chain.T + 1)], dtype=torch.float64)
+    sigma = torch.tensor([chain.sigma(t) for t in range(chain.T + 1)], dtype=torch.float64)
+    a = torch.sqrt(1 - chain.betas)
+    b = torch.sqrt(chain.betas)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    device = next(model.parameters()).device
+    losses = []
+    for _ in progress(range(steps), desc="train kernels", disable=disable):
+        c = torch.rand(batch_size, dtype=torch.float64, generator=generator)
+        x0 = target.sample(c, generator)
+        t = torch.randint(1, chain.T + 1, (batch_size,), generator=generator)
+        e1, e2 = torch.randn(2, batch_size, dtype=torch.float64, generator=generator)
+        zp = alpha[t - 1] * x0 + sigma[t - 1] * e1
+        zt = a[t - 1] * zp + b[t - 1] * e2
+        loss = -model.log_prob(
+            zp.float().to(device), zt.float().to(device), c.float().to(device), t.to(device)
+        ).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def net_kernel(model: MixtureKernelNet) -> KernelFn:
+    """The trained network as a float64 :data:`KernelFn` (evaluated without gradients)."""
+
+    def kernel(z: Tensor, c: float, t: int) -> KernelParams:
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            zz = z.float().to(dev)
+            out = model(
+                zz,
+                torch.full_like(zz, float(c)),
+                torch.full(z.shape, t, dtype=torch.long, device=dev),
+            )
+        return KernelParams(*(o.double().cpu() for o in out))
+
+    return kernel
