@@ -4,7 +4,8 @@
 #   make test            install, lint, unit tests, book, results regression, browser test
 #
 # Variables: PROFILE=ci|full  DEVICE=cpu|cuda  SEED=0  ONLY=03  JOBS=N  PARAMS="k=v ..."
-#            CELL_TIMEOUT=seconds  OFFLINE=1 (execute and build without network, if possible)
+#            THREADS=1 (CPU threads per kernel)  CELL_TIMEOUT=seconds
+#            OFFLINE=1 (execute and build without network, where possible)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,6 +18,7 @@ SEED ?= 0
 ONLY ?=
 PARAMS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+THREADS ?= 1
 CELL_TIMEOUT ?= 1200
 OFFLINE ?= 0
 
@@ -40,7 +42,7 @@ endif
         test-unit browser clean distclean help
 
 help:
-	@sed -n '1,10p' Makefile
+	@sed -n '1,11p' Makefile
 
 # ---- environment ---------------------------------------------------------------------------
 
@@ -57,8 +59,8 @@ install: $(STAMP)
 
 execute: $(STAMP)
 	$(NONET) $(PY) scripts/pipeline.py execute --profile '$(PROFILE)' --device '$(DEVICE)' \
-	    --seed '$(SEED)' --jobs '$(JOBS)' --timeout '$(CELL_TIMEOUT)' --only '$(ONLY)' \
-	    --params '$(PARAMS)'
+	    --seed '$(SEED)' --jobs '$(JOBS)' --threads '$(THREADS)' --timeout '$(CELL_TIMEOUT)' \
+	    --only '$(ONLY)' --params '$(PARAMS)'
 
 html: $(STAMP)
 	$(PY) scripts/make_pages.py $(if $(ONLY),--allow-missing,)

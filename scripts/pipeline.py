@@ -392,14 +392,45 @@ def execute_all(
     *,
     jobs: int = 1,
     timeout: int = 1200,
+    threads: int = 1,
     root: Path = ROOT,
     quiet: bool = True,
     report: Any = print,
 ) -> list[Outcome]:
     """Execute ``sources`` (``jobs`` at a time, in separate processes when ``jobs > 1``).
 
+    Every kernel gets ``threads`` CPU threads (``OMP_NUM_THREADS``; 0 leaves torch's default),
+    the same whatever ``jobs`` is: parallel reductions can round differently with another
+    thread count, and a parallel run must give the same numbers as a serial one. With the
+    default (1 thread, ``jobs`` = cores) the parallel kernels share the cores without
+    oversubscribing them.
+
     All parameters are validated for every notebook before the first one starts.
     """
+    thread_vars = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    saved = {v: os.environ.get(v) for v in thread_vars}
+    if threads > 0:
+        os.environ.update({v: str(threads) for v in thread_vars})
+    try:
+        return _execute_all(sources, out_dir, params, jobs, timeout, root, quiet, report)
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
+def _execute_all(
+    sources: Sequence[Path],
+    out_dir: Path,
+    params: dict[str, Any] | None,
+    jobs: int,
+    timeout: int,
+    root: Path,
+    quiet: bool,
+    report: Any,
+) -> list[Outcome]:
     params = dict(params or {})
     for src in sources:  # fail fast, before spending minutes on execution
         check_parameters(read_notebook(src), src.stem, params)
@@ -488,8 +519,8 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     params.update(parse_params(args.p or (), args.params or ""))
     jobs = args.jobs or os.cpu_count() or 1
     print(
-        f"executing {len(sources)} notebook(s) with {params} "
-        f"(jobs={min(jobs, len(sources))}, cell timeout {args.timeout} s)",
+        f"executing {len(sources)} notebook(s) with {params} (jobs={min(jobs, len(sources))}, "
+        f"threads per kernel {args.threads or 'default'}, cell timeout {args.timeout} s)",
         flush=True,
     )
     t0 = time.perf_counter()
@@ -499,6 +530,7 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         params,
         jobs=jobs,
         timeout=args.timeout,
+        threads=args.threads,
         quiet=not args.verbose,
         report=lambda s: print(s, flush=True),
     )
@@ -537,6 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sp.add_argument("--seed", type=int, default=0)
             sp.add_argument("--device", default="cpu")
             sp.add_argument("--jobs", type=int, default=0, help="parallel notebooks (0: cores)")
+            sp.add_argument(
+                "--threads", type=int, default=1, help="CPU threads per kernel (0: torch default)"
+            )
             sp.add_argument("--timeout", type=int, default=1200, help="per-cell timeout (s)")
             sp.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"))
             sp.add_argument("--params", default="", help="'name=value name2=value2'")
