@@ -88,21 +88,32 @@ class GumbelBetaTarget:
     def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
         r"""Log density of :math:`\alpha x_0 + \sigma\varepsilon` given ``c`` at ``z`` (shape ``(m,)``).
 
-        ``sigma = 0`` is exact; otherwise the convolution is a trapezoid rule on ``n_quad`` nodes
-        covering the support (error well below 1e-8 relative for ``sigma >= 0.05 alpha``).
+        ``sigma = 0`` is exact; otherwise the convolution is a quadrature with about ``n_quad``
+        nodes per part: the trapezoid rule for the Gumbel part and Simpson's rule on the support
+        of the Beta part (normalised to about 1e-9 for ``sigma >= 0.1 alpha``).
         """
         check_positive("alpha", alpha)
         check_nonnegative("sigma", sigma)
         if sigma == 0:
             return self.log_prob(z / alpha, c) - math.log(alpha)
         ct = self._check_c(c)
+        w = self.weight(ct)
+        n = self.n_quad // 2 * 2 + 1  # odd, for Simpson's rule
+        # Gumbel part: smooth and rapidly decaying, the trapezoid rule converges spectrally
         lo = float(self.gumbel_loc(ct)) - 4.0 * self.s
-        hi = max(
-            float(self.gumbel_loc(ct)) + 32.0 * self.s, float(self.beta_lo(ct) + self.beta_len(ct))
-        )
-        x = torch.linspace(lo, hi, self.n_quad, dtype=torch.float64)
-        h = (hi - lo) / (self.n_quad - 1)
-        lw = self.log_prob(x, c) + math.log(h)
+        hi = float(self.gumbel_loc(ct)) + 32.0 * self.s
+        xg = torch.linspace(lo, hi, n, dtype=torch.float64)
+        ug = (xg - self.gumbel_loc(ct)) / self.s
+        lwg = torch.log(w) - ug - torch.exp(-ug) - math.log(self.s) + math.log((hi - lo) / (n - 1))
+        # Beta part: a polynomial on its support, Simpson's rule on exactly that interval
+        xb = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+        simpson = torch.ones(n, dtype=torch.float64)
+        simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+        dens = 12.0 * xb * (1 - xb) ** 2 * simpson / (3.0 * (n - 1))
+        lwb = torch.log1p(-w) + torch.log(dens.clamp_min(1e-300))
+        xb = self.beta_lo(ct) + self.beta_len(ct) * xb
+        x = torch.cat([xg, xb])
+        lw = torch.cat([lwg, torch.where(dens > 0, lwb, torch.full_like(lwb, -math.inf))])
         lk = -0.5 * ((z[:, None] - alpha * x[None, :]) ** 2 / sigma**2 + LOG_2PI) - math.log(sigma)
         return torch.logsumexp(lw[None, :] + lk, -1)
 
