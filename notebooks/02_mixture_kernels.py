@@ -820,7 +820,7 @@ plt.show()
 # %% [markdown]
 # Left: output KL against the number of components, for the two variants (error bars: standard
 # error over seeds). Look at $K = 1$ against the dashed line: a single learned Gaussian cannot
-# beat the best Gaussian kernel, while mixtures go well below it. Right: the exact law of the
+# do much better than the best Gaussian kernel, while mixtures go well below it. Right: the exact law of the
 # samples of the fully networked $K$ = {glue:text}`mk_Kmax` model (dashed) against the target
 # (solid) for three contexts: the model follows the context-dependent skew and the two bumps.
 
@@ -970,27 +970,32 @@ _ = ledger.record(
 # ## Time uniformity: where do the per-step errors sit?
 #
 # The review's question: the proof needs $\sum_t\varepsilon_t \to 0$, so the per-step constants
-# must not blow up near $t = 0$ (data) or $t = T$ (noise). Here is the measured profile
-# $\varepsilon_t$ against $t/T$, for the moment-matched Gaussian kernel and a fixed-width
-# ReLU-logit kernel on the mixture target, and for the learned fully networked kernel on the
-# Gumbel + Beta target.
+# must not blow up near $t = 0$ (data) or $t = T$ (noise), and must shrink fast enough to be
+# summable as $T$ grows. Here is the measured profile $\varepsilon_t$ against $t/T$ for three
+# kernels: the moment-matched Gaussian kernel and a kernel with a *fixed logit error* (the
+# exact kernel with logits perturbed by $0.3\sin(1.3z + k + c)$ at every step, the situation
+# of a logit network of fixed accuracy) on the mixture target at $B = 6$, and the learned fully
+# networked kernel on the Gumbel + Beta target. The naive bound from E2.3,
+# $\sum_t\varepsilon_t \le \sum_t E_q\,\mathrm{osc}\,\Delta\ell$, grows linearly in $T$ for a
+# fixed logit error; the question is what the true sum does.
 
 # %%
-w_mid = sorted(cfg["relu_widths"])[len(cfg["relu_widths"]) // 2]
+amp_u = 0.3
+pert_profiles = {}
+for T in Ts:
+    ch = mk.VPChain.uniform(T, B_few)
+    kern = mk.perturbed_logit_kernel(mk.exact_kernel(mixture, ch), amp_u)
+    pert_profiles[T] = np.mean(
+        [mk.chain_rule_kl(mixture, ch, kern, c, z_quad)[1] for c in contexts], 0
+    )
 fig, axes = figure(3, height=2.7)
 for j, T in enumerate(Ts):
-    for ax, name in [(axes[0], "Gaussian"), (axes[1], f"ReLU logits, w = {w_mid}")]:
-        e = reports[(name, T)].steps.mean(0)
-        ax.semilogy(
-            (np.arange(1, T + 1) - 0.5) / T,
-            np.maximum(e, 1e-14),
-            "o-",
-            ms=3,
-            color=PALETTE[j],
-            label=f"T = {T}",
-        )
+    x_t = (np.arange(1, T + 1) - 0.5) / T
+    e = reports[("Gaussian", T)].steps.mean(0)
+    axes[0].semilogy(x_t, np.maximum(e, 1e-14), "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
+    axes[1].semilogy(x_t, pert_profiles[T], "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
 axes[0].set(title="Gaussian kernel", xlabel="$(t - 1/2)/T$", ylabel="$E_c\\,\\varepsilon_t$ (nats)")
-axes[1].set(title=f"ReLU logits, w = {w_mid}", xlabel="$(t - 1/2)/T$")
+axes[1].set(title=f"fixed logit error ({amp_u:g})", xlabel="$(t - 1/2)/T$")
 learned = [r for r in runs.itertuples() if r.report.steps is not None]
 for s_i, r in enumerate(learned):
     e = r.report.steps.mean(0)
@@ -1009,47 +1014,53 @@ plt.show()
 
 # %% [markdown]
 # Per-step KL against the position of the step in the chain ($t/T$ near 0: the step that
-# produces the data; near 1: the first step from noise). Look at where the mass sits: for the
-# Gaussian kernel and the learned kernels the error concentrates at the last steps near the
-# data, and decays by orders of magnitude towards the noise end; for the fixed-width
-# ReLU-logit kernel the error is spread over the chain, so the sum grows with $T$ unless the
-# width grows too.
+# produces the data; near 1: the first step from noise). Look at where the mass sits: for all
+# three kernels the error is largest at the steps nearest the data and decays by orders of
+# magnitude towards the noise end. In the middle panel, look at how the whole profile moves
+# down as $T$ grows: each step's error shrinks roughly like $1/T$.
 
 # %%
 T_big = max(Ts)
 e_g = reports[("Gaussian", T_big)].steps.mean(0)
 near_data = float(e_g[: max(1, T_big // 4)].sum() / e_g.sum())
 g_sum = [reports[("Gaussian", T)].steps.sum(-1).mean() for T in Ts]
-r_sum = [reports[(f"ReLU logits, w = {w_mid}", T)].steps.sum(-1).mean() for T in Ts]
+p_sum = [pert_profiles[T].sum() for T in Ts]
 slope_g = fit_loglog(Ts, g_sum)
-slope_r = fit_loglog(Ts, r_sum)
+slope_p = fit_loglog(Ts, p_sum)
 e_l = np.mean([r.report.steps.mean(0) for r in learned], 0)
 near_data_l = float(e_l[: max(1, T_l // 4)].sum() / e_l.sum())
 glue("mk_near_data", near_data, display=False)
 glue("mk_near_data_l", near_data_l, display=False)
 glue("mk_slope_g", slope_g.slope, display=False)
 glue("mk_slope_g_ci", slope_g.ci95, display=False)
-glue("mk_slope_r", slope_r.slope, display=False)
-glue("mk_slope_r_ci", slope_r.ci95, display=False)
+glue("mk_slope_p", slope_p.slope, display=False)
+glue("mk_slope_p_ci", slope_p.ci95, display=False)
+glue("mk_p_sum_lo", min(p_sum), display=False)
+glue("mk_p_sum_hi", max(p_sum), display=False)
 glue("mk_Tbig", T_big, display=False)
-glue("mk_wmid", w_mid, display=False)
 
 # %% [markdown]
 # At $T$ = {glue:text}`mk_Tbig`, the first quarter of the steps (nearest the data) carries a
 # fraction {glue:text}`mk_near_data:.3f` of the Gaussian kernel's summed per-step KL; for the
 # learned kernels it is {glue:text}`mk_near_data_l:.3f`. The summed per-step KL of the Gaussian
 # kernel falls with $T$ (log-log slope {glue:text}`mk_slope_g:.2f` ±
-# {glue:text}`mk_slope_g_ci:.2g` over $T \in$ {glue:text}`mk_T_list`), while that of the
-# ReLU-logit kernel at fixed width {glue:text}`mk_wmid` has slope
-# {glue:text}`mk_slope_r:.2f` ± {glue:text}`mk_slope_r_ci:.2g`.
+# {glue:text}`mk_slope_g_ci:.2g` over $T \in$ {glue:text}`mk_T_list`). With a fixed logit
+# error the sum stays between {glue:text}`mk_p_sum_lo:.4g` and {glue:text}`mk_p_sum_hi:.4g`
+# nats over the same range of $T$ (slope {glue:text}`mk_slope_p:.3f` ±
+# {glue:text}`mk_slope_p_ci:.2g`), although the naive bound grows like $T$.
 #
 # **Our answer to the review.** On these targets the per-step errors are not uniform in $t$:
 # they concentrate at the steps nearest the data, where the reverse kernel is most
-# non-Gaussian, and they are tiny near the noise end. The proof therefore needs accuracy
-# where the kernel is hardest, not uniform constants everywhere; but a fixed network budget per
-# step does not make $\sum_t\varepsilon_t$ vanish as $T$ grows. Density in the paper's sense
-# holds because width and $K$ may grow with $T$ (E2.3: at every $T$, widening the logit network
-# drives the sum to zero), which is consistent with its statement but not a time-uniform rate.
+# non-Gaussian, and they are tiny near the noise end. They are summable: with a fixed logit
+# error each step's KL shrinks like $1/T$ (neighbouring mixture components of a short step
+# overlap more), so the sum converges to a $T$-independent value instead of growing like the
+# naive bound $T\cdot 2\sup|\Delta\ell|$. What does not happen by itself is that the sum
+# *vanishes*: it is set by the logit accuracy, so density needs the logit error (width, $K$)
+# to improve, as in E2.3, where widening the logit network drives the summed per-step KL to
+# zero at every $T$. This is consistent with the paper's statement. Our reading is that a
+# time-uniform per-step rate is not needed for density, but a bound that adds up
+# $T$ per-step logit errors, each bounded by $2\sup|\Delta\ell|$, would be loose by a factor
+# of order $T$.
 
 # %%
 ledger.record(
@@ -1077,14 +1088,14 @@ ledger.record(
 _ = ledger.record(
     "E2.U3",
     paper=PAPER,
-    claim="At fixed ReLU logit width the summed per-step KL does not vanish as T grows: log-log slope vs T",
-    measured=slope_r.slope,
-    uncertainty=slope_r.ci95,
+    claim="Per-step errors are summable: with a fixed logit error the Σ per-step KL is T-independent (log-log slope vs T), not growing like the naive bound",
+    measured=slope_p.slope,
+    uncertainty=slope_p.ci95,
     uncertainty_kind="95% CI of the log-log slope",
-    expect=at_least(0.0),
+    expect=close_to(0.0, 0.1),
     section="mk-uniformity",
-    rtol=0.2,
-    atol=0.05,
+    rtol=1e-3,
+    atol=1e-6,
 )
 
 # %% [markdown]
