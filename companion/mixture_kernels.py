@@ -257,7 +257,8 @@ class KernelParams(NamedTuple):
         return mean, var
 
 
-#: A reverse-kernel family: ``kernel(z (m,), c, t) -> KernelParams`` for step ``t`` (1-based).
+#: Type of a reverse-kernel family, called as ``kernel(z, c, t)`` with nodes ``z`` of shape
+#: ``(m,)``, a context ``c`` and a step ``t`` (1-based), returning :class:`KernelParams`.
 KernelFn = Callable[[Tensor, float, int], KernelParams]
 
 
@@ -620,12 +621,10 @@ def output_kl(target: ConditionalTarget, density: GridDensity, c: float) -> floa
 class ChainReport:
     r"""Error accounting of one model chain over a set of contexts.
 
-    Attributes:
-        contexts: shape ``(n_c,)``.
-        output: output KL per context, ``(n_c,)``.
-        terminal: terminal mismatch per context, ``(n_c,)``.
-        steps: per-step KL, ``(n_c, T)`` (column ``t - 1`` is step ``t``), or ``None``.
-        densities: the output densities :math:`p(z_0\mid c)` per context.
+    Fields: ``contexts`` (shape ``(n_c,)``); ``output``, the output KL per context
+    (``(n_c,)``); ``terminal``, the terminal mismatch per context (``(n_c,)``); ``steps``, the
+    per-step KLs (``(n_c, T)``, column ``t - 1`` is step ``t``) or ``None``; ``densities``, the
+    output densities :math:`p(z_0\mid c)` per context.
     """
 
     contexts: np.ndarray
