@@ -1,0 +1,262 @@
+"""Tests of companion.design_space: bound proxies, exact score errors, controlled errors, exact
+end-to-end KL of the VE sampler, GD/Adam drivers and the training designs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from companion import design_space as ds
+from companion.gmm import GaussianMixture, ring_mixture
+from companion.grid import GridDensity
+
+GMM = GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.05, 0.2])
+
+
+# -- bound proxies -------------------------------------------------------------------------------
+def test_discretization_proxy_closed_form_for_exponential_grid():
+    n, lo, hi = 30, 0.002, 80.0
+    r = (hi / lo) ** (1 / (n - 1))
+    expected = (n - 1) * (r**2 - 1) ** 2
+    assert ds.bound_discretization(ds.schedule_sigmas(n, lo, hi)) == pytest.approx(
+        expected, rel=1e-10
+    )
+    assert ds.bound_discretization(ds.schedule_sigmas(n, lo, hi), dim=3) == pytest.approx(
+        3 * expected
+    )
+    # large-N asymptotics 4 L^2 / N
+    big = ds.bound_discretization(ds.schedule_sigmas(4000, lo, hi))
+    assert big * 4000 == pytest.approx(4 * math.log(hi / lo) ** 2, rel=0.01)
+
+
+def test_discretization_proxy_prefers_exponential_and_polynomial_limit():
+    lo, hi, n = 0.002, 80.0, 200
+    e_geo = ds.bound_discretization(ds.schedule_sigmas(n, lo, hi))
+    e7 = ds.bound_discretization(ds.schedule_sigmas(n, lo, hi, 7.0))
+    e3 = ds.bound_discretization(ds.schedule_sigmas(n, lo, hi, 3.0))
+    assert e_geo < e7 < e3
+    # the large-N formula 4 rho^2 (R^(1/rho) - 2 + R^(-1/rho)) / N for rho = 7
+    R, n = hi / lo, 4000
+    approx7 = 4 * 49 * (R ** (1 / 7) - 2 + R ** (-1 / 7)) / n
+    assert ds.bound_discretization(ds.schedule_sigmas(n, lo, hi, 7.0)) == pytest.approx(
+        approx7, rel=0.02
+    )
+
+
+def test_score_proxy_constant_error_and_concavity():
+    lo, hi, n, e = 0.002, 80.0, 25, 0.3
+    sg = ds.schedule_sigmas(n, lo, hi)
+    r = (hi / lo) ** (1 / (n - 1))
+    assert ds.bound_score(sg, torch.full((n - 1,), e)) == pytest.approx(
+        e**2 * (n - 1) * (1 - r**-2)
+    )
+    # callable form equals the array form
+    assert ds.bound_score(sg, lambda s: torch.full_like(s, e)) == pytest.approx(
+        ds.bound_score(sg, torch.full((n - 1,), e))
+    )
+    # uneven log-steps (polynomial grid) give a smaller E_S for a constant error (concavity)
+    sp = ds.schedule_sigmas(n, lo, hi, 7.0)
+    assert ds.bound_score(sp, torch.full((n - 1,), e)) < ds.bound_score(sg, torch.full((n - 1,), e))
+
+
+def test_initialization_proxy_and_exact_kl_closed_form():
+    assert ds.bound_initialization(2.0, 1, 10.0) == pytest.approx(3.0 / 100)
+    g = GaussianMixture([1.0], [[0.7]], [0.3])
+    for smax in (2.0, 10.0):
+        v = 0.3 + smax**2
+        exact = 0.5 * (v / smax**2 + 0.49 / smax**2 - 1 - math.log(v / smax**2))
+        q = ds.initialization_kl(g, smax)
+        assert q.value == pytest.approx(exact, rel=1e-6, abs=1e-12)
+        # the reconstructed E_I bounds it
+        assert q.value <= ds.bound_initialization(0.49 + 0.3, 1, smax)
+
+
+# -- score errors ---------------------------------------------------------------------------------
+def test_score_error_exact_and_constant_offset():
+    sig = torch.tensor([0.01, 0.3, 5.0], dtype=torch.float64)
+    assert torch.allclose(
+        ds.score_error(GMM.denoise, GMM, sig), torch.zeros(3, dtype=torch.float64)
+    )
+
+    def off(x, s):
+        return GMM.denoise(x, s) + 0.2 * s.unsqueeze(-1)
+
+    assert torch.allclose(ds.score_error(off, GMM, sig), torch.full((3,), 0.2, dtype=torch.float64))
+    ring = ring_mixture(4, 1.0, 0.2)
+
+    def off2(x, s):
+        return ring.denoise(x, s) + 0.1 * s.unsqueeze(-1)
+
+    e2 = ds.score_error(off2, ring, [0.5], n_mc=500, generator=torch.Generator().manual_seed(0))
+    assert float(e2[0]) == pytest.approx(0.1 * math.sqrt(2), rel=1e-9)
+
+
+def test_score_error_quadrature_matches_monte_carlo():
+    D = ds.PerturbedDenoiser(GMM, 0.2, seed=3)
+    quad = ds.score_error(D, GMM, [0.7])
+    x0 = GMM.sample(400_000, torch.Generator().manual_seed(1))
+    x = x0 + 0.7 * torch.randn(
+        x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
+    s = torch.full((x.shape[0],), 0.7, dtype=torch.float64)
+    mc = torch.sqrt(((D(x, s) - GMM.denoise(x, s)) ** 2).mean()) / 0.7
+    assert float(quad[0]) == pytest.approx(float(mc), rel=0.01)
+
+
+def test_perturbed_denoiser_is_linear_in_e_and_unit_size():
+    sig = torch.logspace(-2, 1, 7, dtype=torch.float64)
+    assert torch.allclose(
+        ds.score_error(ds.PerturbedDenoiser(GMM, 0.0), GMM, sig),
+        torch.zeros(7, dtype=torch.float64),
+    )
+    a = ds.score_error(ds.PerturbedDenoiser(GMM, 0.1, seed=5), GMM, sig)
+    b = ds.score_error(ds.PerturbedDenoiser(GMM, 0.3, seed=5), GMM, sig)
+    assert torch.allclose(b, 3 * a, rtol=1e-10)
+    # averaged over fields the error has size about e at every level
+    errs = torch.stack(
+        [ds.score_error(ds.PerturbedDenoiser(GMM, 0.1, seed=k), GMM, sig) for k in range(20)]
+    )
+    rms = torch.sqrt((errs**2).mean(0))
+    assert bool(((rms > 0.05) & (rms < 0.2)).all())
+
+
+# -- exact end-to-end KL ----------------------------------------------------------------------------
+def _gaussian_recursion_kl(mu, v, sigmas):
+    """Closed-form output law of the VE exponential sampler with the exact score of N(mu, v)."""
+    m, var = 0.0, sigmas[0] ** 2
+    for s, s1 in zip(sigmas[:-1], sigmas[1:], strict=False):
+        g = 1 - s1**2 / s**2
+        k = v / (v + s**2)  # D(x) = mu + k (x - mu)
+        a = 1 - g + g * k
+        b = g * (1 - k) * mu
+        m, var = a * m + b, a * a * var + s**2 - s1**2
+    t_var = v + sigmas[-1] ** 2
+    return 0.5 * (t_var / var + (m - mu) ** 2 / var - 1 + math.log(var / t_var))
+
+
+@pytest.mark.parametrize("rho", [None, 7.0])
+def test_output_kl_matches_gaussian_closed_form(rho):
+    g = GaussianMixture([1.0], [[0.8]], [0.25])
+    sig = ds.schedule_sigmas(12, 0.01, 20.0, rho)
+    expected = _gaussian_recursion_kl(0.8, 0.25, sig.tolist())
+    got = ds.output_kl(g.denoise, g, sig)
+    assert got.value == pytest.approx(expected, rel=1e-3, abs=1e-7)
+
+
+def test_output_kl_decreases_with_steps_and_exact_prior_helps():
+    k = [
+        ds.output_kl(GMM.denoise, GMM, ds.schedule_sigmas(n, 0.002, 80.0), n_points=1500).value
+        for n in (10, 20, 40)
+    ]
+    assert k[0] > k[1] > k[2] > 0
+    sig = ds.schedule_sigmas(40, 0.002, 4.0)
+    prior = GridDensity.from_function(lambda x: GMM.prob(x.unsqueeze(-1), 4.0), -48, 48, 1500)
+    kg = ds.output_kl(GMM.denoise, GMM, sig, n_points=1500).value
+    ke = ds.output_kl(GMM.denoise, GMM, sig, prior=prior, n_points=1500).value
+    assert ke < kg
+
+
+# -- training drivers --------------------------------------------------------------------------------
+def test_discrete_levels_blocks():
+    nd = ds.discrete_levels([3.0, 1.0])
+    out = nd.sample(6, None)
+    assert out.tolist() == [3.0, 3.0, 3.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="multiple"):
+        nd.sample(5, None)
+    with pytest.raises(ValueError, match="sigmas"):
+        ds.discrete_levels([1.0, -1.0])
+
+
+def test_eps_profile_weighting_normalised():
+    lv = torch.tensor([0.05, 0.3, 2.0, 10.0], dtype=torch.float64)
+    for p in ds.EPS_PROFILES:
+        w = ds.eps_profile_weighting(p, lv)
+        assert float((w(lv, 1.0) * lv**2).mean()) == pytest.approx(1.0)
+    inc = ds.eps_profile_weighting("increasing", lv)(lv, 1.0) * lv**2
+    assert bool((inc[1:] > inc[:-1]).all())
+    with pytest.raises(ValueError, match="profile"):
+        ds.eps_profile_weighting("nope", lv)
+
+
+def test_fit_decay_distinguishes_geometric_and_power_law():
+    k = np.arange(1, 2001)
+    f = ds.fit_decay(3 * np.exp(-0.004 * k) + 0.0)
+    assert f.rate == pytest.approx(0.004, rel=1e-6)
+    assert f.r2_geometric > f.r2_power
+    p = ds.fit_decay(5.0 / k, window=(0.01, 1.0))
+    assert p.power == pytest.approx(1.0, rel=1e-6)
+    assert p.r2_power > p.r2_geometric
+    with pytest.raises(ValueError, match="window"):
+        ds.fit_decay(np.ones(20), window=(0.5, 0.2))
+    with pytest.raises(ValueError, match="floor"):
+        ds.fit_decay(np.ones(20), floor=2.0)
+
+
+def test_gd_dsm_decreases_the_empirical_loss():
+    data = ring_mixture(4, 1.0, 0.2).sample(8, torch.Generator().manual_seed(0)).float()
+    lv = ds.schedule_sigmas(4, 0.05, 10.0, 7.0)
+    L = ds.gd_dsm(data, lv, 32, 60, 0.05, seed=0)
+    assert L.shape == (60,)
+    assert L[-1] < 0.8 * L[0]
+    assert np.array_equal(L, ds.gd_dsm(data, lv, 32, 60, 0.05, seed=0))  # deterministic
+
+
+def test_train_checkpoints_and_presets():
+    nets = ds.train_checkpoints(GMM, [5, 40], seed=0, width=16, depth=2, n_train=512)
+    assert sorted(nets) == [5, 40]
+    x = torch.linspace(-2, 2, 7, dtype=torch.float64).unsqueeze(-1)
+    s = torch.full((7,), 0.5, dtype=torch.float64)
+    y5, y40 = nets[5](x, s), nets[40](x, s)
+    assert y5.dtype == torch.float64 and y5.shape == (7, 1)
+    assert not torch.allclose(y5, y40)
+    D = ds.train_preset("increasing", GMM, 5, width=16, depth=2, n_train=256)
+    assert D(x, s).shape == (7, 1)
+    with pytest.raises(ValueError, match="preset"):
+        ds.train_preset("nope", GMM, 5)
+
+
+def test_eps_weight_density():
+    grid = torch.linspace(-10, 8, 181, dtype=torch.float64)
+    h = float(grid[1] - grid[0])
+    for name in ds.TRAINING_PRESETS:
+        d = ds.eps_weight_density(name, grid, n=50_000)
+        assert float(d.sum() * h) == pytest.approx(1.0)
+    flat = ds.eps_weight_density("loguniform-eps", grid, n=400_000)
+    inside = (grid > math.log(0.002) + 0.2) & (grid < math.log(80.0) - 0.2)
+    assert float(flat[inside].std() / flat[inside].mean()) < 0.05
+    # EDM: density proportional to N(u; -1.2, 1.2^2) (e^{2u} + 1) for sigma_data = 1
+    edm = ds.eps_weight_density("edm", grid, sigma_data=1.0, n=400_000)
+    ref = scipy.stats.norm.pdf(grid.numpy(), -1.2, 1.2) * (np.exp(2 * grid.numpy()) + 1)
+    ref /= ref.sum() * h
+    assert abs(grid[int(edm.argmax())].item() - grid[int(np.argmax(ref))].item()) < 0.4
+    assert float(np.abs(edm.numpy() - ref).sum() * h) < 0.12
+
+
+def test_mean_and_error():
+    m, e = ds.mean_and_error([1.0, 3.0])
+    assert m == 2.0 and e == pytest.approx(scipy.stats.t.ppf(0.975, 1) * 1.0)
+    m, e = ds.mean_and_error([[1.0, 2.0]])
+    assert np.all(e == 0)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="sigma_min"):
+        ds.bound_discretization(torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="decreasing"):
+        ds.bound_score(torch.tensor([1.0, 2.0], dtype=torch.float64), torch.ones(1))
+    with pytest.raises(ValueError, match="eps_error"):
+        ds.bound_score(torch.tensor([2.0, 1.0], dtype=torch.float64), torch.ones(3))
+    with pytest.raises(ValueError, match="e must"):
+        ds.PerturbedDenoiser(GMM, -0.1)
+    with pytest.raises(TypeError, match="gmm"):
+        ds.score_error(GMM.denoise, "gmm", [1.0])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        ds.output_kl(GMM.denoise, ring_mixture(), ds.schedule_sigmas(5, 0.1, 1.0))
+    with pytest.raises(ValueError, match="sigma_max"):
+        ds.bound_initialization(1.0, 1, 0.0)
+    with pytest.raises(TypeError, match="model"):
+        ds.TorchDenoiser("net")
