@@ -210,9 +210,9 @@ for sch in schedules:
 ks_table = pd.DataFrame(ks_rows)
 ks_crit = s2n.ks_critical(n_em, level=0.01 / len(ks_rows))  # Bonferroni over all tests
 ks_table["ks / critical"] = ks_table["ks"] / ks_crit
-glue("e31_moment_err", max_moment_err, display=False)
+glue("e31_moment_err", float(max_moment_err), display=False)
 glue("e31_ks_ratio", float(ks_table["ks / critical"].max()), display=False)
-glue("e31_n", n_em, display=False)
+glue("e31_n", int(n_em), display=False)
 ks_table
 
 # %%
@@ -334,11 +334,11 @@ coarse = e32[e32.N == 10].pivot_table(index="rho", columns="scheme", values="kl"
 ratio_x_eps = float(coarse.loc[1.0, "frozen-x-hat"] / coarse.loc[1.0, "frozen-eps"])
 kl_finest = float(e32[e32.N == max(cfg["steps"])].kl.max())
 slope_min, slope_max = float(orders.slope.min()), float(orders.slope.max())
-glue("e32_ratio", ratio_x_eps, display=False)
-glue("e32_kl_finest", kl_finest, display=False)
-glue("e32_slope_min", slope_min, display=False)
-glue("e32_slope_max", slope_max, display=False)
-glue("e32_nmax", max(cfg["steps"]), display=False)
+glue("e32_ratio", float(ratio_x_eps), display=False)
+glue("e32_kl_finest", float(kl_finest), display=False)
+glue("e32_slope_min", float(slope_min), display=False)
+glue("e32_slope_max", float(slope_max), display=False)
+glue("e32_nmax", int(max(cfg["steps"])), display=False)
 orders.round(3)
 
 # %%
@@ -462,7 +462,7 @@ for _ in range(cfg["n_beta"]):
 beta_table = pd.DataFrame(beta_rows)
 ks_crit_b = s2n.ks_critical(cfg["n_mc"], level=0.01 / cfg["n_beta"])
 beta_ks_ratio = float(beta_table.ks.max() / ks_crit_b)
-glue("e33_ks_ratio", beta_ks_ratio, display=False)
+glue("e33_ks_ratio", float(beta_ks_ratio), display=False)
 beta_table.round(4)
 
 # %%
@@ -479,8 +479,8 @@ e33 = pd.DataFrame(jump_rows)
 
 spearman_min = min(s2n.rank_correlation(g_.jump, g_.kl) for _, g_ in e33.groupby("rho"))
 smallest_jump_kl = float(e33[e33.jump == jumps[0]].kl.max())
-glue("e33_spearman", spearman_min, display=False)
-glue("e33_small", smallest_jump_kl, display=False)
+glue("e33_spearman", float(spearman_min), display=False)
+glue("e33_small", float(smallest_jump_kl), display=False)
 glue("e33_small_jump", float(jumps[0]), display=False)
 
 fig, ax = figure(ncols=2, height=2.8)
@@ -616,10 +616,10 @@ loss_ve = s2n.diffusion_loss(p_data, ve_same, 0.0, 1.0, 100, cfg["n_quad"])
 loss_ctrl = s2n.diffusion_loss(p_data, ve_ctrl, 0.0, 1.0, 100, cfg["n_quad"])
 loss_rel = abs(loss_vp / loss_ve - 1)
 assert loss_rel < 1e-6, loss_rel
-glue("e34_traj", traj_diff, display=False)
-glue("e34_ctrl", ctrl_diff, display=False)
-glue("e34_loss_rel", loss_rel, display=False)
-glue("e34_loss_ctrl", abs(loss_ctrl / loss_ve - 1), display=False)
+glue("e34_traj", float(traj_diff), display=False)
+glue("e34_ctrl", float(ctrl_diff), display=False)
+glue("e34_loss_rel", float(loss_rel), display=False)
+glue("e34_loss_ctrl", float(abs(loss_ctrl / loss_ve - 1)), display=False)
 pd.DataFrame(
     {"loss (1/2 int mmse dlambda)": [loss_vp, loss_ve, loss_ctrl]},
     index=["VP-cosine", "VE, same SNR range", "VE control"],
@@ -738,10 +738,10 @@ assert immse_err < 1e-6 and klmmse_err < 1e-6 and kl_int_err < 1e-6, (
     klmmse_err,
     kl_int_err,
 )
-glue("e35_immse", immse_err, display=False)
-glue("e35_klmmse", klmmse_err, display=False)
-glue("e35_klint", kl_int_err, display=False)
-glue("e35_kl", kl_true, display=False)
+glue("e35_immse", float(immse_err), display=False)
+glue("e35_klmmse", float(klmmse_err), display=False)
+glue("e35_klint", float(kl_int_err), display=False)
+glue("e35_kl", float(kl_true), display=False)
 
 fig, ax = figure(ncols=3, height=2.6)
 ax[0].loglog(e35.lam, e35.half_mmse, "-", color=PALETTE[0], label="mmse / 2")
@@ -844,7 +844,7 @@ _ = ledger.record(
 # 1% relative gain.
 
 # %%
-glue("e36_seeds", cfg["n_seeds"], display=False)
+glue("e36_seeds", int(cfg["n_seeds"]), display=False)
 ring = ring_mixture(8, 2.0, 0.15)
 digits_x, digits_y = s2n.load_digits()
 n_seeds, nfes, gammas, deltas, hgammas = (
@@ -855,7 +855,7 @@ n_seeds, nfes, gammas, deltas, hgammas = (
     cfg["heat_gammas"],
 )
 clf, clf_acc = s2n.train_digits_classifier(digits_x, digits_y, steps=cfg["clf_steps"], seed=seed)
-glue("e36_clf_acc", clf_acc, display=False)
+glue("e36_clf_acc", float(clf_acc), display=False)
 ring_ref = ring.sample(cfg["n_samples"], torch.Generator().manual_seed(seed + 7))
 datasets = {
     "1-D mixture": dict(
@@ -1039,16 +1039,16 @@ per_seed = 1 - det["1-D mixture"] / det["1-D mixture"][:, :, [i0]]  # (seed, nfe
 shrink = per_seed[:, 0, :].max(1) - per_seed[:, -1, :].max(1)
 
 shrink_unc = float(s2n.mean_ci95(shrink)[1])
-glue("e36_spread", spread, display=False)
+glue("e36_spread", float(spread), display=False)
 glue("e36_best", ", ".join(f"{k}: {v:g}" for k, v in best_gamma.items()), display=False)
 glue("e36_shrink", float(shrink.mean()), display=False)
-glue("e36_shrink_unc", shrink_unc, display=False)
+glue("e36_shrink_unc", float(shrink_unc), display=False)
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
     c = cv[(name, nfes[0])]
-    glue(f"e36_gain_{short}", 100 * c.value, display=False)
-    glue(f"e36_gain_{short}_unc", 100 * c.error, display=False)
-glue("e36_nfe0", nfes[0], display=False)
-glue("e36_nfe1", nfes[-1], display=False)
+    glue(f"e36_gain_{short}", float(100 * c.value), display=False)
+    glue(f"e36_gain_{short}_unc", float(100 * c.error), display=False)
+glue("e36_nfe0", int(nfes[0]), display=False)
+glue("e36_nfe1", int(nfes[-1]), display=False)
 
 # %%
 rel_digits = (det["digits"][:, 0, :] / det["digits"][:, 0, [i0]]).mean(0)
