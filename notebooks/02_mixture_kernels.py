@@ -328,14 +328,15 @@ table21.groupby(["T", "kernel"])[
 # %%
 fig, ax = figure(1, height=2.8)
 g = table21.groupby(["T", "kernel"])[["path", "output"]].mean().reset_index()
-labels = [f"{r.kernel}\nT = {r.T}" for r in g.itertuples()]
+labels = [f"{r.kernel.split(' (')[0]}\nT = {r.T}" for r in g.itertuples()]
 xpos = np.arange(len(g))
 ax.bar(xpos - 0.2, g["path"], 0.4, label="path KL (terminal + Σ per-step)", color=PALETTE[0])
 ax.bar(xpos + 0.2, g["output"], 0.4, label="output KL", color=PALETTE[1])
 ax.set_yscale("log")
 ax.set_xticks(xpos, labels, fontsize=7)
+ax.set_ylim(top=20)
 ax.set(ylabel="context-averaged KL (nats)")
-ax.legend()
+ax.legend(ncols=2, loc="upper center", fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -547,6 +548,8 @@ for i, n in enumerate(names):
 terminal = summary23[summary23.kernel == "exact"]["terminal"].mean()
 axes[0].axhline(terminal, color="k", ls=":", lw=1, label="terminal mismatch")
 axes[0].set(xlabel="number of steps $T$ (fixed $B = 6$)", ylabel="$E_c$ output KL (nats)")
+axes[0].set_xticks(Ts, [str(t) for t in Ts])
+axes[0].minorticks_off()
 axes[0].legend(fontsize=7)
 for j, T in enumerate(Ts):
     s = summary23[(summary23["T"] == T) & summary23.kernel.str.startswith("ReLU")]
@@ -794,6 +797,7 @@ axes[0].axhline(
 axes[0].axhline(gauss_l.terminal.mean(), color="k", ls=":", lw=1, label="terminal mismatch")
 axes[0].set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
 axes[0].set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
+axes[0].minorticks_off()
 axes[0].legend(fontsize=7)
 best = runs[
     (runs.features == "full")
@@ -940,6 +944,7 @@ for i, (f, lab) in enumerate(
 ax.axhline(I_floor, color="k", ls=":", lw=1, label="floor $I(x_0; c)$ for maps that drop $c$")
 ax.set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
 ax.set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
+ax.minorticks_off()
 ax.legend(fontsize=7)
 plt.show()
 
