@@ -563,8 +563,10 @@ plt.show()
 # Left: output KL against the number of steps. Look at the Gaussian kernel (blue): it is poor
 # with few large steps and improves as steps shrink, while the exact mixture kernel sits at the
 # level allowed by the terminal mismatch (dotted line; the output KL is even below it) at every
-# $T$, and the ReLU-logit kernels approach it as the width grows. Right: the summed per-step KL
-# of the ReLU-logit kernels against the width, one line per $T$.
+# $T$, and the ReLU-logit kernels approach it as the width grows. The narrowest logit network
+# ($w = 4$) is erratic and can be worse than a single Gaussian: a badly fitted logit is worse than
+# no mixture at all. Right: the summed per-step KL of the ReLU-logit kernels against the width,
+# one line per $T$.
 
 # %%
 exact_out = summary23[summary23.kernel == "exact"].set_index("T")["output"]
