@@ -26,6 +26,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -351,12 +352,34 @@ def execute_one(
     return Outcome(name, True, time.perf_counter() - t0)
 
 
+_NUMPY_SCALAR = re.compile(r"^np\.(?:float|int|uint|complex|bool)\w*\((.*)\)$", re.S)
+
+
+def _plain_glue(nb: Any) -> None:
+    """Glued numpy scalars as plain numbers, so that ``{glue:text}`key:.3f``` can format them.
+
+    With numpy 2 the text form of ``np.float64(0.5)`` is ``"np.float64(0.5)"``, which myst-nb
+    cannot read as a number (a warning, hence a failed strict build). The value is unchanged.
+    """
+    for c in nb.cells:
+        for out in c.get("outputs", []):
+            if "scrapbook" not in out.get("metadata", {}):
+                continue
+            data = out.get("data", {})
+            for key, value in data.items():
+                if key.endswith("text/plain") and isinstance(value, str):
+                    m = _NUMPY_SCALAR.match(value.strip())
+                    if m:
+                        data[key] = m.group(1)
+
+
 def postprocess(
     nb: Any, name: str, src: Path, source_text: str, params: dict[str, Any], digest: str
 ) -> None:
     """Hide the parameter cells, add download links, record the stamp in the metadata."""
     import nbformat
 
+    _plain_glue(nb)
     for c in nb.cells:
         tags = c.setdefault("metadata", {}).setdefault("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:

@@ -67,6 +67,12 @@ ledger.record("T2", paper="2408.04221", claim="sample std is near scale",
               measured=x.std().item(), uncertainty=0.05, uncertainty_kind="rough",
               expect=close_to(scale, 0.1), section="toy-sec")
 
+# %%
+import numpy as np
+from myst_nb import glue
+
+glue("toy_value", np.float64(0.25), display=False)
+
 # %% [markdown]
 # (toy-sec)=
 # ## A section
@@ -238,6 +244,10 @@ def test_executed_notebook(executed_serial, fake_root):
     assert nb.cells[0].source.startswith("# Toy")
     assert "{download}`01_toy.py <../notebooks/01_toy.py>`" in nb.cells[1].source
     assert "01_toy.ipynb <01_toy.ipynb>" in nb.cells[1].source
+    # numpy scalars glued as plain numbers (myst-nb formats them with {glue:text}`k:.2f`)
+    glued = [o for c in nb.cells for o in c.get("outputs", []) if "scrapbook" in o.metadata]
+    (g,) = glued
+    assert g.data["application/papermill.record/text/plain"] == "0.25"
     # no error output anywhere
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
