@@ -109,8 +109,8 @@ def test_reproducing_page_has_real_runs(html):
     page = _page(html, "book/reproducing.html")
     text = re.sub(r"<[^>]+>", "", page)  # code blocks are split into highlighted spans
     for name, run in _results().items():
-        assert f"{run['peak_memory_mb']:.4g} MB" in text, name
-        assert f"{run['execution']['wall_s']:.4g} s" in text, name
+        assert make_pages.fmt_mb(run["peak_memory_mb"]) in text, name
+        assert make_pages.fmt_seconds(run["execution"]["wall_s"]) in text, name
     assert "torch" in text and "make book ONLY=03" in text
 
 

@@ -556,7 +556,10 @@ def test_runs_markdown():
         }
     ]
     md = make_pages.runs_markdown(runs)
-    assert "| {doc}`X <../executed/01_x>` | ci | cpu | 0 | 5.5 s | 123.4 MB | 2 |" in md
+    assert (
+        "| {doc}`X <../executed/01_x>` | ci | cpu | 0 | 5.5 s | 123 MB | 2 | 2026-01-02 03:04 |"
+        in md
+    )
 
 
 def test_offline_check_flags_external_resources(tmp_path):
