@@ -1,0 +1,700 @@
+r"""DDPM as ratio estimation: closed-form ratio targets, the kernel plug-in estimator and its KL.
+
+Discrete DDPM in the variable :math:`z_t`: :math:`q(z_t\mid z_{t-1}) = \mathcal N(\sqrt{\alpha_t}z_{t-1},
+\beta_t)`, :math:`\bar\alpha_t=\prod_{s\le t}\alpha_s`, :math:`\bar\alpha_0 = 1`, and
+:math:`K_t(x, y) = \mathcal N(x; \sqrt{\bar\alpha_t}y, 1-\bar\alpha_t)`. Every quantity the reverse
+process needs is a ratio :math:`f_1/f_2` of kernel integrals against the data law :math:`p_0`:
+
+* posterior mean: :math:`E[z_0\mid z_t=x] = \int yK_t(x,y)p_0(y)dy \,/\, \int K_t(x,y)p_0(y)dy`;
+* reverse conditional density:
+  :math:`p(z_{t-1}\mid z_t) = q(z_t\mid z_{t-1})\,p_{t-1}(z_{t-1}) \,/\, p_t(z_t)`.
+
+For a Gaussian-mixture :math:`p_0` both are closed form (:func:`posterior_mean_terms`,
+:func:`reverse_density_terms`). Replacing :math:`p_0` by the Gaussian kernel density estimate
+:math:`\hat p_0 = n^{-1}\sum_i\mathcal N(y_i, h^2)` (:func:`kde_mixture`) turns :math:`f_1, f_2` into
+:math:`n`-term kernel sums; their ratio is *exactly* the reverse kernel of the DDPM started at
+:math:`\hat p_0`. Hence (our derivation, Bayes' rule) the per-step KL telescopes,
+
+.. math:: E_{p_t}\mathrm{KL}\big(p(\cdot\mid z_t)\,\|\,\hat p(\cdot\mid z_t)\big)
+          = \mathrm{KL}(p_{t-1}\|\hat p_{t-1}) - \mathrm{KL}(p_t\|\hat p_t),
+
+and the path KL of the chain started at :math:`\mathcal N(0,1)` is
+:math:`\mathrm{KL}(p_T\|\mathcal N) + \mathrm{KL}(p_0\|\hat p_0) - \mathrm{KL}(p_T\|\hat p_T)`,
+independent of :math:`T` at fixed :math:`\bar\alpha_T` (:func:`kernel_ratio_path_kl`). The
+practical DDPM instead uses Gaussian reverse kernels :math:`\mathcal N(\hat\mu_t(z_t),\tilde\beta_t)`
+whose mean comes from the same ratio; its per-step KLs are computed by 2-D quadrature
+(:func:`step_kl`) and its output density by exact grid propagation (:func:`ddpm_output_density`).
+
+Also here: fitting helpers for the chapter's "modular" (numerator and denominator networks
+combined by the exact SignReLU division network) versus "direct" (one network for the ratio)
+approximations (:func:`fit_regression`, :func:`modular_ratio`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_in, check_positive
+from .gmm import GaussianMixture, GaussianMixtureKernel
+from .grid import GridDensity, Quadrature, kl_divergence, propagate_step
+from .nets import MLP
+from .signrelu import SignReLUNetwork, ratio_network
+from .training import NoiseDistribution
+
+__all__ = [
+    "DDPMChain",
+    "posterior_mean_terms",
+    "reverse_density_terms",
+    "kde_mixture",
+    "kde_bandwidth",
+    "marginal_kl",
+    "PathKL",
+    "kernel_ratio_path_kl",
+    "kernel_ratio_path_kl_quadrature",
+    "kernel_ratio_output_density",
+    "step_kl",
+    "mixture_log_kernel",
+    "gaussian_log_kernel",
+    "ddpm_posterior",
+    "ddpm_output_density",
+    "gaussian_kernel_path_kl",
+    "ddpm_noise",
+    "fit_regression",
+    "modular_ratio",
+    "ratio_error_metrics",
+    "ratio_fit_study",
+    "sample_ddpm_chain",
+]
+
+Denoiser = Callable[[Tensor, Tensor], Tensor]
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+# --------------------------------------------------------------------------------------------
+# The chain
+# --------------------------------------------------------------------------------------------
+@dataclass
+class DDPMChain:
+    r"""A discrete DDPM forward chain given by :math:`\bar\alpha_t`, ``t = 0..T`` (float64, ``(T+1,)``,
+    ``alpha_bar[0] = 1``, strictly decreasing)."""
+
+    alpha_bar: Tensor
+
+    def __post_init__(self) -> None:
+        ab = torch.as_tensor(self.alpha_bar, dtype=torch.float64)
+        if ab.ndim != 1 or ab.numel() < 2 or abs(float(ab[0]) - 1.0) > 1e-15:
+            raise ValueError("alpha_bar must be 1-D with at least 2 entries and alpha_bar[0] = 1")
+        if not bool((ab[1:] < ab[:-1]).all()) or float(ab[-1]) <= 0:
+            raise ValueError("alpha_bar must be strictly decreasing and positive")
+        self.alpha_bar = ab
+
+    @classmethod
+    def linear(cls, T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> DDPMChain:
+        r"""Ho et al.'s linear betas rescaled to ``T`` steps: :math:`\beta` from
+        ``beta_1 * 1000/T`` to ``beta_T * 1000/T`` (so the total noise is about that of T = 1000)."""
+        if not isinstance(T, int) or T < 1:
+            raise ValueError(f"T must be a positive integer, got {T!r}")
+        scale = 1000.0 / T
+        betas = torch.linspace(beta_1 * scale, min(beta_T * scale, 0.999), T, dtype=torch.float64)
+        return cls(torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)]))
+
+    @classmethod
+    def fixed_total(cls, T: int, beta_min: float = 0.1, beta_max: float = 20.0) -> DDPMChain:
+        r"""``T`` steps of the continuous VP-linear schedule at times ``t/T``:
+        :math:`\bar\alpha_t = \exp(-\int_0^{t/T}\beta)`; the total noise :math:`\bar\alpha_T` is
+        the same for every ``T``, so ``T`` sweeps refine one process."""
+        if not isinstance(T, int) or T < 1:
+            raise ValueError(f"T must be a positive integer, got {T!r}")
+        s = torch.arange(T + 1, dtype=torch.float64) / T
+        return cls(torch.exp(-(beta_min * s + 0.5 * (beta_max - beta_min) * s**2)))
+
+    @property
+    def T(self) -> int:
+        """Number of steps."""
+        return self.alpha_bar.numel() - 1
+
+    @property
+    def betas(self) -> Tensor:
+        r""":math:`\beta_t = 1-\bar\alpha_t/\bar\alpha_{t-1}`, ``t = 1..T`` (index ``t-1``)."""
+        return 1.0 - self.alpha_bar[1:] / self.alpha_bar[:-1]
+
+    def sigma_tilde(self, t: int) -> float:
+        r"""SNR-form noise level :math:`\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}` of step ``t``."""
+        ab = float(self.alpha_bar[self._t(t, 0)])
+        return math.sqrt((1.0 - ab) / ab)
+
+    def _t(self, t: int, lo: int = 1) -> int:
+        if not isinstance(t, int) or not lo <= t <= self.T:
+            raise ValueError(f"t must be an integer in [{lo}, {self.T}], got {t!r}")
+        return t
+
+    def marginal(self, p0: GaussianMixture, t: int) -> GaussianMixture:
+        r"""Law of :math:`z_t` for data law ``p0`` (a Gaussian mixture)."""
+        ab = float(self.alpha_bar[self._t(t, 0)])
+        return p0 if t == 0 else p0.noised(math.sqrt(ab), math.sqrt(1.0 - ab))
+
+    def reverse_kernel(self, p0: GaussianMixture, t: int) -> GaussianMixtureKernel:
+        r"""Exact :math:`p(z_{t-1}\mid z_t)` for data law ``p0`` (a Gaussian mixture kernel)."""
+        t = self._t(t)
+        a_s, a_t = float(self.alpha_bar[t - 1]), float(self.alpha_bar[t])
+        return p0.reverse_kernel(
+            math.sqrt(a_s), math.sqrt(1 - a_s), math.sqrt(a_t), math.sqrt(1 - a_t)
+        )
+
+
+def _col(x: Tensor) -> Tensor:
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return x.reshape(-1, 1)
+
+
+def posterior_mean_terms(
+    p0: GaussianMixture, chain: DDPMChain, t: int, x: Tensor
+) -> tuple[Tensor, Tensor]:
+    r"""Numerator and denominator of :math:`E[z_0\mid z_t=x]`:
+    :math:`f_1 = \int yK_t(x,y)p_0(y)dy`, :math:`f_2 = p_t(x)`; ``x`` of shape ``(m,)``, outputs ``(m,)``."""
+    if p0.dim != 1:
+        raise ValueError(f"p0 must be a 1-D mixture, got dimension {p0.dim}")
+    t = chain._t(t)
+    xc = _col(x)
+    f2 = chain.marginal(p0, t).prob(xc)
+    ab = float(chain.alpha_bar[t])
+    m = p0.denoise(xc / math.sqrt(ab), chain.sigma_tilde(t))[:, 0]
+    return f2 * m, f2
+
+
+def reverse_density_terms(
+    p0: GaussianMixture, chain: DDPMChain, t: int, x_prev: Tensor, x_t: Tensor
+) -> tuple[Tensor, Tensor]:
+    r""":math:`f_1 = q(z_t\mid z_{t-1})\,p_{t-1}(z_{t-1})` and :math:`f_2 = p_t(z_t)` at paired points
+    ``x_prev``, ``x_t`` (shape ``(m,)``); their ratio is :math:`p(z_{t-1}\mid z_t)`."""
+    t = chain._t(t)
+    xp, xt = _col(x_prev), _col(x_t)
+    if xp.shape != xt.shape:
+        raise ValueError(
+            f"x_prev and x_t must have equal shapes, got {tuple(xp.shape)}, {tuple(xt.shape)}"
+        )
+    beta = float(chain.betas[t - 1])
+    logq = -0.5 * ((xt - math.sqrt(1 - beta) * xp) ** 2 / beta + math.log(beta) + LOG_2PI)[:, 0]
+    f1 = torch.exp(logq + chain.marginal(p0, t - 1).log_prob(xp))
+    return f1, chain.marginal(p0, t).prob(xt)
+
+
+# --------------------------------------------------------------------------------------------
+# Kernel plug-in estimator
+# --------------------------------------------------------------------------------------------
+def kde_bandwidth(n: int, h0: float = 0.5) -> float:
+    r"""Smoothing :math:`h = h_0 n^{-1/5}` (the MISE-optimal order in 1-D)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return check_positive("h0", h0) * n ** (-0.2)
+
+
+def kde_mixture(samples: Tensor, h: float) -> GaussianMixture:
+    r"""The Gaussian KDE :math:`n^{-1}\sum_i\mathcal N(y_i, h^2)` as a mixture (``samples``: ``(n,)``
+    or ``(n, d)``). Its DDPM reverse kernels are the plug-in ratios :math:`\hat f_1/\hat f_2`."""
+    h = check_positive("h", h)
+    y = torch.as_tensor(samples, dtype=torch.float64)
+    y = y.unsqueeze(-1) if y.ndim == 1 else y
+    if y.ndim != 2 or y.shape[0] < 1:
+        raise ValueError(f"samples must have shape (n,) or (n, d), got {tuple(samples.shape)}")
+    n = y.shape[0]
+    return GaussianMixture(torch.full((n,), 1.0 / n, dtype=torch.float64), y, h**2)
+
+
+def _support(p: GaussianMixture, width: float = 12.0) -> tuple[float, float]:
+    sd = torch.sqrt(p.variances[:, 0])
+    return float((p.means[:, 0] - width * sd).min()), float((p.means[:, 0] + width * sd).max())
+
+
+def _prob_fn(p: GaussianMixture) -> Callable[[Tensor], Tensor]:
+    """Density of a 1-D mixture at points of any shape: a direct chunked sum of exponentials
+    (much faster than log-sum-exp for thousands of components; underflows only below 1e-300)."""
+    w = p.weights
+    m = p.means[:, 0]
+    v = p.variances[:, 0]
+    c = w / torch.sqrt(2 * math.pi * v)
+
+    def f(x: Tensor) -> Tensor:
+        xf = x.reshape(-1)
+        out = torch.empty_like(xf)
+        step = max(1, 8_000_000 // p.n_components)
+        for a in range(0, xf.numel(), step):
+            d = xf[a : a + step, None] - m
+            out[a : a + step] = torch.exp(-0.5 * d * d / v) @ c
+        return out.reshape(x.shape)
+
+    return f
+
+
+def marginal_kl(
+    p: GaussianMixture, q: GaussianMixture | Callable[[Tensor], Tensor], n_points: int = 4001
+) -> Quadrature:
+    """:math:`\\mathrm{KL}(p\\|q)` for 1-D ``p`` (a mixture) and ``q`` (mixture or density function)
+    by quadrature on a uniform grid over ``p``'s support (12 component standard deviations)."""
+    lo, hi = _support(p)
+    x = torch.linspace(lo, hi, n_points, dtype=torch.float64)
+    return kl_divergence(_prob_fn(p), _prob_fn(q) if isinstance(q, GaussianMixture) else q, x)
+
+
+def _std_normal(x: Tensor) -> Tensor:
+    return torch.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+
+
+@dataclass
+class PathKL:
+    """Path-space KL of a reverse chain started at ``N(0, 1)``: ``terminal`` KL, the per-step
+    expected kernel KLs ``steps`` (index ``t-1``), their ``total`` and the ``output`` KL
+    :math:`\\mathrm{KL}(p_0\\|\\hat p_0^{out})`, each with a quadrature error estimate."""
+
+    terminal: float
+    steps: Tensor
+    total: float
+    output: float
+    error: float
+
+
+def kernel_ratio_path_kl(
+    p0: GaussianMixture,
+    p0_hat: GaussianMixture,
+    chain: DDPMChain,
+    n_points: int = 4001,
+    per_step: bool = True,
+) -> PathKL:
+    r"""Exact path KL of the plug-in kernel-ratio reverse chain (reverse kernels of ``p0_hat``).
+
+    Per-step KLs are :math:`\mathrm{KL}(p_{t-1}\|\hat p_{t-1}) - \mathrm{KL}(p_t\|\hat p_t)`
+    (Bayes' rule: the transition :math:`q` cancels), the terminal term is
+    :math:`\mathrm{KL}(p_T\|\mathcal N(0,1))`, and the output KL uses
+    :func:`kernel_ratio_output_density`. With ``per_step=False`` only the two end marginals are
+    computed and ``steps`` holds their telescoped sum as a single entry.
+    """
+    ts = range(chain.T + 1) if per_step else [0, chain.T]
+    kls = [marginal_kl(chain.marginal(p0, t), chain.marginal(p0_hat, t), n_points) for t in ts]
+    vals = torch.tensor([k.value for k in kls], dtype=torch.float64)
+    term = marginal_kl(chain.marginal(p0, chain.T), _std_normal, n_points)
+    lo, hi = _support(p0)
+    x = torch.linspace(lo, hi, n_points, dtype=torch.float64)
+    out = kl_divergence(_prob_fn(p0), kernel_ratio_output_density(p0_hat, chain, x), x)
+    steps = vals[:-1] - vals[1:]
+    err = sum(k.error for k in kls) + term.error + out.error
+    return PathKL(term.value, steps, term.value + float(steps.sum()), out.value, err)
+
+
+def kernel_ratio_output_density(
+    p0_hat: GaussianMixture, chain: DDPMChain, x: Tensor, n_inner: int = 2001
+) -> GridDensity:
+    r"""Density at ``x`` (uniform 1-D grid) of the output of the reverse chain that uses the exact
+    reverse kernels of ``p0_hat`` but starts at :math:`\mathcal N(0,1)`:
+
+    .. math:: \hat p^{out}(x) = \hat p_0(x)\int q(z_T\mid x)\,\frac{\mathcal N(z_T;0,1)}{\hat p_T(z_T)}\,dz_T,
+
+    since the kernels compose to the posterior :math:`\hat p(z_0\mid z_T)`. The inner integral is
+    a trapezoid rule over a grid of ``n_inner`` nodes in :math:`z_T`.
+    """
+    ab = float(chain.alpha_bar[-1])
+    a, s = math.sqrt(ab), math.sqrt(1.0 - ab)
+    pT = chain.marginal(p0_hat, chain.T)
+    lo, hi = float(x.min()), float(x.max())
+    zt = torch.linspace(
+        min(a * lo, -1.0) - 10 * s, max(a * hi, 1.0) + 10 * s, n_inner, dtype=torch.float64
+    )
+    r = _std_normal(zt) / _prob_fn(pT)(zt).clamp_min(1e-300)  # N(z_T) / p_T(z_T)
+    h = float(zt[1] - zt[0])
+    kern = _std_normal((zt - a * x.unsqueeze(-1)) / s) / s  # q(z_T | x), (m, n_inner)
+    w = torch.full_like(zt, h)
+    w[0] = w[-1] = 0.5 * h
+    inner = kern @ (w * r)
+    return GridDensity(x, _prob_fn(p0_hat)(x) * inner)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-step KL by 2-D quadrature, and the Gaussian (practical DDPM) reverse kernel
+# --------------------------------------------------------------------------------------------
+LogKernel = Callable[[Tensor, Tensor], Tensor]  # (y (m, k), z (m,)) -> log density (m, k)
+
+
+def mixture_log_kernel(kernel: GaussianMixtureKernel) -> LogKernel:
+    """``log q(y | z)`` of a Gaussian-mixture kernel on a ``(m, k)`` grid of ``y`` per ``z`` (``(m,)``)."""
+
+    def f(y: Tensor, z: Tensor) -> Tensor:
+        zz = z.unsqueeze(-1).expand_as(y).reshape(-1, 1)
+        out = torch.empty(y.numel(), dtype=torch.float64)
+        step = max(1, 4_000_000 // kernel.n_components)
+        yf = y.reshape(-1, 1)
+        for a in range(0, yf.shape[0], step):
+            out[a : a + step] = kernel.log_prob(yf[a : a + step], zz[a : a + step])
+        return out.reshape(y.shape)
+
+    return f
+
+
+def ddpm_posterior(chain: DDPMChain, t: int, variance: str = "beta") -> tuple[float, float, float]:
+    r"""Mean coefficients and variance of the DDPM reverse kernel
+    :math:`\mathcal N(c_0 \hat z_0 + c_t z_t, s_t^2)`: returns ``(c0, ct, s2)``.
+
+    :math:`c_0 = \sqrt{\bar\alpha_{t-1}}\beta_t/(1-\bar\alpha_t)` and
+    :math:`c_t = \sqrt{\alpha_t}(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (the forward posterior
+    mean). ``variance``: ``"beta"`` (:math:`s_t^2=\beta_t`) or ``"beta_tilde"``
+    (:math:`\tilde\beta_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)`, with
+    :math:`\tilde\beta_1` clipped to :math:`\tilde\beta_2` as in Ho et al.'s code), the two
+    choices of Ho et al.
+    """
+    t = chain._t(t)
+    check_in("variance", variance, ["beta", "beta_tilde"])
+    ab, ab_prev, beta = (
+        float(chain.alpha_bar[t]),
+        float(chain.alpha_bar[t - 1]),
+        float(chain.betas[t - 1]),
+    )
+    c0 = math.sqrt(ab_prev) * beta / (1 - ab)
+    ct = math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
+    if variance == "beta":
+        return c0, ct, beta
+    if t == 1 and chain.T >= 2:
+        ab2, b2 = float(chain.alpha_bar[2]), float(chain.betas[1])
+        return c0, ct, (1 - ab) / (1 - ab2) * b2
+    return c0, ct, (beta if t == 1 else (1 - ab_prev) / (1 - ab) * beta)
+
+
+def _denoise_z(denoiser: Denoiser, chain: DDPMChain, t: int, z: Tensor) -> Tensor:
+    """:math:`\\hat z_0` from an SNR-form denoiser at ``z`` (``(m,)``), float64."""
+    ab = float(chain.alpha_bar[t])
+    s = chain.sigma_tilde(t)
+    x = (z / math.sqrt(ab)).unsqueeze(-1)
+    p = next(iter(denoiser.parameters()), None) if isinstance(denoiser, nn.Module) else None
+    if p is not None:
+        with torch.no_grad():
+            out = denoiser(x.to(p), torch.full((x.shape[0],), s, dtype=p.dtype, device=p.device))
+        return out[:, 0].to(torch.float64).cpu()
+    return denoiser(x, torch.full((x.shape[0],), s, dtype=torch.float64))[:, 0]
+
+
+def gaussian_log_kernel(
+    denoiser: Denoiser, chain: DDPMChain, t: int, variance: str = "beta"
+) -> LogKernel:
+    r"""``log N(y; c0 x̂0(z) + ct z, s_t^2)``: the practical DDPM reverse kernel with the denoiser's
+    :math:`\hat z_0` (the ratio :math:`\hat f_1/\hat f_2` of the posterior mean)."""
+    c0, ct, bt = ddpm_posterior(chain, t, variance)
+
+    def f(y: Tensor, z: Tensor) -> Tensor:
+        mu = c0 * _denoise_z(denoiser, chain, t, z) + ct * z
+        return -0.5 * ((y - mu.unsqueeze(-1)) ** 2 / bt + math.log(bt) + LOG_2PI)
+
+    return f
+
+
+def step_kl(
+    p0: GaussianMixture,
+    chain: DDPMChain,
+    t: int,
+    log_model: LogKernel,
+    n_z: int = 400,
+    n_y: int = 400,
+) -> Quadrature:
+    r""":math:`E_{z_t\sim p_t}\mathrm{KL}(p(\cdot\mid z_t)\,\|\,\hat p(\cdot\mid z_t))` by 2-D quadrature.
+
+    The outer grid covers :math:`p_t`; for each :math:`z_t` the inner grid spans the true reverse
+    kernel's mean :math:`\pm 12` of its standard deviations. The error estimate is the change
+    under halving both grids.
+    """
+    pt = chain.marginal(p0, t)
+    kern = chain.reverse_kernel(p0, t)
+
+    def compute(nz: int, ny: int) -> float:
+        lo, hi = _support(pt, 10.0)
+        z = torch.linspace(lo, hi, nz, dtype=torch.float64)
+        zc = z.unsqueeze(-1)
+        pi = torch.exp(kern.logits(zc))  # (nz, K)
+        mk = kern.means(zc)[..., 0]  # (nz, K)
+        vk = kern.variances[:, 0]
+        mean = (pi * mk).sum(-1)
+        sd = torch.sqrt((pi * (vk + mk**2)).sum(-1) - mean**2).clamp_min(1e-12)
+        u = torch.linspace(-12.0, 12.0, ny, dtype=torch.float64)
+        y = mean.unsqueeze(-1) + sd.unsqueeze(-1) * u  # (nz, ny)
+        logp = mixture_log_kernel(kern)(y, z)
+        logq = log_model(y, z)
+        p = torch.exp(logp)
+        inner = torch.trapezoid(
+            torch.where(p > 0, p * (logp - logq), torch.zeros_like(p)), y, dim=-1
+        )
+        return float(torch.trapezoid(pt.prob(zc) * inner, z))
+
+    fine = compute(n_z, n_y)
+    coarse = compute((n_z + 1) // 2, (n_y + 1) // 2)
+    return Quadrature(fine, abs(fine - coarse))
+
+
+def gaussian_kernel_path_kl(
+    p0: GaussianMixture,
+    denoiser: Denoiser,
+    chain: DDPMChain,
+    n_z: int = 300,
+    n_y: int = 300,
+    n_points: int = 2000,
+    variance: str = "beta",
+) -> PathKL:
+    r"""Path KL of the practical DDPM (Gaussian reverse kernels with the denoiser's mean and
+    variance ``"beta"`` or ``"beta_tilde"``, see :func:`ddpm_posterior`) started at :math:`\mathcal N(0,1)`, and its output KL (grid propagation)."""
+    term = marginal_kl(chain.marginal(p0, chain.T), _std_normal)
+    parts = [
+        step_kl(p0, chain, t, gaussian_log_kernel(denoiser, chain, t, variance), n_z, n_y)
+        for t in range(1, chain.T + 1)
+    ]
+    steps = torch.tensor([q.value for q in parts], dtype=torch.float64)
+    out_d = ddpm_output_density(denoiser, chain, n_points, variance)
+    lo, hi = _support(p0)
+    x = torch.linspace(lo, hi, 4001, dtype=torch.float64)
+    out = kl_divergence(_prob_fn(p0), out_d, x)
+    err = term.error + sum(q.error for q in parts) + out.error
+    return PathKL(term.value, steps, term.value + float(steps.sum()), out.value, err)
+
+
+def ddpm_output_density(
+    denoiser: Denoiser, chain: DDPMChain, n_points: int = 2000, variance: str = "beta"
+) -> GridDensity:
+    r"""Exact output density of the 1-D DDPM ancestral sampler (Gaussian reverse kernels
+    :math:`\mathcal N(c_0\hat z_0 + c_t z_t, s_t^2)`, see :func:`ddpm_posterior`) started at :math:`\mathcal N(0,1)`, by grid propagation."""
+    d = GridDensity.gaussian(0.0, 1.0, n_points)
+    for t in range(chain.T, 0, -1):
+        c0, ct, bt = ddpm_posterior(chain, t, variance)
+
+        def mu(z: Tensor, t: int = t, c0: float = c0, ct: float = ct) -> Tensor:
+            return c0 * _denoise_z(denoiser, chain, t, z) + ct * z
+
+        d = propagate_step(d, mu, math.sqrt(bt), n_points)
+    return d
+
+
+def ddpm_noise(chain: DDPMChain) -> NoiseDistribution:
+    r"""Training noise levels of DDPM: :math:`t` uniform on ``1..T``, returned as SNR-form
+    :math:`\tilde\sigma_t` (use with the ``"eps"`` weighting for Ho et al.'s simple loss)."""
+    levels = torch.sqrt((1 - chain.alpha_bar[1:]) / chain.alpha_bar[1:])
+
+    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
+        return levels[torch.randint(chain.T, (n,), generator=generator)]
+
+    return NoiseDistribution(f"ddpm-uniform-t(T={chain.T})", sample)
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting helpers: direct vs modular ratio networks
+# --------------------------------------------------------------------------------------------
+def fit_regression(
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    steps: int = 2000,
+    lr: float = 3e-3,
+    weight: Tensor | None = None,
+    seed: int = 0,
+) -> list[float]:
+    r"""Full-batch Adam (cosine-decayed learning rate) on :math:`\mathrm{mean}\,w\,(net(x)-y)^2`.
+
+    ``x``: ``(m, d)``, ``y``: ``(m,)``, ``weight``: ``(m,)`` or ``None``; moved to the network's
+    dtype and device. Returns the loss per step.
+    """
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"x must be (m, d) and y (m,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    p = next(net.parameters())
+    x, y = x.to(p), y.to(p)
+    w = torch.ones_like(y) if weight is None else weight.to(p)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=check_positive("lr", lr))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses = []
+    for _ in range(steps):
+        loss = (w * (net(x).squeeze(-1) - y) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    net.eval()
+    return losses
+
+
+class modular_ratio(nn.Module):  # noqa: N801 - reads as a function in the notebook
+    r"""Ratio estimate :math:`\hat f_1/\hat f_2` through the exact SignReLU division network.
+
+    The numerator network fits :math:`g_1 = (f_1 + L f_2)/S` (shifted so it is non-negative) and the
+    denominator network :math:`g_2 = f_2/S`; their outputs are projected onto the gadget's domain
+    :math:`[0, A]\times[\delta, 1]` and divided by :func:`companion.signrelu.ratio_network`:
+
+    .. math:: \widehat{f_1/f_2} = \mathrm{ratio}\big(\mathrm{clip}(\hat g_1), \mathrm{clip}(\hat g_2)\big) - L .
+
+    Args:
+        num, den: trained networks ``(m, d) -> (m, 1)``.
+        shift: :math:`L \ge 0`.
+        a_max: :math:`A`.
+        delta: floor of the denominator, in ``(0, 1)``.
+    """
+
+    def __init__(
+        self, num: nn.Module, den: nn.Module, shift: float, a_max: float, delta: float
+    ) -> None:
+        super().__init__()
+        if shift < 0:
+            raise ValueError(f"shift must be >= 0, got {shift}")
+        self.num, self.den = num, den
+        self.shift = float(shift)
+        self.a_max = check_positive("a_max", a_max)
+        self.delta = check_positive("delta", delta)
+        self.divide: SignReLUNetwork = ratio_network(self.delta, self.a_max, 1.0)
+
+    def n_parameters(self) -> int:
+        """Trainable parameters of both networks plus the non-zero weights of the division network."""
+        n = sum(p.numel() for m in (self.num, self.den) for p in m.parameters())
+        return n + self.divide.n_parameters
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = next(self.num.parameters())
+        with torch.no_grad():
+            g1 = self.num(x.to(p)).to(torch.float64).clamp(0.0, self.a_max)
+            g2 = self.den(x.to(p)).to(torch.float64).clamp(self.delta, 1.0)
+        return self.divide(torch.cat([g1, g2], -1))[:, 0] - self.shift
+
+
+def ratio_error_metrics(
+    pred: Tensor, target: Tensor, low_mask: Tensor | None = None
+) -> dict[str, float]:
+    r"""L1, L2 (root mean square) and sup errors on a uniform grid (uniform weight, so tails count),
+    plus ``sup_low``, the sup error on ``low_mask`` (e.g. where :math:`f_2` is small)."""
+    e = (pred.reshape(-1).to(torch.float64) - target.reshape(-1).to(torch.float64)).abs()
+    out = {"L1": float(e.mean()), "L2": float(e.pow(2).mean().sqrt()), "sup": float(e.max())}
+    if low_mask is not None:
+        out["sup_low"] = float(e[low_mask.reshape(-1)].max()) if bool(low_mask.any()) else 0.0
+    return out
+
+
+def sample_ddpm_chain(
+    denoiser: Denoiser,
+    chain: DDPMChain,
+    n: int,
+    dim: int = 1,
+    generator: torch.Generator | None = None,
+    variance: str = "beta",
+) -> Tensor:
+    r"""Draw ``n`` samples (shape ``(n, dim)``, float64) from the DDPM ancestral sampler with the
+    same Gaussian reverse kernels as :func:`ddpm_output_density`, started at :math:`\mathcal N(0, I)`."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    z = torch.randn((n, dim), dtype=torch.float64, generator=generator)
+    for t in range(chain.T, 0, -1):
+        c0, ct, s2 = ddpm_posterior(chain, t, variance)
+        ab = float(chain.alpha_bar[t])
+        x = z / math.sqrt(ab)
+        sig = torch.full((n,), chain.sigma_tilde(t), dtype=torch.float64)
+        p = next(iter(denoiser.parameters()), None) if isinstance(denoiser, nn.Module) else None
+        if p is not None:
+            with torch.no_grad():
+                x0 = denoiser(x.to(p), sig.to(p)).to(torch.float64).cpu()
+        else:
+            x0 = denoiser(x, sig)
+        noise = torch.randn((n, dim), dtype=torch.float64, generator=generator)
+        z = c0 * x0 + ct * z + math.sqrt(s2) * noise
+    return z
+
+
+def ratio_fit_study(
+    x_train: Tensor,
+    f1_train: Tensor,
+    f2_train: Tensor,
+    x_eval: Tensor,
+    f1_eval: Tensor,
+    f2_eval: Tensor,
+    widths: list[int],
+    seeds: list[int],
+    activations: tuple[str, ...] = ("signrelu", "relu", "tanh"),
+    depth: int = 3,
+    steps: int = 2000,
+    lr: float = 3e-3,
+    low_level: float = 0.05,
+    device: torch.device | str = "cpu",
+) -> list[dict[str, float | int | str]]:
+    r"""Fit a ratio target :math:`f_1/f_2` directly and modularly; return one error row per fit.
+
+    * ``direct``: an MLP per activation regresses :math:`f_1/f_2` (standardised).
+    * ``modular``: SignReLU MLPs fit :math:`g_1=(f_1+Lf_2)/S` and :math:`g_2=f_2/S`
+      (:math:`S=\max f_2`, :math:`L` makes :math:`g_1\ge0`) and :class:`modular_ratio` divides with
+      the exact SignReLU network, floor :math:`\delta = \min_\Omega g_2/2`.
+
+    Inputs are rescaled to :math:`[-1,1]^d` from the training box. Errors (uniform weight on the
+    evaluation grid, see :func:`ratio_error_metrics`) with ``sup_low`` on the region where
+    :math:`f_2 < ` ``low_level`` :math:`\max f_2` (tails and valleys).
+    """
+    lo, hi = x_train.min(0).values, x_train.max(0).values
+
+    def scale(x: Tensor) -> Tensor:
+        return (2 * (x - lo) / (hi - lo) - 1).to(torch.float32).to(device)
+
+    xs_tr, xs_ev = scale(x_train), scale(x_eval)
+    r_tr, r_ev = f1_train / f2_train, f1_eval / f2_eval
+    mu, sd = float(r_tr.mean()), float(r_tr.std())
+    S = float(f2_train.max())
+    L = max(0.0, -float(torch.minimum(r_tr.min(), r_ev.min()))) * 1.05
+    g1, g2 = (f1_train + L * f2_train) / S, f2_train / S
+    a_max = float(((f1_eval + L * f2_eval) / S).max()) * 1.05
+    delta = 0.5 * float(torch.minimum(g2.min(), (f2_eval / S).min()).clamp_min(1e-12))
+    low = f2_eval < low_level * float(f2_eval.max())
+    d = x_train.shape[1]
+    rows: list[dict[str, float | int | str]] = []
+    for width in widths:
+        for seed in seeds:
+            for act in activations:
+                torch.manual_seed(seed)
+                net = MLP(d, 1, width, depth, act).to(device)
+                fit_regression(net, xs_tr, (r_tr - mu) / sd, steps, lr, seed=seed)
+                with torch.no_grad():
+                    pred = net(xs_ev)[:, 0].double().cpu() * sd + mu
+                n_par = sum(p.numel() for p in net.parameters())
+                rows.append(
+                    {
+                        "method": "direct",
+                        "activation": act,
+                        "width": width,
+                        "seed": seed,
+                        "n_params": n_par,
+                        **ratio_error_metrics(pred, r_ev, low),
+                    }
+                )
+            torch.manual_seed(seed)
+            num = MLP(d, 1, width, depth, "signrelu").to(device)
+            den = MLP(d, 1, width, depth, "signrelu").to(device)
+            fit_regression(num, xs_tr, g1, steps, lr, seed=seed)
+            fit_regression(den, xs_tr, g2, steps, lr, seed=seed)
+            mod = modular_ratio(num, den, L, a_max, delta)
+            pred = mod(xs_ev)
+            rows.append(
+                {
+                    "method": "modular",
+                    "activation": "signrelu",
+                    "width": width,
+                    "seed": seed,
+                    "n_params": mod.n_parameters(),
+                    **ratio_error_metrics(pred, r_ev, low),
+                }
+            )
+    return rows
+
+
+def kernel_ratio_path_kl_quadrature(
+    p0: GaussianMixture, p0_hat: GaussianMixture, chain: DDPMChain, n_z: int = 150, n_y: int = 150
+) -> Quadrature:
+    r"""Path KL of the kernel-ratio chain computed *without* the telescoping identity: the terminal
+    term plus the per-step KLs by 2-D quadrature of the two mixture kernels (:func:`step_kl`).
+    An independent check of :func:`kernel_ratio_path_kl`."""
+    term = marginal_kl(chain.marginal(p0, chain.T), _std_normal)
+    parts = [
+        step_kl(p0, chain, t, mixture_log_kernel(chain.reverse_kernel(p0_hat, t)), n_z, n_y)
+        for t in range(1, chain.T + 1)
+    ]
+    return Quadrature(
+        term.value + sum(q.value for q in parts), term.error + sum(q.error for q in parts)
+    )

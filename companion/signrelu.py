@@ -1,0 +1,502 @@
+r"""Explicit constant-depth SignReLU networks that divide, square and multiply exactly.
+
+SignReLU with parameter :math:`a>0` is :math:`\rho(x)=x` for :math:`x\ge 0` and
+:math:`a\,x/(1+|x|)` for :math:`x<0` (:class:`companion.nets.SignReLU`). Its rational branch
+gives an exact one-neuron reciprocal: for :math:`u\ge 0`, :math:`1+\rho(-u)/a = 1/(1+u)`, so
+
+.. math:: \frac1x = \frac1c\Big(1 + \frac1a\,\rho\big(1 - x/c\big)\Big),\qquad x\ge c>0 .
+
+From it (our constructions, exact in exact arithmetic):
+
+* square on :math:`[l, h]`, :math:`l>0`, with a shift :math:`s>0`:
+  :math:`1/x - 1/(x+s) = s/(x(x+s))`, one more reciprocal gives :math:`x(x+s)`, and
+  :math:`x^2 = x(x+s) - s x` (depth 2, width 3);
+* product of positive numbers by polarisation, :math:`uv = ((u+v)^2-u^2-v^2)/2` (depth 2, width 9);
+* ratio :math:`a/b` on :math:`[0,A]\times[\delta,B]` as :math:`(a+1)\cdot(1/b) - 1/b`
+  (depth 3, width 10).
+
+Positive intermediate values pass through a layer unchanged because :math:`\rho(x)=x` for
+:math:`x\ge0`. All gadgets are :class:`SignReLUNetwork` modules: ordinary ``nn.Linear`` layers with
+explicit weights and SignReLU activations, which report their depth, width and largest weight
+and refuse inputs outside the domain on which they are exact.
+
+The price of exact division near a vanishing denominator is the weight size: the ratio gadget's
+largest weight grows like :math:`\delta^{-2}`. The shift ``"unit"`` (:math:`s=1`) is the textbook
+construction; ``"scaled"`` (:math:`s=h`) computes the same function with far less cancellation
+in floating point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_in, check_positive
+from .nets import MLP, SignReLU
+
+__all__ = [
+    "SignReLUNetwork",
+    "reciprocal_network",
+    "square_network",
+    "product_network",
+    "ratio_network",
+    "relu_emulation",
+    "relu_emulation_sup_error",
+    "ratio_grid",
+    "ratio_errors",
+    "fit_ratio_mlp",
+]
+
+Layer = tuple[Tensor, Tensor]  # (W (out, in), b (out,)), float64
+
+
+# --------------------------------------------------------------------------------------------
+# Affine chains: lists of layers with a SignReLU between consecutive layers
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Chain:
+    """``layers[0] -> rho -> layers[1] -> ... -> layers[-1]`` with exact output ranges."""
+
+    layers: list[Layer]
+    out_lo: Tensor  # lower bound of each output on the domain (exact arithmetic)
+    out_hi: Tensor
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers) - 1
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.layers[0][0].shape[1])
+
+    @property
+    def out_dim(self) -> int:
+        return int(self.layers[-1][0].shape[0])
+
+
+def _t(x: Sequence[Sequence[float]] | Sequence[float]) -> Tensor:
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def _identity(lo: Tensor, hi: Tensor, depth: int) -> _Chain:
+    """Pass values in ``[lo, hi]`` through ``depth`` SignReLU layers exactly (shifted to be >= 0)."""
+    k = lo.numel()
+    shift = torch.clamp(-lo, min=0.0)
+    eye = torch.eye(k, dtype=torch.float64)
+    if depth == 0:
+        return _Chain([(eye, torch.zeros(k, dtype=torch.float64))], lo.clone(), hi.clone())
+    layers: list[Layer] = [(eye, shift.clone())]
+    layers += [(eye.clone(), torch.zeros(k, dtype=torch.float64)) for _ in range(depth - 1)]
+    layers.append((eye.clone(), -shift))
+    return _Chain(layers, lo.clone(), hi.clone())
+
+
+def _pad(c: _Chain, depth: int) -> _Chain:
+    """Deepen ``c`` to ``depth`` hidden layers by passing its outputs through identity layers."""
+    if c.depth >= depth:
+        return c
+    return _compose(_identity(c.out_lo, c.out_hi, depth - c.depth), c)
+
+
+def _compose(outer: _Chain, inner: _Chain) -> _Chain:
+    """``outer`` after ``inner``: the last affine map of ``inner`` merges into the first of ``outer``."""
+    (w_in, b_in), (w_out, b_out) = inner.layers[-1], outer.layers[0]
+    merged = (w_out @ w_in, w_out @ b_in + b_out)
+    return _Chain(inner.layers[:-1] + [merged] + outer.layers[1:], outer.out_lo, outer.out_hi)
+
+
+def _pre(c: _Chain, w: Tensor, b: Tensor) -> _Chain:
+    """``c`` applied to the affine map ``x -> w x + b`` of the input."""
+    w0, b0 = c.layers[0]
+    return _Chain([(w0 @ w, w0 @ b + b0)] + c.layers[1:], c.out_lo, c.out_hi)
+
+
+def _post(c: _Chain, w: Tensor, b: Tensor, lo: Tensor, hi: Tensor) -> _Chain:
+    """The affine map ``y -> w y + b`` applied to the output of ``c`` (new range ``[lo, hi]``)."""
+    wl, bl = c.layers[-1]
+    return _Chain(c.layers[:-1] + [(w @ wl, w @ bl + b)], lo, hi)
+
+
+def _parallel(chains: list[_Chain]) -> _Chain:
+    """Chains on the same input, run side by side; outputs concatenated."""
+    depth = max(c.depth for c in chains)
+    chains = [_pad(c, depth) for c in chains]
+    layers: list[Layer] = []
+    for i in range(depth + 1):
+        ws = [c.layers[i][0] for c in chains]
+        bs = [c.layers[i][1] for c in chains]
+        w = torch.cat(ws, 0) if i == 0 else torch.block_diag(*ws)
+        layers.append((w, torch.cat(bs)))
+    return _Chain(
+        layers, torch.cat([c.out_lo for c in chains]), torch.cat([c.out_hi for c in chains])
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The module
+# --------------------------------------------------------------------------------------------
+class SignReLUNetwork(nn.Module):
+    r"""A fully connected SignReLU network with explicit weights and a validated input domain.
+
+    ``forward(x)`` computes ``L_D(rho(... rho(L_0 x)))`` with ``nn.Linear`` layers ``L_i``.
+
+    Args:
+        layers: ``[(W_0, b_0), ..., (W_D, b_D)]`` with ``W_i`` of shape ``(out, in)``.
+        a: SignReLU parameter.
+        domain: ``(lo, hi)``, each of shape ``(in_dim,)``: the box on which the network computes
+            its target exactly; entries may be infinite.
+        name: a label used in reports.
+
+    Attributes:
+        depth: number of hidden (SignReLU) layers.
+        width: largest hidden width.
+    """
+
+    domain_lo: Tensor
+    domain_hi: Tensor
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        a: float = 1.0,
+        domain: tuple[Tensor, Tensor] | None = None,
+        name: str = "signrelu-net",
+    ) -> None:
+        super().__init__()
+        if not layers:
+            raise ValueError("layers must hold at least one (W, b) pair")
+        self.a = check_positive("a", a)
+        self.name = name
+        mods = []
+        for i, (w, b) in enumerate(layers):
+            if w.ndim != 2 or b.shape != (w.shape[0],):
+                raise ValueError(
+                    f"layer {i}: W must be (out, in) and b (out,), got {tuple(w.shape)} "
+                    f"and {tuple(b.shape)}"
+                )
+            if i > 0 and w.shape[1] != layers[i - 1][0].shape[0]:
+                raise ValueError(
+                    f"layer {i}: input size {w.shape[1]} does not match the previous "
+                    f"output size {layers[i - 1][0].shape[0]}"
+                )
+            lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+            with torch.no_grad():
+                lin.weight.copy_(w)
+                lin.bias.copy_(b)
+            lin.requires_grad_(False)
+            mods.append(lin)
+        self.layers = nn.ModuleList(mods)
+        self._linears: list[nn.Linear] = mods
+        self.act = SignReLU(self.a)
+        in_dim = int(layers[0][0].shape[1])
+        if domain is None:
+            inf = torch.full((in_dim,), math.inf, dtype=torch.float64)
+            domain = (-inf, inf)
+        lo, hi = (torch.as_tensor(d, dtype=torch.float64).reshape(in_dim) for d in domain)
+        self.register_buffer("domain_lo", lo, persistent=False)
+        self.register_buffer("domain_hi", hi, persistent=False)
+
+    @property
+    def in_dim(self) -> int:
+        """Input size."""
+        return int(self._linears[0].in_features)
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers (each followed by SignReLU)."""
+        return len(self.layers) - 1
+
+    @property
+    def width(self) -> int:
+        """Largest hidden width (0 for a network without hidden layer)."""
+        return max((int(lin.out_features) for lin in self._linears[:-1]), default=0)
+
+    @property
+    def max_weight(self) -> float:
+        """Largest absolute weight or bias."""
+        return max(
+            float(torch.cat([lin.weight.abs().flatten(), lin.bias.abs()]).max())
+            for lin in self._linears
+        )
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of non-zero weights and biases."""
+        return sum(
+            int((lin.weight != 0).sum()) + int((lin.bias != 0).sum()) for lin in self._linears
+        )
+
+    def summary(self) -> dict[str, float | int | str]:
+        """Depth, width, largest weight and non-zero parameter count as a dict."""
+        return {
+            "network": self.name,
+            "depth": self.depth,
+            "width": self.width,
+            "max_weight": self.max_weight,
+            "n_parameters": self.n_parameters,
+        }
+
+    def check_domain(self, x: Tensor) -> None:
+        """Raise ``ValueError`` if ``x`` (shape ``(n, in_dim)``) leaves the network's domain."""
+        if x.ndim != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"x must have shape (n, {self.in_dim}), got {tuple(x.shape)}")
+        lo, hi = self.domain_lo.to(x), self.domain_hi.to(x)
+        tol = 1e-9 * torch.clamp(torch.maximum(lo.abs(), hi.abs()), min=1.0)
+        tol = torch.where(torch.isfinite(tol), tol, torch.zeros_like(tol))
+        bad = (x < lo - tol) | (x > hi + tol)
+        if bool(bad.any()):
+            j = int(torch.nonzero(bad.any(0))[0])
+            raise ValueError(
+                f"x[:, {j}] must lie in [{float(lo[j]):.6g}, {float(hi[j]):.6g}] (the domain on which "
+                f"{self.name} is exact); got values in [{float(x[:, j].min()):.6g}, "
+                f"{float(x[:, j].max()):.6g}]"
+            )
+
+    def forward(self, x: Tensor, check: bool = True) -> Tensor:
+        """Evaluate on ``x`` of shape ``(n, in_dim)``; ``check`` validates the domain first."""
+        if check:
+            self.check_domain(x)
+        h = x
+        for lin in self._linears[:-1]:
+            h = self.act(lin(h))
+        return self._linears[-1](h)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, depth={self.depth}, width={self.width}, max_weight={self.max_weight:.3g}"
+
+
+def _module(
+    c: _Chain, a: float, lo: Sequence[float], hi: Sequence[float], name: str
+) -> SignReLUNetwork:
+    return SignReLUNetwork(c.layers, a=a, domain=(_t(lo), _t(hi)), name=name)
+
+
+# --------------------------------------------------------------------------------------------
+# Gadgets
+# --------------------------------------------------------------------------------------------
+def _reciprocal(c: float, a: float, hi: float = math.inf) -> _Chain:
+    return _Chain(
+        [(_t([[-1.0 / c]]), _t([1.0])), (_t([[1.0 / (a * c)]]), _t([1.0 / c]))],
+        _t([1.0 / hi if math.isfinite(hi) else 0.0]),
+        _t([1.0 / c]),
+    )
+
+
+def reciprocal_network(c: float, a: float = 1.0) -> SignReLUNetwork:
+    r"""Exact :math:`1/x` on :math:`[c,\infty)` with one SignReLU neuron:
+    :math:`1/x = (1/c)(1 + \rho(1-x/c)/a)`. Depth 1, width 1, largest weight :math:`\max(1/c, 1/(ac))`."""
+    c = check_positive("c", c)
+    a = check_positive("a", a)
+    return _module(_reciprocal(c, a), a, [c], [math.inf], f"reciprocal[c={c:g}]")
+
+
+def _shift(lo: float, hi: float, shift: str | float) -> float:
+    if isinstance(shift, str):
+        check_in("shift", shift, ["unit", "scaled"])
+        return 1.0 if shift == "unit" else hi
+    return check_positive("shift", shift)
+
+
+def _square(lo: float, hi: float, shift: str | float, a: float) -> _Chain:
+    s = _shift(lo, hi, shift)
+    c2 = s / (hi * (hi + s))  # floor of y = 1/x - 1/(x+s) on [lo, hi]
+    w0 = _t([[-1.0 / lo], [-1.0 / (lo + s)], [1.0]])
+    b0 = _t([1.0, lo / (lo + s), 0.0])
+    # y = (1 + n1/a)/lo - (1 + n2/a)/(lo + s); hidden 2: m1 = rho(1 - y/c2), m2 = rho(x) = x
+    w1 = _t([[-1.0 / (a * lo * c2), 1.0 / (a * (lo + s) * c2), 0.0], [0.0, 0.0, 1.0]])
+    b1 = _t([1.0 - (1.0 / lo - 1.0 / (lo + s)) / c2, 0.0])
+    # x(x+s) = s/y = (s/c2)(1 + m1/a);  x^2 = x(x+s) - s x
+    w2 = _t([[s / (a * c2), -s]])
+    b2 = _t([s / c2])
+    return _Chain([(w0, b0), (w1, b1), (w2, b2)], _t([lo**2]), _t([hi**2]))
+
+
+def _check_interval(name: str, lo: float, hi: float) -> tuple[float, float]:
+    lo = check_positive(f"{name} lower end", lo)
+    hi = check_positive(f"{name} upper end", hi)
+    if not math.isfinite(hi) or hi <= lo:
+        raise ValueError(
+            f"{name} must be a finite interval [lo, hi] with 0 < lo < hi, got [{lo}, {hi}]"
+        )
+    return lo, hi
+
+
+def square_network(
+    lo: float, hi: float, shift: str | float = "scaled", a: float = 1.0
+) -> SignReLUNetwork:
+    r"""Exact :math:`x^2` on :math:`[lo, hi]`, :math:`lo>0`: two reciprocal layers.
+
+    :math:`y = 1/x - 1/(x+s) = s/(x(x+s))` (layer 1, three neurons: two reciprocals and a
+    pass-through of :math:`x`), then :math:`x^2 = s/y - s x` (layer 2, one reciprocal with floor
+    :math:`s/(hi(hi+s))` and the pass-through). ``shift``: ``"unit"`` (:math:`s=1`),
+    ``"scaled"`` (:math:`s=hi`, much less cancellation) or a positive number.
+    """
+    lo, hi = _check_interval("square domain", lo, hi)
+    a = check_positive("a", a)
+    return _module(_square(lo, hi, shift, a), a, [lo], [hi], f"square[{lo:g},{hi:g}]")
+
+
+def _product(
+    u: tuple[float, float], v: tuple[float, float], shift: str | float, a: float
+) -> _Chain:
+    s_uv = _pre(_square(u[0] + v[0], u[1] + v[1], shift, a), _t([[1.0, 1.0]]), _t([0.0]))
+    s_u = _pre(_square(u[0], u[1], shift, a), _t([[1.0, 0.0]]), _t([0.0]))
+    s_v = _pre(_square(v[0], v[1], shift, a), _t([[0.0, 1.0]]), _t([0.0]))
+    par = _parallel([s_uv, s_u, s_v])
+    return _post(par, _t([[0.5, -0.5, -0.5]]), _t([0.0]), _t([u[0] * v[0]]), _t([u[1] * v[1]]))
+
+
+def product_network(
+    u_range: tuple[float, float],
+    v_range: tuple[float, float],
+    shift: str | float = "scaled",
+    a: float = 1.0,
+) -> SignReLUNetwork:
+    r"""Exact :math:`uv` for :math:`u, v` in positive intervals, by polarisation
+    :math:`uv = ((u+v)^2 - u^2 - v^2)/2` with three :func:`square_network` blocks in parallel
+    (depth 2, width 9)."""
+    u = _check_interval("u_range", *u_range)
+    v = _check_interval("v_range", *v_range)
+    a = check_positive("a", a)
+    return _module(_product(u, v, shift, a), a, [u[0], v[0]], [u[1], v[1]], "product")
+
+
+def ratio_network(
+    delta: float,
+    a_max: float = 1.0,
+    b_max: float = 1.0,
+    shift: str | float = "scaled",
+    a: float = 1.0,
+) -> SignReLUNetwork:
+    r"""Exact :math:`p/q` on :math:`[0, A]\times[\delta, B]` as :math:`(p+1)\cdot(1/q) - 1/q`.
+
+    Layer 1 computes :math:`u = p+1` (pass-through) and :math:`v = 1/q` (one reciprocal neuron
+    with floor :math:`\delta`); layers 2-3 are the product gadget on
+    :math:`[1, A+1]\times[1/B, 1/\delta]` next to a pass-through of :math:`v`. Depth 3, width 10.
+
+    Args:
+        delta: floor of the denominator, ``0 < delta < b_max``.
+        a_max, b_max: upper ends of the numerator and denominator ranges.
+        shift: shift of the square gadgets (see :func:`square_network`).
+        a: SignReLU parameter.
+    """
+    delta = check_positive("delta", delta)
+    a_max = check_positive("a_max", a_max)
+    b_max = check_positive("b_max", b_max)
+    a = check_positive("a", a)
+    if delta >= b_max:
+        raise ValueError(f"delta must be < b_max, got delta={delta}, b_max={b_max}")
+    # stage 1: (p, q) -> (p + 1, 1/q)
+    u = _pre(
+        _post(
+            _identity(_t([0.0]), _t([a_max]), 1),
+            _t([[1.0]]),
+            _t([1.0]),
+            _t([1.0]),
+            _t([a_max + 1.0]),
+        ),
+        _t([[1.0, 0.0]]),
+        _t([0.0]),
+    )
+    v = _pre(_reciprocal(delta, a, b_max), _t([[0.0, 1.0]]), _t([0.0]))
+    stage1 = _parallel([u, v])
+    # stage 2: (u, v) -> (u v, v) -> u v - v
+    prod = _product((1.0, a_max + 1.0), (1.0 / b_max, 1.0 / delta), shift, a)
+    keep_v = _pre(_identity(_t([1.0 / b_max]), _t([1.0 / delta]), 0), _t([[0.0, 1.0]]), _t([0.0]))
+    stage2 = _post(
+        _parallel([prod, keep_v]), _t([[1.0, -1.0]]), _t([0.0]), _t([0.0]), _t([a_max / delta])
+    )
+    return _module(
+        _compose(stage2, stage1), a, [0.0, delta], [a_max, b_max], f"ratio[delta={delta:g}]"
+    )
+
+
+def relu_emulation(M: float, a: float = 1.0) -> SignReLUNetwork:
+    r"""The one-neuron network :math:`x \mapsto \rho(Mx)/M`, which equals ReLU for :math:`x\ge0` and
+    is :math:`a x/(1+M|x|)` for :math:`x<0` (sup error :math:`a/M` on the real line)."""
+    M = check_positive("M", M)
+    a = check_positive("a", a)
+    return SignReLUNetwork(
+        [(_t([[M]]), _t([0.0])), (_t([[1.0 / M]]), _t([0.0]))], a=a, name=f"relu-emulation[M={M:g}]"
+    )
+
+
+def relu_emulation_sup_error(M: float, R: float, a: float = 1.0) -> float:
+    r"""Closed form :math:`\sup_{|x|\le R}|\rho(Mx)/M - \max(x,0)| = aR/(1+MR)` (:math:`\to a/M`)."""
+    M, R, a = check_positive("M", M), check_positive("R", R), check_positive("a", a)
+    return a * R / (1.0 + M * R)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation and trained baselines
+# --------------------------------------------------------------------------------------------
+def ratio_grid(delta: float, n: int = 201, b_max: float = 1.0) -> Tensor:
+    """Evaluation points on :math:`[0,1]\\times[\\delta, B]`: ``n`` uniform numerators times ``n``
+    log-spaced denominators, shape ``(n*n, 2)``, float64."""
+    delta = check_positive("delta", delta)
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    p = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+    q = torch.exp(torch.linspace(math.log(delta), math.log(b_max), n, dtype=torch.float64))
+    q[0], q[-1] = delta, b_max
+    pp, qq = torch.meshgrid(p, q, indexing="ij")
+    return torch.stack([pp.flatten(), qq.flatten()], dim=-1)
+
+
+def ratio_errors(pred: Tensor, x: Tensor) -> dict[str, float]:
+    r"""Errors of a prediction of :math:`p/q` at points ``x`` (shape ``(n, 2)``), in float64.
+
+    Returns ``sup`` and ``rms`` errors normalised by :math:`\sup|p/q|`, and the ``sup_rel``
+    pointwise relative error where :math:`p/q \ge 0.1\sup|p/q|`.
+    """
+    target = x[:, 0] / x[:, 1]
+    err = (pred.reshape(-1).to(torch.float64) - target).abs()
+    scale = float(target.abs().max())
+    big = target >= 0.1 * scale
+    return {
+        "sup": float(err.max()) / scale,
+        "rms": float(err.pow(2).mean().sqrt()) / scale,
+        "sup_rel": float((err[big] / target[big]).max()),
+    }
+
+
+def fit_ratio_mlp(
+    delta: float,
+    activation: str = "relu",
+    width: int = 64,
+    depth: int = 3,
+    steps: int = 2000,
+    lr: float = 3e-3,
+    batch_size: int = 1024,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> MLP:
+    r"""Train an MLP on :math:`(p, q) \mapsto p/q` over :math:`[0,1]\times[\delta,1]` (the baseline).
+
+    Denominators are drawn log-uniformly (so small ones are seen), numerators uniformly; the
+    inputs given to the network are :math:`(p, q)` themselves. The loss is the squared error
+    normalised by :math:`\delta^{-2}` (the target's scale); Adam with cosine decay, float32.
+    The initialisation is seeded by ``seed``.
+    """
+    delta = check_positive("delta", delta)
+    if delta >= 1:
+        raise ValueError(f"delta must be < 1, got {delta}")
+    torch.manual_seed(seed)
+    net = MLP(2, 1, width, depth, activation).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(steps):
+        p = torch.rand(batch_size, generator=gen)
+        q = torch.exp(math.log(delta) * torch.rand(batch_size, generator=gen))
+        x = torch.stack([p, q], -1).to(device)
+        loss = ((net(x).squeeze(-1) - x[:, 0] / x[:, 1]) * delta).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return net.eval()

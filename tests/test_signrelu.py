@@ -1,0 +1,172 @@
+"""Tests of the explicit SignReLU gadgets: exactness on their domains, structure, bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from companion.nets import SignReLU
+from companion.signrelu import (
+    SignReLUNetwork,
+    fit_ratio_mlp,
+    product_network,
+    ratio_errors,
+    ratio_grid,
+    ratio_network,
+    reciprocal_network,
+    relu_emulation,
+    relu_emulation_sup_error,
+    square_network,
+)
+
+
+def col(x):
+    return torch.as_tensor(x, dtype=torch.float64).reshape(-1, 1)
+
+
+@pytest.mark.parametrize("c", [1e-3, 0.1, 2.0])
+@pytest.mark.parametrize("a", [0.5, 1.0, 3.0])
+def test_reciprocal_exact_one_neuron(c, a):
+    net = reciprocal_network(c, a=a)
+    x = col(torch.exp(torch.linspace(math.log(c), math.log(c) + 12, 2001, dtype=torch.float64)))
+    rel = ((net(x) - 1 / x) * x).abs()
+    # exact up to the round-off of 1 + rho(.) ~ x/c cancellation
+    assert (rel <= 8 * 2.2e-16 * (x / c + 1)).all()
+    assert float(rel[x <= 4 * c].max()) < 1e-14
+    assert net.depth == 1 and net.width == 1
+    assert net.max_weight == pytest.approx(max(1 / c, 1 / (a * c), 1.0))
+
+
+def test_reciprocal_is_not_exact_below_c():
+    # outside the domain the positive branch is linear: a wrong implementation would still agree
+    net = reciprocal_network(1.0)
+    y = net(col([0.5]), check=False)
+    assert float(y) == pytest.approx(1.5)  # tangent line 2 - x, not 1/x = 2
+
+
+@pytest.mark.parametrize("shift", ["unit", "scaled", 0.3])
+def test_square_exact(shift):
+    net = square_network(0.2, 7.0, shift=shift)
+    x = col(torch.linspace(0.2, 7.0, 3001, dtype=torch.float64))
+    assert ((net(x) - x**2) / x**2).abs().max() < 1e-11
+    assert (net.depth, net.width) == (2, 3)
+
+
+def test_product_exact_and_structure():
+    net = product_network((0.5, 3.0), (1.0, 20.0))
+    g = torch.Generator().manual_seed(0)
+    u = 0.5 + 2.5 * torch.rand(5000, dtype=torch.float64, generator=g)
+    v = 1.0 + 19.0 * torch.rand(5000, dtype=torch.float64, generator=g)
+    out = net(torch.stack([u, v], -1))[:, 0]
+    assert ((out - u * v) / (u * v)).abs().max() < 1e-11
+    assert (net.depth, net.width) == (2, 9)
+
+
+@pytest.mark.parametrize("delta", [1e-1, 1e-2, 1e-3])
+def test_ratio_exact_float64_and_structure(delta):
+    net = ratio_network(delta)
+    x = ratio_grid(delta, 101)
+    err = ratio_errors(net(x), x)
+    assert err["sup"] < 1e-9
+    assert (net.depth, net.width) == (3, 10)
+    # weights grow like delta^-2: the price of exact division
+    assert 1.0 / delta**2 <= net.max_weight <= 10.0 / delta**2
+
+
+def test_ratio_general_ranges():
+    net = ratio_network(0.05, a_max=3.0, b_max=2.0)
+    g = torch.Generator().manual_seed(1)
+    p = 3.0 * torch.rand(4000, dtype=torch.float64, generator=g)
+    q = 0.05 + 1.95 * torch.rand(4000, dtype=torch.float64, generator=g)
+    out = net(torch.stack([p, q], -1))[:, 0]
+    assert (out - p / q).abs().max() < 1e-9
+
+
+def test_scaled_shift_better_conditioned_than_unit():
+    d = 1e-3
+    x = ratio_grid(d, 101)
+    e_unit = ratio_errors(ratio_network(d, shift="unit")(x), x)["sup"]
+    e_scaled = ratio_errors(ratio_network(d, shift="scaled")(x), x)["sup"]
+    assert e_scaled < e_unit / 10
+
+
+def test_network_is_made_of_linear_and_signrelu():
+    net = ratio_network(0.1)
+    assert all(isinstance(m, torch.nn.Linear) for m in net.layers)
+    assert isinstance(net.act, SignReLU)
+    # forward equals a manual pass through the layers
+    x = ratio_grid(0.1, 11)
+    h = x
+    for lin in net.layers[:-1]:
+        h = torch.where(lin(h) >= 0, lin(h), lin(h) / (1 + lin(h).abs()))
+    assert torch.allclose(net.layers[-1](h), net(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("M", [10.0, 1e3, 1e5])
+def test_relu_emulation_error_is_closed_form(M):
+    net = relu_emulation(M)
+    R = 20.0
+    x = col(torch.linspace(-R, R, 400_001, dtype=torch.float64))
+    err = float((net(x) - x.clamp(min=0)).abs().max())
+    assert err == pytest.approx(relu_emulation_sup_error(M, R), rel=1e-10)
+    assert relu_emulation_sup_error(M, 1e12) == pytest.approx(1 / M, rel=1e-6)
+    assert (
+        float((net(x[x[:, 0] >= 0].reshape(-1, 1)) - x[x[:, 0] >= 0].reshape(-1, 1)).abs().max())
+        < 1e-12
+    )
+
+
+def test_summary_counts():
+    s = ratio_network(0.01).summary()
+    assert s["depth"] == 3 and s["width"] == 10
+    assert s["n_parameters"] > 0 and s["max_weight"] > 1e4
+
+
+@pytest.mark.parametrize("delta", [0.0, -1e-3, float("nan")])
+def test_bad_delta(delta):
+    with pytest.raises(ValueError, match="delta"):
+        ratio_network(delta)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="c"):
+        reciprocal_network(0.0)
+    with pytest.raises(ValueError, match="delta"):
+        ratio_network(1.5, b_max=1.0)
+    with pytest.raises(ValueError, match="square domain"):
+        square_network(2.0, 1.0)
+    with pytest.raises(ValueError, match="shift"):
+        square_network(1.0, 2.0, shift="bogus")
+    with pytest.raises(ValueError, match="u_range"):
+        product_network((0.0, 1.0), (1.0, 2.0))
+    with pytest.raises(ValueError, match="M"):
+        relu_emulation(-1.0)
+    with pytest.raises(TypeError):
+        ratio_network("small")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="layers"):
+        SignReLUNetwork([])
+
+
+def test_inputs_outside_domain_rejected():
+    net = ratio_network(0.01)
+    with pytest.raises(ValueError, match=r"x\[:, 1\]"):
+        net(torch.tensor([[0.5, 0.001]], dtype=torch.float64))  # denominator below delta
+    with pytest.raises(ValueError, match=r"x\[:, 0\]"):
+        net(torch.tensor([[-0.1, 0.5]], dtype=torch.float64))  # negative numerator
+    with pytest.raises(ValueError, match="shape"):
+        net(torch.tensor([0.5, 0.5], dtype=torch.float64))
+    with pytest.raises(ValueError, match="domain"):
+        reciprocal_network(0.1)(col([0.05]))
+
+
+def test_trained_baseline_runs_and_is_worse_than_gadget():
+    d = 0.05
+    net = fit_ratio_mlp(d, "relu", width=16, depth=2, steps=60, seed=0)
+    x = ratio_grid(d, 41)
+    with torch.no_grad():
+        e = ratio_errors(net(x.float()).double(), x)
+    assert e["sup"] > 1e-4 > ratio_errors(ratio_network(d)(x), x)["sup"]
+    with pytest.raises(ValueError, match="delta"):
+        fit_ratio_mlp(1.5)
