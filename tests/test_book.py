@@ -121,6 +121,16 @@ def test_api_reference_documents_every_module(html):
     for m in modules:
         assert f'id="module-companion.{m}"' in page, m
     assert 'id="companion.ledger.Ledger.record"' in page
+    # every public name (each module's __all__) is documented on the page
+    import importlib
+
+    undocumented = [
+        f"companion.{m}.{name}"
+        for m in modules
+        for name in getattr(importlib.import_module(f"companion.{m}"), "__all__", [])
+        if f'id="companion.{m}.{name}"' not in page
+    ]
+    assert undocumented == []
 
 
 def test_references(html):
