@@ -8,8 +8,8 @@ matching (DSM). The paper's exact constants were not available to us: the three 
 functions below are **our reconstructions** of the *form* of these terms (labelled as such in
 the chapter), used as proxies up to one fitted constant.
 
-Contents
---------
+**Contents.**
+
 * Bound proxies: :func:`bound_initialization` (:math:`E_I`), :func:`bound_discretization`
   (:math:`E_D`), :func:`bound_score` (:math:`E_S`), and the exact initialization KL
   :func:`initialization_kl` (1-D).
@@ -271,7 +271,7 @@ class PerturbedDenoiser:
 class TorchDenoiser:
     """Wrap a trained network (float32) as a float64 denoiser without gradients."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
