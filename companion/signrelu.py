@@ -151,9 +151,8 @@ class SignReLUNetwork(nn.Module):
             its target exactly; entries may be infinite.
         name: a label used in reports.
 
-    Attributes:
-        depth: number of hidden (SignReLU) layers.
-        width: largest hidden width.
+    The properties :attr:`depth`, :attr:`width`, :attr:`max_weight` and :attr:`n_parameters`
+    describe the architecture.
     """
 
     domain_lo: Tensor
