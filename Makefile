@@ -78,10 +78,10 @@ verify: $(STAMP)
 # ---- results regression --------------------------------------------------------------------
 
 check-results: $(STAMP)
-	$(PY) scripts/check_results.py check
+	$(PY) scripts/check_results.py check --only '$(ONLY)'
 
 update-results: $(STAMP)
-	$(PY) scripts/check_results.py update
+	$(PY) scripts/check_results.py update --only '$(ONLY)'
 
 # ---- quality -------------------------------------------------------------------------------
 
