@@ -492,11 +492,13 @@ def fit_regression(
     lr: float = 3e-3,
     weight: Tensor | None = None,
     seed: int = 0,
+    batch_size: int | None = None,
 ) -> list[float]:
-    r"""Full-batch Adam (cosine-decayed learning rate) on :math:`\mathrm{mean}\,w\,(net(x)-y)^2`.
+    r"""Adam (cosine-decayed learning rate) on :math:`\mathrm{mean}\,w\,(net(x)-y)^2`.
 
     ``x``: ``(m, d)``, ``y``: ``(m,)``, ``weight``: ``(m,)`` or ``None``; moved to the network's
-    dtype and device. Returns the loss per step.
+    dtype and device. ``batch_size``: points drawn (with replacement, seeded by ``seed``) per
+    step; ``None`` is full batch. Returns the loss per step.
     """
     if x.ndim != 2 or y.shape != (x.shape[0],):
         raise ValueError(f"x must be (m, d) and y (m,), got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -508,9 +510,15 @@ def fit_regression(
     torch.manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=check_positive("lr", lr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    gen = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(steps):
-        loss = (w * (net(x).squeeze(-1) - y) ** 2).mean()
+        if batch_size is None or batch_size >= x.shape[0]:
+            xb, yb, wb = x, y, w
+        else:
+            idx = torch.randint(x.shape[0], (batch_size,), generator=gen).to(x.device)
+            xb, yb, wb = x[idx], y[idx], w[idx]
+        loss = (wb * (net(xb).squeeze(-1) - yb) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -617,6 +625,7 @@ def ratio_fit_study(
     lr: float = 3e-3,
     low_level: float = 0.05,
     device: torch.device | str = "cpu",
+    batch_size: int | None = 256,
 ) -> list[dict[str, float | int | str]]:
     r"""Fit a ratio target :math:`f_1/f_2` directly and modularly; return one error row per fit.
 
@@ -625,7 +634,8 @@ def ratio_fit_study(
       (:math:`S=\max f_2`, :math:`L` makes :math:`g_1\ge0`) and :class:`modular_ratio` divides with
       the exact SignReLU network, floor :math:`\delta = \min_\Omega g_2/2`.
 
-    Inputs are rescaled to :math:`[-1,1]^d` from the training box. Errors (uniform weight on the
+    Inputs are rescaled to :math:`[-1,1]^d` from the training box; every fit is
+    :func:`fit_regression` with minibatches of ``batch_size`` points. Errors (uniform weight on the
     evaluation grid, see :func:`ratio_error_metrics`) with ``sup_low`` on the region where
     :math:`f_2 < ` ``low_level`` :math:`\max f_2` (tails and valleys).
     """
@@ -650,7 +660,9 @@ def ratio_fit_study(
             for act in activations:
                 torch.manual_seed(seed)
                 net = MLP(d, 1, width, depth, act).to(device)
-                fit_regression(net, xs_tr, (r_tr - mu) / sd, steps, lr, seed=seed)
+                fit_regression(
+                    net, xs_tr, (r_tr - mu) / sd, steps, lr, seed=seed, batch_size=batch_size
+                )
                 with torch.no_grad():
                     pred = net(xs_ev)[:, 0].double().cpu() * sd + mu
                 n_par = sum(p.numel() for p in net.parameters())
@@ -667,8 +679,8 @@ def ratio_fit_study(
             torch.manual_seed(seed)
             num = MLP(d, 1, width, depth, "signrelu").to(device)
             den = MLP(d, 1, width, depth, "signrelu").to(device)
-            fit_regression(num, xs_tr, g1, steps, lr, seed=seed)
-            fit_regression(den, xs_tr, g2, steps, lr, seed=seed)
+            fit_regression(num, xs_tr, g1, steps, lr, seed=seed, batch_size=batch_size)
+            fit_regression(den, xs_tr, g2, steps, lr, seed=seed, batch_size=batch_size)
             mod = modular_ratio(num, den, L, a_max, delta)
             pred = mod(xs_ev)
             rows.append(

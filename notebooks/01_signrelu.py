@@ -88,12 +88,12 @@ cfg = resolve(
     ),
     full=dict(
         deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
-        baseline_widths=[32, 128, 512],
-        baseline_steps=2000,
-        fit_widths=[8, 16, 32, 64, 128, 256, 512],
+        baseline_widths=[16, 64, 256],
+        baseline_steps=1500,
+        fit_widths=[8, 16, 32, 64, 128, 256],
         fit_seeds=[0, 1, 2],
-        fit_steps=1500,
-        fit_times=[5, 25],
+        fit_steps=2000,
+        fit_times=[12],
         ns=[32, 64, 128, 256, 512, 1024, 2048, 4096],
         n_reps=10,
         T_kl=50,
@@ -422,9 +422,10 @@ ledger.record(
 # $\Omega_t=[\min_k(\mu_k-4s_k), \max_k(\mu_k+4s_k)]$ over the components of $p_t$, which includes
 # tails and valleys. Then the reverse conditional density $p(z_{t-1}\mid z_t)$ at $t=T/2$ on the box
 # $\Omega_{t-1}\times\Omega_t$. Errors use uniform weight on $\Omega$, so the tails count as much as
-# the bulk. `sup_low` is the sup error where $f_2<0.05\max f_2$. All fits are full-batch Adam on a
-# fixed grid, so the slopes are **achieved rates** (training error included), not the
-# approximation-theoretic rates of the paper.
+# the bulk. `sup_low` is the sup error where $f_2<0.05\max f_2$. All fits are Adam on minibatches
+# of 256 points of a fixed training grid, so the slopes are **achieved rates** (training error
+# included), not the approximation-theoretic rates of the paper. The full profile uses widths 8
+# to 256 (512 is beyond our CPU budget).
 
 
 # %%
