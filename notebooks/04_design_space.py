@@ -71,26 +71,58 @@ from companion.style import PALETTE, figure, use_style
 cfg = resolve(
     profile,
     ci=dict(
-        gd_widths=[16, 64, 256], gd_steps=1000, gd_n=16, gd_levels=4, gd_seeds=3, n_seeds=3,
-        n_list=[10, 20, 40, 80], smax_list=[2.0, 4.0, 8.0, 16.0, 32.0], n_init=60,
-        checkpoints=[100, 300, 1000], kl_steps=[18, 35], e_list=[0.0, 0.03, 0.1, 0.3],
-        preset_steps=600, preset_seeds=2, n_ring=2000, n_grid=1500,
+        gd_widths=[16, 64, 256],
+        gd_steps=1000,
+        gd_n=16,
+        gd_levels=4,
+        gd_seeds=3,
+        n_seeds=3,
+        n_list=[10, 20, 40, 80],
+        smax_list=[2.0, 4.0, 8.0, 16.0, 32.0],
+        n_init=60,
+        checkpoints=[100, 300, 1000],
+        kl_steps=[18, 35],
+        e_list=[0.0, 0.03, 0.1, 0.3],
+        preset_steps=600,
+        preset_seeds=2,
+        n_ring=2000,
+        n_grid=1500,
     ),
     full=dict(
-        gd_widths=[64, 256, 1024], gd_steps=3000, gd_n=32, gd_levels=8, gd_seeds=3, n_seeds=5,
-        n_list=[10, 20, 40, 80, 160, 320], smax_list=[2.0, 4.0, 8.0, 16.0, 32.0, 64.0], n_init=200,
-        checkpoints=[100, 300, 1000, 3000, 10000], kl_steps=[18, 35, 79],
-        e_list=[0.0, 0.03, 0.1, 0.3], preset_steps=3000, preset_seeds=3, n_ring=5000, n_grid=2500,
+        gd_widths=[64, 256, 1024],
+        gd_steps=3000,
+        gd_n=32,
+        gd_levels=8,
+        gd_seeds=3,
+        n_seeds=5,
+        n_list=[10, 20, 40, 80, 160, 320],
+        smax_list=[2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+        n_init=200,
+        checkpoints=[100, 300, 1000, 3000, 10000],
+        kl_steps=[18, 35, 79],
+        e_list=[0.0, 0.03, 0.1, 0.3],
+        preset_steps=3000,
+        preset_seeds=3,
+        n_ring=5000,
+        n_grid=2500,
     ),
-    gd_widths=gd_widths, gd_steps=gd_steps, n_seeds=n_seeds, checkpoints=checkpoints,
+    gd_widths=gd_widths,
+    gd_steps=gd_steps,
+    n_seeds=n_seeds,
+    checkpoints=checkpoints,
     preset_steps=preset_steps,
 )
 dev = get_device(device)
 gen = seed_everything(seed)
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest and avoids spin-waiting
 use_style()
-ledger = Ledger("04_design_space", title="Evaluating the design space of diffusion models",
-                profile=profile, seed=seed, device=str(dev))
+ledger = Ledger(
+    "04_design_space",
+    title="Evaluating the design space of diffusion models",
+    profile=profile,
+    seed=seed,
+    device=str(dev),
+)
 PAPER = "2406.12839"
 SEEDS = [seed + i for i in range(cfg["n_seeds"])]
 GD_SEEDS = [seed + i for i in range(cfg["gd_seeds"])]
@@ -175,26 +207,54 @@ for w in cfg["gd_widths"]:
         L = ds.gd_dsm(gd_data, gd_levels, w, cfg["gd_steps"], GD_LR, seed=s, device=dev)
         gd_curves[(w, s)] = L
         f = ds.fit_decay(L)
-        gd_fits.append(dict(width=w, seed=s, rate=f.rate, r2_geometric=f.r2_geometric,
-                            r2_power=f.r2_power, final=L[-1]))
+        gd_fits.append(
+            dict(
+                width=w,
+                seed=s,
+                rate=f.rate,
+                r2_geometric=f.r2_geometric,
+                r2_power=f.r2_power,
+                final=L[-1],
+            )
+        )
 w_mid = cfg["gd_widths"][1]
-prof_curves = {p: ds.gd_dsm(gd_data, gd_levels, w_mid, cfg["gd_steps"], GD_LR, profile=p,
-                            seed=seed, device=dev) for p in ds.EPS_PROFILES}
-gd_table = pd.DataFrame(gd_fits).groupby("width").agg(
-    rate=("rate", "mean"), rate_sd=("rate", "std"), r2_geometric=("r2_geometric", "mean"),
-    r2_power=("r2_power", "mean"), final_loss=("final", "mean"))
-prof_table = pd.DataFrame([dict(profile=p, rate=ds.fit_decay(L).rate, final_loss=L[-1])
-                           for p, L in prof_curves.items()]).set_index("profile")
+prof_curves = {
+    p: ds.gd_dsm(
+        gd_data, gd_levels, w_mid, cfg["gd_steps"], GD_LR, profile=p, seed=seed, device=dev
+    )
+    for p in ds.EPS_PROFILES
+}
+gd_table = (
+    pd.DataFrame(gd_fits)
+    .groupby("width")
+    .agg(
+        rate=("rate", "mean"),
+        rate_sd=("rate", "std"),
+        r2_geometric=("r2_geometric", "mean"),
+        r2_power=("r2_power", "mean"),
+        final_loss=("final", "mean"),
+    )
+)
+prof_table = pd.DataFrame(
+    [dict(profile=p, rate=ds.fit_decay(L).rate, final_loss=L[-1]) for p, L in prof_curves.items()]
+).set_index("profile")
 gd_table
 
 # %%
 fig, ax = figure(2)
 for i, w in enumerate(cfg["gd_widths"]):
     for s in GD_SEEDS:
-        ax[0].semilogy(gd_curves[(w, s)], color=PALETTE[i], alpha=0.8,
-                       label=f"width {w}" if s == GD_SEEDS[0] else None)
-ax[0].set(xlabel="GD iteration $k$", ylabel=r"empirical DSM loss $\bar L_k$",
-          title=f"flat weighting, step {GD_LR}")
+        ax[0].semilogy(
+            gd_curves[(w, s)],
+            color=PALETTE[i],
+            alpha=0.8,
+            label=f"width {w}" if s == GD_SEEDS[0] else None,
+        )
+ax[0].set(
+    xlabel="GD iteration $k$",
+    ylabel=r"empirical DSM loss $\bar L_k$",
+    title=f"flat weighting, step {GD_LR}",
+)
 ax[0].legend()
 for i, (p, L) in enumerate(prof_curves.items()):
     ax[1].semilogy(L, color=PALETTE[i + 3], label=f"{p} $\\omega$ (width {w_mid})")
@@ -203,30 +263,54 @@ ax[1].legend()
 
 # %%
 widest = gd_table.iloc[-1]
-d_r2 = np.array([f["r2_geometric"] - f["r2_power"] for f in gd_fits
-                 if f["width"] == cfg["gd_widths"][-1]])
+d_r2 = np.array(
+    [f["r2_geometric"] - f["r2_power"] for f in gd_fits if f["width"] == cfg["gd_widths"][-1]]
+)
 d_r2_mean, d_r2_err = ds.mean_and_error(d_r2)
-log_ratio = np.array([np.log(next(f["rate"] for f in gd_fits if f["width"] == cfg["gd_widths"][-1]
-                                  and f["seed"] == s)
-                             / next(f["rate"] for f in gd_fits if f["width"] == cfg["gd_widths"][0]
-                                    and f["seed"] == s)) for s in GD_SEEDS])
+log_ratio = np.array(
+    [
+        np.log(
+            next(
+                f["rate"] for f in gd_fits if f["width"] == cfg["gd_widths"][-1] and f["seed"] == s
+            )
+            / next(
+                f["rate"] for f in gd_fits if f["width"] == cfg["gd_widths"][0] and f["seed"] == s
+            )
+        )
+        for s in GD_SEEDS
+    ]
+)
 lr_mean, lr_err = ds.mean_and_error(log_ratio)
 glue("gd_r2_geo", float(widest["r2_geometric"]), display=False)
 glue("gd_r2_pow", float(widest["r2_power"]), display=False)
 glue("gd_rate_ratio", float(np.exp(lr_mean)), display=False)
 glue("gd_wmax", cfg["gd_widths"][-1], display=False)
 glue("gd_wmin", cfg["gd_widths"][0], display=False)
-ledger.record("E4.1a", paper=PAPER,
-              claim="GD on the empirical DSM loss decays geometrically (not as a power law) at the "
-                    "largest width: R^2(geometric) - R^2(power law) of log L_k on the tail",
-              measured=d_r2_mean, uncertainty=d_r2_err,
-              uncertainty_kind=f"95% t-interval over {len(GD_SEEDS)} seeds", expect=at_least(0.0),
-              section="ds-gd", rtol=0.5, atol=0.1)
-ledger.record("E4.1b", paper=PAPER,
-              claim="the geometric rate grows with width: log(rate at largest / rate at smallest width)",
-              measured=lr_mean, uncertainty=lr_err,
-              uncertainty_kind=f"95% t-interval over {len(GD_SEEDS)} seeds", expect=at_least(0.0),
-              section="ds-gd", rtol=0.5, atol=0.5)
+ledger.record(
+    "E4.1a",
+    paper=PAPER,
+    claim="GD on the empirical DSM loss decays geometrically (not as a power law) at the "
+    "largest width: R^2(geometric) - R^2(power law) of log L_k on the tail",
+    measured=d_r2_mean,
+    uncertainty=d_r2_err,
+    uncertainty_kind=f"95% t-interval over {len(GD_SEEDS)} seeds",
+    expect=at_least(0.0),
+    section="ds-gd",
+    rtol=0.5,
+    atol=0.1,
+)
+ledger.record(
+    "E4.1b",
+    paper=PAPER,
+    claim="the geometric rate grows with width: log(rate at largest / rate at smallest width)",
+    measured=lr_mean,
+    uncertainty=lr_err,
+    uncertainty_kind=f"95% t-interval over {len(GD_SEEDS)} seeds",
+    expect=at_least(0.0),
+    section="ds-gd",
+    rtol=0.5,
+    atol=0.5,
+)
 for c in ledger.claims[-2:]:
     glue("v_" + c["id"].replace(".", ""), c["verdict"], display=False)
 glue("gd_rate", float(widest["rate"]), display=False)
@@ -270,14 +354,21 @@ init_rows = []
 for smax in cfg["smax_list"]:
     sig = ds.schedule_sigmas(cfg["n_init"], SMIN, smax)
     lo, hi = -12 * smax, 12 * smax
-    exact_prior = GridDensity.from_function(lambda x, s=smax: gmm.prob(x.unsqueeze(-1), s), lo, hi,
-                                            cfg["n_grid"])
+    exact_prior = GridDensity.from_function(
+        lambda x, s=smax: gmm.prob(x.unsqueeze(-1), s), lo, hi, cfg["n_grid"]
+    )
     kl_gauss = ds.output_kl(gmm.denoise, gmm, sig, n_points=cfg["n_grid"]).value
     kl_exact = ds.output_kl(gmm.denoise, gmm, sig, prior=exact_prior, n_points=cfg["n_grid"]).value
-    init_rows.append(dict(sigma_max=smax, kl_gauss=kl_gauss, kl_exact_prior=kl_exact,
-                          init_effect=kl_gauss - kl_exact,
-                          init_kl=ds.initialization_kl(gmm, smax).value,
-                          E_I=ds.bound_initialization(m2, 1, smax)))
+    init_rows.append(
+        dict(
+            sigma_max=smax,
+            kl_gauss=kl_gauss,
+            kl_exact_prior=kl_exact,
+            init_effect=kl_gauss - kl_exact,
+            init_kl=ds.initialization_kl(gmm, smax).value,
+            E_I=ds.bound_initialization(m2, 1, smax),
+        )
+    )
 init_table = pd.DataFrame(init_rows).set_index("sigma_max")
 fit_i = init_table[init_table.index >= 4]
 slope_init = fit_loglog(fit_i.index.values, fit_i["init_effect"].values)
@@ -286,12 +377,19 @@ assert (init_table["init_effect"] > 0).all(), "starting from the exact p_sigma_m
 glue("slope_init", slope_init.slope, display=False)
 glue("slope_init_ci", slope_init.ci95, display=False)
 glue("slope_ikl", slope_ikl.slope, display=False)
-ledger.record("E4.2a", paper=PAPER,
-              claim="initialization error decays like sigma_max^-2 (slope of the output-KL gap "
-                    "between Gaussian and exact start, sigma_max >= 4)",
-              measured=slope_init.slope, uncertainty=slope_init.ci95,
-              uncertainty_kind="95% CI of the log-log slope", expect=close_to(-2.0, 0.5),
-              section="ds-sampling", rtol=1e-3, atol=1e-3)
+ledger.record(
+    "E4.2a",
+    paper=PAPER,
+    claim="initialization error decays like sigma_max^-2 (slope of the output-KL gap "
+    "between Gaussian and exact start, sigma_max >= 4)",
+    measured=slope_init.slope,
+    uncertainty=slope_init.ci95,
+    uncertainty_kind="95% CI of the log-log slope",
+    expect=close_to(-2.0, 0.5),
+    section="ds-sampling",
+    rtol=1e-3,
+    atol=1e-3,
+)
 init_table
 
 # %% [markdown]
@@ -306,8 +404,11 @@ for n in cfg["n_list"]:
     for name, rho in SCHEDS.items():
         sig = ds.schedule_sigmas(n, SMIN, SMAX, rho)
         kl = ds.output_kl(gmm.denoise, gmm, sig, n_points=cfg["n_grid"])
-        disc_rows.append(dict(N=n, schedule=name, kl=kl.value, quad_err=kl.error,
-                              E_D=ds.bound_discretization(sig)))
+        disc_rows.append(
+            dict(
+                N=n, schedule=name, kl=kl.value, quad_err=kl.error, E_D=ds.bound_discretization(sig)
+            )
+        )
 disc = pd.DataFrame(disc_rows)
 # one fitted constant: median ratio of KL to the proxy where the proxy is not saturated
 ok = disc["E_D"] < 100 * disc["kl"].max()
@@ -322,15 +423,30 @@ glue("slope_N", slope_N.slope, display=False)
 glue("slope_N_ci", slope_N.ci95, display=False)
 glue("tau", tau, display=False)
 glue("c_D", c_D, display=False)
-ledger.record("E4.2b", paper=PAPER,
-              claim="output KL of the exponential schedule decays at least like 1/N (log-log slope "
-                    "over N >= 20)", measured=slope_N.slope, uncertainty=slope_N.ci95,
-              uncertainty_kind="95% CI of the log-log slope", expect=at_most(-1.0),
-              section="ds-sampling", rtol=1e-3, atol=1e-3)
-ledger.record("E4.2c", paper=PAPER,
-              claim="schedules rank as the discretization proxy E_D predicts (Kendall tau between "
-                    "measured KL and E_D across the 5 schedules, mean over N)",
-              measured=tau, expect=at_least(0.6), section="ds-sampling", rtol=1e-3, atol=1e-3)
+ledger.record(
+    "E4.2b",
+    paper=PAPER,
+    claim="output KL of the exponential schedule decays at least like 1/N (log-log slope "
+    "over N >= 20)",
+    measured=slope_N.slope,
+    uncertainty=slope_N.ci95,
+    uncertainty_kind="95% CI of the log-log slope",
+    expect=at_most(-1.0),
+    section="ds-sampling",
+    rtol=1e-3,
+    atol=1e-3,
+)
+ledger.record(
+    "E4.2c",
+    paper=PAPER,
+    claim="schedules rank as the discretization proxy E_D predicts (Kendall tau between "
+    "measured KL and E_D across the 5 schedules, mean over N)",
+    measured=tau,
+    expect=at_least(0.6),
+    section="ds-sampling",
+    rtol=1e-3,
+    atol=1e-3,
+)
 for c in ledger.claims[-3:]:
     glue("v_" + c["id"].replace(".", ""), c["verdict"], display=False)
 disc.pivot(index="N", columns="schedule", values="kl")
@@ -340,15 +456,26 @@ fig, ax = figure(2)
 for i, (name, grp) in enumerate(disc.groupby("schedule", sort=False)):
     ax[0].loglog(grp["N"], grp["kl"], "o", color=PALETTE[i], label=name)
     ax[0].loglog(grp["N"], c_D * grp["E_D"], "-", color=PALETTE[i], alpha=0.6)
-ax[0].set(xlabel="number of levels $N$", ylabel=r"KL$(p_{\sigma_{\min}}\,\|\,\hat q)$ (nats)",
-          ylim=(0.5 * disc["kl"].min(), 3 * disc["kl"].max()),
-          title=r"markers: exact KL; lines: $c\,E_D$")
+ax[0].set(
+    xlabel="number of levels $N$",
+    ylabel=r"KL$(p_{\sigma_{\min}}\,\|\,\hat q)$ (nats)",
+    ylim=(0.5 * disc["kl"].min(), 3 * disc["kl"].max()),
+    title=r"markers: exact KL; lines: $c\,E_D$",
+)
 ax[0].legend(fontsize=8)
 ax[1].loglog(init_table.index, init_table["init_effect"], "o-", label="output-KL gap (measured)")
-ax[1].loglog(init_table.index, init_table["init_kl"], "s--",
-             label=r"KL$(p_{\sigma_{\max}}\|\mathcal{N}(0,\sigma_{\max}^2))$")
-ax[1].loglog(init_table.index, init_table["E_I"], ":", color="k", label=r"$E_I=(m_2+1)/\sigma_{\max}^2$")
-ax[1].set(xlabel=r"$\sigma_{\max}$", ylabel="KL (nats)", title=f"initialization, N = {cfg['n_init']}")
+ax[1].loglog(
+    init_table.index,
+    init_table["init_kl"],
+    "s--",
+    label=r"KL$(p_{\sigma_{\max}}\|\mathcal{N}(0,\sigma_{\max}^2))$",
+)
+ax[1].loglog(
+    init_table.index, init_table["E_I"], ":", color="k", label=r"$E_I=(m_2+1)/\sigma_{\max}^2$"
+)
+ax[1].set(
+    xlabel=r"$\sigma_{\max}$", ylabel="KL (nats)", title=f"initialization, N = {cfg['n_init']}"
+)
 ax[1].legend(fontsize=8)
 for a, ticks in [(ax[0], cfg["n_list"]), (ax[1], cfg["smax_list"])]:
     a.set_xticks(ticks)
@@ -389,15 +516,28 @@ for s in SEEDS:
     nets = ds.train_checkpoints(gmm, cfg["checkpoints"], seed=s, device=dev)
     for k, D in nets.items():
         err = ds.score_error(D, gmm, e_sig)
-        err_rows += [dict(seed=s, step=k, sigma=float(a), err=float(b)) for a, b in zip(e_sig, err, strict=True)]
+        err_rows += [
+            dict(seed=s, step=k, sigma=float(a), err=float(b))
+            for a, b in zip(e_sig, err, strict=True)
+        ]
         for n in cfg["kl_steps"]:
             sg, sp = ds.schedule_sigmas(n, SMIN, SMAX), ds.schedule_sigmas(n, SMIN, SMAX, 7.0)
             kg = ds.output_kl(D, gmm, sg, n_points=cfg["n_grid"]).value
             kp = ds.output_kl(D, gmm, sp, n_points=cfg["n_grid"]).value
             es_g = ds.bound_score(sg, ds.score_error(D, gmm, sg[:-1]))
             es_p = ds.bound_score(sp, ds.score_error(D, gmm, sp[:-1]))
-            cross_rows.append(dict(seed=s, step=k, N=n, kl_exp=kg, kl_poly=kp, dkl=kg - kp,
-                                   E_S_exp=es_g, E_S_poly=es_p))
+            cross_rows.append(
+                dict(
+                    seed=s,
+                    step=k,
+                    N=n,
+                    kl_exp=kg,
+                    kl_poly=kp,
+                    dkl=kg - kp,
+                    E_S_exp=es_g,
+                    E_S_poly=es_p,
+                )
+            )
 cross = pd.DataFrame(cross_rows)
 errs = pd.DataFrame(err_rows)
 rms_err = errs.groupby(["seed", "step"])["err"].apply(lambda v: float(np.sqrt((v**2).mean())))
@@ -408,8 +548,18 @@ def summarize(df, key):
     for (a, n), grp in df.groupby([key, "N"]):
         m, e = ds.mean_and_error(grp["dkl"].values)
         rm, re = ds.mean_and_error((grp["dkl"] / (0.5 * (grp["kl_exp"] + grp["kl_poly"]))).values)
-        rows.append({key: a, "N": n, "dKL": m, "dKL_err": e, "rel_dKL": rm, "rel_err": re,
-                     "KL_exp": grp["kl_exp"].mean(), "KL_poly": grp["kl_poly"].mean()})
+        rows.append(
+            {
+                key: a,
+                "N": n,
+                "dKL": m,
+                "dKL_err": e,
+                "rel_dKL": rm,
+                "rel_err": re,
+                "KL_exp": grp["kl_exp"].mean(),
+                "KL_poly": grp["kl_poly"].mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -430,9 +580,18 @@ for e in cfg["e_list"]:
             sg, sp = ds.schedule_sigmas(n, SMIN, SMAX), ds.schedule_sigmas(n, SMIN, SMAX, 7.0)
             kg = ds.output_kl(D, gmm, sg, n_points=cfg["n_grid"]).value
             kp = ds.output_kl(D, gmm, sp, n_points=cfg["n_grid"]).value
-            pert_rows.append(dict(seed=s, e=e, N=n, kl_exp=kg, kl_poly=kp, dkl=kg - kp,
-                                  E_S_exp=ds.bound_score(sg, torch.full((n - 1,), e)),
-                                  E_S_poly=ds.bound_score(sp, torch.full((n - 1,), e))))
+            pert_rows.append(
+                dict(
+                    seed=s,
+                    e=e,
+                    N=n,
+                    kl_exp=kg,
+                    kl_poly=kp,
+                    dkl=kg - kp,
+                    E_S_exp=ds.bound_score(sg, torch.full((n - 1,), e)),
+                    E_S_poly=ds.bound_score(sp, torch.full((n - 1,), e)),
+                )
+            )
 pert = pd.DataFrame(pert_rows)
 pert_sum = summarize(pert, "e")
 pert_sum
@@ -442,25 +601,45 @@ fig, ax = figure(3, height=2.7)
 for i, (k, grp) in enumerate(errs.groupby("step")):
     g = grp.groupby("sigma")["err"].mean()
     ax[0].loglog(g.index, g.values, "o-", ms=3, color=PALETTE[i], label=f"{k} steps")
-ax[0].set(xlabel=r"$\sigma$", ylabel=r"score error $e(\sigma)$ ($\varepsilon$ units)",
-          title="trained networks")
+ax[0].set(
+    xlabel=r"$\sigma$",
+    ylabel=r"score error $e(\sigma)$ ($\varepsilon$ units)",
+    title="trained networks",
+)
 ax[0].legend(fontsize=7)
 for j, n in enumerate(cfg["kl_steps"]):
     g = cross_sum[cross_sum.N == n]
-    ax[1].errorbar(g["step"] * (1 + 0.05 * j), g["rel_dKL"], yerr=g["rel_err"], fmt="o-",
-                   color=PALETTE[j], capsize=3, label=f"N = {n}")
+    ax[1].errorbar(
+        g["step"] * (1 + 0.05 * j),
+        g["rel_dKL"],
+        yerr=g["rel_err"],
+        fmt="o-",
+        color=PALETTE[j],
+        capsize=3,
+        label=f"N = {n}",
+    )
     g = pert_sum[pert_sum.N == n]
-    ax[2].errorbar(g["e"] + 1e-2, g["rel_dKL"], yerr=g["rel_err"], fmt="s-", color=PALETTE[j],
-                   capsize=3, label=f"N = {n}")
+    ax[2].errorbar(
+        g["e"] + 1e-2,
+        g["rel_dKL"],
+        yerr=g["rel_err"],
+        fmt="s-",
+        color=PALETTE[j],
+        capsize=3,
+        label=f"N = {n}",
+    )
 for a in ax[1:]:
     a.axhline(0, color="k", lw=0.8)
     a.set_xscale("log")
     a.legend(fontsize=7)
-ax[1].set(xlabel="Adam steps (training quality)",
-          ylabel=r"$(\mathrm{KL}_{\exp}-\mathrm{KL}_{\rho=7})/\overline{\mathrm{KL}}$",
-          title="trained: + means EDM better")
-ax[2].set(xlabel=r"controlled error $e$ + 0.01", ylabel="relative $\\Delta$KL",
-          title="controlled error")
+ax[1].set(
+    xlabel="Adam steps (training quality)",
+    ylabel=r"$(\mathrm{KL}_{\exp}-\mathrm{KL}_{\rho=7})/\overline{\mathrm{KL}}$",
+    title="trained: + means EDM better",
+)
+ax[2].set(
+    xlabel=r"controlled error $e$ + 0.01", ylabel="relative $\\Delta$KL", title="controlled error"
+)
 
 # %%
 first, last, n_mid = min(cfg["checkpoints"]), max(cfg["checkpoints"]), cfg["kl_steps"][1]
@@ -477,26 +656,57 @@ d_e0 = dkl_at(pert, "e", 0.0, n_mid)
 d_e3 = dkl_at(pert, "e", max(cfg["e_list"]), n_mid)
 es_ratio = float((cross["E_S_exp"] / cross["E_S_poly"]).mean())
 kind = f"95% t-interval over {len(SEEDS)} seeds"
-ledger.record("E4.3a", paper=PAPER,
-              claim=f"under-trained network ({first} Adam steps): the polynomial (rho=7) schedule "
-                    f"is better, Delta-KL = KL_exp - KL_poly > 0 at N = {n_mid}",
-              measured=d_first[0], uncertainty=d_first[1], uncertainty_kind=kind,
-              expect=at_least(0.0), section="ds-crossover", rtol=0.5, atol=0.01)
-ledger.record("E4.3b", paper=PAPER,
-              claim=f"well-trained network ({last} Adam steps): the exponential schedule is "
-                    f"better, Delta-KL < 0 at N = {n_mid}",
-              measured=d_last[0], uncertainty=d_last[1], uncertainty_kind=kind,
-              expect=at_most(0.0), section="ds-crossover", rtol=0.5, atol=0.01)
-ledger.record("E4.3c", paper=PAPER,
-              claim=f"exact score: the exponential schedule is better, Delta-KL < 0 at N = {n_mid}",
-              measured=d_e0[0], uncertainty=d_e0[1] if len(SEEDS) > 1 else None,
-              uncertainty_kind="exact (identical over seeds)" if len(SEEDS) > 1 else None,
-              expect=at_most(0.0), section="ds-crossover", rtol=1e-3, atol=1e-6)
-ledger.record("E4.3d", paper=PAPER,
-              claim=f"controlled score error e = {max(cfg['e_list'])}: the polynomial schedule is "
-                    f"better, Delta-KL > 0 at N = {n_mid}",
-              measured=d_e3[0], uncertainty=d_e3[1], uncertainty_kind=kind + " (random fields)",
-              expect=at_least(0.0), section="ds-crossover", rtol=0.5, atol=2e-3)
+ledger.record(
+    "E4.3a",
+    paper=PAPER,
+    claim=f"under-trained network ({first} Adam steps): the polynomial (rho=7) schedule "
+    f"is better, Delta-KL = KL_exp - KL_poly > 0 at N = {n_mid}",
+    measured=d_first[0],
+    uncertainty=d_first[1],
+    uncertainty_kind=kind,
+    expect=at_least(0.0),
+    section="ds-crossover",
+    rtol=0.5,
+    atol=0.01,
+)
+ledger.record(
+    "E4.3b",
+    paper=PAPER,
+    claim=f"well-trained network ({last} Adam steps): the exponential schedule is "
+    f"better, Delta-KL < 0 at N = {n_mid}",
+    measured=d_last[0],
+    uncertainty=d_last[1],
+    uncertainty_kind=kind,
+    expect=at_most(0.0),
+    section="ds-crossover",
+    rtol=0.5,
+    atol=0.01,
+)
+ledger.record(
+    "E4.3c",
+    paper=PAPER,
+    claim=f"exact score: the exponential schedule is better, Delta-KL < 0 at N = {n_mid}",
+    measured=d_e0[0],
+    uncertainty=d_e0[1] if len(SEEDS) > 1 else None,
+    uncertainty_kind="exact (identical over seeds)" if len(SEEDS) > 1 else None,
+    expect=at_most(0.0),
+    section="ds-crossover",
+    rtol=1e-3,
+    atol=1e-6,
+)
+ledger.record(
+    "E4.3d",
+    paper=PAPER,
+    claim=f"controlled score error e = {max(cfg['e_list'])}: the polynomial schedule is "
+    f"better, Delta-KL > 0 at N = {n_mid}",
+    measured=d_e3[0],
+    uncertainty=d_e3[1],
+    uncertainty_kind=kind + " (random fields)",
+    expect=at_least(0.0),
+    section="ds-crossover",
+    rtol=0.5,
+    atol=2e-3,
+)
 for c in ledger.claims[-4:]:
     glue("v_" + c["id"].replace(".", ""), c["verdict"], display=False)
 for key, val in [("d_first", d_first), ("d_last", d_last), ("d_e0", d_e0), ("d_e3", d_e3)]:
@@ -555,8 +765,9 @@ glue("n_seeds", len(SEEDS), display=False)
 ring8 = ring_mixture(8, 2.0, 0.1)
 sp35 = ds.schedule_sigmas(35, SMIN, SMAX, 7.0)
 pre_rows, pre_err = [], {}
-ref_ring = ring8.sample(cfg["n_ring"], gen) + SMIN * torch.randn(cfg["n_ring"], 2, generator=gen,
-                                                                  dtype=torch.float64)
+ref_ring = ring8.sample(cfg["n_ring"], gen) + SMIN * torch.randn(
+    cfg["n_ring"], 2, generator=gen, dtype=torch.float64
+)
 for name in ds.TRAINING_PRESETS:
     for i in range(cfg["preset_seeds"]):
         s = seed + i
@@ -566,26 +777,52 @@ for name in ds.TRAINING_PRESETS:
         D2 = ds.train_preset(name, ring8, cfg["preset_steps"], seed=s, device=dev)
         x0 = SMAX * torch.randn(cfg["n_ring"], 2, generator=gen, dtype=torch.float64)
         xs = sample_ve_exponential(D2, x0, sp35, generator=gen, disable=True)
-        sw = bootstrap(lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(1)),
-                       xs, ref_ring, n_boot=20, generator=gen)
-        pre_rows.append(dict(design=name, seed=s, kl_1d=kl, sw2_ring=sw.value, sw2_err=sw.error,
-                             mmd_ring=mmd(xs[:1000], ref_ring[:1000])))
+        sw = bootstrap(
+            lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(1)),
+            xs,
+            ref_ring,
+            n_boot=20,
+            generator=gen,
+        )
+        pre_rows.append(
+            dict(
+                design=name,
+                seed=s,
+                kl_1d=kl,
+                sw2_ring=sw.value,
+                sw2_err=sw.error,
+                mmd_ring=mmd(xs[:1000], ref_ring[:1000]),
+            )
+        )
 pre = pd.DataFrame(pre_rows)
-pre_sum = pre.groupby("design", sort=False).agg(kl_1d=("kl_1d", "mean"), kl_sd=("kl_1d", "std"),
-                                                sw2_ring=("sw2_ring", "mean"),
-                                                mmd_ring=("mmd_ring", "mean"))
+pre_sum = pre.groupby("design", sort=False).agg(
+    kl_1d=("kl_1d", "mean"),
+    kl_sd=("kl_1d", "std"),
+    sw2_ring=("sw2_ring", "mean"),
+    mmd_ring=("mmd_ring", "mean"),
+)
 pre_sum
 
 # %%
 fig, ax = figure(3, height=2.7)
 grid_ls = torch.linspace(-8, 6, 57, dtype=torch.float64)
 for i, name in enumerate(ds.TRAINING_PRESETS):
-    ax[0].plot(grid_ls, ds.eps_weight_density(name, grid_ls, sigma_data=1.2, n=100_000),
-               color=PALETTE[i], label=name)
-    ax[1].loglog(e_sig, np.mean([pre_err[(name, seed + j)] for j in range(cfg["preset_seeds"])], 0),
-                 "o-", ms=3, color=PALETTE[i])
-ax[0].set(xlabel=r"$\log\sigma$", ylabel=r"$\varepsilon$-loss weight density",
-          title="training designs")
+    ax[0].plot(
+        grid_ls,
+        ds.eps_weight_density(name, grid_ls, sigma_data=1.2, n=100_000),
+        color=PALETTE[i],
+        label=name,
+    )
+    ax[1].loglog(
+        e_sig,
+        np.mean([pre_err[(name, seed + j)] for j in range(cfg["preset_seeds"])], 0),
+        "o-",
+        ms=3,
+        color=PALETTE[i],
+    )
+ax[0].set(
+    xlabel=r"$\log\sigma$", ylabel=r"$\varepsilon$-loss weight density", title="training designs"
+)
 ax[0].legend(fontsize=6)
 ax[1].set(xlabel=r"$\sigma$", ylabel=r"score error $e(\sigma)$", title="1-D, exact error")
 x = np.arange(len(pre_sum))
@@ -604,22 +841,45 @@ gi, gie = ds.mean_and_error(gap_incr.values)
 sw_by = pre.groupby(["design", "seed"])["sw2_ring"].first().unstack()
 gap_sw = sw_by.loc["edm"] - sw_by.loc[others].min()
 gs, gse = ds.mean_and_error(gap_sw.values)
-pkind = (f"95% t-interval over {cfg['preset_seeds']} seeds" if cfg["preset_seeds"] > 1 else None)
-ledger.record("E4.4a", paper=PAPER,
-              claim="EDM's bell-shaped design gives the smallest 1-D output KL among the six "
-                    "designs: KL(edm) - min KL(others)",
-              measured=gb, uncertainty=gbe if pkind else None, uncertainty_kind=pkind,
-              expect=at_most(0.0), section="ds-weighting", rtol=0.5, atol=0.15)
-ledger.record("E4.4b", paper=PAPER,
-              claim="the increasing weighting gives the largest 1-D output KL: "
-                    "KL(increasing) - max KL(others)",
-              measured=gi, uncertainty=gie if pkind else None, uncertainty_kind=pkind,
-              expect=at_least(0.0), section="ds-weighting", rtol=0.5, atol=0.15)
-ledger.record("E4.4c", paper=PAPER,
-              claim="EDM's design gives the smallest sliced W2 on the 2-D ring: "
-                    "SW2(edm) - min SW2(others)",
-              measured=gs, uncertainty=gse if pkind else None, uncertainty_kind=pkind,
-              expect=at_most(0.0), section="ds-weighting", rtol=0.5, atol=0.15)
+pkind = f"95% t-interval over {cfg['preset_seeds']} seeds" if cfg["preset_seeds"] > 1 else None
+ledger.record(
+    "E4.4a",
+    paper=PAPER,
+    claim="EDM's bell-shaped design gives the smallest 1-D output KL among the six "
+    "designs: KL(edm) - min KL(others)",
+    measured=gb,
+    uncertainty=gbe if pkind else None,
+    uncertainty_kind=pkind,
+    expect=at_most(0.0),
+    section="ds-weighting",
+    rtol=0.5,
+    atol=0.15,
+)
+ledger.record(
+    "E4.4b",
+    paper=PAPER,
+    claim="the increasing weighting gives the largest 1-D output KL: "
+    "KL(increasing) - max KL(others)",
+    measured=gi,
+    uncertainty=gie if pkind else None,
+    uncertainty_kind=pkind,
+    expect=at_least(0.0),
+    section="ds-weighting",
+    rtol=0.5,
+    atol=0.15,
+)
+ledger.record(
+    "E4.4c",
+    paper=PAPER,
+    claim="EDM's design gives the smallest sliced W2 on the 2-D ring: SW2(edm) - min SW2(others)",
+    measured=gs,
+    uncertainty=gse if pkind else None,
+    uncertainty_kind=pkind,
+    expect=at_most(0.0),
+    section="ds-weighting",
+    rtol=0.5,
+    atol=0.15,
+)
 glue("kl_edm", float(pre_sum.loc["edm", "kl_1d"]), display=False)
 glue("best_design", str(pre_sum["kl_1d"].idxmin()), display=False)
 glue("worst_design", str(pre_sum["kl_1d"].idxmax()), display=False)
@@ -627,10 +887,14 @@ glue("best_ring", str(pre_sum["sw2_ring"].idxmin()), display=False)
 glue("preset_steps", cfg["preset_steps"], display=False)
 for c in ledger.claims[-3:]:
     glue("v_" + c["id"].replace(".", ""), c["verdict"], display=False)
-err_lo = {name: np.mean([pre_err[(name, seed + j)][0] for j in range(cfg["preset_seeds"])])
-          for name in ds.TRAINING_PRESETS}
-err_hi = {name: np.mean([pre_err[(name, seed + j)][-1] for j in range(cfg["preset_seeds"])])
-          for name in ds.TRAINING_PRESETS}
+err_lo = {
+    name: np.mean([pre_err[(name, seed + j)][0] for j in range(cfg["preset_seeds"])])
+    for name in ds.TRAINING_PRESETS
+}
+err_hi = {
+    name: np.mean([pre_err[(name, seed + j)][-1] for j in range(cfg["preset_seeds"])])
+    for name in ds.TRAINING_PRESETS
+}
 glue("worst_lo", max(err_lo, key=err_lo.get), display=False)
 glue("worst_hi", max(err_hi, key=err_hi.get), display=False)
 
