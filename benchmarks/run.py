@@ -27,7 +27,6 @@ from companion.gmm import GaussianMixture, ring_mixture
 from companion.schedules import karras_sigmas
 
 ROOT = Path(__file__).resolve().parents[1]
-CALLS_PER_STEP = {"heun": 2}
 OPTIONS: dict[str, dict[str, float]] = {
     "euler_maruyama": {"rho": 1.0},
     "frozen_denoiser": {"rho": 1.0},
@@ -36,7 +35,18 @@ OPTIONS: dict[str, dict[str, float]] = {
 }
 
 
+def timed(fn: Callable[[], object], sync: Callable[[], None]) -> float:
+    """Wall time of one run of ``fn``."""
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
 def median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs, after one untimed warm-up run."""
+    fn()
     times = []
     for _ in range(repeats):
         sync()
@@ -52,26 +62,45 @@ def bench_samplers(n: int, steps: int, repeats: int, device: torch.device) -> li
     sigmas = karras_sigmas(steps, 0.002, 80.0, device=device)  # steps levels + final 0
     x = 80.0 * torch.randn(n, 2, dtype=torch.float64, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sig_batch = [x.new_full((n,), float(s)) for s in sigmas[:-1]]
-    bare_one = median_time(lambda: [ring.denoise(x, s) for s in sig_batch], repeats, sync) / steps
     rows = [
         "| sampler | denoiser calls | time (s) | samples/s | overhead vs bare calls |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, sampler in S.SAMPLERS.items():
-        calls = steps * CALLS_PER_STEP.get(name, 1) - (1 if name == "heun" else 0)
-        gen = torch.Generator(device).manual_seed(0)
         opts = OPTIONS.get(name, {})
-        t = median_time(
-            lambda sampler=sampler, gen=gen, opts=opts: sampler(
-                ring.denoise, x, sigmas, generator=gen, disable=True, **opts
-            ),
-            repeats,
-            sync,
+        calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+        def recording(z: torch.Tensor, s: torch.Tensor, calls: list = calls) -> torch.Tensor:
+            calls.append((z, s))
+            return ring.denoise(z, s)
+
+        def run(sampler: Callable = sampler, opts: dict = opts) -> None:
+            sampler(
+                ring.denoise,
+                x,
+                sigmas,
+                generator=torch.Generator(device).manual_seed(0),
+                disable=True,
+                **opts,
+            )
+
+        def bare(calls: list = calls) -> None:  # the same inputs, without the sampler around them
+            for z, s in calls:
+                ring.denoise(z, s)
+
+        sampler(
+            recording,
+            x,
+            sigmas,
+            generator=torch.Generator(device).manual_seed(0),
+            disable=True,
+            **opts,
         )
-        rows.append(
-            f"| {name} | {calls} | {t:.3f} | {n / t:,.0f} | {t / (calls * bare_one):.3f}x |"
-        )
+        # interleave sampler and bare runs so that drifts of the machine cancel in each ratio
+        pairs = [(timed(run, sync), timed(bare, sync)) for _ in range(repeats)]
+        t = statistics.median(p[0] for p in pairs)
+        ratio = statistics.median(p[0] / p[1] for p in pairs)
+        rows.append(f"| {name} | {len(calls)} | {t:.3f} | {n / t:,.0f} | {ratio:.3f}x |")
     return rows
 
 
