@@ -19,7 +19,7 @@ the chapter), used as proxies up to one fitted constant.
 * Exact end-to-end KL of the VE exponential-integrator sampler: :func:`schedule_sigmas`,
   :func:`output_kl`.
 * Training drivers: :func:`discrete_levels`, :data:`EPS_PROFILES`, :func:`gd_dsm` (full-batch
-  GD on the empirical DSM loss, E4.1), :func:`fit_decay` (geometric vs power-law fit),
+  GD on the empirical DSM loss, E4.1) (its decay is fitted by :func:`companion.stats.fit_decay`),
   :func:`train_checkpoints` (Adam checkpoints, E4.3), :data:`TRAINING_PRESETS` and
   :func:`train_preset` (noise distribution x weighting, E4.4), :func:`eps_weight_density`.
 
@@ -35,9 +35,9 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import scipy.stats
 import torch
 from torch import Tensor, nn
 
@@ -47,7 +47,7 @@ from .grid import GridDensity, Quadrature, kl_divergence, propagate
 from .nets import MLPDenoiser
 from .samplers import Denoiser, ve_exponential_step
 from .schedules import VPLinear, exponential_sigmas, karras_sigmas
-from .training import NoiseDistribution, lognormal, loguniform, train
+from .training import NoiseDistribution, lognormal, loguniform, train, train_denoiser
 
 __all__ = [
     "bound_initialization",
@@ -63,14 +63,11 @@ __all__ = [
     "EPS_PROFILES",
     "eps_profile_weighting",
     "gd_dsm",
-    "DecayFit",
-    "fit_decay",
     "train_checkpoints",
     "TrainingPreset",
     "TRAINING_PRESETS",
     "train_preset",
     "eps_weight_density",
-    "mean_and_error",
 ]
 
 
@@ -428,64 +425,6 @@ def gd_dsm(
     return np.asarray(res.losses)
 
 
-@dataclass
-class DecayFit:
-    r"""Fits of a loss curve on a window ``[k0, k1]``: geometric and power law.
-
-    Attributes:
-        rate: geometric rate :math:`r` in :math:`L_k\approx Ae^{-rk}` (per step).
-        rate_ci: 95% half-width of ``rate`` (t-interval of the least-squares slope).
-        r2_geometric: :math:`R^2` of :math:`\log L` against :math:`k`.
-        r2_power: :math:`R^2` of :math:`\log L` against :math:`\log k`.
-        power: exponent :math:`a` in :math:`L_k\approx Bk^{-a}`.
-        window: ``(k0, k1)``, 1-based steps.
-    """
-
-    rate: float
-    rate_ci: float
-    r2_geometric: float
-    r2_power: float
-    power: float
-    window: tuple[int, int]
-
-
-def fit_decay(
-    losses: np.ndarray | Sequence[float],
-    floor: float = 0.0,
-    window: tuple[float, float] = (0.1, 1.0),
-) -> DecayFit:
-    r"""Fit :math:`\log(L_k - L^*)` by a line in :math:`k` (geometric) and in :math:`\log k` (power law).
-
-    Args:
-        losses: loss per step, shape ``(K,)``.
-        floor: :math:`L^*`, the value the loss converges to (all losses must exceed it).
-        window: fractions of the run delimiting the fit window (default: after the first 10%).
-    """
-    L = np.asarray(losses, dtype=float)
-    if L.ndim != 1 or L.size < 10:
-        raise ValueError(f"losses must be 1-D with at least 10 entries, got shape {L.shape}")
-    a, b = window
-    if not 0 <= a < b <= 1:
-        raise ValueError(f"window must satisfy 0 <= start < end <= 1, got {window!r}")
-    k0, k1 = int(a * L.size), max(int(b * L.size), int(a * L.size) + 5)
-    k = np.arange(k0, k1) + 1.0
-    gap = L[k0:k1] - floor
-    if not np.all(gap > 0):
-        raise ValueError("losses must exceed floor on the fit window")
-    y = np.log(gap)
-    geo = scipy.stats.linregress(k, y)
-    pw = scipy.stats.linregress(np.log(k), y)
-    t = scipy.stats.t.ppf(0.975, k.size - 2)
-    return DecayFit(
-        rate=float(-geo.slope),
-        rate_ci=float(t * geo.stderr),
-        r2_geometric=float(geo.rvalue**2),
-        r2_power=float(pw.rvalue**2),
-        power=float(-pw.slope),
-        window=(k0 + 1, k1),
-    )
-
-
 # -- E4.3: trained checkpoints --------------------------------------------------------------------
 def train_checkpoints(
     gmm: GaussianMixture,
@@ -502,6 +441,9 @@ def train_checkpoints(
 ) -> dict[int, TorchDenoiser]:
     """Train an EDM-preconditioned SiLU MLP denoiser by Adam and return denoisers at checkpoints.
 
+    A thin wrapper of :func:`companion.training.train_denoiser` that draws the training data
+    from ``gmm`` and wraps the checkpoints as float64 denoisers.
+
     Args:
         gmm: data mixture; ``n_train`` points are drawn with ``seed``.
         checkpoints: Adam steps after which to keep a copy (the run lasts ``max(checkpoints)``).
@@ -516,27 +458,22 @@ def train_checkpoints(
         raise ValueError(f"checkpoints must be positive step counts, got {list(checkpoints)!r}")
     g = torch.Generator().manual_seed(seed)
     data = gmm.sample(n_train, g)
-    sd = float(data.std())
-    torch.manual_seed(seed)
-    model = MLPDenoiser(gmm.dim, width, depth, "silu", sigma_data=sd)
-    if device is not None:
-        model = model.to(device)
-    res = train(
-        model,
+    model, res = train_denoiser(
         data,
         steps[-1],
-        noise or lognormal(),
-        weighting,
-        sigma_data=sd,
+        width=width,
+        depth=depth,
         lr=lr,
         batch_size=batch_size,
         seed=seed,
+        noise=noise,
+        weighting=weighting,
         checkpoint_at=tuple(steps),
-        disable=True,
+        device=device,
     )
     out = {}
     for k in steps:
-        m = MLPDenoiser(gmm.dim, width, depth, "silu", sigma_data=sd).to(
+        m = MLPDenoiser(gmm.dim, width, depth, "silu", sigma_data=model.sigma_data).to(
             next(model.parameters()).device
         )
         m.load_state_dict(res.checkpoints[k])
@@ -614,32 +551,22 @@ def train_preset(
     gmm: GaussianMixture,
     steps: int,
     seed: int = 0,
-    width: int = 64,
-    depth: int = 3,
-    n_train: int = 8192,
-    lr: float = 2e-3,
-    batch_size: int = 256,
-    device: torch.device | str | None = None,
+    **settings: Any,
 ) -> TorchDenoiser:
-    """Train a denoiser with one design of :data:`TRAINING_PRESETS` for ``steps`` Adam steps."""
+    """Train a denoiser with one design of :data:`TRAINING_PRESETS` for ``steps`` Adam steps.
+
+    ``settings`` (``width``, ``depth``, ``n_train``, ``lr``, ``batch_size``, ``device``) are
+    passed to :func:`train_checkpoints`, which draws the data and trains.
+    """
     p = (
         TRAINING_PRESETS[check_in("preset", preset, list(TRAINING_PRESETS))]
         if isinstance(preset, str)
         else preset
     )
-    return train_checkpoints(
-        gmm,
-        [steps],
-        seed=seed,
-        width=width,
-        depth=depth,
-        n_train=n_train,
-        lr=lr,
-        batch_size=batch_size,
-        noise=p.noise,
-        weighting=p.weighting,
-        device=device,
-    )[steps]
+    nets = train_checkpoints(
+        gmm, [steps], seed=seed, noise=p.noise, weighting=p.weighting, **settings
+    )
+    return nets[steps]
 
 
 def eps_weight_density(
@@ -678,16 +605,3 @@ def _weighting(name: str) -> Callable[[Tensor, float], Tensor]:
     from .training import get_weighting
 
     return get_weighting(name)
-
-
-def mean_and_error(
-    values: np.ndarray | Sequence[float], axis: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over seeds and the half-width of the 95% t-interval of the mean (0 for one seed)."""
-    v = np.asarray(values, dtype=float)
-    n = v.shape[axis]
-    mean = v.mean(axis)
-    if n < 2:
-        return mean, np.zeros_like(mean)
-    se = v.std(axis, ddof=1) / math.sqrt(n)
-    return mean, scipy.stats.t.ppf(0.975, n - 1) * se

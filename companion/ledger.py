@@ -2,22 +2,37 @@
 
 A notebook creates one :class:`Ledger` and calls :meth:`Ledger.record` once per claim::
 
-    from companion.ledger import Ledger, at_most
+    from companion.ledger import Ledger, at_least, at_most
+    from companion.stats import fit_loglog
 
     ledger = Ledger("00_foundations", title="Foundations", profile=profile, seed=seed,
                     device=device)
-    ledger.record("F1", paper="foundations",
+    ledger.record("F1", kind="check", paper="foundations",
                   claim="closed-form score equals autograd of the log-density",
                   measured=err, expect=at_most(1e-10), section="f-score")
+    ledger.record("E1", kind="paper", paper="2601.21242", source="abstract",
+                  claim="the error falls at least like n^-1",
+                  measured=-fit_loglog(n, err).slope_interval, expect=at_least(1.0))
+    ledger.coverage([...])  # every statement of the paper: the ids that test it, or why not
     ledger.table()
 
-The verdict is computed from the interval ``measured ± uncertainty`` and the criterion:
+Every claim has a **kind** (:data:`CLAIM_KINDS`): ``paper`` (a statement of the paper, with
+``source`` saying where it is stated; only these are verdicts on the paper), ``derived`` (a
+consequence we derived), ``check`` (an identity or property of the machinery, shown to the
+reader) or ``question`` (an exploratory question of ours). A measurement is a plain number
+(exact, or deterministic to round-off) or a :class:`companion.stats.Interval`, which carries
+its uncertainty kind (:data:`companion.stats.UNCERTAINTY_KINDS`) and the ``n`` it rests on. The
+ledger refuses a ``paper`` or ``derived`` claim whose interval rests on fewer than
+:data:`MIN_SEEDS` seeds or :data:`MIN_FIT_POINTS` fit points, and any bootstrap interval with
+fewer than :data:`companion.stats.MIN_RESAMPLES` resamples.
+
+The verdict is computed from the interval ``[low, high]`` and the criterion:
 
 * ``"supported"`` if every value of the interval satisfies the criterion,
 * ``"not reproduced"`` if no value of the interval satisfies it,
 * ``"inconclusive"`` if the interval straddles the boundary.
 
-A non-finite measurement is always ``"not reproduced"``. A non-finite uncertainty means the
+A non-finite measurement is always ``"not reproduced"``. A non-finite interval end means the
 measurement bounds nothing, so a finite measurement with it is ``"inconclusive"``.
 
 After every record the ledger is written as JSON to ``<results dir>/<name>.json``, where the
@@ -42,10 +57,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from companion.stats import MIN_RESAMPLES, UNCERTAINTY_KINDS, Interval
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
+    "CLAIM_KINDS",
+    "MIN_FIT_POINTS",
+    "MIN_SEEDS",
     "PAPERS",
     "VERDICTS",
     "Criterion",
@@ -54,6 +74,7 @@ __all__ = [
     "at_most",
     "close_to",
     "default_results_dir",
+    "coverage_frame",
     "format_measured",
     "in_range",
     "verdict",
@@ -68,6 +89,19 @@ PAPERS: dict[str, str] = {
     "2408.04221": "Doan et al. 2024, connective viewpoints of S2N diffusion",
     "2406.12839": "Wang, He, Tao 2024, design space of diffusion models",
 }
+
+#: Claim kinds accepted by :meth:`Ledger.record`, with what each means.
+CLAIM_KINDS: dict[str, str] = {
+    "paper": "a statement of the paper (its source says where); a verdict on the paper",
+    "derived": "a consequence we derived: a rate, a constant, a bound form or reconstruction of ours",
+    "check": "an identity or property of the machinery: a unit test shown to the reader",
+    "question": "an exploratory question of ours, reported with its measurement",
+}
+
+#: Fewest seeds (or pairs) behind a seed-based interval of a ``paper`` or ``derived`` claim.
+MIN_SEEDS = 5
+#: Fewest points behind a fitted slope of a ``paper`` or ``derived`` claim.
+MIN_FIT_POINTS = 5
 
 #: The three possible verdicts, in display order.
 VERDICTS: tuple[str, ...] = ("supported", "inconclusive", "not reproduced")
@@ -189,20 +223,21 @@ def in_range(low: float, high: float) -> Criterion:
     return Criterion("in_range", {"low": lo, "high": hi})
 
 
-def verdict(measured: float, uncertainty: float | None, criterion: Criterion) -> str:
-    """Verdict of ``measured ± uncertainty`` against ``criterion``.
+def verdict(measured: float | Interval, criterion: Criterion) -> str:
+    """Verdict of a measurement (a number, or an interval ``[low, high]``) against ``criterion``.
 
     Returns one of :data:`VERDICTS`. See the module docstring for the rule.
     """
     if not isinstance(criterion, Criterion):
         raise ValueError(f"criterion must be a Criterion, got {criterion!r}")
-    m = float(measured)
+    if isinstance(measured, Interval):
+        m, lo, hi = float(measured.value), float(measured.low), float(measured.high)
+    else:
+        m = lo = hi = float(measured)
     if not math.isfinite(m):
         return "not reproduced"
-    u = 0.0 if uncertainty is None else float(uncertainty)
-    if math.isnan(u) or math.isinf(u):
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive"
-    lo, hi = m - u, m + u
     a, b = criterion.bounds
     if a <= lo and hi <= b:
         return "supported"
@@ -331,6 +366,7 @@ class Ledger:
         self._t0 = time.perf_counter()
         self._date = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         self._claims = []
+        self._coverage: list[dict[str, Any]] = []
 
     @property
     def path(self) -> Path:
@@ -348,13 +384,15 @@ class Ledger:
         *,
         paper: str,
         claim: str,
-        measured: float,
+        measured: float | Interval,
         expect: Criterion,
-        uncertainty: float | None = None,
-        uncertainty_kind: str | None = None,
+        kind: str | None = None,
+        source: str | None = None,
         section: str | None = None,
         rtol: float = 1e-6,
         atol: float = 1e-12,
+        uncertainty: float | None = None,  # TRANSITION: removed once every chapter migrates
+        uncertainty_kind: str | None = None,  # TRANSITION
     ) -> dict[str, Any]:
         """Record one claim, compute its verdict, save the ledger and return the record.
 
@@ -362,56 +400,72 @@ class Ledger:
         ----------
         id:
             Claim id, unique within the notebook (e.g. ``"F1"``).
+        kind:
+            One of :data:`CLAIM_KINDS`: ``"paper"``, ``"derived"``, ``"check"`` or
+            ``"question"``.
         paper:
             One of :data:`PAPERS` (an arXiv id or ``"foundations"``).
         claim:
             The statement being checked, in one sentence.
         measured:
-            The number computed by the notebook (float, numpy or 0-d torch scalar).
+            The number computed by the notebook: a plain real (float, numpy or 0-d torch
+            scalar) for a quantity that is exact or deterministic to round-off, or a
+            :class:`companion.stats.Interval` (built by :mod:`companion.stats`) that carries its
+            uncertainty kind and ``n``.
         expect:
             The criterion (:func:`at_most`, :func:`at_least`, :func:`close_to`,
-            :func:`in_range`).
-        uncertainty:
-            Half-width of the error bar, ``>= 0``; ``None`` for an exact computation.
-        uncertainty_kind:
-            How the error bar was obtained, e.g. ``"bootstrap 95% CI"``. Required with an
-            uncertainty.
+            :func:`in_range`), fixed before the run.
+        source:
+            Where the paper states the claim (``"abstract"``, a quoted passage, ``"summary"``
+            for the third-party summary). Required for ``kind="paper"``, optional otherwise.
         section:
             The MyST label of the section that measures the claim (for the dashboard link).
         rtol, atol:
             Tolerances of the CI results regression: a fresh value ``x`` matches the reference
             ``r`` when ``|x - r| <= atol + rtol * |r|``.
+
+        Raises
+        ------
+        ValueError
+            On a bad argument, and when a ``paper`` or ``derived`` claim rests on fewer than
+            :data:`MIN_SEEDS` seeds or :data:`MIN_FIT_POINTS` fit points, or any claim on a
+            bootstrap with fewer than :data:`companion.stats.MIN_RESAMPLES` resamples.
         """
         if not isinstance(id, str) or not _NAME_RE.match(id):
             raise ValueError(f"id must be a non-empty string without spaces, got {id!r}")
         if any(c["id"] == id for c in self._claims):
             raise ValueError(f"id {id!r} is already recorded in ledger {self.name!r}")
+        if kind is not None and kind not in CLAIM_KINDS:  # TRANSITION: kind required
+            raise ValueError(f"claim {id}: kind must be one of {list(CLAIM_KINDS)}, got {kind!r}")
         if paper not in PAPERS:
-            raise ValueError(f"paper must be one of {sorted(PAPERS)}, got {paper!r}")
+            raise ValueError(f"claim {id}: paper must be one of {sorted(PAPERS)}, got {paper!r}")
+        if source is not None and (not isinstance(source, str) or not source.strip()):
+            raise ValueError(f"claim {id}: source must be a non-empty string, got {source!r}")
+        if kind == "paper" and source is None:
+            raise ValueError(
+                f"claim {id}: a 'paper' claim needs source= saying where the paper states it "
+                "(e.g. 'abstract', a quoted passage, 'summary')"
+            )
         if not isinstance(claim, str) or not claim.strip():
-            raise ValueError(f"claim must be a non-empty string, got {claim!r}")
+            raise ValueError(f"claim {id}: claim must be a non-empty string, got {claim!r}")
         if not isinstance(expect, Criterion):
             raise ValueError(
-                "expect must be a criterion built with at_most, at_least, close_to or "
-                f"in_range, got {expect!r}"
+                f"claim {id}: expect must be a criterion built with at_most, at_least, "
+                f"close_to or in_range, got {expect!r}"
             )
-        m = _real(measured, "measured")
-        u: float | None = None
-        if uncertainty is not None:
-            u = _real(uncertainty, "uncertainty")
-            if u < 0:
-                raise ValueError(f"uncertainty must be >= 0, got {u!r}")
-            if uncertainty_kind is None:
-                raise ValueError(
-                    "uncertainty_kind must say how the uncertainty was obtained "
-                    "(e.g. 'bootstrap 95% CI') when uncertainty is given"
-                )
-        if uncertainty_kind is not None and (
-            not isinstance(uncertainty_kind, str) or not uncertainty_kind.strip()
-        ):
-            raise ValueError(
-                f"uncertainty_kind must be a non-empty string, got {uncertainty_kind!r}"
-            )
+        if uncertainty is not None:  # TRANSITION: legacy free-text uncertainty
+            half = _real(uncertainty, "uncertainty")
+            mv = _real(measured, "measured")
+            measured = Interval(mv, mv - half, mv + half, "t", 99, str(uncertainty_kind))
+        if isinstance(measured, Interval):
+            iv = measured
+            self._check_interval(id, kind or "", iv)
+            m, lo, hi = _real(iv.value, "measured"), _real(iv.low, "low"), _real(iv.high, "high")
+            u_kind, n, note, text = iv.kind, iv.n, iv.note, iv.text
+            u: float | None = iv.half_width if iv.kind != "none" else None
+        else:
+            m = lo = hi = _real(measured, "measured")
+            u_kind, n, note, text, u = "none", None, "", "exact", None
         if section is not None and (not isinstance(section, str) or not _LABEL_RE.match(section)):
             raise ValueError(f"section must be a MyST label like 'f-score', got {section!r}")
         r = _finite(rtol, "rtol")
@@ -423,21 +477,101 @@ class Ledger:
 
         rec: dict[str, Any] = {
             "id": id,
+            "kind": kind,
             "paper": paper,
+            "source": source.strip() if source else None,
             "claim": claim.strip(),
             "section": section,
             "measured": _json_number(m),
             "uncertainty": _json_number(u),
-            "uncertainty_kind": uncertainty_kind,
+            "interval": None if u is None else [_json_number(lo), _json_number(hi)],
+            "uncertainty_kind": u_kind,
+            "n": n,
+            "uncertainty_note": note or None,
+            "uncertainty_text": text,
             "expected": expect.text,
             "criterion": expect.to_dict(),
-            "verdict": verdict(m, u, expect),
+            "verdict": verdict(measured if isinstance(measured, Interval) else m, expect),
             "rtol": r,
             "atol": a,
         }
         self._claims.append(rec)
         self.save()
         return dict(rec)
+
+    @staticmethod
+    def _check_interval(id: str, kind: str, iv: Interval) -> None:
+        """Refuse intervals too thin to carry a claim of this kind (see the module docstring)."""
+        if iv.kind not in UNCERTAINTY_KINDS:  # pragma: no cover - Interval validates its kind
+            raise ValueError(f"claim {id}: unknown uncertainty kind {iv.kind!r}")
+        if iv.kind == "bootstrap" and (iv.n or 0) < MIN_RESAMPLES:
+            raise ValueError(
+                f"claim {id}: a bootstrap interval needs at least {MIN_RESAMPLES} resamples, "
+                f"got {iv.n}"
+            )
+        if kind not in ("paper", "derived"):
+            return
+        seeds = iv.kind in ("t", "paired-t", "simultaneous-t")
+        if seeds and (iv.n or 0) < MIN_SEEDS:
+            raise ValueError(
+                f"claim {id}: a {kind!r} claim cannot rest on {iv.n} seeds; a seed-based "
+                f"interval needs at least {MIN_SEEDS} (record it as a 'question', or run more "
+                "seeds)"
+            )
+        if iv.kind == "fit" and (iv.n or 0) < MIN_FIT_POINTS:
+            raise ValueError(
+                f"claim {id}: a {kind!r} claim cannot rest on a fit over {iv.n} points; a "
+                f"fitted slope needs at least {MIN_FIT_POINTS}"
+            )
+
+    def coverage(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        """Record the chapter's coverage table and return it for display.
+
+        Each row is one statement of the paper: ``{"statement": ..., "source": ...,
+        "ids": [...]}`` with the ids of the recorded claims that test it, or ``{"statement":
+        ..., "source": ..., "reason": ...}`` saying why it is not tested here. Call it after
+        the claims are recorded: every id must already be in the ledger.
+        """
+
+        if not isinstance(rows, list) or not rows:
+            raise ValueError("rows must be a non-empty list of dicts")
+        known = {c["id"] for c in self._claims}
+        out: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ValueError(f"coverage row {i} must be a dict, got {row!r}")
+            extra = set(row) - {"statement", "source", "ids", "reason"}
+            if extra:
+                raise ValueError(f"coverage row {i} has unknown keys {sorted(extra)}")
+            statement, source = row.get("statement"), row.get("source")
+            if not isinstance(statement, str) or not statement.strip():
+                raise ValueError(f"coverage row {i} needs a non-empty 'statement'")
+            if not isinstance(source, str) or not source.strip():
+                raise ValueError(f"coverage row {i} needs a non-empty 'source'")
+            ids = list(row.get("ids") or [])
+            reason = row.get("reason")
+            if bool(ids) == bool(reason):
+                raise ValueError(
+                    f"coverage row {i} ({statement[:40]!r}) needs either 'ids' (the claims that "
+                    "test it) or 'reason' (why it is not tested here), not both or neither"
+                )
+            missing = [x for x in ids if x not in known]
+            if missing:
+                raise ValueError(
+                    f"coverage row {i} names ids {missing} that are not recorded in ledger "
+                    f"{self.name!r} (call coverage() after recording the claims)"
+                )
+            out.append(
+                {
+                    "statement": statement.strip(),
+                    "source": source.strip(),
+                    "ids": ids,
+                    "reason": reason.strip() if isinstance(reason, str) else None,
+                }
+            )
+        self._coverage = out
+        self.save()
+        return coverage_frame(out)
 
     def to_dict(self) -> dict[str, Any]:
         """The ledger as the JSON-ready mapping that :meth:`save` writes."""
@@ -452,6 +586,7 @@ class Ledger:
             "peak_memory_mb": round(_peak_memory_mb(), 1),
             "versions": _versions(),
             "claims": self.claims,
+            "coverage": [dict(r) for r in self._coverage],
         }
 
     def save(self) -> Path:
@@ -464,7 +599,7 @@ class Ledger:
         return self.path
 
     def table(self) -> pd.DataFrame:
-        """The verdict table: one row per claim, values formatted for reading."""
+        """The verdict table: one row per claim, values formatted to their significant digits."""
         import pandas as pd
 
         rows = []
@@ -472,31 +607,86 @@ class Ledger:
             rows.append(
                 {
                     "id": c["id"],
-                    "paper": c["paper"],
+                    "kind": c["kind"],
                     "claim": c["claim"],
-                    "measured": format_measured(c["measured"], c["uncertainty"]),
+                    "measured": format_measured(c["measured"], c.get("interval")),
+                    "uncertainty": c.get("uncertainty_text", ""),
                     "expected": c["expected"],
                     "verdict": c["verdict"],
                 }
             )
-        columns = ["id", "paper", "claim", "measured", "expected", "verdict"]
+        columns = ["id", "kind", "claim", "measured", "uncertainty", "expected", "verdict"]
         return pd.DataFrame(rows, columns=columns).set_index("id")
 
     def __repr__(self) -> str:
         return f"Ledger({self.name!r}, profile={self.profile!r}, claims={len(self._claims)})"
 
 
-def format_measured(measured: float | str | None, uncertainty: float | str | None) -> str:
-    """``"3.1e-15"`` or ``"0.98 ± 0.02"`` from stored (possibly string) values."""
+def coverage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A coverage table (as stored by :meth:`Ledger.coverage`) as a data frame for display."""
+    import pandas as pd
 
-    def one(x: float | str | None) -> str:
-        if x is None:
-            return ""
-        if isinstance(x, str):
-            return x
-        return f"{x:.4g}"
+    out = [
+        {
+            "statement of the paper": r["statement"],
+            "where stated": r["source"],
+            "tested by": ", ".join(r["ids"]) if r["ids"] else "not tested: " + str(r["reason"]),
+        }
+        for r in rows
+    ]
+    return pd.DataFrame(out, columns=["statement of the paper", "where stated", "tested by"])
 
-    out = one(measured)
-    if uncertainty is not None:
-        out += f" ± {one(uncertainty)}"
-    return out
+
+def _num(x: float | str | None) -> float | None:
+    if x is None:
+        return None
+    return float(x)  # 'nan', 'inf', '-inf' strings parse too
+
+
+def _sig(x: float, digits: int = 4) -> str:
+    """``x`` to ``digits`` significant digits, without trailing zeros."""
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+def format_measured(
+    measured: float | str | None, interval: list[float | str | None] | tuple[Any, Any] | None
+) -> str:
+    """A measurement for reading, to the digits its interval supports.
+
+    An exact value shows 4 significant digits (``"3.1e-15"``); a value with an interval
+    ``[low, high]`` shows the half-width to 2 significant digits and the value to the same
+    decimal place (``"0.939 ± 0.0038"``), or ``"value [low, high]"`` when the interval is
+    markedly asymmetric (a BCa bootstrap).
+    """
+    m = _num(measured)
+    if m is None:
+        return ""
+    if interval is None or not math.isfinite(m):
+        return _sig(m)
+    lo, hi = _num(interval[0]), _num(interval[1])
+    if lo is None or hi is None:
+        return _sig(m)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{_sig(m)} ± ∞"
+    half = max(m - lo, hi - m)
+    if half <= 0:
+        return _sig(m)
+    place = math.floor(math.log10(half)) - 1  # last digit shown: 2 significant digits of half
+    top = max(abs(m), half)
+    exp10 = math.floor(math.log10(top)) if top > 0 else 0
+    scientific = exp10 >= 5 or exp10 <= -4
+    scale = 10.0**exp10 if scientific else 1.0
+    decimals = max(0, (exp10 if scientific else 0) - place)
+
+    def f(v: float) -> str:
+        if not scientific and place > 0:
+            v = round(v, -place)
+        return f"{v / scale:.{decimals}f}"
+
+    asym = abs((hi - m) - (m - lo)) > 0.25 * half
+    body = f"{f(m)} [{f(lo)}, {f(hi)}]" if asym else f"{f(m)} ± {f(half)}"
+    if scientific:
+        return f"({body})e{exp10:+03d}" if not asym else f"{body} ×1e{exp10:+03d}"
+    return body

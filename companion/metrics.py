@@ -5,28 +5,23 @@
   unbiased (U-statistic) estimator;
 * :func:`frechet_distance`: Frechet distance between Gaussian fits (the FID formula).
 
-:func:`bootstrap` turns any of them into ``(value, half-width of the 95% percentile interval)``.
+:func:`bootstrap` turns any of them into a :class:`companion.stats.Interval` (95% percentile
+bootstrap interval).
 All functions take samples of shape ``(n, d)`` and ``(m, d)`` and a ``torch.Generator``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
 import torch
 from torch import Tensor
 
-__all__ = ["sliced_w2", "mmd", "frechet_distance", "bootstrap", "Estimate", "median_bandwidth"]
+from companion.stats import MIN_RESAMPLES, Interval, bootstrap_ci
 
-
-class Estimate(NamedTuple):
-    """An estimated number with the half-width of its 95% bootstrap interval."""
-
-    value: float
-    error: float
+__all__ = ["sliced_w2", "mmd", "frechet_distance", "bootstrap", "median_bandwidth"]
 
 
 def _check_pair(x: Tensor, y: Tensor) -> None:
@@ -108,18 +103,21 @@ def bootstrap(
     metric: Callable[[Tensor, Tensor], float],
     x: Tensor,
     y: Tensor,
-    n_boot: int = 50,
-    generator: torch.Generator | None = None,
-) -> Estimate:
-    """``metric(x, y)`` with the half-width of the 95% percentile bootstrap interval
-    (both samples resampled with replacement ``n_boot`` times)."""
-    if n_boot < 2:
-        raise ValueError(f"n_boot must be >= 2, got {n_boot}")
-    value = metric(x, y)
-    reps = []
-    for _ in range(n_boot):
-        ix = torch.randint(x.shape[0], (x.shape[0],), generator=generator)
-        iy = torch.randint(y.shape[0], (y.shape[0],), generator=generator)
-        reps.append(metric(x[ix.to(x.device)], y[iy.to(y.device)]))
-    lo, hi = np.percentile(reps, [2.5, 97.5])
-    return Estimate(value, float(hi - lo) / 2)
+    n_resamples: int = MIN_RESAMPLES,
+    seed: int = 0,
+) -> Interval:
+    """``metric(x, y)`` with its 95% percentile bootstrap interval over ``n_resamples``.
+
+    Both samples are resampled with replacement, independently, by
+    :func:`companion.stats.bootstrap_ci` (percentile method: a jackknife for BCa would cost one
+    metric evaluation per sample point).
+    """
+    ix = np.arange(x.shape[0])
+    iy = np.arange(y.shape[0])
+
+    def stat(i: np.ndarray, j: np.ndarray) -> float:
+        ti = torch.from_numpy(np.asarray(i)).to(x.device)
+        tj = torch.from_numpy(np.asarray(j)).to(y.device)
+        return metric(x[ti], y[tj])
+
+    return bootstrap_ci((ix, iy), stat, n_resamples=n_resamples, method="percentile", seed=seed)

@@ -6,9 +6,9 @@ chain), not in the SNR form of :mod:`companion.samplers`:
 * :class:`VPChain`: the forward chain :math:`z_t = a_t z_{t-1} + b_t\xi_t`, :math:`t = 1..T`,
   with :math:`a_t^2 + b_t^2 = 1` and total noise :math:`B = -\sum_t\log a_t^2`; so
   :math:`z_t = \alpha_t x_0 + \sigma_t\varepsilon` with :math:`\alpha_t^2 = \prod_{s\le t} a_s^2`.
-* Conditional targets :math:`q(x_0\mid c)` exposing the log density of :math:`z_t\mid c`
-  (:class:`MixtureTarget` wraps a :class:`companion.gmm.ConditionalGaussianMixture`; non-mixture
-  targets are in :mod:`companion.conditional_targets`).
+* Conditional targets :math:`q(x_0\mid c)` exposing the log density of :math:`z_t\mid c` come
+  from :mod:`companion.conditional_targets` (:class:`~companion.conditional_targets.MixtureTarget`
+  wraps a :class:`companion.gmm.ConditionalGaussianMixture`).
 * Reverse-kernel families, all of the form :math:`p(z_{t-1}\mid z_t, c) =
   \sum_k\pi_k\,\mathcal N(\mu_k, s_k^2)` and returned as :class:`KernelParams` at the nodes of a
   grid: the exact K-component kernel of mixture data (:func:`exact_kernel`), the moment-matched
@@ -37,22 +37,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
-import scipy.stats
 import torch
 from torch import Tensor, nn
 
 from ._checks import check_in, check_positive
-from .gmm import ConditionalGaussianMixture
+from .conditional_targets import ConditionalTarget, MixtureTarget
 from .grid import GridDensity, mixture_transition
-from .progress import progress
+from .training import optimise
 
 __all__ = [
     "VPChain",
-    "ConditionalTarget",
-    "MixtureTarget",
     "KernelParams",
     "KernelFn",
     "exact_kernel",
@@ -74,9 +71,6 @@ __all__ = [
     "output_kl",
     "ChainReport",
     "evaluate_chain",
-    "mutual_information",
-    "SemilogFit",
-    "fit_semilog",
     "MixtureKernelNet",
     "train_mixture_kernel",
     "net_kernel",
@@ -175,61 +169,6 @@ def _check_T(T: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------
-
-
-class ConditionalTarget(Protocol):
-    """A conditional 1-D data law :math:`q(x_0\\mid c)` with computable noised marginals."""
-
-    def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
-        r"""Log density of :math:`\alpha x_0 + \sigma\varepsilon` given ``c`` at ``z`` (shape ``(m,)``)."""
-        ...
-
-    def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One :math:`x_0` per context in ``c`` (shape ``(n,)``), shape ``(n,)``."""
-        ...
-
-
-class MixtureTarget:
-    r"""A conditional 1-D Gaussian mixture :math:`q(x_0\mid c) = \sum_k w_k(c)\mathcal N(m_k(c), v_k(c))`.
-
-    Args:
-        mixture: a :class:`companion.gmm.ConditionalGaussianMixture` with ``d = 1``.
-    """
-
-    def __init__(self, mixture: ConditionalGaussianMixture) -> None:
-        if not isinstance(mixture, ConditionalGaussianMixture):
-            raise TypeError(
-                f"mixture must be a ConditionalGaussianMixture, got {type(mixture).__name__}"
-            )
-        self.mixture = mixture
-
-    def components(self, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Weights, means and variances at contexts ``c`` (shape ``(n,)``), each ``(n, K)``."""
-        c = torch.as_tensor(c, dtype=torch.float64).reshape(-1)
-        w = self.mixture.weights_fn(c)
-        m = self.mixture.means_fn(c).reshape(w.shape)
-        v = self.mixture.variances_fn(c).reshape(w.shape)
-        return w, m, v
-
-    @property
-    def n_components(self) -> int:
-        """Number of mixture components K."""
-        return int(self.components(torch.zeros(1, dtype=torch.float64))[0].shape[1])
-
-    def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
-        """Closed form: a mixture with means ``alpha m_k`` and variances ``alpha^2 v_k + sigma^2``."""
-        w, m, v = self.components(torch.tensor([float(c)], dtype=torch.float64))
-        var = alpha**2 * v + sigma**2
-        return torch.logsumexp(torch.log(w) + _log_normal(z.unsqueeze(-1), alpha * m, var), -1)
-
-    def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One draw per context, shape ``(n,)``, float64."""
-        return self.mixture.sample(torch.as_tensor(c, dtype=torch.float64), generator)[:, 0]
-
-
-# --------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------
 
@@ -315,8 +254,9 @@ def moment_matched_kernel(
 ) -> KernelFn:
     r"""The best single Gaussian kernel in forward KL: mean and variance of :math:`q(z_{t-1}\mid z_t, c)`.
 
-    For a :class:`MixtureTarget` the moments are closed-form; otherwise they are computed by
-    quadrature on the grid ``y`` (shape ``(n,)``, required then) from the marginals.
+    For a :class:`~companion.conditional_targets.MixtureTarget` the moments are closed-form;
+    otherwise they are computed by quadrature on the grid ``y`` (shape ``(n,)``, required then)
+    from the marginals.
     """
     exact = exact_kernel(target, chain) if isinstance(target, MixtureTarget) else None
     if exact is None and y is None:
@@ -673,40 +613,6 @@ def evaluate_chain(
     )
 
 
-def mutual_information(target: ConditionalTarget, contexts: Sequence[float], x: Tensor) -> float:
-    r""":math:`\frac1n\sum_i\mathrm{KL}(q(x_0\mid c_i)\,\|\,\bar q)` with :math:`\bar q` the
-    context average: the smallest context-averaged KL reachable by any model that ignores ``c``."""
-    logs = torch.stack([target.log_marginal(x, float(c), 1.0, 0.0) for c in contexts])
-    log_bar = torch.logsumexp(logs, 0) - math.log(len(contexts))
-    return float(np.mean([kl_from_logs(lq, log_bar, x) for lq in logs]))
-
-
-class SemilogFit(NamedTuple):
-    """Slope of ``log y`` against ``x`` with its 95% half-width and the fit range."""
-
-    slope: float
-    ci95: float
-    intercept: float
-    x_range: tuple[float, float]
-
-
-def fit_semilog(x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]) -> SemilogFit:
-    """Least-squares slope of ``ln y`` against ``x`` with a t-based 95% interval."""
-    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if xa.shape != ya.shape or xa.ndim != 1 or xa.size < 3:
-        raise ValueError(f"x and y must be 1-D of equal length >= 3, got {xa.shape} and {ya.shape}")
-    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and np.all(ya > 0)):
-        raise ValueError("x must be finite and y finite and > 0 for a semi-log fit")
-    res = scipy.stats.linregress(xa, np.log(ya))
-    t = scipy.stats.t.ppf(0.975, xa.size - 2)
-    return SemilogFit(
-        float(res.slope),
-        float(t * res.stderr),
-        float(res.intercept),
-        (float(xa.min()), float(xa.max())),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Learned kernels
 # --------------------------------------------------------------------------------------------
@@ -830,40 +736,34 @@ def train_mixture_kernel(
 
     Each batch draws :math:`c\sim U[0,1]`, :math:`x_0\sim q(\cdot\mid c)`, :math:`t` uniform in
     1..T, then :math:`z_{t-1}` and :math:`z_t` from the forward chain (fresh samples: population
-    maximum likelihood). Adam with cosine learning-rate decay; float32 model.
+    maximum likelihood). Adam with cosine learning-rate decay
+    (:func:`companion.training.optimise`); float32 model.
 
     Returns:
         the per-step training losses.
     """
     if model.T != chain.T:
         raise ValueError(f"model has T={model.T} steps but chain has T={chain.T}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    check_positive("lr", lr)
     alpha = torch.tensor([chain.alpha(t) for t in range(chain.T + 1)], dtype=torch.float64)
     sigma = torch.tensor([chain.sigma(t) for t in range(chain.T + 1)], dtype=torch.float64)
     a = torch.sqrt(1 - chain.betas)
     b = torch.sqrt(chain.betas)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     device = next(model.parameters()).device
-    losses = []
-    for _ in progress(range(steps), desc="train kernels", disable=disable):
+
+    def loss() -> Tensor:
         c = torch.rand(batch_size, dtype=torch.float64, generator=generator)
         x0 = target.sample(c, generator)
         t = torch.randint(1, chain.T + 1, (batch_size,), generator=generator)
         e1, e2 = torch.randn(2, batch_size, dtype=torch.float64, generator=generator)
         zp = alpha[t - 1] * x0 + sigma[t - 1] * e1
         zt = a[t - 1] * zp + b[t - 1] * e2
-        loss = -model.log_prob(
+        return -model.log_prob(
             zp.float().to(device), zt.float().to(device), c.float().to(device), t.to(device)
         ).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    return losses
+
+    return optimise(
+        model.parameters(), loss, steps, lr, cosine=True, desc="train kernels", disable=disable
+    )
 
 
 def net_kernel(model: MixtureKernelNet) -> KernelFn:

@@ -13,37 +13,35 @@ Contents:
 * the non-Markovian kernel :math:`q(z_s\mid z_t, x)` (:func:`nonmarkov_kernel`), the
   :math:`\beta\leftrightarrow\rho` map of the frozen-denoiser step (:func:`beta_of_rho`), and
   a z-space sampler built on it (:func:`sample_z_space`) for the SNR-equivalence check;
-* information quantities of 1-D mixtures in SNR space (:func:`mutual_information`,
-  :func:`mmse`, :func:`kl_noised`, :func:`mismatch`, :func:`kl_from_mismatch`,
-  :func:`diffusion_loss`) and a five-point derivative (:func:`derivative`);
+* the continuous-time denoising loss of the exact denoiser in the schedule's own time
+  (:func:`diffusion_loss`, built on :func:`companion.information.mmse`) and a five-point
+  derivative (:func:`derivative`) for the I-MMSE checks of :mod:`companion.information`;
 * **our reconstruction** of the paper's parametric inference formula with hyperparameters
   :math:`(\gamma, \delta)` behind one swappable function (:func:`parametric_step`,
   :data:`PARAMETRIC_VARIANTS`); the paper's exact Eq. (7) was not available to us;
 * small helpers for the trained-model experiment: a float64 wrapper for networks
-  (:func:`as_denoiser`), the scikit-learn digits data (:func:`load_digits`), a digits
-  classifier and the Frechet distance in its feature space (:func:`train_digits_classifier`,
-  :func:`digits_fd`), and a leave-one-seed-out estimate of a tuning gain
-  (:func:`cross_validated_gain`).
+  (:func:`as_denoiser`) and sampler scoring (:func:`sample_metrics`, :func:`evaluate_sampler`),
+  on denoisers trained by :func:`companion.training.train_denoiser` and, for the digits, with
+  the data, classifier and Frechet distance of :mod:`companion.digits`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ._checks import as_float64, check_in, check_nonnegative, check_positive
+from .digits import DigitsClassifier, digits_fd
 from .gmm import GaussianMixture
 from .grid import GridDensity, common_grid, kl_divergence, propagate
-from .metrics import frechet_distance, mmd, sliced_w2
-from .nets import MLPDenoiser
+from .information import mmse
+from .metrics import mmd, sliced_w2
 from .samplers import Denoiser, StepLaw, frozen_denoiser_step, run_sampler, to_d
 from .schedules import Schedule
-from .training import lognormal, train
 
 __all__ = [
     "forward_moments",
@@ -57,32 +55,16 @@ __all__ = [
     "sample_z_space",
     "snr_grid_times",
     "derivative",
-    "entropy",
-    "mutual_information",
-    "mmse",
-    "kl_noised",
-    "mismatch",
-    "kl_from_mismatch",
     "diffusion_loss",
     "placeholder_step",
     "PARAMETRIC_VARIANTS",
     "parametric_step",
     "as_denoiser",
-    "load_digits",
-    "DigitsClassifier",
-    "train_digits_classifier",
-    "digits_fd",
-    "CVGain",
-    "cross_validated_gain",
     "exact_output_kl",
     "one_jump_kl",
-    "train_denoiser",
     "sample_metrics",
-    "digit_grid",
     "EVAL_KINDS",
     "evaluate_sampler",
-    "mean_ci95",
-    "rank_correlation",
 ]
 
 
@@ -296,97 +278,11 @@ def sample_z_space(
     return out
 
 
-# -- information quantities of 1-D mixtures in SNR space -------------------------------------
+# -- the continuous-time loss and the I-MMSE checks ----------------------------------------
 def derivative(fn: Callable[[float], float], x: float, h: float) -> float:
     """Five-point central difference :math:`f'(x)` (truncation error :math:`O(h^4)`)."""
     check_positive("h", h)
     return (-fn(x + 2 * h) + 8 * fn(x + h) - 8 * fn(x - h) + fn(x - 2 * h)) / (12 * h)
-
-
-def _grid(gmms: Sequence[GaussianMixture], sigma: float, n_points: int) -> Tensor:
-    for g in gmms:
-        if g.dim != 1:
-            raise ValueError(f"mixtures must be one-dimensional, got dim={g.dim}")
-    if not isinstance(n_points, int) or n_points < 101:
-        raise ValueError(f"n_points must be an integer >= 101, got {n_points!r}")
-    lo = min(
-        float((g.means[:, 0] - 16 * torch.sqrt(g.variances[:, 0] + sigma**2)).min()) for g in gmms
-    )
-    hi = max(
-        float((g.means[:, 0] + 16 * torch.sqrt(g.variances[:, 0] + sigma**2)).max()) for g in gmms
-    )
-    return torch.linspace(lo, hi, n_points, dtype=torch.float64).unsqueeze(-1)
-
-
-def _sigma(lam: float) -> float:
-    return check_positive("lam", lam) ** -0.5
-
-
-def entropy(gmm: GaussianMixture, sigma: float, n_points: int = 20_001) -> float:
-    r"""Differential entropy :math:`h(x + \sigma\varepsilon)` of a 1-D mixture, nats (trapezoid rule)."""
-    check_nonnegative("sigma", sigma)
-    x = _grid([gmm], sigma, n_points)
-    logp = gmm.log_prob(x, sigma)
-    return float(-torch.trapezoid(torch.exp(logp) * logp, x[:, 0]))
-
-
-def mutual_information(gmm: GaussianMixture, lam: float, n_points: int = 20_001) -> float:
-    r""":math:`I(X; \sqrt\lambda X + N)` in nats for 1-D mixture data, by quadrature.
-
-    Uses :math:`I = h(X + \lambda^{-1/2}N) + \tfrac12\log\lambda - \tfrac12\log(2\pi e)`.
-    """
-    return (
-        entropy(gmm, _sigma(lam), n_points)
-        + 0.5 * math.log(lam)
-        - 0.5 * math.log(2 * math.pi * math.e)
-    )
-
-
-def mmse(gmm: GaussianMixture, lam: float, n_points: int = 20_001) -> float:
-    r""":math:`E|X - E[X\mid Y_\lambda]|^2` for 1-D mixture data (quadrature of the posterior variance)."""
-    s = _sigma(lam)
-    x = _grid([gmm], s, n_points)
-    return float(torch.trapezoid(gmm.prob(x, s) * gmm.posterior_cov(x, s)[:, 0, 0], x[:, 0]))
-
-
-def kl_noised(
-    p: GaussianMixture, q: GaussianMixture, lam: float | None, n_points: int = 20_001
-) -> float:
-    r""":math:`\mathrm{KL}(p_\lambda\,\|\,q_\lambda)` of two 1-D mixtures through the same channel
-    (``lam=None``: no noise, :math:`\mathrm{KL}(p\|q)`)."""
-    s = 0.0 if lam is None else _sigma(lam)
-    x = _grid([p, q], s, n_points)
-    lp, lq = p.log_prob(x, s), q.log_prob(x, s)
-    return float(torch.trapezoid(torch.exp(lp) * (lp - lq), x[:, 0]))
-
-
-def mismatch(p: GaussianMixture, q: GaussianMixture, lam: float, n_points: int = 20_001) -> float:
-    r""":math:`E_p|\hat x_p(Y_\lambda) - \hat x_q(Y_\lambda)|^2`: the excess squared error of
-    denoising :math:`p`-data with :math:`q`'s posterior mean (mismatched estimation)."""
-    s = _sigma(lam)
-    x = _grid([p, q], s, n_points)
-    diff = p.denoise(x, s)[:, 0] - q.denoise(x, s)[:, 0]
-    return float(torch.trapezoid(p.prob(x, s) * diff**2, x[:, 0]))
-
-
-def kl_from_mismatch(
-    p: GaussianMixture, q: GaussianMixture, log_lambda: Tensor, n_points: int = 20_001
-) -> tuple[float, np.ndarray]:
-    r""":math:`\tfrac12\int \mathrm{mismatch}(\lambda)\,d\lambda` over the ``log_lambda`` grid
-    (trapezoid rule in :math:`\log\lambda`), plus the running integral (shape ``(m,)``).
-
-    Integrated over :math:`\lambda\in(0,\infty)` this is :math:`\mathrm{KL}(p\|q)`; the grid's
-    ends cut off :math:`O(\lambda_{\min})` and :math:`O(1/\lambda_{\max})` tails.
-    """
-    ll = as_float64(log_lambda)
-    if ll.ndim != 1 or ll.numel() < 3 or not bool((ll[1:] > ll[:-1]).all()):
-        raise ValueError("log_lambda must be a strictly increasing 1-D grid with >= 3 entries")
-    lam = torch.exp(ll)
-    vals = torch.tensor([mismatch(p, q, float(v), n_points) for v in lam], dtype=torch.float64)
-    integrand = 0.5 * vals * lam
-    steps = 0.5 * (integrand[1:] + integrand[:-1]) * (ll[1:] - ll[:-1])
-    running = torch.cat([steps.new_zeros(1), torch.cumsum(steps, 0)])
-    return float(running[-1]), running.numpy()
 
 
 def diffusion_loss(
@@ -508,151 +404,6 @@ def as_denoiser(model: nn.Module) -> Denoiser:
     return denoiser
 
 
-def load_digits() -> tuple[Tensor, Tensor]:
-    """scikit-learn's bundled 8x8 digits (1797 images, no download), scaled to ``[-1, 1]``.
-
-    Returns:
-        ``(images, labels)``: float64 of shape ``(1797, 64)`` and int64 of shape ``(1797,)``.
-    """
-    try:
-        from sklearn.datasets import load_digits as _load
-    except ImportError as exc:  # pragma: no cover - environment problem
-        raise ImportError("load_digits needs scikit-learn (it ships the digits data)") from exc
-    d = _load()
-    x = torch.as_tensor(d.data, dtype=torch.float64) / 8.0 - 1.0
-    return x, torch.as_tensor(d.target, dtype=torch.int64)
-
-
-class DigitsClassifier(nn.Module):
-    """Small MLP classifier of 8x8 digits; :meth:`features` is its last hidden layer."""
-
-    def __init__(self, width: int = 128, feature_dim: int = 32) -> None:
-        super().__init__()
-        for name, v in [("width", width), ("feature_dim", feature_dim)]:
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        self.body = nn.Sequential(
-            nn.Linear(64, width), nn.SiLU(), nn.Linear(width, feature_dim), nn.SiLU()
-        )
-        self.head = nn.Linear(feature_dim, 10)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Feature vectors, shape ``(n, feature_dim)``."""
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
-
-
-def train_digits_classifier(
-    x: Tensor,
-    y: Tensor,
-    steps: int = 500,
-    width: int = 128,
-    feature_dim: int = 32,
-    lr: float = 3e-3,
-    batch_size: int = 256,
-    seed: int = 0,
-) -> tuple[DigitsClassifier, float]:
-    """Train :class:`DigitsClassifier` by Adam on cross-entropy (float32, CPU).
-
-    Args:
-        x: images, shape ``(n, 64)``; y: labels, shape ``(n,)``.
-        steps, width, feature_dim, lr, batch_size: training settings.
-        seed: seeds the initialisation and the batches.
-
-    Returns:
-        ``(model, accuracy)`` with the accuracy on the training data itself.
-    """
-    if x.ndim != 2 or x.shape[1] != 64 or y.shape != (x.shape[0],):
-        raise ValueError(f"x must be (n, 64) and y (n,), got {tuple(x.shape)} and {tuple(y.shape)}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = DigitsClassifier(width, feature_dim)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    xf = x.float()
-    for _ in range(steps):
-        idx = torch.randint(x.shape[0], (batch_size,), generator=gen)
-        loss = nn.functional.cross_entropy(model(xf[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        acc = float((model(xf).argmax(-1) == y).double().mean())
-    return model, acc
-
-
-def digits_fd(classifier: DigitsClassifier, x: Tensor, y: Tensor) -> float:
-    """ "Digits-FD": Frechet distance of Gaussian fits in the classifier's feature space (the FID
-    recipe with a digits classifier instead of Inception). ``x``, ``y``: images ``(n, 64)``."""
-    with torch.no_grad():
-        fx = classifier.features(x.float().clamp(-1, 1))
-        fy = classifier.features(y.float().clamp(-1, 1))
-    return frechet_distance(fx.double(), fy.double())
-
-
-class CVGain(NamedTuple):
-    """A leave-one-seed-out tuning gain: mean, 95% half-width, per-seed gains and choices."""
-
-    value: float
-    error: float
-    per_seed: np.ndarray
-    chosen: np.ndarray
-
-
-def cross_validated_gain(metric: np.ndarray | Any, baseline: int) -> CVGain:
-    r"""Relative improvement over a baseline setting when the setting is *chosen on other seeds*.
-
-    ``metric[i, j]`` is the (lower-is-better) metric of seed ``i`` at setting ``j``. For each
-    seed :math:`i` the setting :math:`j^*_i` minimising the mean relative metric of the other
-    seeds is chosen, and the gain :math:`g_i = 1 - m_{i j^*_i}/m_{i,\text{baseline}}` is
-    evaluated on seed :math:`i`. This removes the optimism of picking the best setting and
-    scoring it on the same runs. Returns the mean gain and a t-based 95% half-width.
-    """
-    m = np.asarray(metric, dtype=float)
-    if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 1:
-        raise ValueError(f"metric must have shape (n_seeds >= 2, n_settings), got {m.shape}")
-    if not 0 <= baseline < m.shape[1]:
-        raise ValueError(f"baseline must index a setting in [0, {m.shape[1]}), got {baseline!r}")
-    if not np.all(np.isfinite(m)) or np.any(m[:, baseline] <= 0):
-        raise ValueError("metric must be finite with a positive baseline column")
-    rel = m / m[:, [baseline]]
-    n = m.shape[0]
-    gains, chosen = np.empty(n), np.empty(n, dtype=int)
-    for i in range(n):
-        others = np.delete(rel, i, axis=0).mean(0)
-        chosen[i] = int(np.argmin(others))
-        gains[i] = 1.0 - rel[i, chosen[i]]
-    mean, half = mean_ci95(gains)
-    return CVGain(float(mean), float(half), gains, chosen)
-
-
-def mean_ci95(values: np.ndarray | Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean along ``axis`` and the half-width of its t-based 95% confidence interval
-    (``t_{0.975, n-1} * s / sqrt(n)``, with ``n >= 2`` values along ``axis``)."""
-    from scipy.stats import t as student_t
-
-    v = np.asarray(values, dtype=float)
-    n = v.shape[axis] if v.ndim else 0
-    if n < 2:
-        raise ValueError(f"values need at least 2 entries along axis {axis}, got shape {v.shape}")
-    half = student_t.ppf(0.975, n - 1) * v.std(axis=axis, ddof=1) / math.sqrt(n)
-    return v.mean(axis=axis), half
-
-
-def rank_correlation(x: np.ndarray | Any, y: np.ndarray | Any) -> float:
-    """Spearman rank correlation of two 1-D sequences of equal length (>= 3)."""
-    from scipy.stats import spearmanr
-
-    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if xa.ndim != 1 or xa.shape != ya.shape or xa.size < 3:
-        raise ValueError(f"x and y must be 1-D of equal length >= 3, got {xa.shape} and {ya.shape}")
-    return float(spearmanr(xa, ya).statistic)
-
-
 # -- exact 1-D output densities -----------------------------------------------------------------
 def exact_output_kl(
     step: Callable[..., StepLaw],
@@ -714,47 +465,7 @@ def one_jump_kl(
     return exact_output_kl(frozen_denoiser_step, gmm, sig, gmm, True, n_points, rho=rho)
 
 
-# -- trained denoisers and sample metrics ---------------------------------------------------------
-def train_denoiser(
-    data: Tensor,
-    steps: int,
-    width: int = 64,
-    depth: int = 3,
-    lr: float = 2e-3,
-    batch_size: int = 256,
-    seed: int = 0,
-    sigma_data: float | None = None,
-    device: torch.device | str = "cpu",
-) -> tuple[MLPDenoiser, list[float]]:
-    r"""Train an EDM-preconditioned :class:`~companion.nets.MLPDenoiser` (SiLU) on ``data``
-    (shape ``(n, d)``) with the EDM log-normal noise levels and weighting.
-
-    ``device`` is where the model trains and stays.
-
-    ``seed`` fixes the initialisation and the batches; ``sigma_data`` defaults to the data's
-    standard deviation; ``device`` is where the model trains and stays. Returns the model
-    (float32, eval mode) and the loss per step.
-    """
-    if data.ndim != 2:
-        raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
-    sd = float(data.std()) if sigma_data is None else check_positive("sigma_data", sigma_data)
-    torch.manual_seed(seed)
-    model = MLPDenoiser(int(data.shape[1]), width, depth, "silu", sigma_data=sd).to(device)
-    res = train(
-        model,
-        data.float(),
-        steps,
-        lognormal(),
-        "edm",
-        sigma_data=sd,
-        lr=lr,
-        batch_size=batch_size,
-        seed=seed,
-        disable=True,
-    )
-    return model, res.losses
-
-
+# -- sample metrics -------------------------------------------------------------------------------
 def sample_metrics(
     step: Callable[..., StepLaw],
     denoiser: Denoiser,
@@ -786,21 +497,6 @@ def sample_metrics(
     return {k: float(f(out, reference)) for k, f in metrics.items()}, out
 
 
-def digit_grid(images: Tensor, nrow: int = 4, ncol: int = 8, pad: int = 1) -> np.ndarray:
-    """Tile the first ``nrow*ncol`` 8x8 images (shape ``(n, 64)``, values in [-1, 1]) into one
-    array for ``imshow``, with ``pad`` pixels of background between tiles."""
-    k = nrow * ncol
-    if images.ndim != 2 or images.shape[1] != 64 or images.shape[0] < k:
-        raise ValueError(f"images must have shape (>= {k}, 64), got {tuple(images.shape)}")
-    im = images[:k].detach().double().clamp(-1, 1).cpu().numpy().reshape(nrow, ncol, 8, 8)
-    size = 8 + pad
-    out = np.full((nrow * size + pad, ncol * size + pad), -1.0)
-    for i in range(nrow):
-        for j in range(ncol):
-            out[pad + i * size : pad + i * size + 8, pad + j * size : pad + j * size + 8] = im[i, j]
-    return out
-
-
 #: Metrics understood by :func:`evaluate_sampler` (all lower-is-better).
 EVAL_KINDS = ("exact-kl", "sw2", "digits-fd")
 
@@ -825,7 +521,8 @@ def evaluate_sampler(
     Args:
         kind: ``"exact-kl"`` (1-D: exact :math:`\mathrm{KL}(p\|\hat p)` by grid propagation from
             :math:`\mathcal N(0,\sigma_{\max}^2)`, needs ``target``), ``"sw2"`` (sliced
-            :math:`W_2` of ``n`` samples to ``reference``) or ``"digits-fd"`` (:func:`digits_fd`
+            :math:`W_2` of ``n`` samples to ``reference``) or ``"digits-fd"``
+            (:func:`companion.digits.digits_fd`
             of ``n`` samples to ``reference`` with ``classifier``).
         step: step function, e.g. from :func:`parametric_step`.
         denoiser: ``denoiser(x, sigma)``.

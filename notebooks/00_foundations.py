@@ -48,12 +48,12 @@ from myst_nb import glue
 
 from companion import grid as G
 from companion import samplers as S
-from companion.fitting import fit_loglog
+from companion.stats import fit_loglog
+from companion.conditional_targets import MixtureTarget
 from companion.gmm import ConditionalGaussianMixture, GaussianMixture, ring_mixture
 from companion.ledger import Ledger, at_most, in_range
 from companion.metrics import bootstrap, sliced_w2
 from companion.mixture_kernels import (
-    MixtureTarget,
     VPChain,
     chain_rule_kl,
     joint_kl_two_steps,
@@ -79,7 +79,7 @@ cfg = resolve(
         n_ring=4000,
         n_mc=100_000,
         steps=[8, 12, 16, 24, 32, 48, 64],
-        n_boot=20,
+        n_boot=200,
         n_chain=241,
     ),
     full=dict(
@@ -88,7 +88,7 @@ cfg = resolve(
         n_ring=40_000,
         n_mc=1_000_000,
         steps=[8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
-        n_boot=100,
+        n_boot=999,
     ),
     n_grid=n_grid,
     n_ring=n_ring,
@@ -300,8 +300,8 @@ sw = {
         lambda a, b: sliced_w2(a, b, 64, torch.Generator().manual_seed(seed)),
         out,
         exact,
-        n_boot=cfg["n_boot"],
-        generator=gen,
+        n_resamples=cfg["n_boot"],
+        seed=seed,
     )
     for name, out in finals.items()
 }
@@ -309,13 +309,13 @@ sw["exact samples (noise floor)"] = bootstrap(
     lambda a, b: sliced_w2(a, b, 64, torch.Generator().manual_seed(seed)),
     exact2,
     exact,
-    n_boot=cfg["n_boot"],
-    generator=gen,
+    n_resamples=cfg["n_boot"],
+    seed=seed,
 )
 sw_table = pd.DataFrame(
     {
         "sliced W2": {k: v.value for k, v in sw.items()},
-        "± (95% bootstrap)": {k: v.error for k, v in sw.items()},
+        "± (95% bootstrap)": {k: v.half_width for k, v in sw.items()},
     }
 )
 coarse = S.sample_heun(
@@ -325,7 +325,9 @@ coarse_sw = sliced_w2(coarse, exact, 64, torch.Generator().manual_seed(seed))
 glue("coarse_sw", coarse_sw, display=False)
 heun_sw, floor_sw = sw["Heun"], sw["exact samples (noise floor)"]
 ratio = heun_sw.value / floor_sw.value
-ratio_err = ratio * math.hypot(heun_sw.error / heun_sw.value, floor_sw.error / floor_sw.value)
+ratio_err = ratio * math.hypot(
+    heun_sw.half_width / heun_sw.value, floor_sw.half_width / floor_sw.value
+)
 ledger.record(
     "F3",
     paper="foundations",

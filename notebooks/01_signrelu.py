@@ -55,7 +55,7 @@ from myst_nb import glue
 
 from companion import ratio as R
 from companion import signrelu as S
-from companion.fitting import fit_loglog
+from companion.stats import fit_loglog
 from companion.gmm import GaussianMixture, ring_mixture
 from companion.ledger import Ledger, at_least, at_most, close_to
 from companion.metrics import mmd, sliced_w2

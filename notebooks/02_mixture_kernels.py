@@ -72,9 +72,11 @@ import torch
 from myst_nb import glue
 
 from companion import mixture_kernels as mk
-from companion.conditional_targets import GumbelBetaTarget
-from companion.fitting import fit_loglog
+from companion.conditional_targets import GumbelBetaTarget, MixtureTarget
+from companion import stats
+from companion.stats import fit_loglog
 from companion.gmm import ConditionalGaussianMixture
+from companion.information import context_mutual_information
 from companion.ledger import Ledger, at_least, at_most, close_to
 from companion.profiles import get_device, resolve, seed_everything
 from companion.style import PALETTE, figure, use_style
@@ -212,8 +214,8 @@ def v_fn(c):
     )
 
 
-mixture = mk.MixtureTarget(ConditionalGaussianMixture(w_fn, m_fn, v_fn))
-centred = mk.MixtureTarget(
+mixture = MixtureTarget(ConditionalGaussianMixture(w_fn, m_fn, v_fn))
+centred = MixtureTarget(
     ConditionalGaussianMixture(
         lambda c: torch.full((c.shape[0], 2), 0.5, dtype=torch.float64),
         lambda c: torch.stack([-(1.2 + 0.6 * c), 1.2 + 0.6 * c], -1).unsqueeze(-1),
@@ -392,7 +394,7 @@ for name, tg in [("non-centred mixture", mixture), ("centred mixture", centred)]
         ]
     )
 fit_mask = Bs >= 4.0
-fits = {k: mk.fit_semilog(Bs[fit_mask], v[fit_mask]) for k, v in term_curves.items()}
+fits = {k: stats.fit_semilog(Bs[fit_mask], v[fit_mask]) for k, v in term_curves.items()}
 # the same horizon split into more steps: the terminal law is the same
 term_vs_T = [
     np.mean([mk.terminal_kl(mixture, mk.VPChain.uniform(T, 6.0), c, z_quad) for c in contexts])
@@ -914,7 +916,7 @@ _ = ledger.record(
 # applied to $(z_t, c)$, which is insufficient in general.
 
 # %%
-I_floor = mk.mutual_information(gumbel_beta, eval_contexts, z_l)
+I_floor = context_mutual_information(gumbel_beta, eval_contexts, z_l)
 feat = runs[runs.width == cfg["net_width"]]
 drop = per_seed(feat, features="drop_c", K=Kmax)
 drop_ratio = float(drop.min() / I_floor)

@@ -64,8 +64,11 @@ import torch
 from myst_nb import glue
 
 from companion import s2n
+from companion import information as info
 from companion import samplers as S
-from companion.fitting import fit_loglog
+from companion import stats
+from companion.stats import fit_loglog
+from companion.digits import digit_grid, load_digits, train_digits_classifier
 from companion.gmm import GaussianMixture, ring_mixture
 from companion.ledger import Ledger, at_least, at_most
 from companion.metrics import bootstrap, frechet_distance, mmd, sliced_w2
@@ -78,6 +81,7 @@ from companion.schedules import (
     exponential_sigmas,
 )
 from companion.style import PALETTE, figure, method_colors, use_style
+from companion.training import train_denoiser
 
 cfg = resolve(
     profile,
@@ -477,7 +481,7 @@ for rho in [0.0, 0.5, 1.0, 1.5]:
         jump_rows.append(dict(rho=rho, jump=j, kl=kl))
 e33 = pd.DataFrame(jump_rows)
 
-spearman_min = min(s2n.rank_correlation(g_.jump, g_.kl) for _, g_ in e33.groupby("rho"))
+spearman_min = min(stats.spearman(g_.jump, g_.kl) for _, g_ in e33.groupby("rho"))
 smallest_jump_kl = float(e33[e33.jump == jumps[0]].kl.max())
 glue("e33_spearman", float(spearman_min), display=False)
 glue("e33_small", float(smallest_jump_kl), display=False)
@@ -715,23 +719,23 @@ lams = np.exp(np.linspace(-4, 5, 19))
 rows = []
 for lam in lams:
     h = 1e-3 * lam
-    dI = s2n.derivative(lambda u: s2n.mutual_information(p_data, u, cfg["n_quad"]), lam, h)
-    dK = s2n.derivative(lambda u: s2n.kl_noised(p_data, q_data, u, cfg["n_quad"]), lam, h)
+    dI = s2n.derivative(lambda u: info.mutual_information(p_data, u, cfg["n_quad"]), lam, h)
+    dK = s2n.derivative(lambda u: info.kl_noised(p_data, q_data, u, cfg["n_quad"]), lam, h)
     rows.append(
         dict(
             lam=lam,
             dI=dI,
-            half_mmse=0.5 * s2n.mmse(p_data, lam, cfg["n_quad"]),
+            half_mmse=0.5 * info.mmse(p_data, lam, cfg["n_quad"]),
             dKL=dK,
-            half_mismatch=0.5 * s2n.mismatch(p_data, q_data, lam, cfg["n_quad"]),
+            half_mismatch=0.5 * info.mismatch(p_data, q_data, lam, cfg["n_quad"]),
         )
     )
 e35 = pd.DataFrame(rows)
 immse_err = float((e35.dI / e35.half_mmse - 1).abs().max())
 klmmse_err = float((e35.dKL / e35.half_mismatch - 1).abs().max())
 loglam = torch.arange(-18.0, 22.0 + 1e-9, cfg["kl_dlog"], dtype=torch.float64)
-kl_int, running = s2n.kl_from_mismatch(p_data, q_data, loglam, cfg["n_quad"])
-kl_true = s2n.kl_noised(p_data, q_data, None, 20_001)
+kl_int, running = info.kl_from_mismatch(p_data, q_data, loglam, cfg["n_quad"])
+kl_true = info.kl_noised(p_data, q_data, None, 20_001)
 kl_int_err = abs(kl_int / kl_true - 1)
 assert immse_err < 1e-6 and klmmse_err < 1e-6 and kl_int_err < 1e-6, (
     immse_err,
@@ -754,7 +758,7 @@ ax[2].semilogx(np.exp(loglam.numpy()), running, color=PALETTE[0], label="1/2 int
 ax[2].semilogx(
     np.exp(loglam.numpy()),
     [
-        s2n.kl_noised(p_data, q_data, float(u), 2001) if i % 20 == 0 else np.nan
+        info.kl_noised(p_data, q_data, float(u), 2001) if i % 20 == 0 else np.nan
         for i, u in enumerate(np.exp(loglam.numpy()))
     ],
     "o",
@@ -846,7 +850,7 @@ _ = ledger.record(
 # %%
 glue("e36_seeds", int(cfg["n_seeds"]), display=False)
 ring = ring_mixture(8, 2.0, 0.15)
-digits_x, digits_y = s2n.load_digits()
+digits_x, digits_y = load_digits()
 n_seeds, nfes, gammas, deltas, hgammas = (
     cfg["n_seeds"],
     cfg["nfes"],
@@ -854,7 +858,7 @@ n_seeds, nfes, gammas, deltas, hgammas = (
     cfg["deltas"],
     cfg["heat_gammas"],
 )
-clf, clf_acc = s2n.train_digits_classifier(digits_x, digits_y, steps=cfg["clf_steps"], seed=seed)
+clf, clf_acc = train_digits_classifier(digits_x, digits_y, steps=cfg["clf_steps"], seed=seed)
 glue("e36_clf_acc", float(clf_acc), display=False)
 ring_ref = ring.sample(cfg["n_samples"], torch.Generator().manual_seed(seed + 7))
 datasets = {
@@ -870,7 +874,7 @@ datasets = {
 }
 models = {
     name: [
-        s2n.train_denoiser(
+        train_denoiser(
             spec["train"](s_), cfg["train_steps"], width=spec["width"], seed=seed + s_, device=dev
         )[0]
         for s_ in range(n_seeds)
@@ -943,7 +947,7 @@ base_sto = heat_settings.index((0.0, 1.0))
 gain_rows, cv = [], {}
 for name in datasets:
     for k, nfe in enumerate(nfes):
-        c = s2n.cross_validated_gain(det[name][:, k, :], i0)
+        c = stats.cross_validated_gain(det[name][:, k, :], i0)
         cv[(name, nfe)] = c
         best_in_sample = 1 - (det[name][:, k, :] / det[name][:, k, [i0]]).mean(0).min()
         gain_rows.append(
@@ -952,13 +956,13 @@ for name in datasets:
                 sampler="deterministic (rho=0)",
                 NFE=nfe,
                 baseline=det[name][:, k, i0].mean(),
-                cv_gain=c.value,
-                cv_gain_95=c.error,
+                cv_gain=c.interval.value,
+                cv_gain_95=c.interval.half_width,
                 in_sample_best_gain=best_in_sample,
                 chosen_gamma=", ".join(f"{gammas[j]:g}" for j in c.chosen),
             )
         )
-    c = s2n.cross_validated_gain(sto[name], base_sto)
+    c = stats.cross_validated_gain(sto[name], base_sto)
     cv[(name, "sto")] = c
     gain_rows.append(
         dict(
@@ -966,8 +970,8 @@ for name in datasets:
             sampler="stochastic (rho=1)",
             NFE=20,
             baseline=sto[name][:, base_sto].mean(),
-            cv_gain=c.value,
-            cv_gain_95=c.error,
+            cv_gain=c.interval.value,
+            cv_gain_95=c.interval.half_width,
             in_sample_best_gain=1 - (sto[name] / sto[name][:, [base_sto]]).mean(0).min(),
             chosen_gamma=", ".join(
                 f"({heat_settings[j][0]:g}, {heat_settings[j][1]:g})" for j in c.chosen
@@ -981,7 +985,7 @@ gains.round(3)
 fig, ax = figure(ncols=3, height=2.8)
 for a_, name in zip(ax, datasets, strict=True):
     for k, nfe in enumerate(nfes):
-        rel_mean, half = s2n.mean_ci95(det[name][:, k, :] / det[name][:, k, [i0]])
+        rel_mean, half = stats.mean_t_halfwidth(det[name][:, k, :] / det[name][:, k, [i0]])
         a_.errorbar(
             gammas,
             rel_mean,
@@ -1038,15 +1042,15 @@ spread_unc = max((max(v) - min(v)) / 2 for v in chosen_sets.values())
 per_seed = 1 - det["1-D mixture"] / det["1-D mixture"][:, :, [i0]]  # (seed, nfe, gamma) gains
 shrink = per_seed[:, 0, :].max(1) - per_seed[:, -1, :].max(1)
 
-shrink_unc = float(s2n.mean_ci95(shrink)[1])
+shrink_unc = float(stats.mean_t_halfwidth(shrink)[1])
 glue("e36_spread", float(spread), display=False)
 glue("e36_best", ", ".join(f"{k}: {v:g}" for k, v in best_gamma.items()), display=False)
 glue("e36_shrink", float(shrink.mean()), display=False)
 glue("e36_shrink_unc", float(shrink_unc), display=False)
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
     c = cv[(name, nfes[0])]
-    glue(f"e36_gain_{short}", float(100 * c.value), display=False)
-    glue(f"e36_gain_{short}_unc", float(100 * c.error), display=False)
+    glue(f"e36_gain_{short}", float(100 * c.interval.value), display=False)
+    glue(f"e36_gain_{short}_unc", float(100 * c.interval.half_width), display=False)
 glue("e36_nfe0", int(nfes[0]), display=False)
 glue("e36_nfe1", int(nfes[-1]), display=False)
 
@@ -1063,7 +1067,7 @@ for a_, imgs, title in [
     (ax[1], base_imgs, f"gamma = 0, NFE {nfes[0]}"),
     (ax[2], alt_imgs, f"gamma = {gammas[alt]:g}, NFE {nfes[0]} (FD x {rel_digits[alt]:.2f})"),
 ]:
-    a_.imshow(s2n.digit_grid(imgs, 4, 6), cmap="gray_r", vmin=-1, vmax=1)
+    a_.imshow(digit_grid(imgs, 4, 6), cmap="gray_r", vmin=-1, vmax=1)
     a_.set(title=title, xticks=[], yticks=[])
     a_.grid(False)
 
@@ -1091,8 +1095,8 @@ for g in sorted({0.0, ring_best}):
         ("MMD^2", mmd),
         ("Frechet (Gaussian fits)", frechet_distance),
     ]:
-        est = bootstrap(fn, out, ring_ref, n_boot=20, generator=torch.Generator().manual_seed(1))
-        row[mname] = f"{est.value:.4f} ± {est.error:.4f}"
+        est = bootstrap(fn, out, ring_ref, n_resamples=200, seed=1)
+        row[mname] = f"{est.value:.4f} ± {est.half_width:.4f}"
     ring_rows.append(row)
 pd.DataFrame(ring_rows).set_index("gamma")
 
@@ -1118,9 +1122,7 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         section="s2n-tuning",
         claim=f"Tuning gamma (deterministic, NFE {nfes[0]}) improves sample quality over the "
         f"gamma = 0 baseline on {name} (leave-one-seed-out relative gain; placeholder family).",
-        measured=c.value,
-        uncertainty=c.error,
-        uncertainty_kind=f"t 95% CI over {n_seeds} trained seeds",
+        measured=c.interval,
         expect=at_least(0.01),
         rtol=0.5,
         atol=0.1,
@@ -1132,9 +1134,7 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         section="s2n-tuning",
         claim=f"Tuning (gamma, delta) for stochastic sampling (rho = 1, NFE 20) improves over "
         f"(0, 1) on {name} (leave-one-seed-out relative gain; placeholder family).",
-        measured=c.value,
-        uncertainty=c.error,
-        uncertainty_kind=f"t 95% CI over {n_seeds} trained seeds",
+        measured=c.interval,
         expect=at_least(0.01),
         rtol=0.5,
         atol=0.1,

@@ -59,7 +59,8 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from myst_nb import glue
 
 from companion import design_space as ds
-from companion.fitting import fit_loglog
+from companion import stats
+from companion.stats import fit_loglog
 from companion.gmm import GaussianMixture, ring_mixture
 from companion.grid import GridDensity
 from companion.ledger import Ledger, at_least, at_most, close_to
@@ -206,7 +207,7 @@ for w in cfg["gd_widths"]:
     for s in GD_SEEDS:
         L = ds.gd_dsm(gd_data, gd_levels, w, cfg["gd_steps"], GD_LR, seed=s, device=dev)
         gd_curves[(w, s)] = L
-        f = ds.fit_decay(L)
+        f = stats.fit_decay(L)
         gd_fits.append(
             dict(
                 width=w,
@@ -236,7 +237,7 @@ gd_table = (
     )
 )
 prof_table = pd.DataFrame(
-    [dict(profile=p, rate=ds.fit_decay(L).rate, final_loss=L[-1]) for p, L in prof_curves.items()]
+    [dict(profile=p, rate=stats.fit_decay(L).rate, final_loss=L[-1]) for p, L in prof_curves.items()]
 ).set_index("profile")
 gd_table
 
@@ -266,7 +267,7 @@ widest = gd_table.iloc[-1]
 d_r2 = np.array(
     [f["r2_geometric"] - f["r2_power"] for f in gd_fits if f["width"] == cfg["gd_widths"][-1]]
 )
-d_r2_mean, d_r2_err = ds.mean_and_error(d_r2)
+d_r2_mean, d_r2_err = stats.mean_t_halfwidth(d_r2)
 log_ratio = np.array(
     [
         np.log(
@@ -280,7 +281,7 @@ log_ratio = np.array(
         for s in GD_SEEDS
     ]
 )
-lr_mean, lr_err = ds.mean_and_error(log_ratio)
+lr_mean, lr_err = stats.mean_t_halfwidth(log_ratio)
 glue("gd_r2_geo", float(widest["r2_geometric"]), display=False)
 glue("gd_r2_pow", float(widest["r2_power"]), display=False)
 glue("gd_rate_ratio", float(np.exp(lr_mean)), display=False)
@@ -546,8 +547,8 @@ rms_err = errs.groupby(["seed", "step"])["err"].apply(lambda v: float(np.sqrt((v
 def summarize(df, key):
     rows = []
     for (a, n), grp in df.groupby([key, "N"]):
-        m, e = ds.mean_and_error(grp["dkl"].values)
-        rm, re = ds.mean_and_error((grp["dkl"] / (0.5 * (grp["kl_exp"] + grp["kl_poly"]))).values)
+        m, e = stats.mean_t_halfwidth(grp["dkl"].values)
+        rm, re = stats.mean_t_halfwidth((grp["dkl"] / (0.5 * (grp["kl_exp"] + grp["kl_poly"]))).values)
         rows.append(
             {
                 key: a,
@@ -647,7 +648,7 @@ first, last, n_mid = min(cfg["checkpoints"]), max(cfg["checkpoints"]), cfg["kl_s
 
 def dkl_at(df, key, value, n):
     g = df[(df[key] == value) & (df.N == n)]
-    return ds.mean_and_error(g["dkl"].values)
+    return stats.mean_t_halfwidth(g["dkl"].values)
 
 
 d_first = dkl_at(cross, "step", first, n_mid)
@@ -781,8 +782,8 @@ for name in ds.TRAINING_PRESETS:
             lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(1)),
             xs,
             ref_ring,
-            n_boot=20,
-            generator=gen,
+            n_resamples=200,
+            seed=s,
         )
         pre_rows.append(
             dict(
@@ -790,7 +791,7 @@ for name in ds.TRAINING_PRESETS:
                 seed=s,
                 kl_1d=kl,
                 sw2_ring=sw.value,
-                sw2_err=sw.error,
+                sw2_err=sw.half_width,
                 mmd_ring=mmd(xs[:1000], ref_ring[:1000]),
             )
         )
@@ -836,11 +837,11 @@ kl_by = pre.groupby(["design", "seed"])["kl_1d"].first().unstack()
 others = [n for n in ds.TRAINING_PRESETS if n != "edm"]
 gap_best = kl_by.loc["edm"] - kl_by.loc[others].min()
 gap_incr = kl_by.loc["increasing"] - kl_by.loc[[n for n in others if n != "increasing"]].max()
-gb, gbe = ds.mean_and_error(gap_best.values)
-gi, gie = ds.mean_and_error(gap_incr.values)
+gb, gbe = stats.mean_t_halfwidth(gap_best.values)
+gi, gie = stats.mean_t_halfwidth(gap_incr.values)
 sw_by = pre.groupby(["design", "seed"])["sw2_ring"].first().unstack()
 gap_sw = sw_by.loc["edm"] - sw_by.loc[others].min()
-gs, gse = ds.mean_and_error(gap_sw.values)
+gs, gse = stats.mean_t_halfwidth(gap_sw.values)
 pkind = f"95% t-interval over {cfg['preset_seeds']} seeds" if cfg["preset_seeds"] > 1 else None
 ledger.record(
     "E4.4a",

@@ -182,20 +182,6 @@ def test_eps_profile_weighting_normalised():
         ds.eps_profile_weighting("nope", lv)
 
 
-def test_fit_decay_distinguishes_geometric_and_power_law():
-    k = np.arange(1, 2001)
-    f = ds.fit_decay(3 * np.exp(-0.004 * k) + 0.0)
-    assert f.rate == pytest.approx(0.004, rel=1e-6)
-    assert f.r2_geometric > f.r2_power
-    p = ds.fit_decay(5.0 / k, window=(0.01, 1.0))
-    assert p.power == pytest.approx(1.0, rel=1e-6)
-    assert p.r2_power > p.r2_geometric
-    with pytest.raises(ValueError, match="window"):
-        ds.fit_decay(np.ones(20), window=(0.5, 0.2))
-    with pytest.raises(ValueError, match="floor"):
-        ds.fit_decay(np.ones(20), floor=2.0)
-
-
 def test_gd_dsm_decreases_the_empirical_loss():
     data = ring_mixture(4, 1.0, 0.2).sample(8, torch.Generator().manual_seed(0)).float()
     lv = ds.schedule_sigmas(4, 0.05, 10.0, 7.0)
@@ -234,29 +220,3 @@ def test_eps_weight_density():
     ref /= ref.sum() * h
     assert abs(grid[int(edm.argmax())].item() - grid[int(np.argmax(ref))].item()) < 0.4
     assert float(np.abs(edm.numpy() - ref).sum() * h) < 0.12
-
-
-def test_mean_and_error():
-    m, e = ds.mean_and_error([1.0, 3.0])
-    assert m == 2.0 and e == pytest.approx(scipy.stats.t.ppf(0.975, 1) * 1.0)
-    m, e = ds.mean_and_error([[1.0, 2.0]])
-    assert np.all(e == 0)
-
-
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="sigma_min"):
-        ds.bound_discretization(torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64))
-    with pytest.raises(ValueError, match="decreasing"):
-        ds.bound_score(torch.tensor([1.0, 2.0], dtype=torch.float64), torch.ones(1))
-    with pytest.raises(ValueError, match="eps_error"):
-        ds.bound_score(torch.tensor([2.0, 1.0], dtype=torch.float64), torch.ones(3))
-    with pytest.raises(ValueError, match="e must"):
-        ds.PerturbedDenoiser(GMM, -0.1)
-    with pytest.raises(TypeError, match="gmm"):
-        ds.score_error(GMM.denoise, "gmm", [1.0])
-    with pytest.raises(ValueError, match="one-dimensional"):
-        ds.output_kl(GMM.denoise, ring_mixture(), ds.schedule_sigmas(5, 0.1, 1.0))
-    with pytest.raises(ValueError, match="sigma_max"):
-        ds.bound_initialization(1.0, 1, 0.0)
-    with pytest.raises(TypeError, match="model"):
-        ds.TorchDenoiser("net")

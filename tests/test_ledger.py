@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from companion.ledger import (
+    CLAIM_KINDS,
     PAPERS,
     VERDICTS,
     Ledger,
@@ -21,6 +22,7 @@ from companion.ledger import (
     in_range,
     verdict,
 )
+from companion.stats import Interval, bootstrap_ci, fit_loglog, paired_t, refinement, t_interval
 
 
 @pytest.fixture
@@ -30,7 +32,9 @@ def ledger(tmp_path, monkeypatch):
 
 
 def _rec(ledger, cid="A", **kw):
-    args = dict(paper="foundations", claim="a claim", measured=1.0, expect=at_most(2.0))
+    args = dict(
+        kind="check", paper="foundations", claim="a claim", measured=1.0, expect=at_most(2.0)
+    )
     args.update(kw)
     return ledger.record(cid, **args)
 
@@ -68,7 +72,14 @@ def _rec(ledger, cid="A", **kw):
     ],
 )
 def test_verdict(measured, unc, crit, want):
-    assert verdict(measured, unc, crit) == want
+    m = measured if unc is None else Interval(measured, measured - unc, measured + unc, "t", 5)
+    assert verdict(m, crit) == want
+
+
+def test_verdict_uses_asymmetric_interval_ends():
+    iv = Interval(1.1, 1.05, 1.5, "bootstrap", 999, "BCa")
+    assert verdict(iv, at_least(1.0)) == "supported"
+    assert verdict(iv, at_most(1.2)) == "inconclusive"
 
 
 def test_expected_text():
@@ -100,6 +111,7 @@ def test_bad_criterion_arguments(make, arg):
 def test_record_returns_verdict_and_writes_json(ledger, tmp_path):
     rec = ledger.record(
         "F1",
+        kind="check",
         paper="foundations",
         claim="closed-form score equals autograd",
         measured=3e-15,
@@ -120,9 +132,12 @@ def test_record_returns_verdict_and_writes_json(ledger, tmp_path):
     (claim,) = data["claims"]
     assert claim == rec
     assert set(claim) == {
-        "id", "paper", "claim", "section", "measured", "uncertainty", "uncertainty_kind",
+        "id", "kind", "paper", "source", "claim", "section", "measured", "uncertainty",
+        "interval", "uncertainty_kind", "n", "uncertainty_note", "uncertainty_text",
         "expected", "criterion", "verdict", "rtol", "atol",
     }  # fmt: skip
+    assert (claim["kind"], claim["uncertainty_kind"], claim["n"]) == ("check", "none", None)
+    assert data["coverage"] == []
 
 
 def test_saved_after_every_record(ledger):
@@ -135,12 +150,12 @@ def test_saved_after_every_record(ledger):
 
 
 def test_non_finite_measured_is_valid_json(ledger):
-    rec = _rec(ledger, measured=float("nan"), uncertainty=float("inf"), uncertainty_kind="seeds")
+    rec = _rec(ledger, measured=Interval(math.nan, -math.inf, math.inf, "t", 5))
     assert rec["verdict"] == "not reproduced"
     text = ledger.path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     claim = json.loads(text)["claims"][0]
-    assert claim["measured"] == "nan" and claim["uncertainty"] == "inf"
+    assert claim["measured"] == "nan" and claim["interval"] == ["-inf", "inf"]
 
 
 def test_accepts_numpy_and_torch_scalars(ledger):
@@ -159,8 +174,9 @@ def test_accepts_numpy_and_torch_scalars(ledger):
         (dict(measured=None), "measured"),
         (dict(measured=np.ones(3)), "measured"),
         (dict(measured=True), "measured"),
-        (dict(uncertainty=-1.0, uncertainty_kind="seeds"), "uncertainty"),
-        (dict(uncertainty=0.1), "uncertainty_kind"),
+        (dict(kind="claim"), "kind"),
+        (dict(kind="paper"), "source"),
+        (dict(kind="paper", source=" "), "source"),
         (dict(claim=""), "claim"),
         (dict(section="not a label"), "section"),
         (dict(rtol=-1.0), "rtol"),
@@ -226,17 +242,99 @@ def test_name_must_match_executed_notebook(tmp_path, monkeypatch):
 
 
 def test_table(ledger):
-    _rec(ledger, "A", measured=0.98, uncertainty=0.02, uncertainty_kind="std over 5 seeds")
+    _rec(ledger, "A", measured=Interval(0.98, 0.96, 1.0, "t", 5))
     _rec(ledger, "B", measured=5.0)
     t = ledger.table()
     assert list(t.index) == ["A", "B"]
-    assert list(t.columns) == ["paper", "claim", "measured", "expected", "verdict"]
-    assert t.loc["A", "measured"] == "0.98 ± 0.02"
+    assert list(t.columns) == [
+        "kind", "claim", "measured", "uncertainty", "expected", "verdict"
+    ]  # fmt: skip
+    assert t.loc["A", "measured"] == "0.980 ± 0.020"
+    assert t.loc["A", "uncertainty"] == "95% t-interval over 5 seeds"
+    assert t.loc["B", "uncertainty"] == "exact"
     assert t.loc["B", "verdict"] == "not reproduced"
     assert set(t["verdict"]) <= set(VERDICTS)
 
 
-def test_format_measured():
+def test_format_measured_to_significant_digits():
     assert format_measured(3e-15, None) == "3e-15"
-    assert format_measured(0.123456, 0.01) == "0.1235 ± 0.01"
+    assert format_measured(0.123456, None) == "0.1235"
+    assert format_measured(0.9387, [0.9387 - 0.003762, 0.9387 + 0.003762]) == "0.9387 ± 0.0038"
+    assert format_measured(12345.6, [12000.0, 12700.0]) == "12350 ± 350"
+    assert format_measured(1.2345e-5, [1.2e-5, 1.27e-5]) == "(1.234 ± 0.036)e-05"
+    assert format_measured(2.0, [1.0, 5.0]) == "2.0 [1.0, 5.0]"
     assert format_measured("nan", None) == "nan"
+
+
+# --- claim kinds and the refusals -----------------------------------------------------------
+
+
+def test_every_claim_kind_accepted(ledger):
+    for i, kind in enumerate(CLAIM_KINDS):
+        extra = {"source": "abstract"} if kind == "paper" else {}
+        assert _rec(ledger, f"K{i}", kind=kind, **extra)["kind"] == kind
+
+
+@pytest.mark.parametrize("kind", ["paper", "derived"])
+def test_refuses_paper_claim_on_few_seeds(ledger, kind):
+    thin = t_interval([1.0, 1.2, 0.9, 1.1])
+    with pytest.raises(ValueError, match=r"claim E9.*4 seeds.*at least 5"):
+        _rec(ledger, "E9", kind=kind, source="abstract", measured=thin)
+    with pytest.raises(ValueError, match=r"claim E9.*2 seeds"):
+        _rec(ledger, "E9", kind=kind, source="abstract", measured=paired_t([1, 2], [0, 1.5]))
+    assert ledger.claims == []
+    rec = _rec(
+        ledger, "E9", kind=kind, source="abstract", measured=t_interval([1, 1.2, 0.9, 1.1, 1])
+    )
+    assert (rec["uncertainty_kind"], rec["n"]) == ("t", 5)
+
+
+def test_refuses_paper_slope_on_few_points(ledger):
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    fit = fit_loglog(x, x**-1.0 * (1 + 0.01 * np.sin(x)))
+    with pytest.raises(ValueError, match=r"claim R1.*fit over 4 points.*at least 5"):
+        _rec(ledger, "R1", kind="derived", measured=fit.slope_interval)
+
+
+def test_questions_and_checks_may_rest_on_few_seeds(ledger):
+    rec = _rec(ledger, "Q1", kind="question", measured=t_interval([1.0, 1.2, 0.9]))
+    assert rec["n"] == 3 and rec["uncertainty_text"] == "95% t-interval over 3 seeds"
+
+
+def test_refuses_thin_bootstrap_for_any_kind(ledger):
+    thin = Interval(1.0, 0.9, 1.1, "bootstrap", 50)
+    with pytest.raises(ValueError, match=r"claim B1.*at least 200 resamples"):
+        _rec(ledger, "B1", kind="question", measured=thin)
+
+
+def test_records_refinement_and_bootstrap(ledger):
+    rec = _rec(ledger, "N1", kind="check", measured=refinement(1.01, 1.0025, 1.0))
+    assert rec["uncertainty_kind"] == "refinement" and rec["n"] == 3
+    assert rec["interval"] == [pytest.approx(0.99), pytest.approx(1.01)]
+    rng = np.random.default_rng(0)
+    boot = bootstrap_ci((rng.normal(size=200),), np.mean, n_resamples=999)
+    rec = _rec(ledger, "N2", kind="question", measured=boot, expect=at_most(1.0))
+    assert rec["uncertainty_kind"] == "bootstrap" and rec["n"] == 999
+    assert rec["uncertainty_note"] == "BCa"
+
+
+# --- coverage -------------------------------------------------------------------------------
+
+
+def test_coverage_recorded_and_validated(ledger):
+    _rec(ledger, "E1", kind="paper", source="abstract")
+    rows = [
+        {"statement": "rate n^-1", "source": "abstract", "ids": ["E1"]},
+        {"statement": "FID improves", "source": "summary", "reason": "needs pretrained models"},
+    ]
+    frame = ledger.coverage(rows)
+    assert list(frame["tested by"]) == ["E1", "not tested: needs pretrained models"]
+    assert json.loads(ledger.path.read_text())["coverage"][1]["reason"] == "needs pretrained models"
+    with pytest.raises(ValueError, match=r"not recorded"):
+        ledger.coverage([{"statement": "s", "source": "abstract", "ids": ["E7"]}])
+    with pytest.raises(ValueError, match=r"either 'ids'.*or 'reason'"):
+        ledger.coverage([{"statement": "s", "source": "abstract"}])
+    with pytest.raises(ValueError, match=r"either 'ids'"):
+        ledger.coverage([{"statement": "s", "source": "abstract", "ids": ["E1"], "reason": "x"}])
+    with pytest.raises(ValueError, match=r"source"):
+        ledger.coverage([{"statement": "s", "ids": ["E1"]}])

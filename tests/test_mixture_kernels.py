@@ -1,4 +1,4 @@
-"""Tests of companion.mixture_kernels and companion.conditional_targets."""
+"""Tests of companion.mixture_kernels."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from companion import mixture_kernels as mk
-from companion.conditional_targets import GumbelBetaTarget
+from companion.conditional_targets import MixtureTarget
 from companion.gmm import ConditionalGaussianMixture
 
 F64 = torch.float64
@@ -20,8 +20,8 @@ def _three(c: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def target() -> mk.MixtureTarget:
-    return mk.MixtureTarget(
+def target() -> MixtureTarget:
+    return MixtureTarget(
         ConditionalGaussianMixture(
             _three,
             lambda c: torch.stack([-2 + 0.5 * c, 0.2 * c, 1.5 + 0.5 * c], -1).unsqueeze(-1),
@@ -32,8 +32,8 @@ def target() -> mk.MixtureTarget:
     )
 
 
-def _gaussian_target(mean: float, var: float) -> mk.MixtureTarget:
-    return mk.MixtureTarget(
+def _gaussian_target(mean: float, var: float) -> MixtureTarget:
+    return MixtureTarget(
         ConditionalGaussianMixture(
             lambda c: torch.ones(c.shape[0], 1, dtype=F64),
             lambda c: torch.full((c.shape[0], 1, 1), mean, dtype=F64),
@@ -45,7 +45,7 @@ def _gaussian_target(mean: float, var: float) -> mk.MixtureTarget:
 class _Opaque:
     """A target seen only through its marginals (forces the quadrature code paths)."""
 
-    def __init__(self, inner: mk.MixtureTarget) -> None:
+    def __init__(self, inner: MixtureTarget) -> None:
         self.inner = inner
 
     def log_marginal(self, z, c, alpha, sigma):
@@ -200,46 +200,6 @@ def test_relu_logits_improve_with_width_and_obey_the_logit_bound(target):
 def test_exact_kernel_requires_mixture_target(target):
     with pytest.raises(TypeError, match="MixtureTarget"):
         mk.exact_kernel(_Opaque(target), mk.VPChain.uniform(2, 1.0))
-    with pytest.raises(TypeError, match="ConditionalGaussianMixture"):
-        mk.MixtureTarget("not a mixture")
-
-
-# -- fits and information ----------------------------------------------------------------------
-def test_fit_semilog_recovers_slope():
-    x = np.linspace(1, 5, 9)
-    f = mk.fit_semilog(x, 3.0 * np.exp(-1.7 * x))
-    assert f.slope == pytest.approx(-1.7, abs=1e-12)
-    assert f.ci95 < 1e-10
-    with pytest.raises(ValueError):
-        mk.fit_semilog(x, -x)
-
-
-def test_mutual_information(target):
-    x = torch.linspace(-6, 6, 2001, dtype=F64)
-    assert abs(mk.mutual_information(_gaussian_target(0.3, 0.5), [0.0, 1.0], x)) < 1e-14
-    assert mk.mutual_information(target, [0.0, 1.0], x) > 0.05
-
-
-# -- the non-mixture target ----------------------------------------------------------------------
-def test_gumbel_beta_density_and_samples():
-    g = GumbelBetaTarget()
-    x = torch.linspace(-4, 12, 40001, dtype=F64)
-    gen = torch.Generator().manual_seed(1)
-    for c in (0.0, 0.6):
-        p = torch.exp(g.log_prob(x, c))
-        assert float(torch.trapezoid(p, x)) == pytest.approx(1.0, abs=1e-6)
-        mean = float(torch.trapezoid(x * p, x))
-        s = g.sample(torch.full((100_000,), c), gen)
-        assert abs(float(s.mean()) - mean) < 5 * float(s.std()) / math.sqrt(s.numel())
-    # noised marginal: normalised, and its mean is alpha times the data mean
-    z = torch.linspace(-7, 9, 3201, dtype=F64)
-    q = torch.exp(g.log_marginal(z, 0.6, 0.8, 0.6))
-    assert float(torch.trapezoid(q, z)) == pytest.approx(1.0, abs=1e-8)
-    assert float(torch.trapezoid(z * q, z)) == pytest.approx(0.8 * mean, abs=1e-6)
-    with pytest.raises(ValueError, match="c must"):
-        g.log_prob(x, 1.5)
-    with pytest.raises(ValueError, match="n_quad"):
-        GumbelBetaTarget(n_quad=10)
 
 
 # -- learned kernels -----------------------------------------------------------------------------
