@@ -367,6 +367,7 @@ class Ledger:
         self._date = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         self._claims = []
         self._coverage: list[dict[str, Any]] = []
+        self._coverage_section: str | None = None
 
     @property
     def path(self) -> Path:
@@ -524,8 +525,11 @@ class Ledger:
                 f"fitted slope needs at least {MIN_FIT_POINTS}"
             )
 
-    def coverage(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def coverage(self, rows: list[dict[str, Any]], section: str | None = None) -> pd.DataFrame:
         """Record the chapter's coverage table and return it for display.
+
+        ``section`` is the MyST label of the section that shows the table (the dashboard links
+        to it).
 
         Each row is one statement of the paper: ``{"statement": ..., "source": ...,
         "ids": [...]}`` with the ids of the recorded claims that test it, or ``{"statement":
@@ -569,7 +573,10 @@ class Ledger:
                     "reason": reason.strip() if isinstance(reason, str) else None,
                 }
             )
+        if section is not None and (not isinstance(section, str) or not _LABEL_RE.match(section)):
+            raise ValueError(f"section must be a MyST label like 's2n-coverage', got {section!r}")
         self._coverage = out
+        self._coverage_section = section
         self.save()
         return coverage_frame(out)
 
@@ -587,6 +594,7 @@ class Ledger:
             "versions": _versions(),
             "claims": self.claims,
             "coverage": [dict(r) for r in self._coverage],
+            "coverage_section": self._coverage_section,
         }
 
     def save(self) -> Path:

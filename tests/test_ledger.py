@@ -327,9 +327,11 @@ def test_coverage_recorded_and_validated(ledger):
         {"statement": "rate n^-1", "source": "abstract", "ids": ["E1"]},
         {"statement": "FID improves", "source": "summary", "reason": "needs pretrained models"},
     ]
-    frame = ledger.coverage(rows)
+    frame = ledger.coverage(rows, section="t-coverage")
     assert list(frame["tested by"]) == ["E1", "not tested: needs pretrained models"]
-    assert json.loads(ledger.path.read_text())["coverage"][1]["reason"] == "needs pretrained models"
+    data = json.loads(ledger.path.read_text())
+    assert data["coverage"][1]["reason"] == "needs pretrained models"
+    assert data["coverage_section"] == "t-coverage"
     with pytest.raises(ValueError, match=r"not recorded"):
         ledger.coverage([{"statement": "s", "source": "abstract", "ids": ["E7"]}])
     with pytest.raises(ValueError, match=r"either 'ids'.*or 'reason'"):
