@@ -278,28 +278,43 @@ class GaussianMixture:
         kernel is a K-component Gaussian mixture whose logits are quadratic in :math:`z_t`,
         whose means are affine in :math:`z_t` and whose covariances are constant.
         """
-        for name, v in [("alpha_s", alpha_s), ("alpha_t", alpha_t)]:
-            check_positive(name, v)
-        check_nonnegative("sigma_s", sigma_s)
-        check_positive("sigma_t", sigma_t)
-        a = alpha_t / alpha_s
-        b2 = sigma_t**2 - a**2 * sigma_s**2
-        if b2 <= 0:
-            raise ValueError(
-                f"the step must add noise: sigma_t^2 - (alpha_t/alpha_s)^2 sigma_s^2 = {b2:.3g} <= 0"
-            )
-        mu = alpha_s * self.means  # law of z_s | k
-        c = alpha_s**2 * self.variances + sigma_s**2
-        pred_var = a**2 * c + b2  # law of z_t | k
-        gain = a * c / pred_var
-        return GaussianMixtureKernel(
-            log_w=self.log_w,
-            pred_mean=a * mu,
-            pred_var=pred_var,
-            offset=mu - gain * a * mu,
-            gain=gain,
-            variances=c * b2 / pred_var,
+        return _reverse_kernel(
+            self.log_w, self.means, self.variances, alpha_s, sigma_s, alpha_t, sigma_t
         )
+
+
+def _reverse_kernel(
+    log_w: Tensor,
+    means: Tensor,
+    variances: Tensor,
+    alpha_s: float,
+    sigma_s: float,
+    alpha_t: float,
+    sigma_t: float,
+) -> GaussianMixtureKernel:
+    """The exact reverse kernel of mixtures with parameters ``(..., K)``, ``(..., K, d)``."""
+    for name, v in [("alpha_s", alpha_s), ("alpha_t", alpha_t)]:
+        check_positive(name, v)
+    check_nonnegative("sigma_s", sigma_s)
+    check_positive("sigma_t", sigma_t)
+    a = alpha_t / alpha_s
+    b2 = sigma_t**2 - a**2 * sigma_s**2
+    if b2 <= 0:
+        raise ValueError(
+            f"the step must add noise: sigma_t^2 - (alpha_t/alpha_s)^2 sigma_s^2 = {b2:.3g} <= 0"
+        )
+    mu = alpha_s * means  # law of z_s | k
+    c = alpha_s**2 * variances + sigma_s**2
+    pred_var = a**2 * c + b2  # law of z_t | k
+    gain = a * c / pred_var
+    return GaussianMixtureKernel(
+        log_w=log_w,
+        pred_mean=a * mu,
+        pred_var=pred_var,
+        offset=mu - gain * a * mu,
+        gain=gain,
+        variances=c * b2 / pred_var,
+    )
 
 
 @dataclass
@@ -308,6 +323,9 @@ class GaussianMixtureKernel:
     with softmax-quadratic logits :math:`\log\pi_k(z) = \log w_k + \log\mathcal N(z; \mu_k, P_k) + C(z)`.
 
     All tensors are per component, shape ``(K, d)`` except ``log_w`` ``(K,)`` (diagonal model).
+    A batch of kernels (one per conditioning point, as returned by
+    :meth:`ConditionalGaussianMixture.reverse_kernel`) has shapes ``(n, K, d)`` and ``(n, K)``
+    and is evaluated at ``n`` points ``z``.
     """
 
     log_w: Tensor
@@ -320,7 +338,7 @@ class GaussianMixtureKernel:
     @property
     def n_components(self) -> int:
         """Number of components K."""
-        return int(self.log_w.shape[0])
+        return int(self.log_w.shape[-1])
 
     def logits(self, z: Tensor) -> Tensor:
         """Normalised log mixture weights given ``z`` (shape ``(n, d)``), shape ``(n, K)``."""
@@ -342,7 +360,8 @@ class GaussianMixtureKernel:
         k = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         idx = torch.arange(z.shape[0], device=z.device)
         eps = torch.randn(z.shape, dtype=z.dtype, device=z.device, generator=generator)
-        return self.means(z)[idx, k] + torch.sqrt(self.variances[k]) * eps
+        var = self.variances[idx, k] if self.variances.ndim == 3 else self.variances[k]
+        return self.means(z)[idx, k] + torch.sqrt(var) * eps
 
 
 class ConditionalGaussianMixture:
@@ -380,6 +399,21 @@ class ConditionalGaussianMixture:
             )
         var = self.variances_fn(c) + _as_sigma2(sigma, x.shape[0], x)
         return mixture_log_prob(x, torch.log(self.weights_fn(c)), self.means_fn(c), var)[0]
+
+    def reverse_kernel(
+        self, c: Tensor, alpha_s: float, sigma_s: float, alpha_t: float, sigma_t: float
+    ) -> GaussianMixtureKernel:
+        r"""Exact :math:`q(z_s\mid z_t, c_i)` for every context in ``c`` (shape ``(n,)``), batched.
+
+        The kernel of :meth:`GaussianMixture.reverse_kernel` for each mixture :meth:`at` ``c_i``,
+        with parameters of shape ``(n, K, d)``; evaluate it at ``n`` points ``z`` (one per context).
+        """
+        c = torch.as_tensor(c, dtype=torch.float64).reshape(-1)
+        w = self.weights_fn(c)
+        n, K = w.shape
+        m = self.means_fn(c).reshape(n, K, -1)
+        v = self.variances_fn(c).reshape(n, K, -1).expand_as(m)
+        return _reverse_kernel(torch.log(w), m, v, alpha_s, sigma_s, alpha_t, sigma_t)
 
     def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One sample per context in ``c`` (shape ``(n,)``), shape ``(n, d)``."""

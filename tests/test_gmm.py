@@ -103,6 +103,27 @@ def test_reverse_kernel_is_bayes(gen):
         g.reverse_kernel(0.7, 0.71, 0.9, 0.2)
 
 
+def test_conditional_reverse_kernel_is_the_batched_kernel_of_each_context(gen):
+    cm = ConditionalGaussianMixture(
+        lambda c: torch.softmax(torch.stack([c, -c], -1), -1),
+        lambda c: torch.stack([c - 1.0, 2.0 * c], -1).unsqueeze(-1),
+        lambda c: torch.stack([0.1 + 0.0 * c, 0.2 + 0.1 * c], -1).unsqueeze(-1),
+    )
+    c = torch.tensor([0.0, 0.3, 0.9, 0.9], dtype=torch.float64)
+    z = torch.randn(4, 1, dtype=torch.float64, generator=gen)
+    y = torch.randn(4, 1, dtype=torch.float64, generator=gen)
+    levels = (0.9, math.sqrt(1 - 0.81), 0.6, math.sqrt(1 - 0.36))
+    batch = cm.reverse_kernel(c, *levels)
+    for i, ci in enumerate(c.tolist()):
+        one = cm.at(ci).reverse_kernel(*levels)
+        zi, yi = z[i : i + 1], y[i : i + 1]
+        assert torch.allclose(batch.logits(z)[i], one.logits(zi)[0], atol=1e-13)
+        assert torch.allclose(batch.means(z)[i], one.means(zi)[0], atol=1e-13)
+        assert torch.allclose(batch.log_prob(y, z)[i], one.log_prob(yi, zi)[0], atol=1e-13)
+    draws = batch.sample(z, gen)
+    assert draws.shape == (4, 1) and batch.n_components == 2
+
+
 def test_conditional_mixture(gen):
     cm = ConditionalGaussianMixture(
         lambda c: torch.stack([c, 1 - c], -1),

@@ -78,3 +78,76 @@ def test_grid_density_interp_and_errors():
     assert float(d(torch.tensor([100.0], dtype=torch.float64))) == 0.0
     with pytest.raises(ValueError, match="equal length"):
         G.GridDensity(torch.zeros(5), torch.zeros(4))
+
+
+def _gauss_kl(m1: float, v1: float, m2: float, v2: float) -> float:
+    return 0.5 * (v1 / v2 + (m1 - m2) ** 2 / v2 - 1 + math.log(v2 / v1))
+
+
+def test_trapezoid_weights_and_kl_from_logs():
+    x = torch.linspace(-2.0, 3.0, 11, dtype=torch.float64)
+    w = G.trapezoid_weights(x)
+    assert float(w.sum()) == pytest.approx(5.0, rel=1e-14)
+    assert float((w * (2 * x + 1)).sum()) == pytest.approx(10.0, rel=1e-13)  # exact for lines
+    with pytest.raises(ValueError, match="x must be"):
+        G.trapezoid_weights(x[:2])
+    # KL of two Gaussians from logs, and p = 0 (log p = -inf) contributes nothing
+    z = torch.linspace(-20, 20, 8001, dtype=torch.float64)
+    lp = -0.5 * (z - 0.3) ** 2 / 0.5 - 0.5 * math.log(2 * math.pi * 0.5)
+    lq = -0.5 * (z + 0.2) ** 2 / 1.3 - 0.5 * math.log(2 * math.pi * 1.3)
+    exact = _gauss_kl(0.3, 0.5, -0.2, 1.3)
+    assert G.kl_from_logs(lp, lq, z) == pytest.approx(exact, rel=1e-10)
+    lp_cut = torch.where(z.abs() > 19, -math.inf, lp)
+    assert G.kl_from_logs(lp_cut, lq, z) == pytest.approx(exact, rel=1e-10)
+    kl = G.log_kl_divergence(
+        lambda u: -0.5 * (u - 0.3) ** 2 / 0.5 - 0.5 * math.log(math.pi), lambda u: lq, z
+    )
+    assert kl.value == pytest.approx(exact, rel=1e-10) and kl.error < 1e-9
+    # tiny divergences stay accurate from logs: KL(p || p e^{eps sin}) = -eps E_p sin(z)
+    lq_tiny = lp + 1e-9 * torch.sin(z)
+    closed = -1e-9 * math.sin(0.3) * math.exp(-0.5 * 0.5)
+    assert G.kl_from_logs(lp, lq_tiny, z) == pytest.approx(closed, rel=1e-6)
+
+
+def test_density_kl_on_own_nodes_and_on_a_grid():
+    d = G.GridDensity.gaussian(0.4, 1.1, 4001)
+    lp = lambda u: -0.5 * (u - 0.1) ** 2 / 0.8 - 0.5 * math.log(2 * math.pi * 0.8)  # noqa: E731
+    exact = _gauss_kl(0.1, 0.8, 0.4, 1.1**2)
+    own = G.density_kl(lp, d)
+    assert own.value == pytest.approx(exact, rel=1e-6) and own.error < 1e-5
+    x = torch.linspace(-9, 9, 20_001, dtype=torch.float64)
+    # off the nodes, q is interpolated linearly (relative error ~ h^2 / 8)
+    assert G.density_kl(lp, d, x).value == pytest.approx(exact, rel=1e-4)
+    # the density form agrees with the log form
+    assert G.kl_divergence(lambda u: torch.exp(lp(u)), d, x).value == pytest.approx(
+        G.density_kl(lp, d, x).value, rel=1e-10
+    )
+
+
+def test_sampler_output_kl_closed_form_and_convergence():
+    # Gaussian data N(M, V): the steps are affine, so the output law is Gaussian in closed form
+    target = GaussianMixture([1.0], [M], V)
+    sig = karras_sigmas(12, 0.05, 20.0, zero=False)
+    kl = G.sampler_output_kl(S.STEPS["euler"], gauss_denoiser, sig, target, n_points=3000)
+    mean, var = affine_law(S.STEPS["euler"], sig, 0.0, 400.0)  # prior N(0, sigma_max^2)
+    exact = _gauss_kl(M, V + float(sig[-1]) ** 2, mean, var)
+    assert kl.value == pytest.approx(exact, rel=2e-3)  # grid propagation error, first order
+    exact_prior = G.sampler_output_kl(S.STEPS["euler"], gauss_denoiser, sig, target, "exact")
+    mean, var = affine_law(S.STEPS["euler"], sig, M, V + 400.0)
+    assert exact_prior.value == pytest.approx(
+        _gauss_kl(M, V + float(sig[-1]) ** 2, mean, var), rel=2e-3
+    )
+    # a mixture: the first-order frozen-eps sampler converges (KL ~ N^-2)
+    mix = GaussianMixture([0.3, 0.7], [[-1.5], [1.0]], [0.05, 0.2])
+    kls = [
+        G.sampler_output_kl(S.frozen_eps_step, mix, G_sig, mix, "exact", rho=1.0).value
+        for G_sig in (
+            karras_sigmas(21, 0.02, 50.0, zero=False),
+            karras_sigmas(81, 0.02, 50.0, zero=False),
+        )
+    ]
+    assert kls[1] < kls[0] / 8
+    with pytest.raises(ValueError, match="one-dimensional"):
+        G.sampler_output_kl(S.STEPS["euler"], mix, sig, GaussianMixture([1.0], [[0.0, 0.0]], 1.0))
+    with pytest.raises(ValueError, match="prior"):
+        G.sampler_output_kl(S.STEPS["euler"], mix, sig, mix, "gaussian")

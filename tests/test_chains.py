@@ -1,0 +1,145 @@
+"""Tests of companion.chains: the discrete VP chain and its exact per-step, path and output KLs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from companion import chains as C
+from companion.gmm import GaussianMixture
+from companion.grid import GridDensity
+
+F64 = torch.float64
+Z = torch.linspace(-9, 9, 361, dtype=F64)
+
+
+def _gauss_kl(m1: float, v1: float, m2: float, v2: float) -> float:
+    return 0.5 * (v1 / v2 + (m1 - m2) ** 2 / v2 - 1 + math.log(v2 / v1))
+
+
+# -- the chain -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [C.VPChain.uniform, C.VPChain.linear])
+def test_chain_total_noise_and_marginals(make):
+    ch = make(7, 3.5)
+    assert ch.total_noise == pytest.approx(3.5, rel=1e-12)
+    assert ch.alpha(ch.T) ** 2 == pytest.approx(math.exp(-3.5), rel=1e-12)
+    for t in range(ch.T + 1):
+        assert ch.alpha(t) ** 2 + ch.sigma(t) ** 2 == pytest.approx(1.0, abs=1e-14)
+        assert float(ch.alpha_bar[t]) == pytest.approx(ch.alpha(t) ** 2, rel=1e-14)
+    for t in range(1, ch.T + 1):
+        assert ch.alpha(t) == pytest.approx(ch.a(t) * ch.alpha(t - 1), rel=1e-13)
+        assert ch.a(t) ** 2 + ch.b2(t) == pytest.approx(1.0, abs=1e-15)
+    assert ch.alpha(0) == 1.0 and ch.sigma(0) == 0.0
+    assert ch.sigma_tilde(3) == pytest.approx(ch.sigma(3) / ch.alpha(3), rel=1e-13)
+
+
+def test_ddpm_constructors():
+    c, c2 = C.VPChain.fixed_total(20), C.VPChain.fixed_total(40)
+    assert float(c.alpha_bar[-1]) == pytest.approx(float(c2.alpha_bar[-1]), rel=1e-13)
+    assert float(c.alpha_bar[-1]) == pytest.approx(math.exp(-(0.1 + 0.5 * 19.9)), rel=1e-13)
+    assert torch.allclose(torch.cumprod(1 - c.betas, 0), c.alpha_bar[1:], rtol=1e-13)
+    lin = C.VPChain.ddpm_linear(1000)
+    assert float(lin.betas[0]) == pytest.approx(1e-4) and float(lin.betas[-1]) == pytest.approx(
+        0.02
+    )
+    ab = torch.tensor([1.0, 0.9, 0.5, 0.1], dtype=F64)
+    assert torch.allclose(C.VPChain.from_alpha_bar(ab).alpha_bar, ab, rtol=1e-14)
+
+
+def test_chain_rejects_bad_input():
+    with pytest.raises(ValueError, match="T"):
+        C.VPChain.uniform(0, 1.0)
+    with pytest.raises(ValueError, match="T"):
+        C.VPChain.fixed_total(0)
+    with pytest.raises(ValueError, match="total_noise"):
+        C.VPChain.uniform(3, -1.0)
+    with pytest.raises(ValueError, match="betas"):
+        C.VPChain(torch.tensor([0.5, 1.2]))
+    with pytest.raises(ValueError, match="alpha_bar"):
+        C.VPChain.from_alpha_bar(torch.tensor([1.0, 0.5, 0.7]))
+    with pytest.raises(ValueError, match="t must be"):
+        C.VPChain.uniform(3, 1.0).a(0)
+    with pytest.raises(ValueError, match="t must be"):
+        C.VPChain.fixed_total(20).marginal(GaussianMixture([1.0], [0.0], 1.0), 21)
+
+
+def test_marginal_and_reverse_kernel_come_from_the_mixture():
+    p0 = GaussianMixture([0.4, 0.6], [-1.0, 1.5], [0.2, 0.1])
+    ch = C.VPChain.uniform(4, 2.0)
+    m = ch.marginal(p0, 2)
+    assert torch.allclose(m.means, ch.alpha(2) * p0.means, rtol=1e-14)
+    assert torch.allclose(m.variances, ch.alpha(2) ** 2 * p0.variances + ch.sigma(2) ** 2)
+    # Bayes' rule: q(y | z) q_t(z) = q_{t-1}(y) N(z; a y, b^2)
+    y, z = torch.linspace(-3, 3, 13, dtype=F64), torch.linspace(-2, 2, 13, dtype=F64)
+    kern = ch.reverse_kernel(p0, 3)
+    lhs = kern.log_prob(y[:, None], z[:, None]) + ch.marginal(p0, 3).log_prob(z[:, None])
+    rhs = ch.marginal(p0, 2).log_prob(y[:, None]) + (
+        -0.5 * ((z - ch.a(3) * y) ** 2 / ch.b2(3) + math.log(2 * math.pi * ch.b2(3)))
+    )
+    assert torch.allclose(lhs, rhs, atol=1e-11)
+
+
+# -- KLs -----------------------------------------------------------------------------------------
+def _gaussian_data(m: float, v: float):
+    return GaussianMixture([1.0], [m], v), C.mixture_log_marginal(GaussianMixture([1.0], [m], v))
+
+
+def _shifted_gaussian_kernel(ch: C.VPChain, m: float, v: float, t: int, delta: float, r: float):
+    """Gaussian data N(m, v): the exact reverse kernel is N(mu(z), s^2); this one is
+    N(mu(z) + delta, r s^2), and its per-step KL is the same closed form at every z."""
+    al, sl = ch.alpha(t - 1), ch.sigma(t - 1)
+    c = al**2 * v + sl**2
+    pv = ch.a(t) ** 2 * c + ch.b2(t)
+    gain, s2 = ch.a(t) * c / pv, c * ch.b2(t) / pv
+
+    def log_kernel(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        mu = al * m + gain * (z - ch.a(t) * al * m) + delta
+        return -0.5 * ((y - mu[:, None]) ** 2 / (r * s2) + math.log(2 * math.pi * r * s2))
+
+    return log_kernel, 0.5 * (1 / r + delta**2 / (r * s2) - 1 + math.log(r))
+
+
+def test_step_kl_closed_form_on_shared_and_per_node_grids():
+    m, v = 0.4, 0.3
+    p0, law = _gaussian_data(m, v)
+    ch = C.VPChain.uniform(5, 2.5)
+    for t in (1, 3, 5):
+        kern, closed = _shifted_gaussian_kernel(ch, m, v, t, 0.05, 1.3)
+        shared = C.step_kl(ch, t, law, kern, Z, torch.linspace(-9, 9, 1201, dtype=F64))
+        assert shared == pytest.approx(closed, rel=1e-6)
+        auto = C.mixture_step_kl(ch, p0, t, kern, 200, 200)
+        assert auto.value == pytest.approx(closed, rel=1e-6) and auto.error < 1e-6
+    # the exact kernel has zero per-step KL
+    exact = C.mixture_log_kernel(ch.reverse_kernel(p0, 2))
+    assert abs(C.step_kl(ch, 2, law, exact, Z, Z)) < 1e-12
+    with pytest.raises(ValueError, match="y must have shape"):
+        C.step_kl(ch, 2, law, exact, Z, torch.zeros(3, 4, dtype=F64))
+    with pytest.raises(ValueError, match="n_z"):
+        C.mixture_step_kl(ch, p0, 2, exact, 2, 100)
+
+
+def test_terminal_and_path_kl_closed_form():
+    m, v, B = 1.3, 0.4, 2.5
+    p0, law = _gaussian_data(m, v)
+    ch = C.VPChain.uniform(3, B)
+    al2 = math.exp(-B)
+    terminal = _gauss_kl(math.sqrt(al2) * m, al2 * v + 1 - al2, 0.0, 1.0)
+    assert C.terminal_kl(ch, law, Z).value == pytest.approx(terminal, rel=1e-10)
+    assert C.mixture_terminal_kl(ch, p0).value == pytest.approx(terminal, rel=1e-10)
+    kernels = {t: _shifted_gaussian_kernel(ch, m, v, t, 0.1, 0.8) for t in (1, 2, 3)}
+    term, steps = C.chain_rule_kl(ch, law, lambda t: kernels[t][0], Z)
+    assert term == pytest.approx(terminal, rel=1e-10)
+    assert steps == pytest.approx([kernels[t][1] for t in (1, 2, 3)], rel=1e-6)
+    term_q, steps_q = C.mixture_path_kl(ch, p0, lambda t: kernels[t][0], 150, 150)
+    assert term_q.value == pytest.approx(terminal, rel=1e-10)
+    assert [q.value for q in steps_q] == pytest.approx(steps, rel=1e-6)
+
+
+def test_output_kl_of_a_grid_density():
+    _, law = _gaussian_data(0.2, 0.5)
+    d = GridDensity.gaussian(-0.1, 0.9, 3001)
+    out = C.output_kl(law, d)
+    assert out.value == pytest.approx(_gauss_kl(0.2, 0.5, -0.1, 0.81), rel=1e-7)
+    assert out.error < 1e-6
