@@ -32,7 +32,6 @@ Conventions: SNR (VE) form :math:`\tilde x = x + \sigma\varepsilon`; a denoiser 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,7 @@ from torch import Tensor, nn
 
 from ._checks import check_decreasing_sigmas, check_in, check_nonnegative, check_positive
 from .gmm import GaussianMixture
-from .grid import GridDensity, Quadrature, kl_divergence, propagate
+from .grid import GridDensity, Quadrature, kl_divergence, sampler_output_kl
 from .nets import MLPDenoiser
 from .samplers import Denoiser, ve_exponential_step
 from .schedules import VPLinear, exponential_sigmas, karras_sigmas
@@ -304,24 +303,15 @@ def output_kl(
 ) -> Quadrature:
     r"""Exact :math:`\mathrm{KL}(p_{\sigma_{\min}}\,\|\,\hat q)` of the VE exponential-integrator sampler (1-D).
 
-    The sampler (:func:`companion.samplers.ve_exponential_step`) starts from ``prior`` (default
-    :math:`\mathcal N(0,\sigma_{\max}^2)`) at ``sigmas[0]`` and stops at
-    :math:`\sigma_{\min} = ` ``sigmas[-1]`` > 0; its output density :math:`\hat q` is propagated
-    exactly on a grid (:func:`companion.grid.propagate`) and compared with the noised data law
-    :math:`p_{\sigma_{\min}}` by quadrature. Non-monotone step maps of trained networks fall back
-    to first-order mass splatting (warning silenced here).
+    :func:`companion.grid.sampler_output_kl` with the sampler the paper analyses
+    (:func:`companion.samplers.ve_exponential_step`), started from ``prior`` (default
+    :math:`\mathcal N(0,\sigma_{\max}^2)`) at ``sigmas[0]`` and stopped early at
+    :math:`\sigma_{\min} = ` ``sigmas[-1]`` > 0.
     """
     _check_1d(gmm)
-    s = _levels(sigmas)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q = propagate(
-            ve_exponential_step, denoiser, s, prior=prior, n_points=n_points, disable=True
-        )
-    smin = float(s[-1])
-    lo, hi = _support(gmm, smin, width=10.0)
-    x = torch.linspace(lo, hi, n_quad, dtype=torch.float64, device=gmm.device)
-    return kl_divergence(lambda z: gmm.prob(z.unsqueeze(-1), smin), q, x)
+    return sampler_output_kl(
+        ve_exponential_step, denoiser, _levels(sigmas), gmm, prior, n_points, n_quad
+    )
 
 
 # -- E4.1: full-batch GD on the empirical DSM loss ------------------------------------------------

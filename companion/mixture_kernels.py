@@ -3,9 +3,9 @@ r"""Gaussian-mixture reverse kernels of discrete VP chains for conditional 1-D t
 Everything here lives in :math:`z`-space (the natural coordinates of a discrete variance-preserving
 chain), not in the SNR form of :mod:`companion.samplers`:
 
-* :class:`VPChain`: the forward chain :math:`z_t = a_t z_{t-1} + b_t\xi_t`, :math:`t = 1..T`,
-  with :math:`a_t^2 + b_t^2 = 1` and total noise :math:`B = -\sum_t\log a_t^2`; so
-  :math:`z_t = \alpha_t x_0 + \sigma_t\varepsilon` with :math:`\alpha_t^2 = \prod_{s\le t} a_s^2`.
+The forward chain is :class:`companion.chains.VPChain` (:math:`z_t = a_t z_{t-1} + b_t\xi_t`,
+:math:`z_t = \alpha_t x_0 + \sigma_t\varepsilon`).
+
 * Conditional targets :math:`q(x_0\mid c)` exposing the log density of :math:`z_t\mid c` come
   from :mod:`companion.conditional_targets` (:class:`~companion.conditional_targets.MixtureTarget`
   wraps a :class:`companion.gmm.ConditionalGaussianMixture`).
@@ -16,11 +16,13 @@ chain), not in the SNR form of :mod:`companion.samplers`:
   (:func:`perturbed_logit_kernel`), exact means/variances with ReLU-network logits fitted to the
   exact ones (:func:`fit_relu_logits`), and networks trained by maximum likelihood on forward
   pairs (:class:`MixtureKernelNet`, :func:`train_mixture_kernel`).
-* Accounting by quadrature: terminal mismatch (:func:`terminal_kl`), per-step kernel KL
-  (:func:`step_kl`), the chain-rule path KL (:func:`chain_rule_kl`), the joint KL of a
-  two-step chain on a 3-D grid (:func:`joint_kl_two_steps`), and the output density of a model
-  chain by exact grid propagation (:func:`propagate_chain`, :func:`output_kl`), which uses
-  :func:`companion.grid.mixture_transition`.
+* Accounting: the terminal, per-step, chain-rule path and output KLs are those of
+  :mod:`companion.chains`, applied at one context with :func:`context_marginal` and
+  :func:`context_kernel`; here are the joint KL of a two-step chain on a 3-D grid
+  (:func:`joint_kl_two_steps`, an independent check of the chain rule), the output density of a
+  model chain by exact grid propagation (:func:`propagate_chain`, which uses
+  :func:`companion.grid.mixture_transition`) and the report over contexts
+  (:func:`evaluate_chain`).
 
 The path-space chain rule these functions check is, for every context :math:`c`,
 
@@ -44,14 +46,16 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_in, check_positive
+from .chains import LogKernel, LogMarginal, VPChain, chain_rule_kl, output_kl, terminal_kl
 from .conditional_targets import ConditionalTarget, MixtureTarget
-from .grid import GridDensity, mixture_transition
+from .grid import GridDensity, kl_integrand, mixture_transition, trapezoid_weights
 from .training import optimise
 
 __all__ = [
-    "VPChain",
     "KernelParams",
     "KernelFn",
+    "context_marginal",
+    "context_kernel",
     "exact_kernel",
     "exact_logits",
     "moment_matched_kernel",
@@ -61,14 +65,8 @@ __all__ = [
     "relu_logit_kernel",
     "logit_error",
     "logit_bound",
-    "trapezoid_weights",
-    "kl_from_logs",
-    "terminal_kl",
-    "step_kl",
-    "chain_rule_kl",
     "joint_kl_two_steps",
     "propagate_chain",
-    "output_kl",
     "ChainReport",
     "evaluate_chain",
     "MixtureKernelNet",
@@ -82,90 +80,6 @@ LOG_2PI = math.log(2.0 * math.pi)
 def _log_normal(x: Tensor, mean: Tensor | float, var: Tensor | float) -> Tensor:
     var_t = torch.as_tensor(var, dtype=x.dtype, device=x.device)
     return -0.5 * ((x - mean) ** 2 / var_t + torch.log(var_t) + LOG_2PI)
-
-
-# --------------------------------------------------------------------------------------------
-# The forward chain
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VPChain:
-    r"""A discrete variance-preserving forward chain :math:`z_t = a_t z_{t-1} + b_t\xi_t`.
-
-    Args:
-        betas: :math:`\beta_t = b_t^2 \in (0, 1)`, shape ``(T,)``, float64.
-
-    Build it with :meth:`uniform` (equal :math:`\beta_t`) or :meth:`linear` (DDPM-like linear
-    :math:`\beta_t`), both at a prescribed total noise :math:`B = -\sum_t\log(1-\beta_t)`, so
-    that chains with different ``T`` share the same terminal law.
-    """
-
-    betas: Tensor
-
-    def __post_init__(self) -> None:
-        b = torch.as_tensor(self.betas, dtype=torch.float64)
-        if b.ndim != 1 or b.numel() < 1:
-            raise ValueError(f"betas must be 1-D and non-empty, got shape {tuple(b.shape)}")
-        if not bool(((b > 0) & (b < 1)).all()):
-            raise ValueError("betas must lie in (0, 1)")
-        object.__setattr__(self, "betas", b)
-
-    @classmethod
-    def uniform(cls, T: int, total_noise: float) -> VPChain:
-        r"""``T`` equal steps with :math:`1-\beta_t = e^{-B/T}`."""
-        _check_T(T)
-        B = check_positive("total_noise", total_noise)
-        return cls(torch.full((T,), -math.expm1(-B / T), dtype=torch.float64))
-
-    @classmethod
-    def linear(cls, T: int, total_noise: float, ratio: float = 20.0) -> VPChain:
-        r"""Steps with :math:`-\log(1-\beta_t)` linear in ``t``, last/first ``ratio``, summing to B."""
-        _check_T(T)
-        B = check_positive("total_noise", total_noise)
-        check_positive("ratio", ratio)
-        g = torch.linspace(1.0, ratio, T, dtype=torch.float64) if T > 1 else torch.ones(1)
-        g = g.to(torch.float64)
-        return cls(-torch.expm1(-B * g / g.sum()))
-
-    @property
-    def T(self) -> int:
-        """Number of steps."""
-        return int(self.betas.numel())
-
-    @property
-    def total_noise(self) -> float:
-        r"""Total noise :math:`B = -\sum_t\log(1-\beta_t)`."""
-        return float(-torch.log1p(-self.betas).sum())
-
-    def a(self, t: int) -> float:
-        r"""Contraction :math:`a_t = \sqrt{1-\beta_t}` of step ``t`` (1-based)."""
-        return math.sqrt(1.0 - float(self.betas[self._t(t) - 1]))
-
-    def b2(self, t: int) -> float:
-        r"""Noise variance :math:`b_t^2 = \beta_t` of step ``t`` (1-based)."""
-        return float(self.betas[self._t(t) - 1])
-
-    def alpha(self, t: int) -> float:
-        r""":math:`\alpha_t = \prod_{s\le t} a_s` (``t = 0`` gives 1)."""
-        t = self._t(t, allow_zero=True)
-        return math.exp(0.5 * float(torch.log1p(-self.betas[:t]).sum()))
-
-    def sigma(self, t: int) -> float:
-        r""":math:`\sigma_t = \sqrt{1-\alpha_t^2}` (``t = 0`` gives 0)."""
-        t = self._t(t, allow_zero=True)
-        return math.sqrt(-math.expm1(float(torch.log1p(-self.betas[:t]).sum())))
-
-    def _t(self, t: int, allow_zero: bool = False) -> int:
-        lo = 0 if allow_zero else 1
-        if isinstance(t, bool) or not isinstance(t, int | np.integer) or not lo <= t <= self.T:
-            raise ValueError(f"t must be an integer in [{lo}, {self.T}], got {t!r}")
-        return int(t)
-
-
-def _check_T(T: int) -> None:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive integer, got {T!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,7 +99,13 @@ class KernelParams(NamedTuple):
 
     def log_prob(self, y: Tensor) -> Tensor:
         r""":math:`\log p(y_i\mid z_j)` for ``y`` of shape ``(n,)``: shape ``(n, m)``."""
-        lc = self.log_w + _log_normal(y[:, None, None], self.means, self.stds**2)
+        return self.log_prob_rows(y.expand(self.log_w.shape[0], -1)).T
+
+    def log_prob_rows(self, y: Tensor) -> Tensor:
+        r""":math:`\log p(y_{jk}\mid z_j)` for ``y`` of shape ``(m, k)`` (a row per node): ``(m, k)``."""
+        lc = self.log_w[:, None] + _log_normal(
+            y[..., None], self.means[:, None], self.stds[:, None] ** 2
+        )
         return torch.logsumexp(lc, -1)
 
     def moments(self) -> tuple[Tensor, Tensor]:
@@ -201,34 +121,39 @@ class KernelParams(NamedTuple):
 KernelFn = Callable[[Tensor, float, int], KernelParams]
 
 
-def _exact_parts(
+def context_marginal(target: ConditionalTarget, c: float) -> LogMarginal:
+    """The noised marginals of ``target`` at context ``c`` (a :data:`companion.chains.LogMarginal`)."""
+    return lambda z, alpha, sigma: target.log_marginal(z, float(c), alpha, sigma)
+
+
+def context_kernel(kernel: KernelFn, c: float) -> Callable[[int], LogKernel]:
+    """The model kernel of each step at context ``c``: ``t -> LogKernel`` (see
+    :data:`companion.chains.LogKernel`)."""
+    return lambda t: lambda y, z: kernel(z, float(c), t).log_prob_rows(y)
+
+
+def _exact_kernel_at(
     target: MixtureTarget, chain: VPChain, z: Tensor, c: float, t: int
 ) -> tuple[Tensor, Tensor, Tensor]:
-    w, m, v = target.components(torch.tensor([float(c)], dtype=torch.float64))
-    al, sl = chain.alpha(t - 1), chain.sigma(t - 1)
-    a, b2 = chain.a(t), chain.b2(t)
-    cvar = al**2 * v + sl**2  # law of z_{t-1} | k
-    pred_var = a**2 * cvar + b2  # law of z_t | k
+    """The exact kernel (:meth:`companion.gmm.GaussianMixture.reverse_kernel`) at nodes ``z``."""
+    kern = chain.reverse_kernel(target.mixture.at(float(c)), t)
     zc = z.unsqueeze(-1)
-    joint = torch.log(w) + _log_normal(zc, a * al * m, pred_var)
-    log_w = joint - torch.logsumexp(joint, -1, keepdim=True)
-    gain = a * cvar / pred_var
-    means = al * m + gain * (zc - a * al * m)
-    stds = torch.sqrt(cvar * b2 / pred_var).expand_as(means)
-    return log_w, means, stds
+    means = kern.means(zc)[..., 0]
+    return kern.logits(zc), means, kern.variances[:, 0].sqrt().expand_as(means)
 
 
 def exact_kernel(target: MixtureTarget, chain: VPChain) -> KernelFn:
     r"""The exact reverse kernel :math:`q(z_{t-1}\mid z_t, c)` of mixture data.
 
-    A K-component mixture with softmax-quadratic logits, affine means and constant variances
-    (the same object as :meth:`companion.gmm.GaussianMixture.reverse_kernel`, vectorised).
+    A K-component mixture with softmax-quadratic logits, affine means and constant variances:
+    :meth:`companion.gmm.GaussianMixture.reverse_kernel` of the mixture at ``c``, evaluated at
+    the nodes.
     """
     if not isinstance(target, MixtureTarget):
         raise TypeError("target must be a MixtureTarget (the exact kernel needs mixture data)")
 
     def kernel(z: Tensor, c: float, t: int) -> KernelParams:
-        return KernelParams(*_exact_parts(target, chain, z, c, t))
+        return KernelParams(*_exact_kernel_at(target, chain, z, c, t))
 
     return kernel
 
@@ -242,10 +167,11 @@ def exact_logits(target: MixtureTarget, chain: VPChain, z: Tensor, c: Tensor, t:
     Returns:
         shape ``(n, K)``; quadratic in ``z`` for each fixed ``c``.
     """
-    w, m, v = target.components(c)
-    al, sl, a, b2 = chain.alpha(t - 1), chain.sigma(t - 1), chain.a(t), chain.b2(t)
-    pred_var = a**2 * (al**2 * v + sl**2) + b2
-    ell = torch.log(w) + _log_normal(z.unsqueeze(-1), a * al * m, pred_var)
+    t = chain.check_step(t)
+    kern = target.mixture.reverse_kernel(
+        c, chain.alpha(t - 1), chain.sigma(t - 1), chain.alpha(t), chain.sigma(t)
+    )
+    ell = kern.logits(z.reshape(-1, 1))
     return ell - ell.mean(-1, keepdim=True)
 
 
@@ -378,7 +304,7 @@ def relu_logit_kernel(
         raise ValueError(f"need one network per step ({chain.T}), got {len(nets)}")
 
     def kernel(z: Tensor, c: float, t: int) -> KernelParams:
-        _, means, stds = _exact_parts(target, chain, z, c, t)
+        _, means, stds = _exact_kernel_at(target, chain, z, c, t)
         ell = nets[t - 1](z, torch.full_like(z, float(c)))
         return KernelParams(torch.log_softmax(ell, -1), means, stds)
 
@@ -429,81 +355,6 @@ def logit_bound(
 # --------------------------------------------------------------------------------------------
 
 
-def trapezoid_weights(x: Tensor) -> Tensor:
-    """Trapezoid weights of the uniform grid ``x`` (shape ``(m,)``)."""
-    if x.ndim != 1 or x.numel() < 3:
-        raise ValueError(f"x must be a 1-D grid with at least 3 nodes, got shape {tuple(x.shape)}")
-    h = float(x[1] - x[0])
-    w = torch.full_like(x, h)
-    w[0] = w[-1] = 0.5 * h
-    return w
-
-
-def _xlogdiff(log_p: Tensor, log_q: Tensor) -> Tensor:
-    """``p (log p - log q)`` with ``0`` where ``p = 0``."""
-    finite = torch.isfinite(log_p)
-    lp = torch.where(finite, log_p, torch.zeros_like(log_p))
-    return torch.where(finite, torch.exp(lp) * (lp - log_q), torch.zeros_like(log_p))
-
-
-def kl_from_logs(log_p: Tensor, log_q: Tensor, x: Tensor) -> float:
-    r""":math:`\int p\log(p/q)` on the uniform grid ``x`` from log densities (trapezoid rule).
-
-    Accurate for tiny divergences (it never forms :math:`p/q` from rounded densities).
-    """
-    return float((_xlogdiff(log_p, log_q) * trapezoid_weights(x)).sum())
-
-
-def _std_normal_log(z: Tensor) -> Tensor:
-    return -0.5 * (z**2 + LOG_2PI)
-
-
-def terminal_kl(target: ConditionalTarget, chain: VPChain, c: float, z: Tensor) -> float:
-    r"""Terminal mismatch :math:`\mathrm{KL}(q(z_T\mid c)\,\|\,\mathcal N(0, 1))` on grid ``z``."""
-    lq = target.log_marginal(z, c, chain.alpha(chain.T), chain.sigma(chain.T))
-    return kl_from_logs(lq, _std_normal_log(z), z)
-
-
-def step_kl(
-    target: ConditionalTarget,
-    chain: VPChain,
-    kernel: KernelFn,
-    c: float,
-    t: int,
-    z: Tensor,
-    y: Tensor,
-) -> float:
-    r"""Per-step KL :math:`E_{q(z_t\mid c)}\mathrm{KL}(q(z_{t-1}\mid z_t, c)\,\|\,p(z_{t-1}\mid z_t, c))`.
-
-    Computed as a 2-D trapezoid rule over :math:`z_{t-1}` on ``y`` and :math:`z_t` on ``z``,
-    with the true kernel :math:`q_{t-1}(y)\mathcal N(z; a_t y, b_t^2)/q_t(z)` from the marginals.
-    """
-    lq_prev = target.log_marginal(y, c, chain.alpha(t - 1), chain.sigma(t - 1))
-    lq_t = target.log_marginal(z, c, chain.alpha(t), chain.sigma(t))
-    log_joint = lq_prev[:, None] + _log_normal(z[None, :], chain.a(t) * y[:, None], chain.b2(t))
-    log_true = log_joint - lq_t[None, :]
-    log_model = kernel(z, c, t).log_prob(y)
-    integrand = _xlogdiff(log_joint, log_joint - log_true + log_model)
-    return float((trapezoid_weights(y)[:, None] * integrand * trapezoid_weights(z)[None, :]).sum())
-
-
-def chain_rule_kl(
-    target: ConditionalTarget,
-    chain: VPChain,
-    kernel: KernelFn,
-    c: float,
-    z: Tensor,
-    y: Tensor | None = None,
-) -> tuple[float, list[float]]:
-    """Terminal KL and the per-step KLs ``[t = 1, ..., T]``; their sum is the path KL.
-
-    ``z`` is the grid for :math:`z_t`, ``y`` for :math:`z_{t-1}` (default ``z``).
-    """
-    y = z if y is None else y
-    steps = [step_kl(target, chain, kernel, c, t, z, y) for t in range(1, chain.T + 1)]
-    return terminal_kl(target, chain, c, z), steps
-
-
 def joint_kl_two_steps(
     target: ConditionalTarget, chain: VPChain, kernel: KernelFn, c: float, x: Tensor, z: Tensor
 ) -> float:
@@ -511,7 +362,7 @@ def joint_kl_two_steps(
 
     :math:`\int q(z_0, z_1, z_2)\log[q(z_0, z_1, z_2)/p(z_0, z_1, z_2)]` with
     :math:`p = \mathcal N(z_2; 0, 1)\,p(z_1\mid z_2)\,p(z_0\mid z_1)`: an independent check of
-    :func:`chain_rule_kl` (it never uses the true reverse kernels).
+    :func:`companion.chains.chain_rule_kl` (it never uses the true reverse kernels).
     """
     if chain.T != 2:
         raise ValueError(f"chain must have T = 2 steps, got {chain.T}")
@@ -520,14 +371,14 @@ def joint_kl_two_steps(
     l21 = _log_normal(z[None, :], chain.a(2) * z[:, None], chain.b2(2))  # (n1, n2)
     lp01 = kernel(z, c, 1).log_prob(x)  # log p(z0 | z1): (n0, n1)
     lp12 = kernel(z, c, 2).log_prob(z)  # log p(z1 | z2): (n1, n2)
-    lpT = _std_normal_log(z)  # (n2,)
+    lpT = _log_normal(z, 0.0, 1.0)  # (n2,)
     wx, wz = trapezoid_weights(x), trapezoid_weights(z)
     total = 0.0
     for i in range(0, x.numel(), 32):  # chunk over z0 to bound memory
         sl = slice(i, i + 32)
         log_q = lq0[sl, None, None] + l10[sl, :, None] + l21[None]
         log_p = lpT[None, None, :] + lp12[None] + lp01[sl, :, None]
-        f = _xlogdiff(log_q, log_p)
+        f = kl_integrand(log_q, log_p)
         total += float((wx[sl, None, None] * wz[None, :, None] * wz[None, None, :] * f).sum())
     return total
 
@@ -541,20 +392,13 @@ def propagate_chain(
     grid nodes. Returns :math:`p(z_0\mid c)`, or every :math:`p(z_t\mid c)`, ``t = T..0``, if
     ``keep``.
     """
-    d = GridDensity(z, torch.exp(_std_normal_log(z)))
+    d = GridDensity(z, torch.exp(_log_normal(z, 0.0, 1.0)))
     out = [d]
     for t in range(chain.T, 0, -1):
         p = kernel(d.x, c, t)
         d = mixture_transition(d, torch.exp(p.log_w), p.means, p.stds, z)
         out.append(d)
     return out if keep else d
-
-
-def output_kl(target: ConditionalTarget, density: GridDensity, c: float) -> float:
-    r"""Output KL :math:`\mathrm{KL}(q(x_0\mid c)\,\|\,p(x_0\mid c))` on the density's grid."""
-    lq = target.log_marginal(density.x, c, 1.0, 0.0)
-    lp = torch.log(density.p.clamp_min(torch.finfo(density.p.dtype).tiny))
-    return kl_from_logs(lq, lp, density.x)
 
 
 @dataclass
@@ -598,12 +442,14 @@ def evaluate_chain(
         d = propagate_chain(chain, kernel, float(c), z_prop)
         assert isinstance(d, GridDensity)
         dens.append(d)
-        out.append(output_kl(target, d, float(c)))
-        term.append(terminal_kl(target, chain, float(c), zq))
+        law = context_marginal(target, float(c))
+        out.append(output_kl(law, d).value)
         if per_step:
-            steps.append(
-                [step_kl(target, chain, kernel, float(c), t, zq, zq) for t in range(1, chain.T + 1)]
-            )
+            t_kl, s_kl = chain_rule_kl(chain, law, context_kernel(kernel, float(c)), zq)
+            term.append(t_kl)
+            steps.append(s_kl)
+        else:
+            term.append(terminal_kl(chain, law, zq).value)
     return ChainReport(
         np.asarray([float(c) for c in contexts]),
         np.asarray(out),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from companion import chains as C
 from companion import mixture_kernels as mk
 from companion.conditional_targets import MixtureTarget
 from companion.gmm import ConditionalGaussianMixture
@@ -58,33 +59,9 @@ class _Opaque:
 Z = torch.linspace(-8, 8, 241, dtype=F64)
 
 
-# -- chain -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [mk.VPChain.uniform, mk.VPChain.linear])
-def test_chain_total_noise_and_marginals(make):
-    ch = make(7, 3.5)
-    assert ch.total_noise == pytest.approx(3.5, rel=1e-12)
-    assert ch.alpha(ch.T) ** 2 == pytest.approx(math.exp(-3.5), rel=1e-12)
-    for t in range(ch.T + 1):
-        assert ch.alpha(t) ** 2 + ch.sigma(t) ** 2 == pytest.approx(1.0, abs=1e-14)
-    for t in range(1, ch.T + 1):
-        assert ch.alpha(t) == pytest.approx(ch.a(t) * ch.alpha(t - 1), rel=1e-13)
-    assert ch.alpha(0) == 1.0 and ch.sigma(0) == 0.0
-
-
-def test_chain_rejects_bad_input():
-    with pytest.raises(ValueError, match="T"):
-        mk.VPChain.uniform(0, 1.0)
-    with pytest.raises(ValueError, match="total_noise"):
-        mk.VPChain.uniform(3, -1.0)
-    with pytest.raises(ValueError, match="betas"):
-        mk.VPChain(torch.tensor([0.5, 1.2]))
-    with pytest.raises(ValueError, match="t must be"):
-        mk.VPChain.uniform(3, 1.0).a(0)
-
-
 # -- exact kernel -------------------------------------------------------------------------------
 def test_exact_kernel_matches_core_reverse_kernel(target):
-    ch = mk.VPChain.uniform(4, 3.0)
+    ch = C.VPChain.uniform(4, 3.0)
     c, t = 0.3, 3
     gm = target.mixture.at(c)
     rk = gm.reverse_kernel(ch.alpha(t - 1), ch.sigma(t - 1), ch.alpha(t), ch.sigma(t))
@@ -95,7 +72,7 @@ def test_exact_kernel_matches_core_reverse_kernel(target):
 
 
 def test_exact_kernel_satisfies_bayes_rule(target):
-    ch = mk.VPChain.uniform(3, 2.0)
+    ch = C.VPChain.uniform(3, 2.0)
     c, t = 0.7, 2
     y, z = torch.linspace(-4, 4, 33, dtype=F64), torch.linspace(-3, 3, 29, dtype=F64)
     lhs = mk.exact_kernel(target, ch)(z, c, t).log_prob(y) + target.log_marginal(
@@ -105,11 +82,12 @@ def test_exact_kernel_satisfies_bayes_rule(target):
         -0.5 * ((z[None] - ch.a(t) * y[:, None]) ** 2 / ch.b2(t) + math.log(2 * math.pi * ch.b2(t)))
     )
     assert torch.allclose(lhs, rhs, atol=1e-10)
-    assert abs(mk.step_kl(target, ch, mk.exact_kernel(target, ch), c, t, Z, Z)) < 1e-12
+    law, kernels = mk.context_marginal(target, c), mk.context_kernel(mk.exact_kernel(target, ch), c)
+    assert abs(C.step_kl(ch, t, law, kernels(t), Z, Z)) < 1e-12
 
 
 def test_exact_logits_are_centred_and_quadratic(target):
-    ch = mk.VPChain.uniform(2, 2.0)
+    ch = C.VPChain.uniform(2, 2.0)
     z = torch.linspace(-3, 3, 7, dtype=F64)
     ell = mk.exact_logits(target, ch, z, torch.full_like(z, 0.4), 1)
     assert torch.allclose(ell.sum(-1), torch.zeros(7, dtype=F64), atol=1e-12)
@@ -119,7 +97,7 @@ def test_exact_logits_are_centred_and_quadratic(target):
 
 # -- moment-matched kernel ---------------------------------------------------------------------
 def test_moment_matched_closed_form_equals_quadrature(target):
-    ch = mk.VPChain.uniform(2, 3.0)
+    ch = C.VPChain.uniform(2, 3.0)
     z = torch.linspace(-3, 3, 13, dtype=F64)
     y = torch.linspace(-9, 9, 4001, dtype=F64)
     closed = mk.moment_matched_kernel(target, ch)(z, 0.5, 1)
@@ -134,28 +112,32 @@ def test_moment_matched_closed_form_equals_quadrature(target):
 def test_terminal_kl_closed_form():
     m, v, B = 1.3, 0.4, 2.5
     tg = _gaussian_target(m, v)
-    ch = mk.VPChain.uniform(3, B)
+    ch = C.VPChain.uniform(3, B)
     al = math.exp(-B / 2)
     mu, s2 = al * m, al**2 * v + 1 - al**2
     closed = 0.5 * (s2 + mu**2 - 1 - math.log(s2))
-    assert mk.terminal_kl(tg, ch, 0.0, Z) == pytest.approx(closed, rel=1e-10)
+    assert C.terminal_kl(ch, mk.context_marginal(tg, 0.0), Z).value == pytest.approx(
+        closed, rel=1e-10
+    )
 
 
 def test_chain_rule_equals_joint_kl_on_3d_grid(target):
-    ch = mk.VPChain.uniform(2, 3.0)
+    ch = C.VPChain.uniform(2, 3.0)
     kern = mk.perturbed_logit_kernel(mk.exact_kernel(target, ch), 0.4)
     z = torch.linspace(-8, 8, 161, dtype=F64)
     x = torch.linspace(-4, 4, 161, dtype=F64)
-    term, steps = mk.chain_rule_kl(target, ch, kern, 0.4, z)
+    term, steps = C.chain_rule_kl(
+        ch, mk.context_marginal(target, 0.4), mk.context_kernel(kern, 0.4), z
+    )
     joint = mk.joint_kl_two_steps(target, ch, kern, 0.4, x, z)
     assert term + sum(steps) == pytest.approx(joint, abs=1e-7)
     assert min(steps) > 1e-4  # a non-trivial check
     with pytest.raises(ValueError, match="T = 2"):
-        mk.joint_kl_two_steps(target, mk.VPChain.uniform(3, 1.0), kern, 0.4, x, z)
+        mk.joint_kl_two_steps(target, C.VPChain.uniform(3, 1.0), kern, 0.4, x, z)
 
 
 def test_output_kl_below_path_kl_and_exact_chain_is_exact_for_standard_normal_data(target):
-    ch = mk.VPChain.uniform(3, 2.0)
+    ch = C.VPChain.uniform(3, 2.0)
     zp = torch.linspace(-6.5, 6.5, 401, dtype=F64)
     rep = mk.evaluate_chain(target, ch, mk.moment_matched_kernel(target, ch), [0.2, 0.8], zp, Z)
     assert np.all(rep.output <= rep.path + 1e-9)
@@ -163,33 +145,39 @@ def test_output_kl_below_path_kl_and_exact_chain_is_exact_for_standard_normal_da
     # N(0, 1) data: the terminal law is N(0, 1), exact kernels reproduce the data law
     tg = _gaussian_target(0.0, 1.0)
     d = mk.propagate_chain(ch, mk.exact_kernel(tg, ch), 0.0, zp)
-    assert abs(mk.output_kl(tg, d, 0.0)) < 1e-8
+    assert abs(C.output_kl(mk.context_marginal(tg, 0.0), d).value) < 1e-8
 
 
 def test_exact_chain_output_is_independent_of_T(target):
     zp = torch.linspace(-6.5, 6.5, 401, dtype=F64)
     outs = []
     for T in (2, 5):
-        ch = mk.VPChain.uniform(T, 3.0)
+        ch = C.VPChain.uniform(T, 3.0)
         outs.append(
-            mk.output_kl(target, mk.propagate_chain(ch, mk.exact_kernel(target, ch), 0.5, zp), 0.5)
+            C.output_kl(
+                mk.context_marginal(target, 0.5),
+                mk.propagate_chain(ch, mk.exact_kernel(target, ch), 0.5, zp),
+            ).value
         )
     assert outs[0] == pytest.approx(outs[1], rel=1e-4)
 
 
 # -- ReLU logits -------------------------------------------------------------------------------
 def test_relu_logits_improve_with_width_and_obey_the_logit_bound(target):
-    ch = mk.VPChain.uniform(2, 3.0)
+    ch = C.VPChain.uniform(2, 3.0)
+    law = mk.context_marginal(target, 0.5)
     gen = torch.Generator().manual_seed(0)
     errs = []
     for w in (4, 64):
         nets = mk.fit_relu_logits(target, ch, w, [0.0, 0.5, 1.0], generator=gen)
         kern = mk.relu_logit_kernel(target, ch, nets)
         for t in (1, 2):
-            eps = mk.step_kl(target, ch, kern, 0.5, t, Z, Z)
+            eps = C.step_kl(ch, t, law, mk.context_kernel(kern, 0.5)(t), Z, Z)
             mean_osc, two_sup = mk.logit_bound(target, ch, nets, 0.5, t, Z)
             assert 0 <= eps <= mean_osc + 1e-12
-        errs.append(sum(mk.step_kl(target, ch, kern, 0.5, t, Z, Z) for t in (1, 2)))
+        errs.append(
+            sum(C.step_kl(ch, t, law, mk.context_kernel(kern, 0.5)(t), Z, Z) for t in (1, 2))
+        )
     assert errs[1] < 0.1 * errs[0]
     with pytest.raises(ValueError, match="width"):
         mk.fit_relu_logits(target, ch, 0, [0.5])
@@ -199,12 +187,12 @@ def test_relu_logits_improve_with_width_and_obey_the_logit_bound(target):
 
 def test_exact_kernel_requires_mixture_target(target):
     with pytest.raises(TypeError, match="MixtureTarget"):
-        mk.exact_kernel(_Opaque(target), mk.VPChain.uniform(2, 1.0))
+        mk.exact_kernel(_Opaque(target), C.VPChain.uniform(2, 1.0))
 
 
 # -- learned kernels -----------------------------------------------------------------------------
 def test_mixture_kernel_net_is_a_normalised_kernel_and_validates():
-    ch = mk.VPChain.uniform(3, 2.0)
+    ch = C.VPChain.uniform(3, 2.0)
     y = torch.linspace(-12, 12, 6001)
     for variant in ("full", "logits"):
         for features in ("full", "drop_c", "bottleneck"):
@@ -231,17 +219,18 @@ def test_mixture_kernel_net_is_a_normalised_kernel_and_validates():
 
 
 def test_training_reduces_the_per_step_kl(target):
-    ch = mk.VPChain.uniform(2, 2.0)
+    ch = C.VPChain.uniform(2, 2.0)
     torch.manual_seed(0)
     net = mk.MixtureKernelNet(3, ch, width=32)
     kern = mk.net_kernel(net)
-    before = sum(mk.chain_rule_kl(target, ch, kern, 0.5, Z)[1])
+    law = mk.context_marginal(target, 0.5)
+    before = sum(C.chain_rule_kl(ch, law, mk.context_kernel(kern, 0.5), Z)[1])
     gen = torch.Generator().manual_seed(0)
     losses = mk.train_mixture_kernel(
         net, target, ch, steps=300, batch_size=256, generator=gen, disable=True
     )
-    after = sum(mk.chain_rule_kl(target, ch, mk.net_kernel(net), 0.5, Z)[1])
+    after = sum(C.chain_rule_kl(ch, law, mk.context_kernel(mk.net_kernel(net), 0.5), Z)[1])
     assert np.mean(losses[-30:]) < np.mean(losses[:30])
     assert after < 0.5 * before
     with pytest.raises(ValueError, match="T="):
-        mk.train_mixture_kernel(net, target, mk.VPChain.uniform(3, 2.0), steps=1)
+        mk.train_mixture_kernel(net, target, C.VPChain.uniform(3, 2.0), steps=1)
