@@ -6,7 +6,10 @@ Modules (one concept each):
 * :mod:`companion.gmm`: Gaussian mixtures with closed-form noised densities, scores,
   denoisers and reverse kernels;
 * :mod:`companion.samplers`: k-diffusion-style samplers as step functions;
-* :mod:`companion.grid`: exact 1-D density propagation and distances by quadrature;
+* :mod:`companion.grid`: exact 1-D density propagation, distances and KLs by quadrature, the
+  exact output KL of a 1-D sampler run;
+* :mod:`companion.chains`: discrete variance-preserving chains with their exact per-step, path
+  (chain-rule) and output KLs;
 * :mod:`companion.metrics`: sample-based distances with bootstrap error bars;
 * :mod:`companion.nets`, :mod:`companion.training`: SignReLU, MLP denoisers, DSM training;
 * :mod:`companion.fitting`: log-log rate fits with confidence intervals;

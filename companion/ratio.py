@@ -23,7 +23,8 @@ and the path KL of the chain started at :math:`\mathcal N(0,1)` is
 independent of :math:`T` at fixed :math:`\bar\alpha_T` (:func:`kernel_ratio_path_kl`). The
 practical DDPM instead uses Gaussian reverse kernels :math:`\mathcal N(\hat\mu_t(z_t),\tilde\beta_t)`
 whose mean comes from the same ratio; its per-step KLs are computed by 2-D quadrature
-(:func:`step_kl`) and its output density by exact grid propagation (:func:`ddpm_output_density`).
+(:func:`companion.chains.mixture_step_kl`) and its output density by exact grid propagation
+(:func:`ddpm_output_density`). The chain itself is :class:`companion.chains.VPChain`.
 
 Also here: fitting helpers for the chapter's "modular" (numerator and denominator networks
 combined by the exact SignReLU division network) versus "direct" (one network for the ratio)
@@ -40,14 +41,22 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_in, check_positive
-from .gmm import GaussianMixture, GaussianMixtureKernel
-from .grid import GridDensity, Quadrature, kl_divergence, propagate_step
+from .chains import (
+    LogKernel,
+    VPChain,
+    mixture_log_kernel,
+    mixture_log_marginal,
+    mixture_path_kl,
+    mixture_terminal_kl,
+    output_kl,
+)
+from .gmm import GaussianMixture
+from .grid import GridDensity, Quadrature, kl_divergence, propagate_step, trapezoid_weights
 from .nets import MLP
 from .signrelu import SignReLUNetwork, ratio_network
 from .training import NoiseDistribution
 
 __all__ = [
-    "DDPMChain",
     "posterior_mean_terms",
     "reverse_density_terms",
     "kde_mixture",
@@ -57,8 +66,6 @@ __all__ = [
     "kernel_ratio_path_kl",
     "kernel_ratio_path_kl_quadrature",
     "kernel_ratio_output_density",
-    "step_kl",
-    "mixture_log_kernel",
     "gaussian_log_kernel",
     "ddpm_posterior",
     "ddpm_output_density",
@@ -75,91 +82,19 @@ Denoiser = Callable[[Tensor, Tensor], Tensor]
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-# --------------------------------------------------------------------------------------------
-# The chain
-# --------------------------------------------------------------------------------------------
-@dataclass
-class DDPMChain:
-    r"""A discrete DDPM forward chain given by :math:`\bar\alpha_t`, ``t = 0..T`` (float64, ``(T+1,)``,
-    ``alpha_bar[0] = 1``, strictly decreasing)."""
-
-    alpha_bar: Tensor
-
-    def __post_init__(self) -> None:
-        ab = torch.as_tensor(self.alpha_bar, dtype=torch.float64)
-        if ab.ndim != 1 or ab.numel() < 2 or abs(float(ab[0]) - 1.0) > 1e-15:
-            raise ValueError("alpha_bar must be 1-D with at least 2 entries and alpha_bar[0] = 1")
-        if not bool((ab[1:] < ab[:-1]).all()) or float(ab[-1]) <= 0:
-            raise ValueError("alpha_bar must be strictly decreasing and positive")
-        self.alpha_bar = ab
-
-    @classmethod
-    def linear(cls, T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> DDPMChain:
-        r"""Ho et al.'s linear betas rescaled to ``T`` steps: :math:`\beta` from
-        ``beta_1 * 1000/T`` to ``beta_T * 1000/T`` (so the total noise is about that of T = 1000)."""
-        if not isinstance(T, int) or T < 1:
-            raise ValueError(f"T must be a positive integer, got {T!r}")
-        scale = 1000.0 / T
-        betas = torch.linspace(beta_1 * scale, min(beta_T * scale, 0.999), T, dtype=torch.float64)
-        return cls(torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)]))
-
-    @classmethod
-    def fixed_total(cls, T: int, beta_min: float = 0.1, beta_max: float = 20.0) -> DDPMChain:
-        r"""``T`` steps of the continuous VP-linear schedule at times ``t/T``:
-        :math:`\bar\alpha_t = \exp(-\int_0^{t/T}\beta)`; the total noise :math:`\bar\alpha_T` is
-        the same for every ``T``, so ``T`` sweeps refine one process."""
-        if not isinstance(T, int) or T < 1:
-            raise ValueError(f"T must be a positive integer, got {T!r}")
-        s = torch.arange(T + 1, dtype=torch.float64) / T
-        return cls(torch.exp(-(beta_min * s + 0.5 * (beta_max - beta_min) * s**2)))
-
-    @property
-    def T(self) -> int:
-        """Number of steps."""
-        return self.alpha_bar.numel() - 1
-
-    @property
-    def betas(self) -> Tensor:
-        r""":math:`\beta_t = 1-\bar\alpha_t/\bar\alpha_{t-1}`, ``t = 1..T`` (index ``t-1``)."""
-        return 1.0 - self.alpha_bar[1:] / self.alpha_bar[:-1]
-
-    def sigma_tilde(self, t: int) -> float:
-        r"""SNR-form noise level :math:`\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}` of step ``t``."""
-        ab = float(self.alpha_bar[self._t(t, 0)])
-        return math.sqrt((1.0 - ab) / ab)
-
-    def _t(self, t: int, lo: int = 1) -> int:
-        if not isinstance(t, int) or not lo <= t <= self.T:
-            raise ValueError(f"t must be an integer in [{lo}, {self.T}], got {t!r}")
-        return t
-
-    def marginal(self, p0: GaussianMixture, t: int) -> GaussianMixture:
-        r"""Law of :math:`z_t` for data law ``p0`` (a Gaussian mixture)."""
-        ab = float(self.alpha_bar[self._t(t, 0)])
-        return p0 if t == 0 else p0.noised(math.sqrt(ab), math.sqrt(1.0 - ab))
-
-    def reverse_kernel(self, p0: GaussianMixture, t: int) -> GaussianMixtureKernel:
-        r"""Exact :math:`p(z_{t-1}\mid z_t)` for data law ``p0`` (a Gaussian mixture kernel)."""
-        t = self._t(t)
-        a_s, a_t = float(self.alpha_bar[t - 1]), float(self.alpha_bar[t])
-        return p0.reverse_kernel(
-            math.sqrt(a_s), math.sqrt(1 - a_s), math.sqrt(a_t), math.sqrt(1 - a_t)
-        )
-
-
 def _col(x: Tensor) -> Tensor:
     x = torch.as_tensor(x, dtype=torch.float64)
     return x.reshape(-1, 1)
 
 
 def posterior_mean_terms(
-    p0: GaussianMixture, chain: DDPMChain, t: int, x: Tensor
+    p0: GaussianMixture, chain: VPChain, t: int, x: Tensor
 ) -> tuple[Tensor, Tensor]:
     r"""Numerator and denominator of :math:`E[z_0\mid z_t=x]`:
     :math:`f_1 = \int yK_t(x,y)p_0(y)dy`, :math:`f_2 = p_t(x)`; ``x`` of shape ``(m,)``, outputs ``(m,)``."""
     if p0.dim != 1:
         raise ValueError(f"p0 must be a 1-D mixture, got dimension {p0.dim}")
-    t = chain._t(t)
+    t = chain.check_step(t)
     xc = _col(x)
     f2 = chain.marginal(p0, t).prob(xc)
     ab = float(chain.alpha_bar[t])
@@ -168,11 +103,11 @@ def posterior_mean_terms(
 
 
 def reverse_density_terms(
-    p0: GaussianMixture, chain: DDPMChain, t: int, x_prev: Tensor, x_t: Tensor
+    p0: GaussianMixture, chain: VPChain, t: int, x_prev: Tensor, x_t: Tensor
 ) -> tuple[Tensor, Tensor]:
     r""":math:`f_1 = q(z_t\mid z_{t-1})\,p_{t-1}(z_{t-1})` and :math:`f_2 = p_t(z_t)` at paired points
     ``x_prev``, ``x_t`` (shape ``(m,)``); their ratio is :math:`p(z_{t-1}\mid z_t)`."""
-    t = chain._t(t)
+    t = chain.check_step(t)
     xp, xt = _col(x_prev), _col(x_t)
     if xp.shape != xt.shape:
         raise ValueError(
@@ -261,7 +196,7 @@ class PathKL:
 def kernel_ratio_path_kl(
     p0: GaussianMixture,
     p0_hat: GaussianMixture,
-    chain: DDPMChain,
+    chain: VPChain,
     n_points: int = 4001,
     per_step: bool = True,
 ) -> PathKL:
@@ -276,17 +211,17 @@ def kernel_ratio_path_kl(
     ts = range(chain.T + 1) if per_step else [0, chain.T]
     kls = [marginal_kl(chain.marginal(p0, t), chain.marginal(p0_hat, t), n_points) for t in ts]
     vals = torch.tensor([k.value for k in kls], dtype=torch.float64)
-    term = marginal_kl(chain.marginal(p0, chain.T), _std_normal, n_points)
+    term = mixture_terminal_kl(chain, p0, n_points)
     lo, hi = _support(p0)
     x = torch.linspace(lo, hi, n_points, dtype=torch.float64)
-    out = kl_divergence(_prob_fn(p0), kernel_ratio_output_density(p0_hat, chain, x), x)
+    out = output_kl(mixture_log_marginal(p0), kernel_ratio_output_density(p0_hat, chain, x))
     steps = vals[:-1] - vals[1:]
     err = sum(k.error for k in kls) + term.error + out.error
     return PathKL(term.value, steps, term.value + float(steps.sum()), out.value, err)
 
 
 def kernel_ratio_output_density(
-    p0_hat: GaussianMixture, chain: DDPMChain, x: Tensor, n_inner: int = 2001
+    p0_hat: GaussianMixture, chain: VPChain, x: Tensor, n_inner: int = 2001
 ) -> GridDensity:
     r"""Density at ``x`` (uniform 1-D grid) of the output of the reverse chain that uses the exact
     reverse kernels of ``p0_hat`` but starts at :math:`\mathcal N(0,1)`:
@@ -304,36 +239,15 @@ def kernel_ratio_output_density(
         min(a * lo, -1.0) - 10 * s, max(a * hi, 1.0) + 10 * s, n_inner, dtype=torch.float64
     )
     r = _std_normal(zt) / _prob_fn(pT)(zt).clamp_min(1e-300)  # N(z_T) / p_T(z_T)
-    h = float(zt[1] - zt[0])
     kern = _std_normal((zt - a * x.unsqueeze(-1)) / s) / s  # q(z_T | x), (m, n_inner)
-    w = torch.full_like(zt, h)
-    w[0] = w[-1] = 0.5 * h
-    inner = kern @ (w * r)
+    inner = kern @ (trapezoid_weights(zt) * r)
     return GridDensity(x, _prob_fn(p0_hat)(x) * inner)
 
 
 # --------------------------------------------------------------------------------------------
-# Per-step KL by 2-D quadrature, and the Gaussian (practical DDPM) reverse kernel
+# The Gaussian (practical DDPM) reverse kernel
 # --------------------------------------------------------------------------------------------
-LogKernel = Callable[[Tensor, Tensor], Tensor]  # (y (m, k), z (m,)) -> log density (m, k)
-
-
-def mixture_log_kernel(kernel: GaussianMixtureKernel) -> LogKernel:
-    """``log q(y | z)`` of a Gaussian-mixture kernel on a ``(m, k)`` grid of ``y`` per ``z`` (``(m,)``)."""
-
-    def f(y: Tensor, z: Tensor) -> Tensor:
-        zz = z.unsqueeze(-1).expand_as(y).reshape(-1, 1)
-        out = torch.empty(y.numel(), dtype=torch.float64)
-        step = max(1, 4_000_000 // kernel.n_components)
-        yf = y.reshape(-1, 1)
-        for a in range(0, yf.shape[0], step):
-            out[a : a + step] = kernel.log_prob(yf[a : a + step], zz[a : a + step])
-        return out.reshape(y.shape)
-
-    return f
-
-
-def ddpm_posterior(chain: DDPMChain, t: int, variance: str = "beta") -> tuple[float, float, float]:
+def ddpm_posterior(chain: VPChain, t: int, variance: str = "beta") -> tuple[float, float, float]:
     r"""Mean coefficients and variance of the DDPM reverse kernel
     :math:`\mathcal N(c_0 \hat z_0 + c_t z_t, s_t^2)`: returns ``(c0, ct, s2)``.
 
@@ -344,7 +258,7 @@ def ddpm_posterior(chain: DDPMChain, t: int, variance: str = "beta") -> tuple[fl
     :math:`\tilde\beta_1` clipped to :math:`\tilde\beta_2` as in Ho et al.'s code), the two
     choices of Ho et al.
     """
-    t = chain._t(t)
+    t = chain.check_step(t)
     check_in("variance", variance, ["beta", "beta_tilde"])
     ab, ab_prev, beta = (
         float(chain.alpha_bar[t]),
@@ -361,7 +275,7 @@ def ddpm_posterior(chain: DDPMChain, t: int, variance: str = "beta") -> tuple[fl
     return c0, ct, (beta if t == 1 else (1 - ab_prev) / (1 - ab) * beta)
 
 
-def _denoise_z(denoiser: Denoiser, chain: DDPMChain, t: int, z: Tensor) -> Tensor:
+def _denoise_z(denoiser: Denoiser, chain: VPChain, t: int, z: Tensor) -> Tensor:
     """:math:`\\hat z_0` from an SNR-form denoiser at ``z`` (``(m,)``), float64."""
     ab = float(chain.alpha_bar[t])
     s = chain.sigma_tilde(t)
@@ -375,7 +289,7 @@ def _denoise_z(denoiser: Denoiser, chain: DDPMChain, t: int, z: Tensor) -> Tenso
 
 
 def gaussian_log_kernel(
-    denoiser: Denoiser, chain: DDPMChain, t: int, variance: str = "beta"
+    denoiser: Denoiser, chain: VPChain, t: int, variance: str = "beta"
 ) -> LogKernel:
     r"""``log N(y; c0 x̂0(z) + ct z, s_t^2)``: the practical DDPM reverse kernel with the denoiser's
     :math:`\hat z_0` (the ratio :math:`\hat f_1/\hat f_2` of the posterior mean)."""
@@ -388,51 +302,10 @@ def gaussian_log_kernel(
     return f
 
 
-def step_kl(
-    p0: GaussianMixture,
-    chain: DDPMChain,
-    t: int,
-    log_model: LogKernel,
-    n_z: int = 400,
-    n_y: int = 400,
-) -> Quadrature:
-    r""":math:`E_{z_t\sim p_t}\mathrm{KL}(p(\cdot\mid z_t)\,\|\,\hat p(\cdot\mid z_t))` by 2-D quadrature.
-
-    The outer grid covers :math:`p_t`; for each :math:`z_t` the inner grid spans the true reverse
-    kernel's mean :math:`\pm 12` of its standard deviations. The error estimate is the change
-    under halving both grids.
-    """
-    pt = chain.marginal(p0, t)
-    kern = chain.reverse_kernel(p0, t)
-
-    def compute(nz: int, ny: int) -> float:
-        lo, hi = _support(pt, 10.0)
-        z = torch.linspace(lo, hi, nz, dtype=torch.float64)
-        zc = z.unsqueeze(-1)
-        pi = torch.exp(kern.logits(zc))  # (nz, K)
-        mk = kern.means(zc)[..., 0]  # (nz, K)
-        vk = kern.variances[:, 0]
-        mean = (pi * mk).sum(-1)
-        sd = torch.sqrt((pi * (vk + mk**2)).sum(-1) - mean**2).clamp_min(1e-12)
-        u = torch.linspace(-12.0, 12.0, ny, dtype=torch.float64)
-        y = mean.unsqueeze(-1) + sd.unsqueeze(-1) * u  # (nz, ny)
-        logp = mixture_log_kernel(kern)(y, z)
-        logq = log_model(y, z)
-        p = torch.exp(logp)
-        inner = torch.trapezoid(
-            torch.where(p > 0, p * (logp - logq), torch.zeros_like(p)), y, dim=-1
-        )
-        return float(torch.trapezoid(pt.prob(zc) * inner, z))
-
-    fine = compute(n_z, n_y)
-    coarse = compute((n_z + 1) // 2, (n_y + 1) // 2)
-    return Quadrature(fine, abs(fine - coarse))
-
-
 def gaussian_kernel_path_kl(
     p0: GaussianMixture,
     denoiser: Denoiser,
-    chain: DDPMChain,
+    chain: VPChain,
     n_z: int = 300,
     n_y: int = 300,
     n_points: int = 2000,
@@ -440,22 +313,20 @@ def gaussian_kernel_path_kl(
 ) -> PathKL:
     r"""Path KL of the practical DDPM (Gaussian reverse kernels with the denoiser's mean and
     variance ``"beta"`` or ``"beta_tilde"``, see :func:`ddpm_posterior`) started at :math:`\mathcal N(0,1)`, and its output KL (grid propagation)."""
-    term = marginal_kl(chain.marginal(p0, chain.T), _std_normal)
-    parts = [
-        step_kl(p0, chain, t, gaussian_log_kernel(denoiser, chain, t, variance), n_z, n_y)
-        for t in range(1, chain.T + 1)
-    ]
+    term, parts = mixture_path_kl(
+        chain, p0, lambda t: gaussian_log_kernel(denoiser, chain, t, variance), n_z, n_y
+    )
     steps = torch.tensor([q.value for q in parts], dtype=torch.float64)
     out_d = ddpm_output_density(denoiser, chain, n_points, variance)
     lo, hi = _support(p0)
     x = torch.linspace(lo, hi, 4001, dtype=torch.float64)
-    out = kl_divergence(_prob_fn(p0), out_d, x)
+    out = output_kl(mixture_log_marginal(p0), out_d, x)
     err = term.error + sum(q.error for q in parts) + out.error
     return PathKL(term.value, steps, term.value + float(steps.sum()), out.value, err)
 
 
 def ddpm_output_density(
-    denoiser: Denoiser, chain: DDPMChain, n_points: int = 2000, variance: str = "beta"
+    denoiser: Denoiser, chain: VPChain, n_points: int = 2000, variance: str = "beta"
 ) -> GridDensity:
     r"""Exact output density of the 1-D DDPM ancestral sampler (Gaussian reverse kernels
     :math:`\mathcal N(c_0\hat z_0 + c_t z_t, s_t^2)`, see :func:`ddpm_posterior`) started at :math:`\mathcal N(0,1)`, by grid propagation."""
@@ -470,7 +341,7 @@ def ddpm_output_density(
     return d
 
 
-def ddpm_noise(chain: DDPMChain) -> NoiseDistribution:
+def ddpm_noise(chain: VPChain) -> NoiseDistribution:
     r"""Training noise levels of DDPM: :math:`t` uniform on ``1..T``, returned as SNR-form
     :math:`\tilde\sigma_t` (use with the ``"eps"`` weighting for Ho et al.'s simple loss)."""
     levels = torch.sqrt((1 - chain.alpha_bar[1:]) / chain.alpha_bar[1:])
@@ -583,7 +454,7 @@ def ratio_error_metrics(
 
 def sample_ddpm_chain(
     denoiser: Denoiser,
-    chain: DDPMChain,
+    chain: VPChain,
     n: int,
     dim: int = 1,
     generator: torch.Generator | None = None,
@@ -697,16 +568,15 @@ def ratio_fit_study(
 
 
 def kernel_ratio_path_kl_quadrature(
-    p0: GaussianMixture, p0_hat: GaussianMixture, chain: DDPMChain, n_z: int = 150, n_y: int = 150
+    p0: GaussianMixture, p0_hat: GaussianMixture, chain: VPChain, n_z: int = 150, n_y: int = 150
 ) -> Quadrature:
     r"""Path KL of the kernel-ratio chain computed *without* the telescoping identity: the terminal
-    term plus the per-step KLs by 2-D quadrature of the two mixture kernels (:func:`step_kl`).
+    term plus the per-step KLs by 2-D quadrature of the two mixture kernels
+    (:func:`companion.chains.mixture_path_kl`).
     An independent check of :func:`kernel_ratio_path_kl`."""
-    term = marginal_kl(chain.marginal(p0, chain.T), _std_normal)
-    parts = [
-        step_kl(p0, chain, t, mixture_log_kernel(chain.reverse_kernel(p0_hat, t)), n_z, n_y)
-        for t in range(1, chain.T + 1)
-    ]
+    term, parts = mixture_path_kl(
+        chain, p0, lambda t: mixture_log_kernel(chain.reverse_kernel(p0_hat, t)), n_z, n_y
+    )
     return Quadrature(
         term.value + sum(q.value for q in parts), term.error + sum(q.error for q in parts)
     )

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from ._checks import as_float64, check_in, check_nonnegative, check_positive
 from .digits import DigitsClassifier, digits_fd
 from .gmm import GaussianMixture
-from .grid import GridDensity, common_grid, kl_divergence, propagate
+from .grid import sampler_output_kl
 from .information import mmse
 from .metrics import mmd, sliced_w2
 from .samplers import Denoiser, StepLaw, frozen_denoiser_step, run_sampler, to_d
@@ -60,7 +60,6 @@ __all__ = [
     "PARAMETRIC_VARIANTS",
     "parametric_step",
     "as_denoiser",
-    "exact_output_kl",
     "one_jump_kl",
     "sample_metrics",
     "EVAL_KINDS",
@@ -404,53 +403,7 @@ def as_denoiser(model: nn.Module) -> Denoiser:
     return denoiser
 
 
-# -- exact 1-D output densities -----------------------------------------------------------------
-def exact_output_kl(
-    step: Callable[..., StepLaw],
-    denoiser: Denoiser,
-    sigmas: Tensor,
-    target: GaussianMixture,
-    exact_prior: bool = True,
-    n_points: int = 2500,
-    **options: float,
-) -> float:
-    r""":math:`\mathrm{KL}(p_{\tilde\sigma_{\rm end}}\,\|\,\hat p)` of a 1-D sampler run, by exact grid propagation.
-
-    Args:
-        step: a step function (``companion.samplers`` or :func:`parametric_step`).
-        denoiser: ``denoiser(x, sigma)`` (exact mixture or :func:`as_denoiser` of a network).
-        sigmas: decreasing SNR-form noise levels; the last may be 0.
-        target: the data mixture; the reference is ``target`` at noise level ``sigmas[-1]``.
-        exact_prior: start from the exact noised marginal at ``sigmas[0]`` (isolates the
-            discretisation error); ``False`` starts from ``N(0, sigmas[0]^2)`` as in practice.
-        n_points: grid nodes per step.
-        options: step options (``rho``...).
-
-    A step map that is not monotone on the grid (a coarse stochastic step can fold the line)
-    is propagated by linear mass splatting; the warning of :func:`companion.grid.propagate` is
-    silenced here because the result stays a valid density.
-    """
-    import warnings
-
-    if target.dim != 1:
-        raise ValueError(f"target must be one-dimensional, got dim={target.dim}")
-    s0, s1 = float(sigmas[0]), float(sigmas[-1])
-    prior = None
-    if exact_prior:
-        sd = math.sqrt(float(target.variances.max()) + s0**2)
-        lo, hi = float(target.means.min()) - 14 * sd, float(target.means.max()) + 14 * sd
-        prior = GridDensity.from_function(
-            lambda x: target.prob(x.unsqueeze(-1), s0), lo, hi, n_points
-        )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="step map is not monotone")
-        d = propagate(step, denoiser, sigmas, prior, n_points, None, True, **options)
-    sd = math.sqrt(float(target.variances.max()) + s1**2)
-    lo, hi = float(target.means.min()) - 12 * sd, float(target.means.max()) + 12 * sd
-    ref = GridDensity.from_function(lambda x: target.prob(x.unsqueeze(-1), s1), lo, hi, 8001)
-    return kl_divergence(ref, d, common_grid(ref, d, n_points=20_001)).value
-
-
+# -- exact 1-D output KL of one jump (companion.grid.sampler_output_kl) ---------------------------
 def one_jump_kl(
     gmm: GaussianMixture, sigma_t: float, sigma_s: float, rho: float, n_points: int = 2500
 ) -> float:
@@ -462,7 +415,7 @@ def one_jump_kl(
     if not sigma_s < sigma_t:
         raise ValueError(f"need sigma_s < sigma_t, got sigma_s={sigma_s}, sigma_t={sigma_t}")
     sig = torch.tensor([sigma_t, sigma_s], dtype=torch.float64)
-    return exact_output_kl(frozen_denoiser_step, gmm, sig, gmm, True, n_points, rho=rho)
+    return sampler_output_kl(frozen_denoiser_step, gmm, sig, gmm, "exact", n_points, rho=rho).value
 
 
 # -- sample metrics -------------------------------------------------------------------------------
@@ -541,9 +494,7 @@ def evaluate_sampler(
     if kind == "exact-kl":
         if target is None:
             raise ValueError("target (a 1-D GaussianMixture) is required for kind='exact-kl'")
-        return exact_output_kl(
-            step, denoiser, sig, target, exact_prior=False, n_points=n_points
-        ), None
+        return sampler_output_kl(step, denoiser, sig, target, n_points=n_points).value, None
     if reference is None:
         raise ValueError(f"reference samples are required for kind={kind!r}")
     if kind == "sw2":

@@ -48,17 +48,17 @@ from myst_nb import glue
 
 from companion import grid as G
 from companion import samplers as S
+from companion.chains import VPChain, chain_rule_kl, output_kl
 from companion.stats import fit_loglog
 from companion.conditional_targets import MixtureTarget
 from companion.gmm import ConditionalGaussianMixture, GaussianMixture, ring_mixture
 from companion.ledger import Ledger, at_most, in_range
 from companion.metrics import bootstrap, sliced_w2
 from companion.mixture_kernels import (
-    VPChain,
-    chain_rule_kl,
+    context_kernel,
+    context_marginal,
     joint_kl_two_steps,
     moment_matched_kernel,
-    output_kl,
     propagate_chain,
 )
 from companion.profiles import get_device, resolve, seed_everything
@@ -554,10 +554,14 @@ chain_target = MixtureTarget(as_conditional)
 chain = VPChain.uniform(2, total_noise=2.0)
 kernel = moment_matched_kernel(chain_target, chain)
 zg = torch.linspace(-6.0, 6.0, cfg["n_chain"], dtype=torch.float64)
-terminal, per_step = chain_rule_kl(chain_target, chain, kernel, 0.0, zg)
+terminal, per_step = chain_rule_kl(
+    chain, context_marginal(chain_target, 0.0), context_kernel(kernel, 0.0), zg
+)
 chain_sum = terminal + sum(per_step)
 joint = joint_kl_two_steps(chain_target, chain, kernel, 0.0, zg, zg)
-out_kl = output_kl(chain_target, propagate_chain(chain, kernel, 0.0, zg), 0.0)
+out_kl = output_kl(
+    context_marginal(chain_target, 0.0), propagate_chain(chain, kernel, 0.0, zg)
+).value
 gap = abs(chain_sum - joint)
 assert gap < 1e-8
 assert per_step[0] > 0.9 * sum(per_step)  # the prose below says the first step dominates

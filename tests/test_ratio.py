@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from companion import ratio as R
+from companion.chains import VPChain, mixture_log_kernel, mixture_step_kl
 from companion.gmm import GaussianMixture
 from companion.nets import MLP
 
@@ -19,24 +20,7 @@ def p0():
 
 @pytest.fixture(scope="module")
 def chain():
-    return R.DDPMChain.fixed_total(10)
-
-
-def test_chain_basics():
-    c = R.DDPMChain.fixed_total(20)
-    c2 = R.DDPMChain.fixed_total(40)
-    assert float(c.alpha_bar[-1]) == pytest.approx(float(c2.alpha_bar[-1]), rel=1e-14)
-    assert torch.allclose(torch.cumprod(1 - c.betas, 0), c.alpha_bar[1:], rtol=1e-13)
-    lin = R.DDPMChain.linear(1000)
-    assert float(lin.betas[0]) == pytest.approx(1e-4) and float(lin.betas[-1]) == pytest.approx(
-        0.02
-    )
-    with pytest.raises(ValueError, match="alpha_bar"):
-        R.DDPMChain(torch.tensor([1.0, 0.5, 0.7]))
-    with pytest.raises(ValueError, match="T"):
-        R.DDPMChain.fixed_total(0)
-    with pytest.raises(ValueError, match="t must be"):
-        c.marginal(GaussianMixture([1.0], [0.0], 1.0), 21)
+    return VPChain.fixed_total(10)
 
 
 def test_posterior_mean_terms_by_quadrature(p0, chain):
@@ -93,7 +77,7 @@ def test_telescoping_identity_against_2d_quadrature(p0, chain):
     ph = R.kde_mixture(p0.sample(40, g), 0.3)
     pk = R.kernel_ratio_path_kl(p0, ph, chain)
     for t in [1, 5, 10]:
-        q = R.step_kl(p0, chain, t, R.mixture_log_kernel(chain.reverse_kernel(ph, t)), 150, 150)
+        q = mixture_step_kl(chain, p0, t, mixture_log_kernel(chain.reverse_kernel(ph, t)), 150, 150)
         assert q.value == pytest.approx(float(pk.steps[t - 1]), rel=1e-5, abs=1e-12)
     # path KL = terminal + KL(p0||p0_hat) - KL(pT||pT_hat), and output <= path
     kl0 = R.marginal_kl(p0, ph).value
@@ -108,7 +92,7 @@ def test_path_kl_of_kernel_ratio_independent_of_T(p0):
     g = torch.Generator().manual_seed(1)
     ph = R.kde_mixture(p0.sample(30, g), 0.3)
     vals = [
-        R.kernel_ratio_path_kl(p0, ph, R.DDPMChain.fixed_total(T), per_step=False).total
+        R.kernel_ratio_path_kl(p0, ph, VPChain.fixed_total(T), per_step=False).total
         for T in (3, 12)
     ]
     assert vals[0] == pytest.approx(vals[1], rel=1e-9)
@@ -126,18 +110,19 @@ def test_exact_ratio_output_density_started_at_pT_hat_is_p0_hat(p0, chain):
 def test_gaussian_kernel_with_point_mass_is_exact():
     # for a point-mass-like p0 the DDPM posterior with beta_tilde is the true reverse kernel
     p = GaussianMixture([1.0], [0.7], 1e-10)
-    chain = R.DDPMChain.fixed_total(6)
+    chain = VPChain.fixed_total(6)
     for t in [2, 4]:
-        q = R.step_kl(p, chain, t, R.gaussian_log_kernel(p.denoise, chain, t, "beta_tilde"), 80, 80)
+        kern = R.gaussian_log_kernel(p.denoise, chain, t, "beta_tilde")
+        q = mixture_step_kl(chain, p, t, kern, 80, 80)
         assert abs(q.value) < 1e-6
-    q = R.step_kl(p, chain, 3, R.gaussian_log_kernel(p.denoise, chain, 3, "beta"), 80, 80)
+    q = mixture_step_kl(chain, p, 3, R.gaussian_log_kernel(p.denoise, chain, 3, "beta"), 80, 80)
     assert q.value > 1e-3  # the other variance choice is not exact
 
 
 def test_ddpm_output_density_gaussian_data():
     # Gaussian data: DDPM with exact denoiser is close to p0 for many steps, and mass is one
     p = GaussianMixture([1.0], [0.5], 0.3)
-    chain = R.DDPMChain.fixed_total(40)
+    chain = VPChain.fixed_total(40)
     d = R.ddpm_output_density(p.denoise, chain, 1000)
     assert d.mass() == pytest.approx(1.0, abs=1e-6)
     assert d.mean() == pytest.approx(0.5, abs=0.02)
@@ -147,7 +132,7 @@ def test_ddpm_output_density_gaussian_data():
 
 def test_sample_chain_matches_density():
     p = GaussianMixture([1.0], [0.5], 0.3)
-    chain = R.DDPMChain.fixed_total(20)
+    chain = VPChain.fixed_total(20)
     xs = R.sample_ddpm_chain(p.denoise, chain, 20000, 1, torch.Generator().manual_seed(0))
     d = R.ddpm_output_density(p.denoise, chain, 1000)
     assert float(xs.mean()) == pytest.approx(d.mean(), abs=0.02)
@@ -155,7 +140,7 @@ def test_sample_chain_matches_density():
 
 
 def test_ddpm_posterior_coefficients():
-    chain = R.DDPMChain.fixed_total(10)
+    chain = VPChain.fixed_total(10)
     c0, ct, bt = R.ddpm_posterior(chain, 5, "beta_tilde")
     ab, abp, b = float(chain.alpha_bar[5]), float(chain.alpha_bar[4]), float(chain.betas[4])
     # q(z_{t-1}|z_t, z_0) from Gaussian conditioning of the joint
@@ -172,7 +157,7 @@ def test_ddpm_posterior_coefficients():
 
 
 def test_ddpm_noise_levels():
-    chain = R.DDPMChain.fixed_total(5)
+    chain = VPChain.fixed_total(5)
     s = R.ddpm_noise(chain).sample(1000, torch.Generator().manual_seed(0))
     levels = {round(chain.sigma_tilde(t), 12) for t in range(1, 6)}
     assert {round(float(v), 12) for v in s} == levels

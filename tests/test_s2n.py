@@ -303,27 +303,6 @@ def test_one_jump_exact_for_point_mass():
         s2n.one_jump_kl(point, 0.3, 3.0, 1.0)
 
 
-def test_exact_output_kl_converges(mix):
-    kls = [
-        s2n.exact_output_kl(
-            S.frozen_eps_step, mix, exponential_sigmas(n + 1, 0.02, 50.0, zero=False), mix, rho=1.0
-        )
-        for n in (20, 80)
-    ]
-    assert kls[1] < kls[0] / 8
-    with pytest.raises(ValueError, match="one-dimensional"):
-        s2n.exact_output_kl(
-            S.euler_step,
-            mix,
-            exponential_sigmas(3, 0.1, 1.0),
-            GaussianMixture([1.0], [[0.0, 0.0]], 1.0),
-        )
-
-
-# -- trained-model helpers ------------------------------------------------------------------
-
-
-
 def test_digits_helpers():
     x, y = s2n.load_digits()
     assert x.shape == (1797, 64) and y.shape == (1797,)
