@@ -18,7 +18,8 @@ claim that rests on fewer than 5 seeds or 5 fit points.
   exact null distribution), :func:`spearman`;
 * plotting error bars: :func:`mean_t_halfwidth` (vectorised over an axis);
 * tuning without optimism: :func:`cross_validated_gain` (leave-one-seed-out choice of a
-  setting).
+  setting);
+* transformations: :func:`scaled` (the interval of a fixed multiple of an estimate).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "mean_t_halfwidth",
     "paired_t",
     "refinement",
+    "scaled",
     "spearman",
     "t_interval",
 ]
@@ -575,3 +577,25 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
     if xa.ndim != 1 or xa.shape != ya.shape or xa.size < 3:
         raise ValueError(f"x and y must be 1-D of equal length >= 3, got {xa.shape} and {ya.shape}")
     return float(scipy.stats.spearmanr(xa, ya).statistic)
+
+
+# --------------------------------------------------------------------------------------------
+# Transformations
+# --------------------------------------------------------------------------------------------
+
+
+def scaled(interval: Interval, factor: float, note: str | None = None) -> Interval:
+    """The interval of ``factor * X`` for an interval of ``X``: same kind and ``n``.
+
+    For quantities that are a fixed multiple of an estimate, e.g. a weak order
+    ``p = -slope/2`` from a log-log slope of KL against the number of steps. A negative
+    ``factor`` swaps the ends. ``note`` replaces the interval's note (default: kept).
+    """
+    if not isinstance(interval, Interval):
+        raise TypeError(f"interval must be an Interval, got {type(interval).__name__}")
+    f = float(factor)
+    if not math.isfinite(f) or f == 0.0:
+        raise ValueError(f"factor must be finite and non-zero, got {factor!r}")
+    lo, hi = sorted((f * interval.low, f * interval.high))
+    kept = interval.note if note is None else note
+    return Interval(f * interval.value, lo, hi, interval.kind, interval.n, kept)

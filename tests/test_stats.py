@@ -204,3 +204,17 @@ def test_interval_validation():
     with pytest.raises(ValueError, match="low <= value"):
         stats.Interval(1.0, 1.5, 2.0, "t", 5)
     assert stats.Interval(1.0, 1.0, 1.0, "none").text == "exact"
+
+
+def test_scaled_interval_keeps_kind_and_swaps_ends():
+    fit = stats.fit_loglog([8, 16, 32, 64, 128], [1.0, 0.26, 0.0624, 0.0158, 0.0039])
+    s = fit.slope_interval
+    order = stats.scaled(s, -0.5)
+    assert order.value == pytest.approx(-0.5 * s.value)
+    assert (order.low, order.high) == pytest.approx((-0.5 * s.high, -0.5 * s.low))
+    assert (order.kind, order.n, order.note) == (s.kind, s.n, s.note)
+    assert stats.scaled(s, 2.0, note="x").note == "x"
+    with pytest.raises(ValueError, match="factor"):
+        stats.scaled(s, 0.0)
+    with pytest.raises(TypeError, match="Interval"):
+        stats.scaled(1.0, 2.0)  # type: ignore[arg-type]
