@@ -1,5 +1,14 @@
 """Execute the book's notebooks headlessly and check that what gets published is current.
 
+Every execution is a task on a Dask ``distributed`` cluster: an embedded local cluster of
+``--jobs`` process workers (one thread each) by default, or an existing cluster at
+``--scheduler tcp://host:8786``. Workers receive the notebook's source text and return the
+executed notebook and its ledger JSON, so no shared filesystem is needed (every worker needs
+the same ``companion`` sources installed; results from a worker with another version are
+refused). ``execute`` skips notebooks whose executed copy is current unless ``--force``;
+``sweep`` runs every notebook for every seed and aggregates each claim's verdicts and values
+(``results/sweeps/<profile>/<notebook>.json``).
+
 The notebooks are jupytext ``py:percent`` files ``notebooks/NN_name.py``. Each is converted to
 ipynb, its ``parameters`` cell is checked against the parameters we are about to pass, and
 papermill executes it (kernel ``python3``, working directory ``notebooks/``, a per-cell
@@ -12,6 +21,9 @@ Command line (what ``make execute`` calls)::
 
     python scripts/pipeline.py execute --profile ci --device cpu --jobs 2 [--only 03] \
         [-p name value ...] [--params "name=value ..."]
+    python scripts/pipeline.py execute ... --force          # also re-execute current ones
+    python scripts/pipeline.py execute ... --scheduler tcp://host:8786
+    python scripts/pipeline.py sweep --seeds 0-19 --profile ci [--only 03] [--scheduler ...]
     python scripts/pipeline.py verify        # staleness guard only
     python scripts/pipeline.py parameters    # list every notebook's parameters
 """
@@ -20,16 +32,16 @@ from __future__ import annotations
 
 import argparse
 import ast
-import concurrent.futures as cf
+import contextlib
 import dataclasses
 import hashlib
 import json
-import multiprocessing
+import math
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -402,10 +414,173 @@ def postprocess(
     }
 
 
-def _execute_in_worker(
-    src: str, out_dir: str, params: dict[str, Any], timeout: int, digest: str, quiet: bool
-) -> Outcome:
-    return execute_one(Path(src), Path(out_dir), params, timeout, digest, quiet)
+# --------------------------------------------------------------------------------------------
+# Distributed execution (Dask)
+# --------------------------------------------------------------------------------------------
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclasses.dataclass
+class Run:
+    """One execution of one notebook, as a worker returns it to the client.
+
+    The worker executes in a private temporary directory and ships the executed notebook and
+    the ledger JSON back as text, so client and workers need no shared filesystem.
+    """
+
+    name: str
+    seed: int | None
+    ok: bool
+    seconds: float
+    message: str = ""
+    notebook: str | None = None  # the executed (or failed) notebook, nbformat JSON
+    results: str | None = None  # the ledger JSON written by the notebook
+    worker: str = ""
+    package: str = ""  # digest of the companion package the worker imported
+
+
+def installed_package_digest() -> str:
+    """Digest of the ``companion`` package this process imports (see :func:`package_digest`)."""
+    import companion
+
+    return package_digest(Path(companion.__file__).resolve().parent.parent)
+
+
+def run_notebook(
+    name: str,
+    source_text: str,
+    params: dict[str, Any],
+    timeout: int,
+    threads: int,
+    digest: str,
+    quiet: bool = True,
+) -> Run:
+    """Execute one notebook from its source text in a temporary directory; never raises.
+
+    This is the task a Dask worker runs. ``digest`` is the client's package digest, recorded
+    in the stamp; the worker also reports the digest of the package it actually imports, so
+    that the client can refuse results computed with another version of ``companion``.
+    """
+    import socket
+    import tempfile
+
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    if threads > 0:
+        os.environ.update({v: str(threads) for v in THREAD_VARS})
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"companion-{name}-") as tmp:
+            src = Path(tmp) / "notebooks" / f"{name}.py"
+            src.parent.mkdir()
+            src.write_text(source_text, encoding="utf-8")
+            out = Path(tmp) / "executed"
+            o = execute_one(src, out, params, timeout, digest, quiet)
+            nb_path = out / (f"{name}.ipynb" if o.ok else f"{name}.failed.ipynb")
+            res_path = out / "results" / f"{name}.json"
+            message = o.message.replace(str(tmp), "<worker>")
+            return Run(
+                name=name,
+                seed=params.get("seed"),
+                ok=o.ok,
+                seconds=o.seconds,
+                message=message,
+                notebook=nb_path.read_text(encoding="utf-8") if nb_path.is_file() else None,
+                results=res_path.read_text(encoding="utf-8") if res_path.is_file() else None,
+                worker=socket.gethostname(),
+                package=installed_package_digest(),
+            )
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
+@contextlib.contextmanager
+def dask_client(jobs: int = 1, scheduler: str | None = None) -> Iterator[Any]:
+    """A ``distributed.Client``: on ``scheduler`` (``tcp://host:8786``) if given, else on an
+    embedded local cluster of ``jobs`` process workers with one thread each.
+
+    On a remote cluster this script is uploaded to the scheduler and the workers, so they need
+    only the project's environment (``companion`` and the pinned packages), not a checkout.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+        try:
+            # Scheduler and workers import this file by name; it needs only the standard library
+            # at import time, and workers that join later receive it too.
+            client.upload_file(__file__, load=False)
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=max(1, jobs),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=50,  # logging.CRITICAL: a worker's own logs would interleave with ours
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def submit_runs(
+    client: Any,
+    tasks: Sequence[tuple[str, str, dict[str, Any]]],
+    timeout: int,
+    threads: int,
+    digest: str,
+    quiet: bool = True,
+) -> Iterator[Run]:
+    """Submit ``(name, source_text, params)`` runs to ``client``; yield each :class:`Run` once,
+    as it completes.
+
+    A run lost with a dying worker is rescheduled by the scheduler on another worker; each
+    task has a unique key, so a run is never reported twice. A task that keeps killing its
+    workers is reported as a failed run, naming the notebook and seed.
+    """
+    from distributed import as_completed
+
+    futures = {}
+    for name, text, params in tasks:
+        key = f"notebook-{name}-seed{params.get('seed')}-{hashlib.sha1(os.urandom(8)).hexdigest()}"
+        fut = client.submit(
+            run_notebook, name, text, params, timeout, threads, digest, quiet, key=key, pure=False
+        )
+        futures[fut] = (name, params)
+    for fut in as_completed(list(futures)):
+        name, params = futures.pop(fut)
+        try:
+            run = fut.result()
+        except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: report, keep going
+            run = Run(name, params.get("seed"), False, 0.0, f"notebook {name} failed: {exc!r}")
+        fut.release()
+        yield run
+
+
+def _write_run(run: Run, out_dir: Path) -> None:
+    """Write a run's executed notebook and results under ``out_dir`` as a local run would."""
+    final = out_dir / f"{run.name}.ipynb"
+    failed = out_dir / f"{run.name}.failed.ipynb"
+    results = out_dir / "results" / f"{run.name}.json"
+    for p in (final, failed, results):
+        p.unlink(missing_ok=True)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    if run.notebook is not None:
+        target = final if run.ok else failed
+        target.write_text(run.notebook, encoding="utf-8")
+        if not run.ok:
+            run.message += f"\n    (executed notebook with the traceback: {failed})"
+    if run.ok and run.results is not None:
+        results.write_text(run.results, encoding="utf-8")
 
 
 def execute_all(
@@ -419,67 +594,199 @@ def execute_all(
     root: Path = ROOT,
     quiet: bool = True,
     report: Any = print,
+    scheduler: str | None = None,
 ) -> list[Outcome]:
-    """Execute ``sources`` (``jobs`` at a time, in separate processes when ``jobs > 1``).
+    """Execute ``sources`` as tasks on a Dask cluster and write them under ``out_dir``.
 
-    Every kernel gets ``threads`` CPU threads (``OMP_NUM_THREADS``; 0 leaves torch's default),
-    the same whatever ``jobs`` is: parallel reductions can round differently with another
-    thread count, and a parallel run must give the same numbers as a serial one. With the
-    default (1 thread, ``jobs`` = cores) the parallel kernels share the cores without
-    oversubscribing them.
+    The cluster is an embedded local one with ``jobs`` process workers (one thread each), or
+    the existing cluster at ``scheduler``. Every kernel gets ``threads`` CPU threads
+    (``OMP_NUM_THREADS``; 0 leaves torch's default), the same whatever ``jobs`` is: parallel
+    reductions can round differently with another thread count, and a parallel run must give
+    the same numbers as a serial one.
 
     All parameters are validated for every notebook before the first one starts.
     """
-    thread_vars = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    saved = {v: os.environ.get(v) for v in thread_vars}
-    if threads > 0:
-        os.environ.update({v: str(threads) for v in thread_vars})
-    try:
-        return _execute_all(sources, out_dir, params, jobs, timeout, root, quiet, report)
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
-
-
-def _execute_all(
-    sources: Sequence[Path],
-    out_dir: Path,
-    params: dict[str, Any] | None,
-    jobs: int,
-    timeout: int,
-    root: Path,
-    quiet: bool,
-    report: Any,
-) -> list[Outcome]:
     params = dict(params or {})
     for src in sources:  # fail fast, before spending minutes on execution
         check_parameters(read_notebook(src), src.stem, params)
     out_dir.mkdir(parents=True, exist_ok=True)
     digest = package_digest(root)
+    tasks = [(s.stem, s.read_text(encoding="utf-8"), params) for s in sources]
     outcomes: list[Outcome] = []
-
-    def done(o: Outcome) -> None:
-        outcomes.append(o)
-        report(f"[{'ok' if o.ok else 'FAILED'}] {o.name} ({o.seconds:.1f} s)")
-
-    if jobs <= 1 or len(sources) <= 1:
-        for src in sources:
-            done(execute_one(src, out_dir, params, timeout, digest, quiet))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(jobs, len(sources)), mp_context=ctx) as ex:
-            futures = [
-                ex.submit(_execute_in_worker, str(s), str(out_dir), params, timeout, digest, quiet)
-                for s in sources
-            ]
-            for fut in cf.as_completed(futures):
-                done(fut.result())
+    with dask_client(min(jobs, len(sources)) or 1, scheduler) as client:
+        local = installed_package_digest()
+        for run in submit_runs(client, tasks, timeout, threads, digest, quiet):
+            if run.package and run.package != local:
+                run.ok = False
+                run.message = (
+                    f"notebook {run.name}: worker {run.worker} imports another version of the "
+                    "companion package than this client; install the same sources on every "
+                    "worker"
+                )
+            _write_run(run, out_dir)
+            o = Outcome(run.name, run.ok, run.seconds, run.message)
+            outcomes.append(o)
+            report(f"[{'ok' if o.ok else 'FAILED'}] {o.name} ({o.seconds:.1f} s)")
     order = {s.stem: i for i, s in enumerate(sources)}
     outcomes.sort(key=lambda o: order[o.name])
     return outcomes
+
+
+# --------------------------------------------------------------------------------------------
+# Seed sweeps
+# --------------------------------------------------------------------------------------------
+
+SWEEPS = ROOT / "results" / "sweeps"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"0-19"``, ``"0,3,7"`` or a mix (``"0-4,10"``); an error names the input."""
+    seeds: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise PipelineError(f"SEEDS={text!r}: expected ranges like 0-19 or lists like 0,3,7")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise PipelineError(f"SEEDS={text!r}: range {part} is empty")
+        seeds.extend(range(lo, hi + 1))
+    if not seeds:
+        raise PipelineError(f"SEEDS={text!r} holds no seed")
+    if len(set(seeds)) != len(seeds):
+        raise PipelineError(f"SEEDS={text!r} repeats a seed")
+    return seeds
+
+
+def sweep_stamp(source_text: str, params: dict[str, Any], digest: str) -> str:
+    """The stamp of a sweep: source, parameters other than the seed, package."""
+    return stamp(source_text, {k: v for k, v in params.items() if k != "seed"}, digest)
+
+
+def aggregate(
+    name: str, runs: Sequence[Run], params: dict[str, Any], stamp_: str
+) -> dict[str, Any]:
+    """Per-claim stability over the runs of one notebook: verdict counts, values per seed,
+    mean and spread of the measured value."""
+    import statistics
+
+    ok = sorted((r for r in runs if r.ok and r.results), key=lambda r: r.seed or 0)
+    ledgers = [json.loads(r.results or "{}") for r in ok]
+    claims: dict[str, dict[str, Any]] = {}
+    for led, run in zip(ledgers, ok, strict=True):
+        for c in led.get("claims", []):
+            entry = claims.setdefault(
+                c["id"],
+                {
+                    "id": c["id"],
+                    "kind": c.get("kind"),
+                    "paper": c.get("paper"),
+                    "claim": c.get("claim"),
+                    "section": c.get("section"),
+                    "expected": c.get("expected"),
+                    "criterion": c.get("criterion"),
+                    "seeds": [],
+                    "measured": [],
+                    "verdicts": [],
+                },
+            )
+            entry["seeds"].append(run.seed)
+            entry["measured"].append(c.get("measured"))
+            entry["verdicts"].append(c.get("verdict"))
+    for entry in claims.values():
+        finite = [float(x) for x in entry["measured"] if isinstance(x, int | float)]
+        finite = [x for x in finite if math.isfinite(x)]
+        entry["counts"] = {v: entry["verdicts"].count(v) for v in sorted(set(entry["verdicts"]))}
+        entry["mean"] = statistics.fmean(finite) if finite else None
+        entry["sd"] = statistics.stdev(finite) if len(finite) > 1 else None
+    return {
+        "notebook": name,
+        "title": ledgers[0].get("title", name) if ledgers else name,
+        "profile": params.get("profile"),
+        "parameters": {k: v for k, v in params.items() if k != "seed"},
+        "seeds": [r.seed for r in ok],
+        "stamp": stamp_,
+        "failures": [
+            {"seed": r.seed, "message": r.message}
+            for r in sorted(runs, key=lambda r: r.seed or 0)
+            if not r.ok
+        ],
+        "claims": list(claims.values()),
+    }
+
+
+def sweep(
+    sources: Sequence[Path],
+    seeds: Sequence[int],
+    params: dict[str, Any] | None = None,
+    *,
+    out_dir: Path | None = None,
+    jobs: int = 1,
+    timeout: int = 1200,
+    threads: int = 1,
+    root: Path = ROOT,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Run every notebook for every seed on a Dask cluster; aggregate per notebook and claim.
+
+    Writes ``out_dir/<notebook>.json`` (default ``results/sweeps/<profile>/``) and returns the
+    aggregates. A failing run is reported with its chapter, seed and cell; the other runs still
+    complete.
+    """
+    from tqdm.auto import tqdm
+
+    params = dict(params or {})
+    params.pop("seed", None)
+    for src in sources:
+        check_parameters(read_notebook(src), src.stem, {**params, "seed": 0})
+    digest = package_digest(root)
+    texts = {s.stem: s.read_text(encoding="utf-8") for s in sources}
+    tasks = [
+        (name, text, {**params, "seed": int(k)}) for name, text in texts.items() for k in seeds
+    ]
+    runs: dict[str, list[Run]] = {name: [] for name in texts}
+    bar = tqdm(total=len(tasks), desc="sweep", unit="run", disable=not progress)
+    with dask_client(min(jobs, len(tasks)) or 1, scheduler) as client:
+        for run in submit_runs(client, tasks, timeout, threads, digest):
+            runs[run.name].append(run)
+            bar.update(1)
+            if not run.ok:
+                bar.write(f"FAILED {run.name} seed {run.seed}: {run.message}")
+    bar.close()
+    target = out_dir if out_dir is not None else SWEEPS / str(params.get("profile", "ci"))
+    target.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, Any]] = {}
+    for name, text in texts.items():
+        agg = aggregate(name, runs[name], params, sweep_stamp(text, params, digest))
+        (target / f"{name}.json").write_text(
+            json.dumps(agg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        out[name] = agg
+    return out
+
+
+def is_current(src: Path, out_dir: Path, params: dict[str, Any], digest: str) -> bool:
+    """Whether ``out_dir`` holds an execution of ``src`` with ``params`` that is still current
+    (same source, parameters and package), with its results."""
+    import nbformat
+
+    path = out_dir / f"{src.stem}.ipynb"
+    res = out_dir / "results" / f"{src.stem}.json"
+    if not path.is_file():
+        return False
+    try:
+        recorded = nbformat.read(path, as_version=4).metadata.get("companion", {}).get("stamp")
+        run = (
+            json.loads(res.read_text(encoding="utf-8")).get("execution", {})
+            if res.is_file()
+            else {}
+        )
+    except (OSError, ValueError):
+        return False
+    expected = stamp(src.read_text(encoding="utf-8"), params, digest)
+    return recorded == expected and (not res.is_file() or run.get("stamp") == recorded)
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,29 +840,48 @@ def verify_executed(
 # --------------------------------------------------------------------------------------------
 
 
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    params = {"profile": args.profile, "seed": getattr(args, "seed", 0), "device": args.device}
+    params.update(parse_params(args.p or (), args.params or ""))
+    return params
+
+
 def _cmd_execute(args: argparse.Namespace) -> int:
     sources = discover(Path(args.notebooks), args.only)
     if not sources:
         print("no notebooks found in", args.notebooks)
         return 0
-    params = {"profile": args.profile, "seed": args.seed, "device": args.device}
-    params.update(parse_params(args.p or (), args.params or ""))
+    params = _params(args)
+    out = Path(args.out)
+    if not args.force:
+        digest = package_digest()
+        current = [s for s in sources if is_current(s, out, params, digest)]
+        if current:
+            print(
+                f"up to date, not executed again: {', '.join(s.stem for s in current)} "
+                "(FORCE=1 re-executes)"
+            )
+        sources = [s for s in sources if s not in current]
+        if not sources:
+            return 0
     jobs = args.jobs or os.cpu_count() or 1
+    where = f"scheduler {args.scheduler}" if args.scheduler else f"jobs={min(jobs, len(sources))}"
     print(
-        f"executing {len(sources)} notebook(s) with {params} (jobs={min(jobs, len(sources))}, "
+        f"executing {len(sources)} notebook(s) with {params} ({where}, "
         f"threads per kernel {args.threads or 'default'}, cell timeout {args.timeout} s)",
         flush=True,
     )
     t0 = time.perf_counter()
     outcomes = execute_all(
         sources,
-        Path(args.out),
+        out,
         params,
         jobs=jobs,
         timeout=args.timeout,
         threads=args.threads,
         quiet=not args.verbose,
         report=lambda s: print(s, flush=True),
+        scheduler=args.scheduler or None,
     )
     failures = [o for o in outcomes if not o.ok]
     n_ok = len(outcomes) - len(failures)
@@ -563,6 +889,33 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     for o in failures:
         print(f"\nERROR: {o.message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    sources = discover(Path(args.notebooks), args.only)
+    seeds = parse_seeds(args.seeds)
+    params = _params(args)
+    jobs = args.jobs or os.cpu_count() or 1
+    where = f"scheduler {args.scheduler}" if args.scheduler else f"a local cluster of {jobs}"
+    print(f"sweep: {len(sources)} notebook(s) x {len(seeds)} seeds on {where}", flush=True)
+    aggs = sweep(
+        sources,
+        seeds,
+        params,
+        out_dir=Path(args.out) if args.out else None,
+        jobs=jobs,
+        timeout=args.timeout,
+        threads=args.threads,
+        scheduler=args.scheduler or None,
+    )
+    failed = 0
+    for name, agg in aggs.items():
+        stable = sum(1 for c in agg["claims"] if len(c["counts"]) == 1)
+        print(f"{name}: {len(agg['seeds'])} runs, {stable}/{len(agg['claims'])} claims stable")
+        for f in agg["failures"]:
+            failed += 1
+            print(f"\nERROR: seed {f['seed']}: {f['message']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -582,14 +935,21 @@ def _cmd_parameters(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("execute", "verify", "parameters"):
+    for name in ("execute", "sweep", "verify", "parameters"):
         sp = sub.add_parser(name)
         sp.add_argument("--notebooks", default=str(NOTEBOOKS))
-        sp.add_argument("--out", default=str(EXECUTED))
+        sp.add_argument(
+            "--out", default="" if name == "sweep" else str(EXECUTED), help="output directory"
+        )
         sp.add_argument("--only", default="", help="notebook prefixes, e.g. '03' or '00,03'")
-        if name == "execute":
+        if name in ("execute", "sweep"):
             sp.add_argument("--profile", default="ci", choices=PROFILES)
-            sp.add_argument("--seed", type=int, default=0)
+            if name == "execute":
+                sp.add_argument("--seed", type=int, default=0)
+                sp.add_argument("--force", action="store_true", help="re-execute current ones")
+            else:
+                sp.add_argument("--seeds", default="0-9", help="e.g. 0-19 or 0,3,7")
+            sp.add_argument("--scheduler", default="", help="tcp://host:8786 (default: local)")
             sp.add_argument("--device", default="cpu")
             sp.add_argument("--jobs", type=int, default=0, help="parallel notebooks (0: cores)")
             sp.add_argument(
@@ -601,9 +961,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             sp.add_argument("--verbose", action="store_true", help="stream cell output")
     args = ap.parse_args(argv)
     try:
-        return {"execute": _cmd_execute, "verify": _cmd_verify, "parameters": _cmd_parameters}[
-            args.cmd
-        ](args)
+        commands = {
+            "execute": _cmd_execute,
+            "sweep": _cmd_sweep,
+            "verify": _cmd_verify,
+            "parameters": _cmd_parameters,
+        }
+        return commands[args.cmd](args)
     except PipelineError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
