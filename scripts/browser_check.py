@@ -7,7 +7,9 @@ the DevTools protocol (a websocket on a local port). For every page:
 * no request leaves localhost (the book is self-contained);
 * every image loaded (non-zero natural size);
 * MathJax typeset every ``.math`` element, rendered no TeX error, and no raw TeX delimiters
-  (``\\(``, ``\\[``, ``$$``, ``\\begin{``) remain in the visible text.
+  (``\\(``, ``\\[``, ``$$``, ``\\begin{``) remain in the visible text;
+* on the page with the claims dashboard, the filter shows exactly the rows of the chosen paper,
+  kind or verdict, the reset restores the page, and clicking a header sorts its table.
 
 Screenshots of chosen pages go to ``artifacts/``. Chromium flags follow the book toolchain
 notes (no background networking, no component updates, fresh profile).
@@ -82,21 +84,150 @@ PAGE_PROBE = r"""
     if (tex.test(n.textContent)) raw.push(n.textContent.trim().slice(0, 80));
   }
   const dash = document.querySelector('#claims-dashboard');
-  const table = dash ? dash.querySelector('table') : null;
+  const tables = dash ? [...dash.querySelectorAll('table.claims-table')] : [];
+  // laid out and not in a closed <details> (whose content Chromium keeps laid out)
+  const shown = e => (e.checkVisibility ? e.checkVisibility() : e.getClientRects().length > 0);
+  const rows = tables.flatMap(t => [...t.querySelectorAll('tbody tr')]);
   return {
     title: document.title,
     mathjax: !!window.MathJax,
     math: math.length,
     broken, untypeset, texErrors, raw,
     dashboard: dash ? {
-      table: !!table,
-      rows: table ? table.querySelectorAll('tbody tr').length : 0,
+      table: tables.length > 0,
+      tables: tables.length,
+      rows: rows.length,
+      shownRows: rows.filter(shown).length,
+      collapsedTables: tables.filter(t => t.closest('details:not([open])')).length,
       badges: dash.querySelectorAll('.verdict').length,
       text: dash.textContent.slice(0, 200),
     } : null,
   };
 })()
 """
+
+#: Evaluated on the page with the claims dashboard: drives its filter (``_static/claims.js``)
+#: through every value of every select, then the reset button, then sorts a table by a column.
+#: A row counts as shown when the browser lays it out (not hidden, not in a closed dropdown).
+#: What a row should match is read from the generator's ``span.claim-row``, not from the script.
+DASHBOARD_EXERCISE = r"""
+(() => {
+  const form = document.querySelector('form.claims-filter');
+  if (!form) return null;
+  // laid out and not in a closed <details> (whose content Chromium keeps laid out)
+  const shown = e => (e.checkVisibility ? e.checkVisibility() : e.getClientRects().length > 0);
+  const rows = [...document.querySelectorAll('#claims-dashboard table.claims-table tbody tr')];
+  const truth = (r, field) => {
+    const m = r.querySelector('.claim-row');
+    return m ? m.getAttribute('data-' + field) : null;
+  };
+  const collapsed = () => [...document.querySelectorAll('#claims-dashboard details')]
+    .filter(d => d.querySelector('table.claims-table') && !d.open).length;
+  const count = form.querySelector('.claims-filter-count');
+  const out = {
+    formShown: !form.hidden && shown(form),
+    rows: rows.length,
+    unmarked: rows.filter(r => !r.querySelector('.claim-row')).length,
+    initiallyShown: rows.filter(shown).length,
+    initiallyCollapsed: collapsed(),
+    steps: [],
+    resets: [],
+  };
+  const reset = () => {
+    form.querySelector('.claims-filter-reset').click();
+    out.resets.push({
+      shown: rows.filter(shown).length,
+      collapsed: collapsed(),
+      selects: [...form.querySelectorAll('select')].map(s => s.value).join(''),
+    });
+  };
+  for (const sel of form.querySelectorAll('select[data-filter]')) {
+    const field = sel.getAttribute('data-filter');
+    for (const opt of sel.options) {
+      if (!opt.value) continue;
+      sel.value = opt.value;
+      sel.dispatchEvent(new Event('change', { bubbles: true }));
+      const vis = rows.filter(shown);
+      out.steps.push({
+        field, value: opt.value,
+        shown: vis.length,
+        expected: rows.filter(r => truth(r, field) === opt.value).length,
+        wrong: vis.filter(r => truth(r, field) !== opt.value)
+                  .map(r => r.cells[0].textContent.trim()),
+        count: count ? count.textContent : null,
+      });
+    }
+    reset();
+  }
+  // two filters at once: the first kind and the first verdict that occur together
+  const kinds = form.querySelector('select[data-filter="kind"]');
+  const verdicts = form.querySelector('select[data-filter="verdict"]');
+  const both = rows.find(r => truth(r, 'kind') && truth(r, 'verdict'));
+  if (kinds && verdicts && both) {
+    kinds.value = truth(both, 'kind');
+    verdicts.value = truth(both, 'verdict');
+    kinds.dispatchEvent(new Event('change', { bubbles: true }));
+    const vis = rows.filter(shown);
+    out.steps.push({
+      field: 'kind+verdict', value: kinds.value + '+' + verdicts.value,
+      shown: vis.length,
+      expected: rows.filter(r => truth(r, 'kind') === kinds.value
+                              && truth(r, 'verdict') === verdicts.value).length,
+      wrong: vis.filter(r => truth(r, 'kind') !== kinds.value
+                          || truth(r, 'verdict') !== verdicts.value)
+                .map(r => r.cells[0].textContent.trim()),
+      count: count ? count.textContent : null,
+    });
+    reset();
+  }
+  // sorting: the first table by its verdict column, ascending then descending
+  const table = document.querySelector('#claims-dashboard table.claims-table');
+  const heads = [...table.tHead.rows[0].cells];
+  const col = heads.findIndex(th => th.textContent.trim() === 'Verdict');
+  const order = () => [...table.tBodies[0].rows].map(r => Number(
+    r.cells[col].querySelector('[data-sort]').getAttribute('data-sort')));
+  heads[col].click();
+  const up = order();
+  const upSort = heads[col].getAttribute('aria-sort');
+  heads[col].click();
+  const down = order();
+  out.sort = {
+    column: col, rows: up.length,
+    ascending: up.every((v, i) => i === 0 || up[i - 1] <= v) && upSort === 'ascending',
+    descending: down.every((v, i) => i === 0 || down[i - 1] >= v)
+                && heads[col].getAttribute('aria-sort') === 'descending',
+  };
+  return out;
+})()
+"""
+
+
+def dashboard_problems(result: dict[str, Any] | None) -> list[str]:
+    """What is wrong with the dashboard's filter and sort, from :data:`DASHBOARD_EXERCISE`."""
+    if result is None:
+        return ["the claims dashboard has no filter controls (form.claims-filter)"]
+    out = []
+    if not result["formShown"]:
+        out.append("dashboard filter controls are not shown")
+    if result["unmarked"]:
+        out.append(f"{result['unmarked']} dashboard row(s) without a span.claim-row")
+    for step in result["steps"]:
+        what = f"filter {step['field']}={step['value']!r}"
+        if step["wrong"]:
+            out.append(f"{what} shows non-matching rows {step['wrong'][:5]}")
+        if step["shown"] != step["expected"]:
+            out.append(f"{what} shows {step['shown']} rows, {step['expected']} match")
+    for r in result["resets"]:
+        if (r["shown"], r["collapsed"], r["selects"]) != (
+            result["initiallyShown"],
+            result["initiallyCollapsed"],
+            "",
+        ):
+            out.append(f"reset does not restore the dashboard: {r}")
+    sort = result.get("sort") or {}
+    if not (sort.get("ascending") and sort.get("descending")):
+        out.append(f"sorting by verdict does not order the rows: {sort}")
+    return out
 
 
 class BrowserError(RuntimeError):
@@ -332,6 +463,8 @@ def check_page(
         problems += [f"raw TeX left in the page: {s!r}" for s in probe["raw"]]
         if probe["math"] and not probe["mathjax"]:
             problems.append("page has math but MathJax did not load")
+        if probe.get("dashboard") and probe["dashboard"]["table"]:
+            probe["filter"] = None  # exercised after the screenshot (it sorts the tables)
         if screenshot is not None:
             metrics = cdp.send("Page.getLayoutMetrics", session=session)
             size = metrics.get("cssContentSize") or metrics["contentSize"]
@@ -344,6 +477,17 @@ def check_page(
             shot = cdp.send("Page.captureScreenshot", {"format": "png"}, session=session)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
+        if "filter" in probe:
+            res = cdp.send(
+                "Runtime.evaluate",
+                {"expression": DASHBOARD_EXERCISE, "returnByValue": True},
+                session=session,
+                timeout=60,
+            )
+            if "exceptionDetails" in res:
+                raise BrowserError(f"dashboard exercise failed on {url}: {res['exceptionDetails']}")
+            probe["filter"] = res["result"].get("value")
+            problems += dashboard_problems(probe["filter"])
         return problems, probe
     finally:
         cdp.events = [e for e in cdp.events if e.get("sessionId") != session]

@@ -3,10 +3,13 @@
 Fresh results are written by the notebooks to ``executed/results/<notebook>.json``; the
 reference results of the ``ci`` profile are committed in ``results/<notebook>.json``.
 
-``check``  compares them claim by claim: the same claims, the same verdicts, and measured
-           values (and uncertainties) within the reference claim's tolerances,
-           ``|fresh - ref| <= atol + rtol * |ref|``. Run metadata (date, runtime, memory,
-           versions) is not compared. Exits 1 with a readable diff.
+``check``  compares them claim by claim: the same claims, the same verdicts, the same kind,
+           source, interval kind and ``n`` (and statement, section, criterion), and measured
+           values, uncertainties and interval ends within the reference claim's tolerances,
+           ``|fresh - ref| <= atol + rtol * |ref|``; and the same coverage table. Run metadata
+           (date, runtime, memory, versions) is not compared. Exits 1 with a readable diff.
+           Results recorded before claims had kinds lack the new fields; a field missing on
+           both sides matches, one missing on one side only is a difference.
 ``update`` copies the fresh results over the references (after an intended change; commit
            them together with the change).
 
@@ -32,7 +35,21 @@ ROOT = pipeline.ROOT
 FRESH = ROOT / "executed" / "results"
 REFERENCE = ROOT / "results"
 #: Claim fields that must be identical (besides the numbers and the verdict).
-SAME_FIELDS = ("paper", "claim", "section", "expected", "criterion", "uncertainty_kind")
+SAME_FIELDS = (
+    "kind",
+    "paper",
+    "source",
+    "claim",
+    "section",
+    "expected",
+    "criterion",
+    "uncertainty_kind",
+    "n",
+)
+#: Claim fields compared as numbers within the reference claim's tolerances.
+CLOSE_FIELDS = ("measured", "uncertainty")
+#: Run fields that must be identical: the chapter's coverage table and where it is shown.
+SAME_RUN_FIELDS = ("coverage_section", "coverage")
 
 
 def _as_float(x: Any) -> float | None:
@@ -88,19 +105,57 @@ def compare_run(fresh: dict[str, Any], ref: dict[str, Any]) -> list[str]:
         if f is None:
             continue
         rtol, atol = float(r.get("rtol", 1e-6)), float(r.get("atol", 1e-12))
-        for key in ("measured", "uncertainty"):
+        for key in CLOSE_FIELDS:
             ok, why = _close(f.get(key), r.get(key), rtol, atol)
             if not ok:
                 out.append(
                     f"{cid}: {key} {_num(f.get(key))} (reference {_num(r.get(key))}"
                     f"{', ' + why if why else ''}; rtol={rtol:g}, atol={atol:g})"
                 )
+        out += _compare_interval(cid, f.get("interval"), r.get("interval"), rtol, atol)
         if f.get("verdict") != r.get("verdict"):
             out.append(f"{cid}: verdict {f.get('verdict')!r} (reference {r.get('verdict')!r})")
         for key in SAME_FIELDS:
             if f.get(key) != r.get(key):
                 out.append(f"{cid}: {key} {f.get(key)!r} (reference {r.get(key)!r})")
+    for key in SAME_RUN_FIELDS:
+        if fresh.get(key) != ref.get(key):
+            out.append(_describe_run_field(key, fresh.get(key), ref.get(key)))
     return out
+
+
+def _compare_interval(cid: str, fresh: Any, ref: Any, rtol: float, atol: float) -> list[str]:
+    """Differences between two intervals ``[low, high]`` (either may be ``None``)."""
+    if fresh is None or ref is None:
+        if fresh is None and ref is None:
+            return []
+        return [f"{cid}: interval {_interval(fresh)} (reference {_interval(ref)})"]
+    out = []
+    for end, f, r in zip(("low", "high"), fresh, ref, strict=True):
+        ok, why = _close(f, r, rtol, atol)
+        if not ok:
+            out.append(
+                f"{cid}: interval {end} {_num(f)} (reference {_num(r)}"
+                f"{', ' + why if why else ''}; rtol={rtol:g}, atol={atol:g})"
+            )
+    return out
+
+
+def _interval(iv: Any) -> str:
+    return "None" if iv is None else f"[{_num(iv[0])}, {_num(iv[1])}]"
+
+
+def _describe_run_field(key: str, fresh: Any, ref: Any) -> str:
+    if key != "coverage" or not isinstance(fresh, list) or not isinstance(ref, list):
+        return f"{key} {fresh!r} (reference {ref!r})"
+    fs = {row.get("statement"): row for row in fresh}
+    rs = {row.get("statement"): row for row in ref}
+    parts = [f"new row {s!r}" for s in fs if s not in rs]
+    parts += [f"row {s!r} missing" for s in rs if s not in fs]
+    parts += [f"row {s!r} changed" for s in fs if s in rs and fs[s] != rs[s]]
+    if not parts and list(fs) != list(rs):
+        parts.append("rows reordered")
+    return "coverage table differs from the reference: " + "; ".join(parts or ["rows differ"])
 
 
 def _load(path: Path) -> dict[str, Any]:

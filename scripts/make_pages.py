@@ -17,7 +17,9 @@ Usage: ``python scripts/make_pages.py [--allow-missing]``; prints the toc path t
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import math
 import re
 import shutil
 import sys
@@ -29,6 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pipeline  # noqa: E402
+
+from companion.ledger import CLAIM_KINDS, PAPERS, VERDICTS, format_measured  # noqa: E402
 
 ROOT = pipeline.ROOT
 BOOK = ROOT / "book"
@@ -130,17 +134,10 @@ def _cell(text: Any) -> str:
     return s.replace("\n", " ").replace("|", "\\|").strip()
 
 
-def _num(x: Any) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, str):
-        return x
-    return f"{x:.4g}"
-
-
 def badge(verdict: str) -> str:
     cls, sym = BADGES.get(verdict, ("unknown", "·"))
-    return f'<span class="verdict verdict-{cls}">{sym} {verdict}</span>'
+    order = VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
+    return f'<span class="verdict verdict-{cls}" data-sort="{order}">{sym} {verdict}</span>'
 
 
 def paper_ref(paper: str) -> str:
@@ -150,46 +147,329 @@ def paper_ref(paper: str) -> str:
     return f"{{cite:t}}`{key}`"
 
 
+# --------------------------------------------------------------------------------------------
+# The claims dashboard
+# --------------------------------------------------------------------------------------------
+
+#: Kind shown for a claim recorded before claims had kinds (its chapter is not migrated yet).
+UNCLASSIFIED = "unclassified"
+#: Display order of the claim kinds (also their sort order in the tables).
+KIND_ORDER: tuple[str, ...] = ("paper", "derived", "question", "check", UNCLASSIFIED)
+#: Kind -> (label in the tables, what the kind means). Kinds that are ours say so.
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "paper": ("paper", "statements of the papers: the only verdicts on the papers"),
+    "derived": ("derived (ours)", "consequences we derived: rates, constants, bound forms"),
+    "question": ("question (ours)", "exploratory questions of ours, with their measurements"),
+    "check": ("check", "identities and properties of the machinery: unit tests, not evidence"),
+    UNCLASSIFIED: (UNCLASSIFIED, "recorded before claims had kinds (chapter not yet migrated)"),
+}
+#: Papers in dashboard order: the four papers as listed in companion.ledger.PAPERS, then the
+#: shared setting (whose claims are mostly checks of the machinery).
+PAPER_ORDER: tuple[str, ...] = (*[p for p in PAPERS if p != "foundations"], "foundations")
+
+
+def claim_kind(c: dict[str, Any]) -> str:
+    """The claim's kind, or :data:`UNCLASSIFIED` for a claim recorded without one."""
+    kind = c.get("kind")
+    return kind if kind in CLAIM_KINDS else UNCLASSIFIED
+
+
+def paper_anchor(paper: str) -> str:
+    """MyST label of a paper's section of the dashboard (``claims-paper-2601-21242``)."""
+    return "claims-paper-" + re.sub(r"[^A-Za-z0-9]+", "-", paper).strip("-").lower()
+
+
+def _attr(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _float(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def claim_interval(c: dict[str, Any]) -> list[Any] | None:
+    """The claim's interval; for a claim recorded before intervals, measured ± uncertainty."""
+    if c.get("interval") is not None:
+        return list(c["interval"])
+    m, u = _float(c.get("measured")), _float(c.get("uncertainty"))
+    if m is None or u is None:
+        return None
+    return [m - u, m + u]
+
+
+def uncertainty_text(c: dict[str, Any]) -> str:
+    """What the interval is and what it rests on ("95% t-interval over 5 seeds", "exact")."""
+    text = c.get("uncertainty_text")
+    if text:
+        return str(text)
+    # a claim recorded before interval kinds: the free-text kind next to its half-width
+    if c.get("uncertainty") is not None and c.get("uncertainty_kind"):
+        return str(c["uncertainty_kind"])
+    return ""
+
+
+def measured_cell(c: dict[str, Any]) -> str:
+    """Measured value to its significant digits, the interval's kind and n in small type."""
+    value = format_measured(c.get("measured"), claim_interval(c))
+    m = _float(c.get("measured"))
+    sort = f' data-sort="{m!r}"' if m is not None else ""
+    out = f'<span class="claim-measured"{sort}>{_cell(value)}</span>'
+    text = uncertainty_text(c)
+    if text:
+        out += f'<br><small class="claim-uncertainty">{_cell(html.escape(text))}</small>'
+    return out
+
+
+def _row_marker(c: dict[str, Any]) -> str:
+    """An empty span whose data attributes the dashboard script copies onto the table row."""
+    return (
+        f'<span class="claim-row" data-paper="{_attr(c["paper"])}" '
+        f'data-kind="{_attr(claim_kind(c))}" data-verdict="{_attr(c["verdict"])}"></span>'
+    )
+
+
+def kind_badge(kind: str) -> str:
+    label, meaning = KIND_LABELS.get(kind, (kind, ""))
+    order = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    return (
+        f'<span class="claim-kind claim-kind-{_attr(kind)}" data-sort="{order}" '
+        f'title="{_attr(meaning)}">{html.escape(label)}</span>'
+    )
+
+
+def _claim_row(c: dict[str, Any], second: str) -> str:
+    ident = _cell(c["id"])
+    link = f"{{ref}}`{ident} <{c['section']}>`" if c.get("section") else ident
+    statement = _cell(c.get("claim"))
+    if c.get("source"):
+        statement += (
+            f'<br><small class="claim-source">source: {_cell(html.escape(c["source"]))}</small>'
+        )
+    return (
+        f"| {_row_marker(c)}{link} | {second} | {statement} | {measured_cell(c)} "
+        f"| {_cell(c.get('expected'))} | {badge(c['verdict'])} |"
+    )
+
+
+def _claims_table(rows: list[str], header: str, extra_class: str) -> list[str]:
+    # a backtick fence longer than the dropdown's, so that it nests inside one
+    return [
+        "````{table}",
+        f":class: {' '.join(['claims-table', *extra_class.split()])}",
+        "",
+        header,
+        "|:--|:--|:--|--:|:--|:--|",
+        *rows,
+        "````",
+        "",
+    ]
+
+
+def _verdict_counts(claims: Sequence[dict[str, Any]]) -> str:
+    counts = Counter(c["verdict"] for c in claims)
+    verdicts = [*VERDICTS, *sorted(v for v in counts if v not in VERDICTS)]
+    return " ".join(
+        f'{badge(v)}&nbsp;<span class="verdict-count">{counts[v]}</span>'
+        for v in verdicts
+        if counts[v] or v in VERDICTS
+    )
+
+
+def _main_paper(run: dict[str, Any]) -> str:
+    """The paper a chapter is about: the most frequent paper of its claims, Foundations last."""
+    papers = Counter(c["paper"] for c in run.get("claims", []) if c.get("paper") != "foundations")
+    return papers.most_common(1)[0][0] if papers else "foundations"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _coverage_line(paper: str, chapters: Sequence[dict[str, Any]]) -> str:
+    """How many of the paper's statements the chapters' coverage tables test, with links."""
+    with_table = [r for r in chapters if r.get("coverage")]
+    if not with_table:
+        if paper == "foundations" or not chapters:
+            return ""
+        docs = " and ".join(f"{{doc}}`../executed/{r['notebook']}`" for r in chapters)
+        return f"**Coverage:** {docs} has not recorded its coverage table yet."
+    rows = [row for r in with_table for row in r["coverage"]]
+    tested = sum(1 for row in rows if row.get("ids"))
+    links = []
+    for r in with_table:
+        text = "coverage table" if len(with_table) == 1 else f"coverage table of {r['notebook']}"
+        label = r.get("coverage_section")
+        if label:
+            links.append(f"{{ref}}`{text} <{label}>`")
+        else:
+            links.append(f"{{doc}}`{text} <../executed/{r['notebook']}>`")
+    return (
+        f'**Coverage:** <span class="claims-coverage" data-tested="{tested}" '
+        f'data-untested="{len(rows) - tested}"></span>'
+        f"{tested} of the {_plural(len(rows), 'statement')} of the paper in the chapter's "
+        f"{' and the '.join(links)} {'is' if tested == 1 else 'are'} tested here; "
+        f"{len(rows) - tested} {'is' if len(rows) - tested == 1 else 'are'} not "
+        "(the table says why)."
+    )
+
+
+def _summary_html(claims: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[str]:
+    by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in KIND_ORDER}
+    for c in claims:
+        by_kind[claim_kind(c)].append(c)
+    profiles = sorted({str(run.get("profile", "?")) for run in runs})
+    lines = [
+        '<div class="claims-summary">',
+        f"<p><strong>{len(claims)} claims</strong> from {_plural(len(runs), 'chapter')}, "
+        f"profile {html.escape(', '.join(profiles))}, by kind:</p>",
+        '<ul class="claims-kinds">',
+    ]
+    for kind in KIND_ORDER:
+        group = by_kind[kind]
+        if kind == UNCLASSIFIED and not group:
+            continue
+        meaning = KIND_LABELS[kind][1]
+        lines.append(
+            f'<li data-kind="{kind}">{kind_badge(kind)} '
+            f'<strong class="claims-kind-count">{len(group)}</strong> '
+            f'<span class="claims-kind-verdicts">{_verdict_counts(group)}</span> '
+            f'<span class="claims-kind-meaning">{html.escape(meaning)}</span></li>'
+        )
+    lines += ["</ul>", "</div>", ""]
+    return lines
+
+
+def _filter_form(claims: Sequence[dict[str, Any]]) -> list[str]:
+    """Filter controls, hidden until the dashboard script (``_static/claims.js``) shows them."""
+
+    def select(field: str, label: str, options: list[tuple[str, str]]) -> str:
+        opts = "".join(f'<option value="{_attr(v)}">{html.escape(t)}</option>' for v, t in options)
+        return (
+            f'<label>{label} <select data-filter="{field}">'
+            f'<option value="">all</option>{opts}</select></label>'
+        )
+
+    present_papers = {c["paper"] for c in claims}
+    present_kinds = {claim_kind(c) for c in claims}
+    present_verdicts = {c["verdict"] for c in claims}
+    papers = [(p, PAPERS.get(p, p)) for p in PAPER_ORDER if p in present_papers]
+    papers += [(p, p) for p in sorted(present_papers - set(PAPER_ORDER))]
+    kinds = [(k, KIND_LABELS[k][0]) for k in KIND_ORDER if k in present_kinds]
+    verdicts = [(v, v) for v in VERDICTS if v in present_verdicts]
+    verdicts += [(v, v) for v in sorted(present_verdicts - set(VERDICTS))]
+    return [
+        '<form class="claims-filter" hidden aria-label="Filter the claims">',
+        select("paper", "Paper", papers),
+        select("kind", "Kind", kinds),
+        select("verdict", "Verdict", verdicts),
+        '<button type="button" class="claims-filter-reset">Show all</button>',
+        '<output class="claims-filter-count" aria-live="polite"></output>',
+        "</form>",
+        "",
+    ]
+
+
+def _section_marker(paper: str) -> str:
+    """Marks a dashboard section for the script (hidden when a filter leaves it empty)."""
+    return f'<span class="claims-section" data-paper="{_attr(paper)}"></span>'
+
+
 def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
-    """The claims dashboard: counts per verdict, then one row per claim."""
-    claims = [(run, c) for run in runs for c in run.get("claims", [])]
+    """The claims dashboard (``claims.md``, included under the intro's dashboard heading).
+
+    A header with the counts per kind (and per verdict within each kind), filter controls that
+    ``book/_static/claims.js`` shows and drives, then one section per paper (the order of
+    :data:`PAPER_ORDER`) with its coverage line and a table of its ``paper``, ``derived`` and
+    ``question`` claims (and of claims recorded before kinds, as *unclassified*), then a
+    collapsed section with every ``check``. Every table row starts with an empty
+    ``span.claim-row`` whose ``data-paper``, ``data-kind`` and ``data-verdict`` the script
+    copies onto the row; without JavaScript the tables are plain and complete.
+    """
+    claims = [c for run in runs for c in run.get("claims", [])]
     lines = ["<!-- generated by scripts/make_pages.py from executed/results/*.json -->", ""]
     if not claims:
         lines.append("*No claims have been recorded yet: no chapter has written its ledger.*")
         return "\n".join(lines) + "\n"
-    counts = Counter(c["verdict"] for _, c in claims)
-    summary = " ".join(
-        f'{badge(v)}&nbsp;<span class="verdict-count">{counts.get(v, 0)}</span>' for v in BADGES
-    )
-    profiles = sorted({run.get("profile", "?") for run, _ in claims})
-    lines += [
-        '<div class="claims-summary">',
-        f"<strong>{len(claims)} claims</strong> from {len(runs)} chapter(s), "
-        f"profile {', '.join(profiles)}: {summary}",
-        "</div>",
-        "",
-        "| Claim | Statement | Measured | Expected | Verdict | Run |",
-        "|:--|:--|--:|:--|:--|:--|",
-    ]
-    for run, c in claims:
-        measured = _num(c.get("measured"))
-        if c.get("uncertainty") is not None:
-            measured += f" ± {_num(c['uncertainty'])}"
-        if c.get("uncertainty_kind"):
-            measured += f" <br><small>{_cell(c['uncertainty_kind'])}</small>"
-        ident = _cell(c["id"])
-        link = f"{{ref}}`{ident} <{c['section']}>`" if c.get("section") else ident
-        date = str(run.get("date", ""))[:10]
-        lines.append(
-            f"| {link}<br>{paper_ref(c['paper'])} | {_cell(c['claim'])} | {measured} "
-            f"| {_cell(c.get('expected'))} | {badge(c['verdict'])} "
-            f"| {_cell(run.get('profile'))}<br>{date} |"
+    lines += _summary_html(claims, runs)
+    lines += _filter_form(claims)
+
+    chapters_of: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        chapters_of.setdefault(_main_paper(run), []).append(run)
+    papers = [p for p in PAPER_ORDER if p in {c["paper"] for c in claims} or p in chapters_of]
+    papers += sorted({c["paper"] for c in claims} - set(PAPER_ORDER))
+    checks = [c for c in claims if claim_kind(c) == "check"]
+    header = "| Claim | Kind | Statement | Measured | Expected | Verdict |"
+    for paper in papers:
+        mine = [c for c in claims if c["paper"] == paper]
+        shown = sorted(
+            (c for c in mine if claim_kind(c) != "check"),
+            key=lambda c: KIND_ORDER.index(claim_kind(c)),
         )
+        title = PAPERS.get(paper, paper)
+        where = ", ".join(
+            f"{{doc}}`../executed/{r['notebook']}`" for r in chapters_of.get(paper, [])
+        )
+        intro = paper_ref(paper) if paper != "foundations" else "The shared setting"
+        if paper in PAPER_CITES:
+            intro += f", arXiv:{paper}"
+        if where:
+            intro += f"; measured in {where}"
+        intro += "."
+        lines += [f"({paper_anchor(paper)})=", f"### {title}", "", _section_marker(paper) + intro]
+        lines.append("")
+        coverage = _coverage_line(paper, chapters_of.get(paper, []))
+        if coverage:
+            lines += [coverage, ""]
+        n_checks = sum(1 for c in mine if claim_kind(c) == "check")
+        counts = Counter(claim_kind(c) for c in shown)
+        parts = [f"{counts[k]} {KIND_LABELS[k][0]}" for k in KIND_ORDER if counts[k]]
+        if n_checks:
+            parts.append(
+                f"{_plural(n_checks, 'check')} of the machinery ({{ref}}`below <claims-checks>`)"
+            )
+        lines += ["**Recorded claims:** " + ", ".join(parts) + ".", ""]
+        if shown:
+            lines += _claims_table(
+                [_claim_row(c, kind_badge(claim_kind(c))) for c in shown], header, ""
+            )
+
     lines += [
+        "(claims-checks)=",
+        "### Checks of the machinery",
         "",
-        "Verdicts are computed by code from the measured value ± its uncertainty: *supported* "
+        _section_marker("")
+        + "Identities and properties of the shared machinery (closed forms against autograd, "
+        "chain rules to quadrature accuracy, two equal formulas): unit tests shown to the reader, "
+        "not evidence for or against a paper.",
+        "",
+    ]
+    if checks:
+        counts = Counter(c["verdict"] for c in checks)
+        tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+        lines += [
+            f":::{{dropdown}} Show the {_plural(len(checks), 'check')} ({tally})",
+            ":class-container: claims-checks",
+            "",
+        ]
+        lines += _claims_table(
+            [_claim_row(c, paper_ref(c["paper"])) for c in checks],
+            "| Claim | Paper | Statement | Measured | Expected | Verdict |",
+            "claims-table-checks",
+        )
+        lines += [":::", ""]
+    else:
+        lines += ["*No claim is recorded as a check yet.*", ""]
+    lines += [
+        "Verdicts are computed by code from the measured value and its interval: *supported* "
         "when the whole interval satisfies the expectation, *not reproduced* when none of it "
-        "does, *inconclusive* when it straddles the boundary.",
+        "does, *inconclusive* when it straddles the boundary. Only claims of kind *paper* are "
+        "verdicts on a paper; *derived* and *question* claims are ours. Each interval says what "
+        "it is and what it rests on (seeds, fit points, resamples, grid refinements).",
     ]
     return "\n".join(lines) + "\n"
 

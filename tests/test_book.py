@@ -89,20 +89,121 @@ def test_every_chapter_recorded_claims(html):
         assert run["profile"] in ("ci", "full")
 
 
-def test_dashboard_lists_every_claim(html):
+def _dashboard(html: Path) -> str:
     page = _page(html, "book/intro.html")
-    section = page[page.index('id="claims-dashboard"') :]
-    table = section[section.index("<table") : section.index("</table>")]
-    body = table[table.index("<tbody") :]
-    rows = re.findall(r"<tr", body)
-    claims = [c for run in _results().values() for c in run["claims"]]
+    return page[page.index('id="claims-dashboard"') :]
+
+
+def _claims() -> list[dict]:
+    return [c for run in _results().values() for c in run["claims"]]
+
+
+def _rows(fragment: str) -> list[tuple[str, str, str, str]]:
+    """(paper, kind, verdict, row html) of every dashboard table row in ``fragment``."""
+    out = []
+    for table in re.findall(r'<table class="claims-table.*?</table>', fragment, re.S):
+        body = table[table.index("<tbody") :]
+        for row in re.findall(r"<tr.*?</tr>", body, re.S):
+            m = re.search(
+                r'<span class="claim-row" data-paper="([^"]*)" data-kind="([^"]*)" '
+                r'data-verdict="([^"]*)"></span>',
+                row,
+            )
+            assert m, row[:300]
+            out.append((m[1], m[2], m[3], row))
+    return out
+
+
+def test_dashboard_lists_every_claim(html):
+    section = _dashboard(html)
+    claims = _claims()
+    rows = _rows(section)
     assert len(rows) == len(claims)
     assert f"<strong>{len(claims)} claims</strong>" in section
+    marked = sorted((p, k, v) for p, k, v, _ in rows)
+    assert marked == sorted((c["paper"], make_pages.claim_kind(c), c["verdict"]) for c in claims)
     for c in claims:
         assert f"{c['verdict']}</span>" in section
         if c.get("section"):
             # the claim id links to the section that measures it
-            assert re.search(rf'<a class="reference internal" href="[^"]+#{c["section"]}"', body)
+            assert re.search(
+                rf'<a class="reference internal" href="[^"]+#{c["section"]}">'
+                rf'<span class="std std-ref">{re.escape(c["id"])}</span>',
+                section,
+            ), c["id"]
+
+
+def test_dashboard_counts_per_kind(html):
+    section = _dashboard(html)
+    found = dict(re.findall(r'<li data-kind="([a-z]+)">.*?claims-kind-count">(\d+)<', section))
+    kinds = [make_pages.claim_kind(c) for c in _claims()]
+    for kind in make_pages.KIND_ORDER:
+        if kind == make_pages.UNCLASSIFIED and kind not in kinds:
+            assert kind not in found
+            continue
+        assert int(found[kind]) == kinds.count(kind), kind
+
+
+def test_dashboard_one_section_per_paper(html):
+    section = _dashboard(html)
+    claims = _claims()
+    expected = [
+        p
+        for p in make_pages.PAPER_ORDER
+        if any(c["paper"] == p for c in claims)
+        or any(make_pages._main_paper(r) == p for r in _results().values())
+    ]
+    starts = [section.index(f'id="{make_pages.paper_anchor(p)}"') for p in expected]
+    assert starts == sorted(starts), "paper sections out of order"
+    ends = [*starts[1:], section.index('id="claims-checks"')]
+    for paper, start, end in zip(expected, starts, ends, strict=True):
+        rows = _rows(section[start:end])
+        mine = [c for c in claims if c["paper"] == paper and make_pages.claim_kind(c) != "check"]
+        assert len(rows) == len(mine), paper
+        assert all(p == paper and k != "check" for p, k, _, _ in rows), paper
+
+
+def test_dashboard_checks_collapsed(html):
+    section = _dashboard(html)
+    tail = section[section.index('id="claims-checks"') :]
+    checks = [c for c in _claims() if make_pages.claim_kind(c) == "check"]
+    if not checks:
+        assert "No claim is recorded as a check yet." in tail
+        return
+    details = re.search(r"<details([^>]*)>(.*?)</details>", tail, re.S)
+    assert details and " open" not in details[1]
+    rows = _rows(details[2])
+    assert len(rows) == len(checks) and all(k == "check" for _, k, _, _ in rows)
+    # and no check anywhere else on the dashboard
+    before = section[: section.index('id="claims-checks"')]
+    assert all(k != "check" for _, k, _, _ in _rows(before))
+
+
+def test_dashboard_coverage_lines(html):
+    section = _dashboard(html)
+    for name, run in _results().items():
+        paper = make_pages._main_paper(run)
+        if paper == "foundations" and not run.get("coverage"):
+            continue
+        start = section.index(f'id="{make_pages.paper_anchor(paper)}"')
+        part = section[start : section.index("<table", start)]
+        assert "<strong>Coverage:</strong>" in part, name
+        if run.get("coverage"):
+            tested = sum(1 for row in run["coverage"] if row["ids"])
+            untested = len(run["coverage"]) - tested
+            assert f'data-tested="{tested}" data-untested="{untested}"' in part, name
+            if run.get("coverage_section"):
+                assert re.search(rf'href="\.\./executed/{name}\.html#[^"]+">', part), name
+        else:
+            assert "has not recorded its coverage table yet" in part, name
+
+
+def test_dashboard_script_shipped(html):
+    page = _page(html, "book/intro.html")
+    assert re.search(r'<script src="\.\./_static/claims\.js(\?v=[0-9a-f]+)?"></script>', page)
+    assert (html / "_static" / "claims.js").is_file()
+    # without JavaScript the filter stays hidden and the tables are plain and complete
+    assert '<form class="claims-filter" hidden' in page
 
 
 def test_reproducing_page_has_real_runs(html):

@@ -56,16 +56,57 @@ def test_math_is_typeset(site):
         assert probe["untypeset"] == [] and probe["raw"] == [], page
 
 
+def _claims(chapters):
+    out = []
+    for name in chapters:
+        res = ROOT / "executed" / "results" / f"{name}.json"
+        out += json.loads(res.read_text())["claims"]
+    return out
+
+
 def test_dashboard_in_browser(site):
     _, chapters, _, _, probes = site
     dash = probes["book/intro.html"]["dashboard"]
     assert dash is not None and dash["table"]
-    n_claims = 0
-    for name in chapters:
-        res = ROOT / "executed" / "results" / f"{name}.json"
-        n_claims += len(json.loads(res.read_text())["claims"])
-    assert dash["rows"] == n_claims
-    assert dash["badges"] >= n_claims + 3  # one per row plus the three counts
+    claims = _claims(chapters)
+    checks = [c for c in claims if make_pages.claim_kind(c) == "check"]
+    assert dash["rows"] == len(claims)
+    # the checks are collapsed; everything else is shown
+    assert dash["shownRows"] == len(claims) - len(checks)
+    assert dash["collapsedTables"] == (1 if checks else 0)
+    assert dash["badges"] >= len(claims) + 3  # one per row plus the counts in the header
+
+
+def test_dashboard_filter_in_browser(site):
+    """Choosing a paper, a kind or a verdict shows exactly the matching rows; reset restores."""
+    _, chapters, _, _, probes = site
+    result = probes["book/intro.html"]["filter"]
+    assert result is not None and result["formShown"]
+    claims = _claims(chapters)
+    assert result["rows"] == len(claims) and result["unmarked"] == 0
+    steps = {(s["field"], s["value"]): s for s in result["steps"]}
+    for field, of in (
+        ("paper", lambda c: c["paper"]),
+        ("kind", make_pages.claim_kind),
+        ("verdict", lambda c: c["verdict"]),
+    ):
+        values = {of(c) for c in claims}
+        assert {v for f, v in steps if f == field} == values, field
+        for v in values:
+            step = steps[(field, v)]
+            n = sum(1 for c in claims if of(c) == v)
+            assert step["wrong"] == [] and step["shown"] == step["expected"] == n, step
+            assert step["count"] == f"{n} of {len(claims)} claims match", step
+    both = [s for (f, _), s in steps.items() if f == "kind+verdict"]
+    assert len(both) == 1 and both[0]["wrong"] == [] and both[0]["shown"] == both[0]["expected"]
+    assert len(result["resets"]) == 4
+    for r in result["resets"]:
+        assert r == {
+            "shown": result["initiallyShown"],
+            "collapsed": result["initiallyCollapsed"],
+            "selects": "",
+        }
+    assert result["sort"]["ascending"] and result["sort"]["descending"], result["sort"]
 
 
 def test_screenshots_saved(site):

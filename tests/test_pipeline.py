@@ -7,6 +7,7 @@ Throw-away notebooks are written under ``tmp_path`` and executed with the real e
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -482,6 +483,84 @@ def test_results_drift_detected(fresh_kw, expect):
     assert any(d.startswith(expect) for d in diffs), diffs
 
 
+def _new_claim(**kw):
+    """A claim as the ledger records it since claims have kinds and declared intervals."""
+    c = _claim(
+        kind="paper",
+        source="abstract",
+        measured=0.9387,
+        uncertainty=0.0038,
+        interval=[0.9349, 0.9425],
+        uncertainty_kind="t",
+        n=5,
+        uncertainty_note=None,
+        uncertainty_text="95% t-interval over 5 seeds",
+        rtol=1e-3,
+        atol=0.0,
+    )
+    c.update(kw)
+    return c
+
+
+def test_results_new_fields_match():
+    ref = _run([_new_claim()])
+    fresh = _run([_new_claim(interval=[0.9349 * (1 + 5e-4), 0.9425])])  # within rtol
+    assert check_results.compare_run(fresh, ref) == []
+
+
+@pytest.mark.parametrize(
+    ("fresh_kw", "expect"),
+    [
+        (dict(kind="derived"), "A: kind 'derived' (reference 'paper')"),
+        (dict(source="summary"), "A: source 'summary' (reference 'abstract')"),
+        (dict(uncertainty_kind="paired-t"), "A: uncertainty_kind 'paired-t' (reference 't')"),
+        (dict(n=6), "A: n 6 (reference 5)"),
+        (dict(interval=[0.9, 0.9425]), "A: interval low 0.9 (reference 0.9349, |diff|"),
+        (dict(interval=[0.9349, 0.95]), "A: interval high 0.95 (reference 0.9425, |diff|"),
+        (dict(interval=None), "A: interval None (reference [0.9349, 0.9425])"),
+    ],
+)
+def test_results_new_fields_drift_detected(fresh_kw, expect):
+    diffs = check_results.compare_run(_run([_new_claim(**fresh_kw)]), _run([_new_claim()]))
+    assert any(d.startswith(expect) for d in diffs), diffs
+
+
+def test_results_old_reference_against_migrated_chapter():
+    """A chapter that gained kinds differs from its old reference until it is updated."""
+    diffs = check_results.compare_run(_run([_new_claim()]), _run([_claim(**_old(_new_claim()))]))
+    assert "A: kind 'paper' (reference None)" in diffs
+    assert any(d.startswith("A: interval [0.9349, 0.9425] (reference None)") for d in diffs)
+    # two results of the old form still compare as before
+    assert check_results.compare_run(_run([_claim()]), _run([_claim()])) == []
+
+
+def _old(c):
+    new = ("kind", "source", "interval", "n", "uncertainty_note", "uncertainty_text")
+    return {k: v for k, v in c.items() if k not in new}
+
+
+def test_results_coverage_compared():
+    rows = [
+        {"statement": "s1", "source": "abstract", "ids": ["A"], "reason": None},
+        {"statement": "s2", "source": "summary", "ids": [], "reason": "needs images"},
+    ]
+    ref = dict(_run([_new_claim()]), coverage=rows, coverage_section="x-coverage")
+    same = dict(
+        _run([_new_claim()]), coverage=[dict(r) for r in rows], coverage_section="x-coverage"
+    )
+    assert check_results.compare_run(same, ref) == []
+    changed = [
+        rows[0],
+        dict(rows[1], reason="other"),
+        {"statement": "s3", "source": "a", "ids": ["A"]},
+    ]
+    (d,) = check_results.compare_run(dict(same, coverage=changed), ref)
+    assert d.startswith("coverage table differs from the reference: ")
+    assert "new row 's3'" in d and "row 's2' changed" in d
+    (d,) = check_results.compare_run(dict(same, coverage_section="y"), ref)
+    assert d == "coverage_section 'y' (reference 'x-coverage')"
+
+
 def test_results_tolerance_comes_from_reference():
     ref = _run([_claim(measured=1.0, rtol=0.0, atol=0.1)])
     assert check_results.compare_run(_run([_claim(measured=1.05)]), ref) == []
@@ -514,7 +593,8 @@ def test_results_check_and_update(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-def test_claims_dashboard_markdown():
+def test_claims_dashboard_markdown_unclassified():
+    """Results recorded before claims had kinds show as unclassified, still complete."""
     runs = [
         {
             "notebook": "01_x",
@@ -529,15 +609,162 @@ def test_claims_dashboard_markdown():
     ]
     md = make_pages.claims_markdown(runs)
     assert "<strong>3 claims</strong>" in md
+    assert _kind_counts(md) == {
+        "paper": 0,
+        "derived": 0,
+        "question": 0,
+        "check": 0,
+        "unclassified": 3,
+    }
     for verdict, symbol in (("supported", "✔"), ("inconclusive", "?"), ("not reproduced", "✘")):
         assert f"{symbol} {verdict}</span>" in md  # text and symbol, not colour alone
-        assert md.count(f"{symbol} {verdict}</span>") == 2  # summary + row
+    assert md.count('data-kind="unclassified" data-verdict') == 3
     assert "{ref}`A <s>`" in md and "{cite:t}`sun2026signrelu`" in md
     assert "a \\| b" in md  # pipes escaped
-    assert "| B<br>Foundations |" in md  # no section: no link
-    assert "1 ± 0.1 <br><small>boot</small>" in md
-    assert "ci<br>2026-01-02" in md
+    assert 'data-verdict="not reproduced"></span>B |' in md  # no section: no link
+    assert '>1.00 ± 0.10</span><br><small class="claim-uncertainty">boot</small>' in md
+    assert ">nan</span>" in md
+    # the paper comes first, the shared setting last; no checks yet
+    assert md.index("(claims-paper-2601-21242)=") < md.index("(claims-paper-foundations)=")
+    assert "*No claim is recorded as a check yet.*" in md
     assert "No claims" in make_pages.claims_markdown([])
+
+
+def _kind_counts(md):
+    found = re.findall(r'<li data-kind="([a-z]+)">.*?claims-kind-count">(\d+)<', md)
+    return {k: int(n) for k, n in found}
+
+
+def _new_run():
+    claims = [
+        _new_claim(id="P1", paper="2408.04221", section="s2n-a"),
+        _new_claim(
+            id="P2",
+            paper="2408.04221",
+            source="Theorem 2, quoted",
+            verdict="inconclusive",
+            measured=1.234e-5,
+            interval=[1.198e-5, 1.270e-5],
+            uncertainty=3.6e-7,
+        ),
+        _new_claim(
+            id="D1",
+            kind="derived",
+            source=None,
+            paper="2408.04221",
+            measured=2.0,
+            interval=[1.0, 5.0],
+            uncertainty=3.0,
+            uncertainty_kind="bootstrap",
+            n=999,
+            uncertainty_text="95% bootstrap interval over 999 resamples (BCa)",
+        ),
+        _new_claim(
+            id="Q1", kind="question", source=None, paper="2408.04221", verdict="not reproduced"
+        ),
+        _new_claim(
+            id="K1",
+            kind="check",
+            source=None,
+            paper="foundations",
+            measured=3.1e-15,
+            interval=None,
+            uncertainty=None,
+            uncertainty_kind="none",
+            n=None,
+            uncertainty_text="exact",
+        ),
+        _new_claim(id="K2", kind="check", source=None, paper="2408.04221"),
+    ]
+    coverage = [
+        {"statement": "s1", "source": "abstract", "ids": ["P1"], "reason": None},
+        {"statement": "s2", "source": "abstract", "ids": ["P2", "D1"], "reason": None},
+        {"statement": "FID", "source": "summary", "ids": [], "reason": "needs pretrained nets"},
+    ]
+    return {
+        "notebook": "03_s2n",
+        "profile": "ci",
+        "claims": claims,
+        "coverage": coverage,
+        "coverage_section": "s2n-coverage",
+    }
+
+
+def test_claims_dashboard_markdown_kinds():
+    old = {
+        "notebook": "00_f",
+        "profile": "ci",
+        "claims": [_claim(id="F1", paper="foundations", section="f-a")],
+    }
+    md = make_pages.claims_markdown([old, _new_run()])
+    assert "<strong>7 claims</strong> from 2 chapters" in md
+    assert _kind_counts(md) == {
+        "paper": 2,
+        "derived": 1,
+        "question": 1,
+        "check": 2,
+        "unclassified": 1,
+    }
+    # one section per paper, the papers first, the shared setting last, then the checks
+    s2n, found, checks = (
+        md.index("(claims-paper-2408-04221)="),
+        md.index("(claims-paper-foundations)="),
+        md.index("(claims-checks)="),
+    )
+    assert s2n < found < checks
+    assert "(claims-paper-2601-21242)=" not in md  # no claims, no chapter: no section
+    section = md[s2n:found]
+    # coverage line: 2 of 3 statements tested, linked to the chapter's coverage section
+    assert '<span class="claims-coverage" data-tested="2" data-untested="1">' in section
+    assert "{ref}`coverage table <s2n-coverage>`" in section
+    assert "measured in {doc}`../executed/03_s2n`" in section
+    # its paper, derived and question claims in that order; its check is not among them
+    rows = re.findall(r'data-kind="(\w+)" data-verdict="[^"]*"></span>\{ref\}`(\w+)', section)
+    assert rows == [("paper", "P1"), ("paper", "P2"), ("derived", "D1"), ("question", "Q1")]
+    assert "derived (ours)" in section and "question (ours)" in section
+    assert "source: abstract" in section and "source: Theorem 2, quoted" in section
+    # values to their significant digits, with the interval's kind and n in small type
+    assert ">0.9387 ± 0.0038</span>" in section
+    assert "(1.234 ± 0.036)e-05" in section
+    assert ">2.0 [1.0, 5.0]</span>" in section
+    assert '<small class="claim-uncertainty">95% t-interval over 5 seeds</small>' in section
+    assert "over 999 resamples (BCa)</small>" in section
+    assert "2 paper, 1 derived (ours), 1 question (ours), 1 check of the machinery" in section
+    # the old chapter's claim is unclassified, in the Foundations section
+    assert 'data-kind="unclassified" data-verdict="supported"></span>{ref}`F1 <f-a>`' in md
+    # checks: collapsed, in a dropdown, both papers' checks
+    tail = md[checks:]
+    drop = tail.index(":::{dropdown} Show the 2 checks (2 supported)")
+    end = tail.index("\n:::\n", drop)
+    assert ":class: claims-table claims-table-checks" in tail[drop:end]
+    assert ":open:" not in tail[drop:end]
+    ids = re.findall(r'data-kind="check" data-verdict="[^"]*"></span>\{ref\}`(\w+)', tail[drop:end])
+    assert ids == ["K1", "K2"]
+    assert '>3.1e-15</span><br><small class="claim-uncertainty">exact</small>' in tail
+    # every row carries paper, kind and verdict for the filter, whose options list what occurs
+    assert md.count('<span class="claim-row" data-paper=') == 7
+    form = md[md.index('<form class="claims-filter" hidden') : md.index("</form>")]
+    assert re.findall(r'data-filter="kind"><option value="">all</option>(.*?)</select>', form) == [
+        '<option value="paper">paper</option><option value="derived">derived (ours)</option>'
+        '<option value="question">question (ours)</option><option value="check">check</option>'
+        '<option value="unclassified">unclassified</option>'
+    ]
+    assert '<option value="2408.04221">' in form and '<option value="2601.21242">' not in form
+
+
+def test_dashboard_kinds_cover_the_ledger():
+    from companion.ledger import CLAIM_KINDS, PAPERS
+
+    assert set(make_pages.KIND_ORDER) == {*CLAIM_KINDS, make_pages.UNCLASSIFIED}
+    assert set(make_pages.KIND_LABELS) == set(make_pages.KIND_ORDER)
+    assert set(make_pages.PAPER_ORDER) == set(PAPERS)
+
+
+def test_dashboard_coverage_line_without_table():
+    run = _new_run()
+    del run["coverage"], run["coverage_section"]
+    md = make_pages.claims_markdown([run])
+    assert "**Coverage:** {doc}`../executed/03_s2n` has not recorded its coverage table yet." in md
 
 
 def test_runs_markdown():
