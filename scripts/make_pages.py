@@ -3,7 +3,8 @@
 1. Staleness guard: every chapter in ``_toc.yml`` must have an executed notebook whose stamp
    matches the current sources (``scripts/pipeline.py``); otherwise exit non-zero, naming it.
 2. Generate ``book/_generated/`` (gitignored) from the fresh ``executed/results/*.json``:
-   the claims dashboard (``claims.md``, included by the intro), the run table and versions
+   the claims dashboard (``claims.md``, included by the intro; filtered and sorted in the
+   browser by ``book/_static/claims.js``), the run table and versions
    (``runs.md``, ``versions.md``, included by the reproducing page) and the API listing
    (``api.md``, included by the API page).
 3. Copy MathJax 3.2.2 from the pinned PyPI package ``sphinx-mathjax-offline`` into
