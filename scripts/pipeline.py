@@ -400,8 +400,9 @@ def postprocess(
         f"```{{admonition}} Run this chapter yourself\n:class: tip\n"
         f"Download the source {{download}}`{src.name} <../notebooks/{src.name}>` "
         f"(jupytext; open it in Jupyter as a notebook) or the executed notebook "
-        f"{{download}}`{name}.ipynb <{name}.ipynb>`, or rerun it with "
-        f"`make book ONLY={name.split('_')[0]}`.\n```"
+        f"{{download}}`{name}.ipynb <{name}.ipynb>`. In a checkout, `make lab` opens it as a "
+        f"notebook in JupyterLab, and `make book ONLY={name.split('_')[0]}` reruns it and "
+        f"rebuilds the book.\n```"
     )
     links.metadata["tags"] = [DOWNLOAD_TAG]
     nb.cells = [c for c in nb.cells if DOWNLOAD_TAG not in c.metadata.get("tags", [])]

@@ -245,6 +245,7 @@ def test_executed_notebook(executed_serial, fake_root):
     assert nb.cells[0].source.startswith("# Toy")
     assert "{download}`01_toy.py <../notebooks/01_toy.py>`" in nb.cells[1].source
     assert "01_toy.ipynb <01_toy.ipynb>" in nb.cells[1].source
+    assert "`make lab`" in nb.cells[1].source and "`make book ONLY=01`" in nb.cells[1].source
     # numpy scalars glued as plain numbers (myst-nb formats them with {glue:text}`k:.2f`)
     glued = [o for c in nb.cells for o in c.get("outputs", []) if "scrapbook" in o.metadata]
     (g,) = glued
