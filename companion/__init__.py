@@ -11,7 +11,14 @@ Modules (one concept each):
 * :mod:`companion.chains`: discrete variance-preserving chains with their exact per-step, path
   (chain-rule) and output KLs;
 * :mod:`companion.metrics`: sample-based distances with bootstrap error bars;
-* :mod:`companion.nets`, :mod:`companion.training`: SignReLU, MLP denoisers, DSM training;
+* :mod:`companion.information`: entropy, mutual information, mmse, mismatch and KL through the
+  Gaussian channel, and the information a conditional target carries about its context;
+* :mod:`companion.conditional_targets`: conditional 1-D targets (Gaussian-mixture and
+  Gumbel-Beta) with computable noised marginals;
+* :mod:`companion.digits`: the 8x8 digits data, a digits classifier and its Frechet distance;
+* :mod:`companion.nets`: SignReLU and MLP denoisers;
+* :mod:`companion.training`: the one optimisation loop, DSM training of denoisers, minibatch
+  regression fits;
 * :mod:`companion.fitting`: log-log rate fits with confidence intervals;
 * :mod:`companion.ledger`: the claims ledger that notebooks write;
 * :mod:`companion.profiles`, :mod:`companion.style`, :mod:`companion.progress`: notebook plumbing.

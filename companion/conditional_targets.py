@@ -1,31 +1,90 @@
-r"""Conditional 1-D targets that are not finite Gaussian mixtures.
+r"""Conditional 1-D targets :math:`q(x_0\mid c)` with computable noised marginals.
 
-:class:`GumbelBetaTarget` is a context-dependent two-part law on :math:`c\in[0,1]`:
+A conditional target exposes the log density of :math:`\alpha x_0 + \sigma\varepsilon` given
+:math:`c` and draws :math:`x_0` given :math:`c` (the :class:`ConditionalTarget` protocol), which
+is all that the chain accounting of :mod:`companion.mixture_kernels` and
+:func:`companion.information.context_mutual_information` need.
 
-.. math::
+* :class:`MixtureTarget`: a conditional Gaussian mixture
+  (:class:`companion.gmm.ConditionalGaussianMixture`), noised marginals in closed form.
+* :class:`GumbelBetaTarget`: a context-dependent two-part law on :math:`c\in[0,1]`,
 
-    q(x_0\mid c) = w(c)\,\mathrm{Gumbel}(x_0;\,\ell(c), s) + (1-w(c))\,
-    \frac{1}{L(c)}\,\mathrm{Beta}\!\Big(\frac{x_0 - u(c)}{L(c)};\,2, 3\Big),
+  .. math::
 
-a right-skewed Gumbel bump and a compactly supported Beta bump whose weights, locations and
-widths move with :math:`c`. Its noised marginals :math:`\alpha x_0 + \sigma\varepsilon` are
-computed by quadrature of the convolution on a fine grid, so everything in
-:mod:`companion.mixture_kernels` (per-step KL, chain rule, output KL) applies to it unchanged.
+      q(x_0\mid c) = w(c)\,\mathrm{Gumbel}(x_0;\,\ell(c), s) + (1-w(c))\,
+      \frac{1}{L(c)}\,\mathrm{Beta}\!\Big(\frac{x_0 - u(c)}{L(c)};\,2, 3\Big),
+
+  a right-skewed Gumbel bump and a compactly supported Beta bump whose weights, locations and
+  widths move with :math:`c`. Its noised marginals are computed by quadrature of the
+  convolution on a fine grid, so everything that takes a :class:`ConditionalTarget` applies to
+  it unchanged.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from ._checks import check_nonnegative, check_positive
+from .gmm import ConditionalGaussianMixture, mixture_log_prob
 
-__all__ = ["GumbelBetaTarget"]
+__all__ = ["ConditionalTarget", "MixtureTarget", "GumbelBetaTarget"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_BETA_23 = math.log(12.0)  # 1 / B(2, 3) = 12
+
+
+class ConditionalTarget(Protocol):
+    """A conditional 1-D data law :math:`q(x_0\\mid c)` with computable noised marginals."""
+
+    def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
+        r"""Log density of :math:`\alpha x_0 + \sigma\varepsilon` given ``c`` at ``z`` (shape ``(m,)``)."""
+        ...
+
+    def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One :math:`x_0` per context in ``c`` (shape ``(n,)``), shape ``(n,)``."""
+        ...
+
+
+class MixtureTarget:
+    r"""A conditional 1-D Gaussian mixture :math:`q(x_0\mid c) = \sum_k w_k(c)\mathcal N(m_k(c), v_k(c))`.
+
+    Args:
+        mixture: a :class:`companion.gmm.ConditionalGaussianMixture` with ``d = 1``.
+    """
+
+    def __init__(self, mixture: ConditionalGaussianMixture) -> None:
+        if not isinstance(mixture, ConditionalGaussianMixture):
+            raise TypeError(
+                f"mixture must be a ConditionalGaussianMixture, got {type(mixture).__name__}"
+            )
+        self.mixture = mixture
+
+    def components(self, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Weights, means and variances at contexts ``c`` (shape ``(n,)``), each ``(n, K)``."""
+        c = torch.as_tensor(c, dtype=torch.float64).reshape(-1)
+        w = self.mixture.weights_fn(c)
+        m = self.mixture.means_fn(c).reshape(w.shape)
+        v = self.mixture.variances_fn(c).reshape(w.shape)
+        return w, m, v
+
+    @property
+    def n_components(self) -> int:
+        """Number of mixture components K."""
+        return int(self.components(torch.zeros(1, dtype=torch.float64))[0].shape[1])
+
+    def log_marginal(self, z: Tensor, c: float, alpha: float, sigma: float) -> Tensor:
+        """Closed form: a mixture with means ``alpha m_k`` and variances ``alpha^2 v_k + sigma^2``."""
+        w, m, v = self.components(torch.tensor([float(c)], dtype=torch.float64))
+        var = alpha**2 * v + sigma**2
+        return mixture_log_prob(z.unsqueeze(-1), torch.log(w), (alpha * m).T, var.T)[0]
+
+    def sample(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw per context, shape ``(n,)``, float64."""
+        return self.mixture.sample(torch.as_tensor(c, dtype=torch.float64), generator)[:, 0]
 
 
 class GumbelBetaTarget:

@@ -28,7 +28,8 @@ whose mean comes from the same ratio; its per-step KLs are computed by 2-D quadr
 
 Also here: fitting helpers for the chapter's "modular" (numerator and denominator networks
 combined by the exact SignReLU division network) versus "direct" (one network for the ratio)
-approximations (:func:`fit_regression`, :func:`modular_ratio`).
+approximations (:func:`modular_ratio`, :func:`ratio_fit_study`, which fit with
+:func:`companion.training.fit_regression`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from .gmm import GaussianMixture
 from .grid import GridDensity, Quadrature, kl_divergence, propagate_step, trapezoid_weights
 from .nets import MLP
 from .signrelu import SignReLUNetwork, ratio_network
-from .training import NoiseDistribution
+from .training import NoiseDistribution, fit_regression
 
 __all__ = [
     "posterior_mean_terms",
@@ -71,7 +72,6 @@ __all__ = [
     "ddpm_output_density",
     "gaussian_kernel_path_kl",
     "ddpm_noise",
-    "fit_regression",
     "modular_ratio",
     "ratio_error_metrics",
     "ratio_fit_study",
@@ -353,52 +353,8 @@ def ddpm_noise(chain: VPChain) -> NoiseDistribution:
 
 
 # --------------------------------------------------------------------------------------------
-# Fitting helpers: direct vs modular ratio networks
+# Direct vs modular ratio networks
 # --------------------------------------------------------------------------------------------
-def fit_regression(
-    net: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    steps: int = 2000,
-    lr: float = 3e-3,
-    weight: Tensor | None = None,
-    seed: int = 0,
-    batch_size: int | None = None,
-) -> list[float]:
-    r"""Adam (cosine-decayed learning rate) on :math:`\mathrm{mean}\,w\,(net(x)-y)^2`.
-
-    ``x``: ``(m, d)``, ``y``: ``(m,)``, ``weight``: ``(m,)`` or ``None``; moved to the network's
-    dtype and device. ``batch_size``: points drawn (with replacement, seeded by ``seed``) per
-    step; ``None`` is full batch. Returns the loss per step.
-    """
-    if x.ndim != 2 or y.shape != (x.shape[0],):
-        raise ValueError(f"x must be (m, d) and y (m,), got {tuple(x.shape)} and {tuple(y.shape)}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    p = next(net.parameters())
-    x, y = x.to(p), y.to(p)
-    w = torch.ones_like(y) if weight is None else weight.to(p)
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=check_positive("lr", lr))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    gen = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(steps):
-        if batch_size is None or batch_size >= x.shape[0]:
-            xb, yb, wb = x, y, w
-        else:
-            idx = torch.randint(x.shape[0], (batch_size,), generator=gen).to(x.device)
-            xb, yb, wb = x[idx], y[idx], w[idx]
-        loss = (wb * (net(xb).squeeze(-1) - yb) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    net.eval()
-    return losses
-
-
 class modular_ratio(nn.Module):  # noqa: N801 - reads as a function in the notebook
     r"""Ratio estimate :math:`\hat f_1/\hat f_2` through the exact SignReLU division network.
 
@@ -506,7 +462,7 @@ def ratio_fit_study(
       the exact SignReLU network, floor :math:`\delta = \min_\Omega g_2/2`.
 
     Inputs are rescaled to :math:`[-1,1]^d` from the training box; every fit is
-    :func:`fit_regression` with minibatches of ``batch_size`` points. Errors (uniform weight on the
+    :func:`companion.training.fit_regression` with minibatches of ``batch_size`` points. Errors (uniform weight on the
     evaluation grid, see :func:`ratio_error_metrics`) with ``sup_low`` on the region where
     :math:`f_2 < ` ``low_level`` :math:`\max f_2` (tails and valleys).
     """

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from ._checks import check_in, check_positive
 from .nets import MLP, SignReLU
+from .training import optimise
 
 __all__ = [
     "SignReLUNetwork",
@@ -478,7 +479,8 @@ def fit_ratio_mlp(
 
     Denominators are drawn log-uniformly (so small ones are seen), numerators uniformly; the
     inputs given to the network are :math:`(p, q)` themselves. The loss is the squared error
-    normalised by :math:`\delta^{-2}` (the target's scale); Adam with cosine decay, float32.
+    normalised by :math:`\delta^{-2}` (the target's scale); Adam with cosine decay
+    (:func:`companion.training.optimise`), float32.
     The initialisation is seeded by ``seed``.
     """
     delta = check_positive("delta", delta)
@@ -487,15 +489,12 @@ def fit_ratio_mlp(
     torch.manual_seed(seed)
     net = MLP(2, 1, width, depth, activation).to(device)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
+
+    def loss() -> Tensor:
         p = torch.rand(batch_size, generator=gen)
         q = torch.exp(math.log(delta) * torch.rand(batch_size, generator=gen))
         x = torch.stack([p, q], -1).to(device)
-        loss = ((net(x).squeeze(-1) - x[:, 0] / x[:, 1]) * delta).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        return ((net(x).squeeze(-1) - x[:, 0] / x[:, 1]) * delta).pow(2).mean()
+
+    optimise(net.parameters(), loss, steps, lr, cosine=True)
     return net.eval()

@@ -1,4 +1,4 @@
-r"""Denoising score matching with pluggable noise-level distributions and loss weightings.
+r"""Training loops: one optimisation loop, denoising score matching and minibatch regression.
 
 The weighted DSM objective for a denoiser :math:`D` in the SNR form is
 
@@ -7,19 +7,31 @@ The weighted DSM objective for a denoiser :math:`D` in the SNR form is
 Noise-level distributions :math:`\pi` (:class:`NoiseDistribution`): EDM log-normal,
 log-uniform, or any sampler. Weightings :math:`w`: uniform, the :math:`\varepsilon`-loss
 :math:`1/\sigma^2`, EDM's :math:`(\sigma^2+\sigma_d^2)/(\sigma\sigma_d)^2`, or any function.
-:func:`train` runs Adam or full-batch gradient descent with deterministic seeding and a tqdm bar.
+
+* :func:`optimise`: the loop every trainer in the package runs (Adam or plain gradient descent,
+  optionally with cosine learning-rate decay, one loss per step);
+* :func:`train`: DSM training of any denoiser ``model(x, sigma)``, with minibatches, fixed noise
+  draws (a deterministic empirical loss) and checkpoints;
+* :func:`train_denoiser`: :func:`train` applied to a fresh EDM-preconditioned SiLU
+  :class:`~companion.nets.MLPDenoiser`;
+* :func:`fit_regression`: weighted least squares of a network on fixed points, full batch or
+  minibatches.
+
+Every loop is seeded: the same seed gives the same batches and noise draws, and
+:func:`train_denoiser` also seeds the initialisation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from ._checks import check_in, check_positive
+from .nets import MLPDenoiser
 from .progress import progress
 
 __all__ = [
@@ -29,8 +41,11 @@ __all__ = [
     "WEIGHTINGS",
     "get_weighting",
     "dsm_loss",
+    "optimise",
     "TrainResult",
     "train",
+    "train_denoiser",
+    "fit_regression",
 ]
 
 
@@ -101,6 +116,70 @@ def dsm_loss(
     return (weight * ((denoiser(xt, sigma) - x0) ** 2).sum(-1)).mean()
 
 
+def optimise(
+    params: Iterable[Tensor],
+    loss_fn: Callable[[], Tensor],
+    steps: int,
+    lr: float,
+    *,
+    optimizer: str = "adam",
+    cosine: bool = False,
+    after_step: Callable[[int], None] | None = None,
+    desc: str = "optimise",
+    disable: bool | None = True,
+) -> list[float]:
+    """Minimise ``loss_fn()`` for ``steps`` steps; the loop of every trainer in the package.
+
+    Each step evaluates ``loss_fn()`` (which draws its own batch, if any), back-propagates and
+    takes one optimiser step.
+
+    Parameters
+    ----------
+    params
+        The parameters to optimise.
+    loss_fn
+        Returns the scalar loss of the current step.
+    steps
+        Number of steps (a positive integer).
+    lr
+        Learning rate (initial one with ``cosine``).
+    optimizer
+        ``"adam"`` or ``"gd"`` (plain gradient descent, :class:`torch.optim.SGD` without momentum).
+    cosine
+        Decay the learning rate to 0 along a cosine over the run
+        (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`).
+    after_step
+        Called with the 1-based step number after each step (e.g. to store checkpoints).
+    desc, disable
+        Progress bar label and switch (:func:`companion.progress.progress`; ``None`` lets the
+        environment decide).
+
+    Returns
+    -------
+    list of float
+        The loss of every step (evaluated before that step's update).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_in("optimizer", optimizer, ["adam", "gd"])
+    check_positive("lr", lr)
+    params = list(params)
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
+    losses: list[float] = []
+    for k in progress(range(1, steps + 1), desc=desc, disable=disable):
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        losses.append(float(loss.detach()))
+        if after_step is not None:
+            after_step(k)
+    return losses
+
+
 @dataclass
 class TrainResult:
     """Losses per step (float) and checkpoints (``step -> state_dict``) of a training run."""
@@ -144,21 +223,12 @@ def train(
     Returns:
         A :class:`TrainResult` with the loss of every step.
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    check_in("optimizer", optimizer, ["adam", "gd"])
-    check_positive("lr", lr)
     if data.ndim != 2:
         raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
     weight_fn = get_weighting(weighting) if isinstance(weighting, str) else weighting
     param = next(model.parameters())
     data = data.to(dtype=param.dtype, device=param.device)
     gen = torch.Generator().manual_seed(seed)
-    opt = (
-        torch.optim.Adam(model.parameters(), lr=lr)
-        if optimizer == "adam"
-        else torch.optim.SGD(model.parameters(), lr=lr)
-    )
     full = optimizer == "gd" or batch_size is None or batch_size >= data.shape[0]
 
     def draw(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -168,9 +238,8 @@ def train(
 
     if fixed_noise:
         fixed = draw(data.repeat(n_noise, 1))
-    result = TrainResult()
-    model.train()
-    for k in progress(range(1, steps + 1), desc="train", disable=disable):
+
+    def loss() -> Tensor:
         if fixed_noise:
             x, s, e = fixed
         elif full:
@@ -178,12 +247,151 @@ def train(
         else:
             idx = torch.randint(data.shape[0], (batch_size or 1,), generator=gen).to(data.device)
             x, s, e = draw(data[idx])
-        loss = dsm_loss(model, x, s, e, weight_fn(s, sigma_data))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        result.losses.append(float(loss.detach()))
+        return dsm_loss(model, x, s, e, weight_fn(s, sigma_data))
+
+    result = TrainResult()
+
+    def keep(k: int) -> None:
         if k in checkpoint_at:
             result.checkpoints[k] = {n: t.detach().clone() for n, t in model.state_dict().items()}
+
+    model.train()
+    result.losses = optimise(
+        model.parameters(),
+        loss,
+        steps,
+        lr,
+        optimizer=optimizer,
+        after_step=keep,
+        desc="train",
+        disable=disable,
+    )
     model.eval()
     return result
+
+
+def train_denoiser(
+    data: Tensor,
+    steps: int,
+    width: int = 64,
+    depth: int = 3,
+    lr: float = 2e-3,
+    batch_size: int = 256,
+    seed: int = 0,
+    sigma_data: float | None = None,
+    noise: NoiseDistribution | None = None,
+    weighting: str | Callable[[Tensor, float], Tensor] = "edm",
+    checkpoint_at: tuple[int, ...] = (),
+    device: torch.device | str | None = None,
+) -> tuple[MLPDenoiser, TrainResult]:
+    r"""Train a fresh EDM-preconditioned SiLU :class:`~companion.nets.MLPDenoiser` by Adam.
+
+    The model is seeded by ``seed`` (``torch.manual_seed``), then trained by :func:`train`
+    (constant learning rate, minibatches seeded by the same ``seed``).
+
+    Parameters
+    ----------
+    data
+        Training points, shape ``(n, d)``.
+    steps
+        Adam steps.
+    width, depth
+        Of the MLP.
+    lr, batch_size
+        Adam's learning rate and the minibatch size.
+    seed
+        Seeds the initialisation, the batches and the noise draws.
+    sigma_data
+        :math:`\sigma_d` of the preconditioning and of the weighting; default: the standard
+        deviation of ``data``.
+    noise
+        Training noise-level distribution; default EDM's :func:`lognormal`.
+    weighting
+        Name in :data:`WEIGHTINGS` or ``w(sigma, sigma_data)``; default EDM's.
+    checkpoint_at
+        Steps after which a copy of the weights is stored in the result.
+    device
+        Where the model trains and stays (``None``: the default device).
+
+    Returns
+    -------
+    tuple of MLPDenoiser and TrainResult
+        The model (float32, eval mode) and the losses and checkpoints of the run.
+    """
+    if data.ndim != 2:
+        raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
+    sd = float(data.std()) if sigma_data is None else check_positive("sigma_data", sigma_data)
+    torch.manual_seed(seed)
+    model = MLPDenoiser(int(data.shape[1]), width, depth, "silu", sigma_data=sd)
+    if device is not None:
+        model = model.to(device)
+    res = train(
+        model,
+        data,
+        steps,
+        noise or lognormal(),
+        weighting,
+        sigma_data=sd,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        checkpoint_at=checkpoint_at,
+        disable=True,
+    )
+    return model, res
+
+
+def fit_regression(
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    steps: int = 2000,
+    lr: float = 3e-3,
+    weight: Tensor | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> list[float]:
+    r"""Weighted least squares: Adam with cosine-decayed learning rate on
+    :math:`\mathrm{mean}\,w\,(\mathrm{net}(x)-y)^2`.
+
+    Parameters
+    ----------
+    net
+        Maps ``(m, d)`` to ``(m, 1)``; trained in place and left in eval mode.
+    x, y
+        Inputs ``(m, d)`` and targets ``(m,)``, moved to the network's dtype and device.
+    steps, lr
+        Adam steps and initial learning rate.
+    weight
+        Per-point weights ``(m,)``; ``None`` is uniform.
+    seed
+        Seeds ``torch``'s global generator (so dropout or later initialisations are
+        reproducible) and the minibatches.
+    batch_size
+        Points drawn with replacement per step; ``None`` (or at least ``m``) is full batch.
+
+    Returns
+    -------
+    list of float
+        The loss of every step.
+    """
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"x must be (m, d) and y (m,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    p = next(net.parameters())
+    x, y = x.to(p), y.to(p)
+    w = torch.ones_like(y) if weight is None else weight.to(p)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    full = batch_size is None or batch_size >= x.shape[0]
+
+    def loss() -> Tensor:
+        if full:
+            xb, yb, wb = x, y, w
+        else:
+            idx = torch.randint(x.shape[0], (batch_size or 1,), generator=gen).to(x.device)
+            xb, yb, wb = x[idx], y[idx], w[idx]
+        return (wb * (net(xb).squeeze(-1) - yb) ** 2).mean()
+
+    losses = optimise(net.parameters(), loss, steps, lr, cosine=True)
+    net.eval()
+    return losses

@@ -13,6 +13,7 @@ from companion import s2n
 from companion import samplers as S
 from companion.gmm import GaussianMixture
 from companion.schedules import EDM, VEGeometric, VPCosine, VPLinear, exponential_sigmas
+from companion.training import train_denoiser
 
 
 @pytest.fixture
@@ -155,48 +156,11 @@ def test_sample_z_space_same_in_snr_space(mix):
         s2n.sample_z_space(mix, y0, vp, torch.tensor([0.1, 0.5], dtype=torch.float64))
 
 
-# -- information quantities -------------------------------------------------------------------
+# -- the continuous-time loss and the derivative -----------------------------------------------
 def test_derivative_is_fourth_order():
     assert abs(s2n.derivative(math.sin, 0.3, 1e-2) - math.cos(0.3)) < 1e-9
     with pytest.raises(ValueError, match="h"):
         s2n.derivative(math.sin, 0.0, 0.0)
-
-
-def test_gaussian_closed_forms():
-    v, lam = 0.7, 2.5
-    g = GaussianMixture([1.0], [[0.3]], v)
-    assert abs(s2n.mutual_information(g, lam) - 0.5 * math.log(1 + lam * v)) < 1e-10
-    assert abs(s2n.mmse(g, lam) - v / (1 + lam * v)) < 1e-10
-    # two Gaussians through the channel: KL of N(m_p, v_p + s^2) and N(m_q, v_q + s^2)
-    p, q = GaussianMixture([1.0], [[0.0]], 0.5), GaussianMixture([1.0], [[1.0]], 1.2)
-    s2 = 1 / lam
-    vp, vq = 0.5 + s2, 1.2 + s2
-    kl = 0.5 * (vp / vq + 1.0 / vq - 1 + math.log(vq / vp))
-    assert abs(s2n.kl_noised(p, q, lam) - kl) < 1e-10
-    # mismatch: denoisers are affine, x_hat = m + v/(v+s^2) (y - m), y ~ N(0, vp)
-    ap, aq = 0.5 / vp, 1.2 / vq
-    diff_var = (ap - aq) ** 2 * vp + 1.0 * (1 - aq) ** 2  # (ap-aq) y - (1 - aq) * 1
-    assert abs(s2n.mismatch(p, q, lam) - diff_var) < 1e-10
-
-
-def test_identities_hold_for_mixtures(mix):
-    q = GaussianMixture([0.5, 0.5], [[-1.0], [1.3]], [0.15, 0.1])
-    lam = 1.7
-    dI = s2n.derivative(lambda u: s2n.mutual_information(mix, u, 4001), lam, 1e-3)
-    assert abs(dI / (0.5 * s2n.mmse(mix, lam, 4001)) - 1) < 1e-7
-    dK = s2n.derivative(lambda u: s2n.kl_noised(mix, q, u, 4001), lam, 1e-3)
-    assert abs(dK / (0.5 * s2n.mismatch(mix, q, lam, 4001)) - 1) < 1e-7
-
-
-def test_kl_from_mismatch_recovers_kl():
-    p, q = GaussianMixture([1.0], [[0.0]], 0.5), GaussianMixture([1.0], [[1.0]], 1.2)
-    total, running = s2n.kl_from_mismatch(
-        p, q, torch.arange(-16.0, 18.0, 0.1, dtype=torch.float64), 2001
-    )
-    assert abs(total / s2n.kl_noised(p, q, None) - 1) < 1e-5
-    assert np.all(np.diff(running) >= 0)
-    with pytest.raises(ValueError, match="log_lambda"):
-        s2n.kl_from_mismatch(p, q, torch.tensor([1.0, 0.0, 2.0]))
 
 
 def test_diffusion_loss_closed_form_and_schedule_invariance():
@@ -303,26 +267,12 @@ def test_one_jump_exact_for_point_mass():
         s2n.one_jump_kl(point, 0.3, 3.0, 1.0)
 
 
-def test_digits_helpers():
-    x, y = s2n.load_digits()
-    assert x.shape == (1797, 64) and y.shape == (1797,)
-    assert float(x.min()) == -1.0 and float(x.max()) == 1.0
-    clf, acc = s2n.train_digits_classifier(x, y, steps=150, seed=0)
-    assert acc > 0.85
-    assert s2n.digits_fd(clf, x[:600], x[:600]) < 1e-6
-    noise = torch.rand(600, 64, dtype=torch.float64) * 2 - 1
-    assert s2n.digits_fd(clf, x[:600], noise) > 10 * s2n.digits_fd(clf, x[:600], x[600:1200])
-    assert s2n.digit_grid(x, 2, 3).shape == (2 * 9 + 1, 3 * 9 + 1)
-    with pytest.raises(ValueError, match="images"):
-        s2n.digit_grid(x[:3], 2, 3)
-    with pytest.raises(ValueError, match="x must"):
-        s2n.train_digits_classifier(x[:, :10], y)
+# -- trained-model helpers ------------------------------------------------------------------
 
 
-def test_train_denoiser_and_sampling(gen):
+def test_as_denoiser_and_sample_metrics(gen):
     data = torch.randn(512, 2, dtype=torch.float64, generator=gen)
-    model, losses = s2n.train_denoiser(data, 60, width=16, depth=2, seed=1)
-    assert len(losses) == 60 and np.mean(losses[-10:]) < np.mean(losses[:10])
+    model, _ = train_denoiser(data, 60, width=16, depth=2, seed=1)
     den = s2n.as_denoiser(model)
     out = den(torch.zeros(3, 2, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
     assert out.dtype == torch.float64 and out.shape == (3, 2)
