@@ -423,11 +423,7 @@ def train_checkpoints(
     width: int = 64,
     depth: int = 3,
     n_train: int = 8192,
-    lr: float = 2e-3,
-    batch_size: int = 256,
-    noise: NoiseDistribution | None = None,
-    weighting: str | Callable[[Tensor, float], Tensor] = "edm",
-    device: torch.device | str | None = None,
+    **settings: Any,
 ) -> dict[int, TorchDenoiser]:
     """Train an EDM-preconditioned SiLU MLP denoiser by Adam and return denoisers at checkpoints.
 
@@ -438,7 +434,10 @@ def train_checkpoints(
         gmm: data mixture; ``n_train`` points are drawn with ``seed``.
         checkpoints: Adam steps after which to keep a copy (the run lasts ``max(checkpoints)``).
         seed: seeds data, initialisation and minibatches.
-        noise: training noise distribution (default EDM log-normal).
+        width, depth: of the MLP.
+        settings: further arguments of :func:`companion.training.train_denoiser` (``lr``,
+            ``batch_size``, ``noise``, ``weighting``, ``device``; defaults: EDM's noise and
+            weighting, Adam at ``2e-3`` on batches of 256).
 
     Returns:
         ``step -> denoiser`` (float64 wrappers of independent model copies).
@@ -449,17 +448,7 @@ def train_checkpoints(
     g = torch.Generator().manual_seed(seed)
     data = gmm.sample(n_train, g)
     model, res = train_denoiser(
-        data,
-        steps[-1],
-        width=width,
-        depth=depth,
-        lr=lr,
-        batch_size=batch_size,
-        seed=seed,
-        noise=noise,
-        weighting=weighting,
-        checkpoint_at=tuple(steps),
-        device=device,
+        data, steps[-1], width, depth, seed=seed, checkpoint_at=tuple(steps), **settings
     )
     out = {}
     for k in steps:
@@ -546,7 +535,8 @@ def train_preset(
     """Train a denoiser with one design of :data:`TRAINING_PRESETS` for ``steps`` Adam steps.
 
     ``settings`` (``width``, ``depth``, ``n_train``, ``lr``, ``batch_size``, ``device``) are
-    passed to :func:`train_checkpoints`, which draws the data and trains.
+    passed to :func:`train_checkpoints`, which draws the data and trains with the preset's noise
+    distribution and weighting.
     """
     p = (
         TRAINING_PRESETS[check_in("preset", preset, list(TRAINING_PRESETS))]

@@ -93,18 +93,10 @@ def entropy(gmm: GaussianMixture, sigma: float, n_points: int = 20_001) -> float
 
 
 def mutual_information(gmm: GaussianMixture, lam: float, n_points: int = 20_001) -> float:
-    r""":math:`I(X; \sqrt\lambda X + N)` in nats for 1-D mixture data, by quadrature.
+    r""":math:`I(X; \sqrt\lambda X + N)` in nats, :math:`X\sim` ``gmm`` (1-D), SNR ``lam`` > 0.
 
-    Uses :math:`I = h(X + \lambda^{-1/2}N) + \tfrac12\log\lambda - \tfrac12\log(2\pi e)`.
-
-    Parameters
-    ----------
-    gmm
-        The law of :math:`X`, one-dimensional.
-    lam
-        Signal-to-noise ratio :math:`\lambda > 0`.
-    n_points
-        Nodes of the trapezoid rule (at least 101).
+    Uses :math:`I = h(X + \lambda^{-1/2}N) + \tfrac12\log\lambda - \tfrac12\log(2\pi e)` with the
+    entropy of :func:`entropy` (``n_points`` nodes).
     """
     return (
         entropy(gmm, _sigma(lam), n_points)
@@ -114,17 +106,10 @@ def mutual_information(gmm: GaussianMixture, lam: float, n_points: int = 20_001)
 
 
 def mmse(gmm: GaussianMixture, lam: float, n_points: int = 20_001) -> float:
-    r""":math:`E|X - E[X\mid Y_\lambda]|^2` for 1-D mixture data (quadrature of the posterior
-    variance against the noised density).
+    r""":math:`E|X - E[X\mid Y_\lambda]|^2`, :math:`X\sim` ``gmm`` (1-D), SNR ``lam`` > 0.
 
-    Parameters
-    ----------
-    gmm
-        The law of :math:`X`, one-dimensional.
-    lam
-        Signal-to-noise ratio :math:`\lambda > 0`.
-    n_points
-        Nodes of the trapezoid rule (at least 101).
+    The posterior variance integrated against the noised density (``n_points`` trapezoid nodes,
+    at least 101).
     """
     s = _sigma(lam)
     x = _grid([gmm], s, n_points)
@@ -136,15 +121,8 @@ def kl_noised(
 ) -> float:
     r""":math:`\mathrm{KL}(p_\lambda\,\|\,q_\lambda)` of two 1-D mixtures through the same channel.
 
-    Parameters
-    ----------
-    p, q
-        One-dimensional mixtures.
-    lam
-        Signal-to-noise ratio :math:`\lambda > 0`; ``None`` means no noise,
-        :math:`\mathrm{KL}(p\|q)`.
-    n_points
-        Nodes of the trapezoid rule (at least 101).
+    ``lam`` is the SNR (> 0), or ``None`` for no noise, :math:`\mathrm{KL}(p\|q)`; ``n_points``
+    trapezoid nodes (at least 101).
     """
     s = 0.0 if lam is None else _sigma(lam)
     x = _grid([p, q], s, n_points)
@@ -156,14 +134,8 @@ def mismatch(p: GaussianMixture, q: GaussianMixture, lam: float, n_points: int =
     r""":math:`E_p|\hat x_p(Y_\lambda) - \hat x_q(Y_\lambda)|^2`: the excess squared error of
     denoising :math:`p`-data with :math:`q`'s posterior mean (mismatched estimation).
 
-    Parameters
-    ----------
-    p, q
-        One-dimensional mixtures: the data law and the law the denoiser assumes.
-    lam
-        Signal-to-noise ratio :math:`\lambda > 0`.
-    n_points
-        Nodes of the trapezoid rule (at least 101).
+    ``p`` is the data law and ``q`` the law the denoiser assumes (both 1-D mixtures), ``lam`` the
+    SNR (> 0), ``n_points`` the trapezoid nodes (at least 101).
     """
     s = _sigma(lam)
     x = _grid([p, q], s, n_points)
