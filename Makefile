@@ -95,10 +95,10 @@ verify: $(STAMP)
 # ---- results regression --------------------------------------------------------------------
 
 check-results: $(STAMP)
-	$(PY) scripts/check_results.py check --only '$(ONLY)'
+	$(PY) scripts/check_results.py check --profile '$(PROFILE)' --only '$(ONLY)'
 
 update-results: $(STAMP)
-	$(PY) scripts/check_results.py update --only '$(ONLY)'
+	$(PY) scripts/check_results.py update --profile '$(PROFILE)' --only '$(ONLY)'
 
 # ---- quality -------------------------------------------------------------------------------
 

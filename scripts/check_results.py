@@ -1,7 +1,10 @@
 """Results regression: compare fresh ledger results with the committed references.
 
 Fresh results are written by the notebooks to ``executed/results/<notebook>.json``; the
-reference results of the ``ci`` profile are committed in ``results/<notebook>.json``.
+reference results of the ``ci`` profile are committed in ``results/<notebook>.json``, those of
+the ``full`` profile in ``results/full/<notebook>.json`` (``--profile full``, ``make
+check-results PROFILE=full``). Results whose ``profile`` field is not the profile asked for are
+refused, fresh or reference, before anything is compared.
 
 ``check``  compares them claim by claim: the same claims, the same verdicts, the same kind,
            source, interval kind and ``n`` (and statement, section, criterion), and measured
@@ -13,7 +16,7 @@ reference results of the ``ci`` profile are committed in ``results/<notebook>.js
 ``update`` copies the fresh results over the references (after an intended change; commit
            them together with the change).
 
-Usage: ``python scripts/check_results.py check|update [--only 03]``
+Usage: ``python scripts/check_results.py check|update [--profile ci|full] [--only 03]``
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import pipeline  # noqa: E402
 ROOT = pipeline.ROOT
 FRESH = ROOT / "executed" / "results"
 REFERENCE = ROOT / "results"
+#: The profile whose references live in ``results/`` itself; the others in ``results/<profile>/``.
+DEFAULT_PROFILE = "ci"
 #: Claim fields that must be identical (besides the numbers and the verdict).
 SAME_FIELDS = (
     "kind",
@@ -50,6 +55,25 @@ SAME_FIELDS = (
 CLOSE_FIELDS = ("measured", "uncertainty")
 #: Run fields that must be identical: the chapter's coverage table and where it is shown.
 SAME_RUN_FIELDS = ("coverage_section", "coverage")
+
+
+class ProfileError(RuntimeError):
+    """Results of another profile than the one asked for: refused, never compared."""
+
+
+def reference_dir(profile: str = DEFAULT_PROFILE, root: Path = ROOT) -> Path:
+    """Where the references of ``profile`` are committed: ``results/`` for ``ci``,
+    ``results/<profile>/`` for the others."""
+    if profile not in pipeline.PROFILES:
+        raise ProfileError(
+            f"unknown profile {profile!r}: expected one of {', '.join(pipeline.PROFILES)}"
+        )
+    base = root / "results"
+    return base if profile == DEFAULT_PROFILE else base / profile
+
+
+def _make_args(profile: str) -> str:
+    return "" if profile == DEFAULT_PROFILE else f" PROFILE={profile}"
 
 
 def _as_float(x: Any) -> float | None:
@@ -86,7 +110,7 @@ def compare_run(fresh: dict[str, Any], ref: dict[str, Any]) -> list[str]:
     if fresh.get("profile") != ref.get("profile"):
         out.append(
             f"profile {fresh.get('profile')!r} but the reference is {ref.get('profile')!r} "
-            "(references hold the ci profile)"
+            "(results of different profiles are not comparable)"
         )
         return out
     for key in ("seed",):
@@ -163,21 +187,62 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def check(names: Sequence[str], fresh_dir: Path = FRESH, ref_dir: Path = REFERENCE) -> list[str]:
-    """Readable report lines of every difference (empty when everything matches)."""
+def profile_refusals(
+    names: Sequence[str], fresh_dir: Path, ref_dir: Path | None, profile: str
+) -> list[str]:
+    """One line per fresh (and reference) result whose ``profile`` is not ``profile``."""
+    out = []
+    for name in names:
+        for what, folder in (("fresh results", fresh_dir), ("reference", ref_dir)):
+            path = folder / f"{name}.json" if folder is not None else None
+            if path is None or not path.is_file():
+                continue
+            found = _load(path).get("profile")
+            if found != profile:
+                out.append(f"{name}: the {what} {path} hold the {found!r} profile, not {profile!r}")
+    return out
+
+
+def _refuse(refusals: list[str], profile: str, action: str) -> None:
+    if refusals:
+        raise ProfileError(
+            f"refusing to {action} results of another profile than {profile!r} "
+            f"(PROFILE={profile}):\n  "
+            + "\n  ".join(refusals)
+            + f"\n  Run `make execute PROFILE={profile}` first, or {action} with the PROFILE "
+            "that these results ran."
+        )
+
+
+def check(
+    names: Sequence[str],
+    fresh_dir: Path = FRESH,
+    ref_dir: Path | None = None,
+    profile: str = DEFAULT_PROFILE,
+) -> list[str]:
+    """Readable report lines of every difference (empty when everything matches).
+
+    ``ref_dir`` defaults to the references of ``profile`` (:func:`reference_dir`). Raises
+    :class:`ProfileError`, before comparing anything, when a fresh or reference result holds
+    another profile than ``profile``.
+    """
+    ref_dir = ref_dir if ref_dir is not None else reference_dir(profile)
+    _refuse(profile_refusals(names, fresh_dir, ref_dir, profile), profile, "compare")
     report: list[str] = []
     for name in names:
         fpath, rpath = fresh_dir / f"{name}.json", ref_dir / f"{name}.json"
         if not fpath.is_file():
             report.append(
                 f"{name}: no fresh results ({fpath.name} missing in {fresh_dir}); the notebook "
-                "must record its claims with companion.ledger; run `make execute` first"
+                "must record its claims with companion.ledger; run "
+                f"`make execute{_make_args(profile)}` first"
             )
             continue
         if not rpath.is_file():
             report.append(
-                f"{name}: no reference results {rpath}; run `make update-results` and commit "
-                f"results/{name}.json"
+                f"{name}: no reference results {rpath}; run "
+                f"`make update-results{_make_args(profile)}` and commit {rpath.name} "
+                f"in {ref_dir}"
             )
             continue
         diffs = compare_run(_load(fpath), _load(rpath))
@@ -187,16 +252,24 @@ def check(names: Sequence[str], fresh_dir: Path = FRESH, ref_dir: Path = REFEREN
     return report
 
 
-def update(names: Sequence[str], fresh_dir: Path = FRESH, ref_dir: Path = REFERENCE) -> list[str]:
-    """Copy fresh results over the references; returns the files written."""
+def update(
+    names: Sequence[str],
+    fresh_dir: Path = FRESH,
+    ref_dir: Path | None = None,
+    profile: str = DEFAULT_PROFILE,
+) -> list[str]:
+    """Copy fresh results over the references of ``profile``; returns the files written.
+
+    Raises :class:`ProfileError` when a fresh result ran another profile (nothing is written).
+    """
+    ref_dir = ref_dir if ref_dir is not None else reference_dir(profile)
     missing = [n for n in names if not (fresh_dir / f"{n}.json").is_file()]
     if missing:
-        raise SystemExit(f"ERROR: no fresh results for {', '.join(missing)}; run `make execute`")
-    wrong = [n for n in names if _load(fresh_dir / f"{n}.json").get("profile") != "ci"]
-    if wrong:
         raise SystemExit(
-            f"ERROR: references hold the ci profile; {', '.join(wrong)} ran another profile"
+            f"ERROR: no fresh results for {', '.join(missing)}; run "
+            f"`make execute{_make_args(profile)}`"
         )
+    _refuse(profile_refusals(names, fresh_dir, None, profile), profile, "update with")
     ref_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for n in names:
@@ -209,8 +282,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("action", choices=("check", "update"))
     ap.add_argument("--only", default="")
+    ap.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help="the profile to compare: ci (references in results/) or full (results/full/)",
+    )
     ap.add_argument("--fresh", default=str(FRESH))
-    ap.add_argument("--reference", default=str(REFERENCE))
+    ap.add_argument("--reference", default=None, help="default: the profile's references")
     ap.add_argument("--notebooks", default=str(pipeline.NOTEBOOKS))
     args = ap.parse_args(argv)
     try:
@@ -218,21 +296,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except pipeline.PipelineError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
-    fresh, ref = Path(args.fresh), Path(args.reference)
-    if args.action == "update":
-        for w in update(names, fresh, ref):
-            print(f"updated {w}")
-        return 0
-    report = check(names, fresh, ref)
+    try:
+        fresh = Path(args.fresh)
+        ref = Path(args.reference) if args.reference else reference_dir(args.profile)
+        if args.action == "update":
+            for w in update(names, fresh, ref, args.profile):
+                print(f"updated {w}")
+            return 0
+        report = check(names, fresh, ref, args.profile)
+    except ProfileError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
     if report:
-        print("Results differ from the references:", file=sys.stderr)
+        print(f"Results differ from the {args.profile} references in {ref}:", file=sys.stderr)
         print("\n".join(report), file=sys.stderr)
         print(
-            "If the change is intended, run `make update-results` and commit results/.",
+            f"If the change is intended, run `make update-results{_make_args(args.profile)}` "
+            f"and commit {ref.relative_to(ROOT) if ref.is_relative_to(ROOT) else ref}/.",
             file=sys.stderr,
         )
         return 1
-    print(f"results match the references for {len(names)} notebook(s)")
+    print(f"results match the {args.profile} references for {len(names)} notebook(s)")
     return 0
 
 

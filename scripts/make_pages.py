@@ -4,9 +4,13 @@
    matches the current sources (``scripts/pipeline.py``); otherwise exit non-zero, naming it.
 2. Generate ``book/_generated/`` (gitignored) from the fresh ``executed/results/*.json``:
    the claims dashboard (``claims.md``, included by the intro; filtered and sorted in the
-   browser by ``book/_static/claims.js``), the run table and versions
-   (``runs.md``, ``versions.md``, included by the reproducing page) and the API listing
-   (``api.md``, included by the API page).
+   browser by ``book/_static/claims.js``), with each claim's stability over the committed
+   ``ci`` seed sweep (``results/sweeps/ci/``) and its verdict in the committed ``full``-profile
+   results (``results/full/``), each marked stale where the chapter changed since; the sweep
+   page's body and figures (``sweeps.md``, ``sweeps/<notebook>.png``, included by
+   ``book/sweeps.md``); the run tables and versions (``runs.md``, ``runs_full.md``,
+   ``versions.md``, included by the reproducing page) and the API listing (``api.md``,
+   included by the API page).
 3. Copy MathJax 3.2.2 from the pinned PyPI package ``sphinx-mathjax-offline`` into
    ``book/_static/mathjax`` (gitignored), so the book needs no CDN.
 4. Write the table of contents to use (``book/_generated/_toc.yml``): ``_toc.yml`` itself, or,
@@ -18,14 +22,16 @@ Usage: ``python scripts/make_pages.py [--allow-missing]``; prints the toc path t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import json
 import math
 import re
 import shutil
 import sys
+import textwrap
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +155,129 @@ def paper_ref(paper: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Seed sweeps and full-profile results: loaded with whether they are still current
+# --------------------------------------------------------------------------------------------
+
+#: The profile whose committed seed sweep (``results/sweeps/<profile>/``) the book shows.
+SWEEP_PROFILE = "ci"
+#: Sort key of a missing verdict (after every verdict) in the dashboard's sortable cells.
+NO_VERDICT_ORDER = len(VERDICTS) + 1
+
+
+@dataclasses.dataclass
+class Reference:
+    """A committed seed sweep or full-profile result of one chapter.
+
+    ``current`` is whether it was computed from the chapter as it is now: its recorded stamp
+    equals the stamp of the current source with the parameters it records and the current
+    ``companion`` package (:func:`pipeline.sweep_stamp` for a sweep, :func:`pipeline.stamp` for
+    a full result). ``reason`` says why it is not.
+    """
+
+    name: str
+    data: dict[str, Any]
+    current: bool
+    reason: str = ""
+
+    def claims(self) -> dict[str, dict[str, Any]]:
+        return {str(c["id"]): c for c in self.data.get("claims", [])}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _source_text(notebooks: Path, name: str) -> str | None:
+    src = notebooks / f"{name}.py"
+    return src.read_text(encoding="utf-8") if src.is_file() else None
+
+
+STALE_REASON = "the chapter's source, its parameters or the companion package changed since"
+
+
+def sweep_reference(
+    name: str, sweep: dict[str, Any], source_text: str | None, digest: str
+) -> Reference:
+    """The sweep with whether its stamp is the current sweep stamp of the chapter."""
+    if source_text is None:
+        return Reference(name, sweep, False, "the chapter has no source any more")
+    params = dict(sweep.get("parameters") or {})
+    expected = pipeline.sweep_stamp(source_text, params, digest)
+    if sweep.get("stamp") != expected:
+        return Reference(name, sweep, False, STALE_REASON)
+    return Reference(name, sweep, True)
+
+
+def full_reference(
+    name: str, result: dict[str, Any], source_text: str | None, digest: str
+) -> Reference:
+    """The full-profile result with whether its recorded execution stamp is still current."""
+    if result.get("profile") != "full":
+        return Reference(name, result, False, f"it holds the {result.get('profile')!r} profile")
+    if source_text is None:
+        return Reference(name, result, False, "the chapter has no source any more")
+    execution = result.get("execution") or {}
+    if not execution.get("stamp"):
+        return Reference(name, result, False, "it records no execution stamp")
+    expected = pipeline.stamp(source_text, dict(execution.get("parameters") or {}), digest)
+    if execution["stamp"] != expected:
+        return Reference(name, result, False, STALE_REASON)
+    return Reference(name, result, True)
+
+
+def load_sweeps(
+    names: Sequence[str], sweeps_dir: Path, notebooks: Path, digest: str
+) -> dict[str, Reference]:
+    """The committed sweeps (``sweeps_dir/<name>.json``) of the chapters that have one."""
+    out = {}
+    for name in names:
+        data = _read_json(sweeps_dir / f"{name}.json")
+        if data is not None:
+            out[name] = sweep_reference(name, data, _source_text(notebooks, name), digest)
+    return out
+
+
+def load_full(
+    names: Sequence[str], full_dir: Path, notebooks: Path, digest: str
+) -> dict[str, Reference]:
+    """The committed full-profile results (``full_dir/<name>.json``) of the chapters."""
+    out = {}
+    for name in names:
+        data = _read_json(full_dir / f"{name}.json")
+        if data is not None:
+            out[name] = full_reference(name, data, _source_text(notebooks, name), digest)
+    return out
+
+
+def verdict_counts(entry: dict[str, Any]) -> Counter[str]:
+    """Verdict -> number of seeds, from a sweep claim (its ``counts``, else its ``verdicts``)."""
+    counts = entry.get("counts")
+    if isinstance(counts, dict):
+        return Counter({str(k): int(v) for k, v in counts.items() if int(v)})
+    return Counter(str(v) for v in entry.get("verdicts", []))
+
+
+def stability_text(entry: dict[str, Any]) -> str:
+    """``"10/10 supported"``, ``"6/10 supported, 4 inconclusive"``: the most frequent verdict
+    over the total, then the others (ties in the order of the verdicts)."""
+    counts = verdict_counts(entry)
+    total = sum(counts.values())
+    if not total:
+        return "no seed"
+
+    def rank(v: str) -> tuple[int, int, str]:
+        return (-counts[v], VERDICTS.index(v) if v in VERDICTS else len(VERDICTS), v)
+
+    ordered = sorted(counts, key=rank)
+    first, rest = ordered[0], ordered[1:]
+    return ", ".join([f"{counts[first]}/{total} {first}", *(f"{counts[v]} {v}" for v in rest)])
+
+
+# --------------------------------------------------------------------------------------------
 # The claims dashboard
 # --------------------------------------------------------------------------------------------
 
@@ -242,7 +371,77 @@ def kind_badge(kind: str) -> str:
     )
 
 
-def _claim_row(c: dict[str, Any], second: str) -> str:
+@dataclasses.dataclass
+class _Context:
+    """What the dashboard shows beside each claim's verdict: the committed sweeps and
+    full-profile results by chapter, and the chapter of every claim (by object identity)."""
+
+    sweeps: Mapping[str, Reference]
+    full: Mapping[str, Reference]
+    owner: dict[int, str]
+
+    def chapter(self, c: dict[str, Any]) -> str:
+        return self.owner.get(id(c), "")
+
+    def sweep_entry(self, c: dict[str, Any]) -> tuple[Reference | None, dict[str, Any] | None]:
+        ref = self.sweeps.get(self.chapter(c))
+        return (ref, ref.claims().get(str(c["id"]))) if ref is not None else (None, None)
+
+    def full_claim(self, c: dict[str, Any]) -> tuple[Reference | None, dict[str, Any] | None]:
+        ref = self.full.get(self.chapter(c))
+        return (ref, ref.claims().get(str(c["id"]))) if ref is not None else (None, None)
+
+
+def _seeds_text(seeds: Sequence[Any]) -> str:
+    ints = sorted(int(k) for k in seeds if isinstance(k, int))
+    if not ints:
+        return "no seed"
+    if ints == list(range(ints[0], ints[-1] + 1)) and len(ints) > 2:
+        return f"seeds {ints[0]}\u2013{ints[-1]}"
+    return ("seed " if len(ints) == 1 else "seeds ") + ", ".join(map(str, ints))
+
+
+def stability_cell(ref: Reference | None, entry: dict[str, Any] | None) -> str:
+    """The claim's stability over the seeds of its chapter's committed ``ci`` sweep: "no sweep"
+    when the sweep lacks it, marked *stale sweep* when the chapter changed since the sweep."""
+    if ref is None or entry is None:
+        return '<small class="claim-stability claim-stability-none">no sweep</small>'
+    text = html.escape(stability_text(entry))
+    seeds = _seeds_text(entry.get("seeds", []))
+    if ref.current:
+        return (
+            f'<small class="claim-stability" title="verdicts over the {seeds} of the committed '
+            f'{SWEEP_PROFILE} sweep">{text}</small>'
+        )
+    return (
+        f'<small class="claim-stability claim-stability-stale" title="not current: '
+        f'{_attr(ref.reason)}">stale sweep: {text}</small>'
+    )
+
+
+def full_cell(c: dict[str, Any], ref: Reference | None, fc: dict[str, Any] | None) -> str:
+    """The verdict of the committed full-profile result ("—" without one), marked *stale* when
+    the chapter changed since that run and flagged when it differs from this build's verdict."""
+    if ref is None or fc is None:
+        return (
+            f'<span class="claim-full-none" data-sort="{NO_VERDICT_ORDER}" '
+            'title="no full-profile result">\u2014</span>'
+        )
+    out = badge(str(fc.get("verdict")))
+    if not ref.current:
+        out += (
+            f'<br><small class="claim-full-stale" title="not current: {_attr(ref.reason)}">'
+            "stale</small>"
+        )
+    if fc.get("verdict") != c.get("verdict"):
+        out += (
+            '<br><small class="claim-disagree" title="the ci and full verdicts differ">'
+            "\u26a0 differs from ci</small>"
+        )
+    return out
+
+
+def _claim_row(c: dict[str, Any], second: str, ctx: _Context) -> str:
     ident = _cell(c["id"])
     link = f"{{ref}}`{ident} <{c['section']}>`" if c.get("section") else ident
     statement = _cell(c.get("claim"))
@@ -250,9 +449,10 @@ def _claim_row(c: dict[str, Any], second: str) -> str:
         statement += (
             f'<br><small class="claim-source">source: {_cell(html.escape(c["source"]))}</small>'
         )
+    verdict = badge(c["verdict"]) + "<br>" + stability_cell(*ctx.sweep_entry(c))
     return (
         f"| {_row_marker(c)}{link} | {second} | {statement} | {measured_cell(c)} "
-        f"| {_cell(c.get('expected'))} | {badge(c['verdict'])} |"
+        f"| {_cell(c.get('expected'))} | {verdict} | {full_cell(c, *ctx.full_claim(c))} |"
     )
 
 
@@ -263,7 +463,7 @@ def _claims_table(rows: list[str], header: str, extra_class: str) -> list[str]:
         f":class: {' '.join(['claims-table', *extra_class.split()])}",
         "",
         header,
-        "|:--|:--|:--|--:|:--|:--|",
+        "|:--|:--|:--|--:|:--|:--|:--|",
         *rows,
         "````",
         "",
@@ -379,7 +579,125 @@ def _section_marker(paper: str) -> str:
     return f'<span class="claims-section" data-paper="{_attr(paper)}"></span>'
 
 
-def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
+def disagreements(
+    runs: Sequence[dict[str, Any]], full: Mapping[str, Reference]
+) -> list[tuple[str, dict[str, Any], dict[str, Any], Reference]]:
+    """(chapter, ci claim, full claim, full result) of every claim whose verdicts differ."""
+    out = []
+    for run in runs:
+        ref = full.get(str(run.get("notebook")))
+        if ref is None:
+            continue
+        fcs = ref.claims()
+        for c in run.get("claims", []):
+            fc = fcs.get(str(c["id"]))
+            if fc is not None and fc.get("verdict") != c.get("verdict"):
+                out.append((str(run["notebook"]), c, fc, ref))
+    return out
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _scale_summary(
+    runs: Sequence[dict[str, Any]],
+    sweeps: Mapping[str, Reference],
+    full: Mapping[str, Reference],
+) -> list[str]:
+    """The header's paragraph on stability over seeds and the full profile."""
+    names = [str(r["notebook"]) for r in runs]
+    n = len(names)
+    swept = [x for x in names if x in sweeps]
+    stale_sweeps = [x for x in swept if not sweeps[x].current]
+    if swept:
+        sweep_text = (
+            f"Stability over seeds (the {SWEEP_PROFILE} profile's committed seed sweeps, "
+            f"{{doc}}`plotted per chapter <sweeps>`) is shown under each verdict for "
+            f"{len(swept)} of the {_plural(n, 'chapter')}"
+        )
+        if stale_sweeps:
+            sweep_text += (
+                f"; **{len(stale_sweeps)} of these sweeps {'is' if len(stale_sweeps) == 1 else 'are'}"
+                f" stale** ({_names(stale_sweeps)}: the chapter changed since the sweep), "
+                "marked *stale sweep*"
+            )
+        missing = [x for x in names if x not in sweeps]
+        if missing:
+            sweep_text += f"; {_names(missing)} {'has' if len(missing) == 1 else 'have'} no sweep"
+        sweep_text += "."
+    else:
+        sweep_text = (
+            "No seed sweep is committed yet (`make sweep SEEDS=0-9` writes them to "
+            f"`results/sweeps/{SWEEP_PROFILE}/`): every claim shows *no sweep*."
+        )
+    have_full = [x for x in names if x in full]
+    stale_full = [x for x in have_full if not full[x].current]
+    if have_full:
+        full_text = (
+            f"The *Full* column holds the verdicts of the committed `full`-profile results "
+            f"(paper-scale parameters) for {len(have_full)} of the {_plural(n, 'chapter')}"
+        )
+        if stale_full:
+            full_text += (
+                f"; **{len(stale_full)} of these {'is' if len(stale_full) == 1 else 'are'} "
+                f"stale** ({_names(stale_full)}: the chapter changed since that run), marked "
+                "*stale*"
+            )
+        full_text += "."
+        diff = disagreements(runs, full)
+        if diff:
+            ids = ", ".join(f"`{c['id']}`" for _, c, _, _ in diff)
+            full_text += (
+                f" **The ci and full verdicts disagree on {_plural(len(diff), 'claim')}** "
+                f"({ids}), flagged \u26a0 in the *Full* column."
+            )
+        else:
+            full_text += " The ci and full verdicts agree on every claim that both record."
+    else:
+        full_text = (
+            "No `full`-profile result is committed yet (`results/full/`): the *Full* column "
+            "shows \u2014."
+        )
+    return [f'<span class="claims-scale"></span>{sweep_text} {full_text}', ""]
+
+
+def _chapter_notes(run: dict[str, Any], ctx: _Context) -> list[str]:
+    """A visible note for each stale sweep or full result of the chapter."""
+    name = str(run["notebook"])
+    doc = f"{{doc}}`../executed/{name}`"
+    stale = []
+    sweep = ctx.sweeps.get(name)
+    if sweep is not None and not sweep.current:
+        stale.append(
+            f"The seed sweep of {doc} is **stale**: {sweep.reason}. Its stability is shown as "
+            "*stale sweep*, not as current (rerun `make sweep ONLY="
+            f"{name.split('_')[0]}` to refresh it)."
+        )
+    full = ctx.full.get(name)
+    if full is not None and not full.current:
+        stale.append(
+            f"The full-profile result of {doc} is **stale**: {full.reason}. Its verdicts in "
+            "the *Full* column are marked *stale* (rerun it with `make book PROFILE=full "
+            f"ONLY={name.split('_')[0]}`)."
+        )
+    if not stale:
+        return []
+    return [
+        ":::{admonition} Stale results",
+        ":class: warning claims-stale",
+        "",
+        *(line + "\n" for line in stale),
+        ":::",
+        "",
+    ]
+
+
+def claims_markdown(
+    runs: Sequence[dict[str, Any]],
+    sweeps: Mapping[str, Reference] | None = None,
+    full: Mapping[str, Reference] | None = None,
+) -> str:
     """The claims dashboard (``claims.md``, included under the intro's dashboard heading).
 
     A header with the counts per kind (and per verdict within each kind), filter controls that
@@ -389,13 +707,24 @@ def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
     collapsed section with every ``check``. Every table row starts with an empty
     ``span.claim-row`` whose ``data-paper``, ``data-kind`` and ``data-verdict`` the script
     copies onto the row; without JavaScript the tables are plain and complete.
+
+    Beside each verdict: its stability over the seeds of the chapter's committed ``ci`` sweep
+    (``sweeps``, from :func:`load_sweeps`; *no sweep* without one, *stale sweep* when the
+    chapter changed since), and the verdict of the committed ``full``-profile result (``full``,
+    from :func:`load_full`; "—" without one, *stale* when not current, flagged when it differs).
     """
+    sweeps = sweeps or {}
+    full = full or {}
+    ctx = _Context(
+        sweeps, full, {id(c): str(run["notebook"]) for run in runs for c in run.get("claims", [])}
+    )
     claims = [c for run in runs for c in run.get("claims", [])]
     lines = ["<!-- generated by scripts/make_pages.py from executed/results/*.json -->", ""]
     if not claims:
         lines.append("*No claims have been recorded yet: no chapter has written its ledger.*")
         return "\n".join(lines) + "\n"
     lines += _summary_html(claims, runs)
+    lines += _scale_summary(runs, sweeps, full)
     lines += _filter_form(claims)
 
     chapters_of: dict[str, list[dict[str, Any]]] = {}
@@ -404,7 +733,7 @@ def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
     papers = [p for p in PAPER_ORDER if p in {c["paper"] for c in claims} or p in chapters_of]
     papers += sorted({c["paper"] for c in claims} - set(PAPER_ORDER))
     checks = [c for c in claims if claim_kind(c) == "check"]
-    header = "| Claim | Kind | Statement | Measured | Expected | Verdict |"
+    header = "| Claim | Kind | Statement | Measured | Expected | Verdict | Full |"
     for paper in papers:
         mine = [c for c in claims if c["paper"] == paper]
         shown = sorted(
@@ -426,6 +755,8 @@ def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
         coverage = _coverage_line(paper, chapters_of.get(paper, []))
         if coverage:
             lines += [coverage, ""]
+        for run in chapters_of.get(paper, []):
+            lines += _chapter_notes(run, ctx)
         n_checks = sum(1 for c in mine if claim_kind(c) == "check")
         counts = Counter(claim_kind(c) for c in shown)
         parts = [f"{counts[k]} {KIND_LABELS[k][0]}" for k in KIND_ORDER if counts[k]]
@@ -436,7 +767,7 @@ def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
         lines += ["**Recorded claims:** " + ", ".join(parts) + ".", ""]
         if shown:
             lines += _claims_table(
-                [_claim_row(c, kind_badge(claim_kind(c))) for c in shown], header, ""
+                [_claim_row(c, kind_badge(claim_kind(c)), ctx) for c in shown], header, ""
             )
 
     lines += [
@@ -458,8 +789,8 @@ def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
             "",
         ]
         lines += _claims_table(
-            [_claim_row(c, paper_ref(c["paper"])) for c in checks],
-            "| Claim | Paper | Statement | Measured | Expected | Verdict |",
+            [_claim_row(c, paper_ref(c["paper"]), ctx) for c in checks],
+            "| Claim | Paper | Statement | Measured | Expected | Verdict | Full |",
             "claims-table-checks",
         )
         lines += [":::", ""]
@@ -470,7 +801,10 @@ def claims_markdown(runs: Sequence[dict[str, Any]]) -> str:
         "when the whole interval satisfies the expectation, *not reproduced* when none of it "
         "does, *inconclusive* when it straddles the boundary. Only claims of kind *paper* are "
         "verdicts on a paper; *derived* and *question* claims are ours. Each interval says what "
-        "it is and what it rests on (seeds, fit points, resamples, grid refinements).",
+        "it is and what it rests on (seeds, fit points, resamples, grid refinements). Under each "
+        "verdict, its stability: how many seeds of the committed seed sweep gave each verdict "
+        "({doc}`sweeps`). *Full*: the verdict of the same claim at the paper-scale parameters "
+        "(the committed `full`-profile results, {doc}`reproducing`).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -535,6 +869,315 @@ def versions_markdown(runs: Sequence[dict[str, Any]], requirements: Path) -> str
         lines += ["Pinned in `requirements.txt` (what `make` installs):", ""]
         lines += ["| Package | Pin |", "|:--|:--|"]
         lines += [f"| {_cell(n)} | {_cell(v)} |" for n, v in pins]
+    return "\n".join(lines) + "\n"
+
+
+def full_runs_markdown(full: Mapping[str, Reference], chapters: Sequence[str]) -> str:
+    """The reproducing page's account of the committed ``full``-profile run: its date, the
+    machine as the ledger records it (device and versions) and each chapter's wall time."""
+    lines = ["<!-- generated by scripts/make_pages.py from results/full/*.json -->", ""]
+    refs = [full[name] for name in chapters if name in full]
+    if not refs:
+        lines += [
+            "*No full-profile run is committed yet* (`results/full/` holds no results). "
+            "`make book PROFILE=full` runs it; `make update-results PROFILE=full` copies its "
+            "results there, and `make check-results PROFILE=full` compares a later run with them."
+        ]
+        return "\n".join(lines) + "\n"
+    dates = sorted(str(r.data.get("date", ""))[:16].replace("T", " ") for r in refs)
+    dates = [d for d in dates if d]
+    when = (
+        "date not recorded"
+        if not dates
+        else dates[0] + " UTC"
+        if dates[0][:10] == dates[-1][:10]
+        else f"{dates[0]} to {dates[-1]} UTC"
+    )
+    devices = sorted({str(r.data.get("device", "?")) for r in refs})
+    versions: dict[str, set[str]] = {}
+    for r in refs:
+        for k, v in (r.data.get("versions") or {}).items():
+            versions.setdefault(str(k), set()).add(str(v))
+    machine = sorted({_machine_text(r.data["machine"]) for r in refs if r.data.get("machine")})
+    lines += [f"- **Run:** {_cell(when)} ({_plural(len(refs), 'chapter')})."]
+    if machine:
+        lines.append(f"- **Machine:** {_cell('; '.join(machine))}.")
+    else:
+        lines.append(
+            "- **Machine:** not recorded by the ledger; it records the device and the versions: "
+            f"device {_cell(', '.join(devices))}."
+        )
+    if versions:
+        vers = ", ".join(f"{k} {', '.join(sorted(v))}" for k, v in versions.items())
+        lines.append(f"- **Versions:** {_cell(vers)}.")
+    stale = [r.name for r in refs if not r.current]
+    if stale:
+        lines.append(
+            f"- **Stale:** {_names(stale)} changed since this run ({STALE_REASON}); their "
+            "full-profile verdicts are marked *stale* on the dashboard."
+        )
+    missing = [name for name in chapters if name not in full]
+    if missing:
+        lines.append(f"- **Not run at full scale yet:** {_names(missing)}.")
+    lines += [
+        "",
+        "| Chapter | Device | Seed | Wall time | Peak memory | Claims | Run (UTC) | Current |",
+        "|:--|:--|--:|--:|--:|--:|:--|:--|",
+    ]
+    for r in refs:
+        d = r.data
+        date = str(d.get("date", ""))[:16].replace("T", " ")
+        lines.append(
+            f"| {{doc}}`{_cell(d.get('title', r.name))} <../executed/{r.name}>` "
+            f"| {_cell(d.get('device'))} | {_cell(d.get('seed'))} | {fmt_seconds(_wall(d))} "
+            f"| {fmt_mb(d.get('peak_memory_mb'))} | {len(d.get('claims', []))} | {_cell(date)} "
+            f"| {'yes' if r.current else '**stale**'} |"
+        )
+    total = sum(_wall(r.data) for r in refs)
+    lines += [
+        "",
+        f"Sum of the chapters' wall times: {fmt_seconds(total)}. These results are the "
+        "references of the `full` profile (`results/full/`): `make check-results PROFILE=full` "
+        "compares a fresh full run with them.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _machine_text(machine: Any) -> str:
+    if isinstance(machine, dict):
+        return ", ".join(f"{k} {v}" for k, v in machine.items() if v not in (None, ""))
+    return str(machine)
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep page: every claim's measured values across seeds against its criterion
+# --------------------------------------------------------------------------------------------
+
+#: Marker and colour of each verdict in the sweep figures (the badges' Okabe-Ito colours).
+VERDICT_STYLE = {
+    "supported": ("o", "#0072B2"),
+    "inconclusive": ("D", "#E69F00"),
+    "not reproduced": ("X", "#D55E00"),
+}
+
+
+def sweep_label(name: str) -> str:
+    """MyST label of a chapter's section of the sweep page (``sweeps-03-s2n``)."""
+    return "sweeps-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+
+
+def accepted_region(criterion: dict[str, Any] | None) -> tuple[float, float] | None:
+    """The values a criterion accepts, ``(low, high)`` with infinite ends where open."""
+    if not criterion:
+        return None
+    kind, params = criterion.get("kind"), criterion.get("params") or {}
+    try:
+        if kind == "at_most":
+            return (-math.inf, float(params["value"]))
+        if kind == "at_least":
+            return (float(params["value"]), math.inf)
+        if kind == "close_to":
+            t, w = float(params["target"]), float(params["tol"])
+            return (t - w, t + w)
+        if kind == "in_range":
+            return (float(params["low"]), float(params["high"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def sweep_figure(sweep: dict[str, Any], path: Path) -> Path:
+    """Small multiples, one panel per claim: the measured value of every seed (marker and
+    colour by verdict) against the criterion's accepted region (shaded) and its bounds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    claims = list(sweep.get("claims", []))
+    n = max(1, len(claims))
+    ncols = 4 if n > 9 else min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols, 2.3 * nrows + 0.5), squeeze=False)
+    for ax in axes.flat[len(claims) :]:
+        ax.set_visible(False)
+    for ax, c in zip(axes.flat, claims, strict=False):
+        _sweep_panel(ax, c)
+    handles = [
+        Line2D([], [], ls="", marker=m, color=col, label=v) for v, (m, col) in VERDICT_STYLE.items()
+    ]
+    handles.append(Patch(color="#009E73", alpha=0.18, label="accepted by the criterion"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.3 * nrows + 0.5)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _sweep_panel(ax: Any, c: dict[str, Any]) -> None:
+    seeds = list(c.get("seeds", []))
+    values = [_float(x) for x in c.get("measured", [])]
+    verdicts = [str(v) for v in c.get("verdicts", [])]
+    pts = [
+        (k, v, verdict)
+        for k, v, verdict in zip(seeds, values, verdicts, strict=False)
+        if v is not None
+    ]
+    region = accepted_region(c.get("criterion"))
+    bounds = [b for b in (region or ()) if math.isfinite(b)]
+    ys = [v for _, v, _ in pts]
+    positive = [y for y in ys + bounds if y > 0]
+    log = (
+        bool(ys) and len(positive) == len(ys) + len(bounds) and max(positive) / min(positive) > 100
+    )
+    if log:
+        ax.set_yscale("log")
+    span = ys + bounds
+    if span:
+        lo, hi = min(span), max(span)
+        if log:
+            pad = (hi / lo) ** 0.08 if hi > lo else 3.0
+            ax.set_ylim(lo / pad, hi * pad)
+        else:
+            pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-12)
+            ax.set_ylim(lo - pad, hi + pad)
+    if region is not None:
+        y0, y1 = ax.get_ylim()
+        ax.axhspan(max(region[0], y0), min(region[1], y1), color="#009E73", alpha=0.18, lw=0)
+        for b in bounds:
+            ax.axhline(b, color="#009E73", lw=0.8, ls="--")
+    for verdict, (marker, colour) in VERDICT_STYLE.items():
+        mine = [(k, v) for k, v, w in pts if w == verdict]
+        if mine:
+            ax.plot(*zip(*mine, strict=True), ls="", marker=marker, ms=4.5, color=colour)
+    other = [(k, v) for k, v, w in pts if w not in VERDICT_STYLE]
+    if other:
+        ax.plot(*zip(*other, strict=True), ls="", marker="s", ms=4, color="#999999")
+    if not pts:
+        ax.text(0.5, 0.5, "no finite value", ha="center", va="center", transform=ax.transAxes)
+    counts = textwrap.fill(stability_text(c), 36)
+    ax.set_title(f"{c.get('id')}\n{counts}", fontsize=7.5, loc="left")
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("seed", fontsize=7)
+    if seeds and all(isinstance(k, int) for k in seeds):
+        ax.set_xticks(sorted(set(seeds))[:: max(1, math.ceil(len(set(seeds)) / 10))])
+
+
+def _sweep_counts_table(sweep: dict[str, Any]) -> list[str]:
+    lines = [
+        "| Claim | Kind | Expected | Seeds | Supported | Inconclusive | Not reproduced "
+        "| Mean | SD |",
+        "|:--|:--|:--|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in sweep.get("claims", []):
+        counts = verdict_counts(c)
+        ident = _cell(c.get("id"))
+        link = f"{{ref}}`{ident} <{c['section']}>`" if c.get("section") else ident
+        kind = c.get("kind") if c.get("kind") in CLAIM_KINDS else UNCLASSIFIED
+        lines.append(
+            f"| {link} | {_cell(KIND_LABELS[kind][0])} | {_cell(c.get('expected'))} "
+            f"| {sum(counts.values())} | {counts['supported']} | {counts['inconclusive']} "
+            f"| {counts['not reproduced']} | {_cell(_short(c.get('mean')))} "
+            f"| {_cell(_short(c.get('sd')))} |"
+        )
+    return lines
+
+
+def _short(x: Any) -> str:
+    v = _float(x)
+    return "\u2014" if v is None else f"{v:.3g}"
+
+
+def sweeps_markdown(
+    sweeps: Mapping[str, Reference],
+    chapters: Sequence[str],
+    figures: Path,
+    titles: Mapping[str, str] | None = None,
+) -> str:
+    """The sweep page's body (``sweeps.md``, included by ``book/sweeps.md``); writes one figure
+    per chapter with a sweep into ``figures`` (a folder of ``book/_generated``)."""
+    titles = titles or {}
+    lines = [
+        f"<!-- generated by scripts/make_pages.py from results/sweeps/{SWEEP_PROFILE}/*.json -->",
+        "",
+    ]
+    if figures.exists():
+        shutil.rmtree(figures)
+    if not any(name in sweeps for name in chapters):
+        lines += [
+            f"*No seed sweep is committed yet* (`results/sweeps/{SWEEP_PROFILE}/` holds none). "
+            "`make sweep SEEDS=0-9` runs every chapter for seeds 0 to 9 and writes them; the "
+            "dashboard then shows each claim's stability and this page plots it.",
+        ]
+        return "\n".join(lines) + "\n"
+    for name in chapters:
+        ref = sweeps.get(name)
+        title = str((ref.data.get("title") if ref else None) or titles.get(name) or name)
+        lines += [f"({sweep_label(name)})=", f"## {_cell(title)}", ""]
+        if ref is None:
+            lines += [
+                f"*No sweep of {{doc}}`../executed/{name}` is committed yet* "
+                f"(`make sweep SEEDS=0-9 ONLY={name.split('_')[0]}`).",
+                "",
+            ]
+            continue
+        data = ref.data
+        seeds = _seeds_text(data.get("seeds", []))
+        params = ", ".join(f"{k}={v}" for k, v in (data.get("parameters") or {}).items())
+        lines += [
+            f"{{doc}}`../executed/{name}` over {_plural(len(data.get('seeds', [])), 'seed')} "
+            f"({seeds}), parameters {_cell(params)}.",
+            "",
+        ]
+        if not ref.current:
+            lines += [
+                ":::{admonition} Stale sweep",
+                ":class: warning sweeps-stale",
+                "",
+                f"This sweep is **stale**: {ref.reason}. Its figures describe an earlier version "
+                "of the chapter, not the current one; rerun `make sweep SEEDS=0-9 "
+                f"ONLY={name.split('_')[0]}` to refresh it.",
+                ":::",
+                "",
+            ]
+        failures = data.get("failures") or []
+        if failures:
+            lines += [
+                f"**{_plural(len(failures), 'run')} failed** and {'is' if len(failures) == 1 else 'are'}"
+                " not counted: "
+                + "; ".join(
+                    f"seed {f.get('seed')}: {_cell(str(f.get('message', '')).splitlines()[0])}"
+                    for f in failures
+                )
+                + ".",
+                "",
+            ]
+        if data.get("claims"):
+            png = figures / f"{name}.png"
+            sweep_figure(data, png)
+            rel = f"_generated/{figures.name}/{png.name}"
+            lines += [
+                f":::{{figure}} {rel}",
+                f":name: {sweep_label(name)}-figure",
+                f":alt: Measured value of each claim of {name} for every seed of the sweep, "
+                "against the region its criterion accepts.",
+                "",
+                f"Each claim of {_cell(title)} ({'stale' if not ref.current else 'current'} "
+                f"sweep, {seeds}): the measured value of every seed, its marker and colour the "
+                "verdict of that seed, against the region the claim's criterion accepts (shaded "
+                "green, its bounds dashed). A point can lie inside the region and still be "
+                "*inconclusive*: the verdict asks the whole interval of the measurement, not the "
+                "point, to satisfy the criterion. Panel titles give the verdict counts; "
+                "logarithmic axes where the values span more than two decades.",
+                ":::",
+                "",
+            ]
+            lines += [*_sweep_counts_table(data), ""]
+        else:
+            lines += ["*The sweep recorded no claim (every run failed).*", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -677,9 +1320,17 @@ def prepare(
         raise PagesError("refusing to publish:\n  " + "\n  ".join(problems))
 
     runs = load_results(present, executed / "results")
+    digest = pipeline.package_digest(root)
+    sweeps = load_sweeps(present, root / "results" / "sweeps" / SWEEP_PROFILE, notebooks, digest)
+    full = load_full(present, root / "results" / "full", notebooks, digest)
     generated.mkdir(parents=True, exist_ok=True)
-    (generated / "claims.md").write_text(claims_markdown(runs), encoding="utf-8")
+    (generated / "claims.md").write_text(claims_markdown(runs, sweeps, full), encoding="utf-8")
     (generated / "runs.md").write_text(runs_markdown(runs), encoding="utf-8")
+    (generated / "runs_full.md").write_text(full_runs_markdown(full, present), encoding="utf-8")
+    titles = {str(r["notebook"]): str(r.get("title", r["notebook"])) for r in runs}
+    (generated / "sweeps.md").write_text(
+        sweeps_markdown(sweeps, present, generated / "sweeps", titles), encoding="utf-8"
+    )
     versions = versions_markdown(runs, root / "requirements.txt")
     (generated / "versions.md").write_text(versions, encoding="utf-8")
     (generated / "api.md").write_text(api_markdown(root / "companion"), encoding="utf-8")
