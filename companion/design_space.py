@@ -22,6 +22,9 @@ the chapter), used as proxies up to one fitted constant.
   GD on the empirical DSM loss, E4.1) (its decay is fitted by :func:`companion.stats.fit_decay`),
   :func:`train_checkpoints` (Adam checkpoints, E4.3), :data:`TRAINING_PRESETS` and
   :func:`train_preset` (noise distribution x weighting, E4.4), :func:`eps_weight_density`.
+* Independent references and machinery checks: :func:`gaussian_output_kl` (closed-form output
+  KL of the sampler for Gaussian data, no grid) and :func:`gd_ntk_trace` (trace of the
+  empirical neural tangent kernel of the GD network at initialisation).
 
 Conventions: SNR (VE) form :math:`\tilde x = x + \sigma\varepsilon`; a denoiser is
 ``D(x, sigma)`` with ``x`` of shape ``(n, d)`` and ``sigma`` of shape ``(n,)``; the score is
@@ -67,6 +70,8 @@ __all__ = [
     "TRAINING_PRESETS",
     "train_preset",
     "eps_weight_density",
+    "gaussian_output_kl",
+    "gd_ntk_trace",
 ]
 
 
@@ -585,3 +590,54 @@ def _weighting(name: str) -> Callable[[Tensor, float], Tensor]:
     from .training import get_weighting
 
     return get_weighting(name)
+
+
+# -- independent references and machinery checks (chapter 04) ------------------------------------
+def gaussian_output_kl(mean: float, var: float, sigmas: Tensor) -> float:
+    r"""Closed-form :math:`\mathrm{KL}(p_{\sigma_{\min}}\,\|\,\hat q)` of the VE exponential
+    integrator for Gaussian data :math:`\mathcal N(\mu, v)` with the exact score (1-D).
+
+    With the exact score :math:`-(x-\mu)/(v+\sigma_k^2)` a step is affine,
+    :math:`x_{k+1}-\mu = a_k(x_k-\mu) + \sqrt{\Delta_k}\,\xi_k` with
+    :math:`\Delta_k=\sigma_k^2-\sigma_{k+1}^2` and :math:`a_k = 1-\Delta_k/(v+\sigma_k^2)`, so
+    from :math:`\mathcal N(0,\sigma_{\max}^2)` the output is Gaussian with mean
+    :math:`\mu + (-\mu)\prod_k a_k` and variance :math:`P_{k+1}=a_k^2P_k+\Delta_k`. The KL of
+    two Gaussians then needs no grid: an independent reference for :func:`output_kl`.
+    """
+    s = _levels(sigmas)
+    check_positive("var", var)
+    m, p = -float(mean), float(s[0]) ** 2  # mean offset from mu, variance
+    for a_, b_ in zip(s[:-1].tolist(), s[1:].tolist(), strict=True):
+        delta = a_**2 - b_**2
+        a = 1.0 - delta / (var + a_**2)
+        m, p = a * m, a * a * p + delta
+    t = var + float(s[-1]) ** 2  # target variance
+    return 0.5 * (t / p + m * m / p - 1.0 + math.log(p / t))
+
+
+def gd_ntk_trace(data: Tensor, levels: Tensor, width: int, depth: int = 2, seed: int = 0) -> float:
+    r"""Mean squared parameter-gradient norm of the network of :func:`gd_dsm` at initialisation.
+
+    :math:`\frac{1}{nN}\sum_{i,j}\|\nabla_\theta F_\theta(x_i+\sigma_j\xi_{ij},\sigma_j)\|_F^2`, the
+    normalised trace of the empirical neural tangent kernel on the training inputs, for the very
+    network :func:`gd_dsm` starts from (same ``seed``, width, depth). Under PyTorch's standard
+    parameterisation it grows with the width, so a constant GD step is effectively larger for
+    wider networks.
+    """
+    if data.ndim != 2:
+        raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
+    lv = torch.as_tensor(levels, dtype=torch.float32).reshape(-1)
+    torch.manual_seed(seed)
+    model = MLPDenoiser(data.shape[1], width, depth, "relu", parameterization="eps")
+    g = torch.Generator().manual_seed(seed)
+    x0 = data.float().repeat(lv.numel(), 1)
+    s = lv.repeat_interleave(data.shape[0])
+    x = x0 + s.unsqueeze(-1) * torch.randn(x0.shape, generator=g)
+    params = [q for q in model.parameters() if q.requires_grad]
+    f = (x - model(x, s)) / s.unsqueeze(-1)  # the eps head F, shape (nN, d)
+    total = 0.0
+    for i in range(f.shape[0]):
+        for k in range(f.shape[1]):
+            grads = torch.autograd.grad(f[i, k], params, retain_graph=True)
+            total += sum(float((gr**2).sum()) for gr in grads)
+    return total / x.shape[0]
