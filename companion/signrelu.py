@@ -50,6 +50,9 @@ __all__ = [
     "ratio_grid",
     "ratio_errors",
     "fit_ratio_mlp",
+    "reciprocal_knots",
+    "relu_reciprocal_network",
+    "relu_reciprocal_sup_error",
 ]
 
 Layer = tuple[Tensor, Tensor]  # (W (out, in), b (out,)), float64
@@ -498,3 +501,72 @@ def fit_ratio_mlp(
 
     optimise(net.parameters(), loss, steps, lr, cosine=True)
     return net.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# The ReLU rival in its best known form: piecewise-linear reciprocals (training-free)
+# --------------------------------------------------------------------------------------------
+def reciprocal_knots(delta: float, K: int, b_max: float = 1.0, placement: str = "free") -> Tensor:
+    r"""``K + 1`` increasing knots on :math:`[\delta, B]` for a piecewise-linear :math:`1/b`.
+
+    ``placement``: ``"free"`` (uniform in :math:`b^{-1/2}`: every piece of the interpolant then
+    has the same sup error, the best free-knot interpolant of the convex :math:`1/b`),
+    ``"geometric"`` (uniform in :math:`\log b`) or ``"uniform"`` (uniform in :math:`b`).
+    """
+    delta = check_positive("delta", delta)
+    b_max = check_positive("b_max", b_max)
+    if delta >= b_max:
+        raise ValueError(f"delta must be < b_max, got delta={delta}, b_max={b_max}")
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        raise ValueError(f"K must be a positive integer, got {K!r}")
+    check_in("placement", placement, ["free", "geometric", "uniform"])
+    s = torch.linspace(0.0, 1.0, K + 1, dtype=torch.float64)
+    if placement == "free":
+        r0, r1 = delta**-0.5, b_max**-0.5
+        knots = (r0 + (r1 - r0) * s) ** -2
+    elif placement == "geometric":
+        knots = torch.exp(math.log(delta) + (math.log(b_max) - math.log(delta)) * s)
+    else:
+        knots = delta + (b_max - delta) * s
+    knots[0], knots[-1] = delta, b_max
+    return knots
+
+
+def _piece_errors(knots: Tensor) -> Tensor:
+    # sup of (chord - 1/b) on [u, v]: attained at sqrt(uv), equal to (u^-1/2 - v^-1/2)^2
+    return (knots[:-1].rsqrt() - knots[1:].rsqrt()) ** 2
+
+
+def relu_reciprocal_network(
+    delta: float, K: int, b_max: float = 1.0, placement: str = "free"
+) -> nn.Sequential:
+    r"""A one-hidden-layer ReLU network of width ``K`` approximating :math:`1/b` on :math:`[\delta, B]`.
+
+    It is the piecewise-linear interpolant of :math:`1/b` at :func:`reciprocal_knots`, written
+    exactly as :math:`f(b_0) - e/2 + \sum_{j<K} c_j\,\mathrm{ReLU}(b - b_j)` (:math:`c_0` the
+    first slope, :math:`c_j` the slope changes), shifted down by half the largest piece error
+    :math:`e` so that the error has both signs. Its sup error is :math:`e/2`
+    (:func:`relu_reciprocal_sup_error`). Float64.
+    """
+    knots = reciprocal_knots(delta, K, b_max, placement)
+    vals = 1.0 / knots
+    slopes = (vals[1:] - vals[:-1]) / (knots[1:] - knots[:-1])
+    coef = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])
+    hidden = nn.Linear(1, K, dtype=torch.float64)
+    out = nn.Linear(K, 1, dtype=torch.float64)
+    with torch.no_grad():
+        hidden.weight.copy_(torch.ones(K, 1, dtype=torch.float64))
+        hidden.bias.copy_(-knots[:-1])
+        out.weight.copy_(coef[None, :])
+        out.bias.copy_(vals[:1] - 0.5 * _piece_errors(knots).max())
+    return nn.Sequential(hidden, nn.ReLU(), out).requires_grad_(False)
+
+
+def relu_reciprocal_sup_error(
+    delta: float, K: int, b_max: float = 1.0, placement: str = "free"
+) -> float:
+    r"""Sup error of :func:`relu_reciprocal_network` on :math:`[\delta, B]`: half the largest
+    :math:`(b_j^{-1/2} - b_{j+1}^{-1/2})^2`; for free knots
+    :math:`(\delta^{-1/2} - B^{-1/2})^2/(2K^2)`, i.e. relative to :math:`\sup 1/b = 1/\delta`,
+    :math:`(1-\sqrt{\delta/B})^2/(2K^2) < 1/(2K^2)` for every :math:`\delta`."""
+    return 0.5 * float(_piece_errors(reciprocal_knots(delta, K, b_max, placement)).max())

@@ -15,9 +15,12 @@ from companion.signrelu import (
     ratio_errors,
     ratio_grid,
     ratio_network,
+    reciprocal_knots,
     reciprocal_network,
     relu_emulation,
     relu_emulation_sup_error,
+    relu_reciprocal_network,
+    relu_reciprocal_sup_error,
     square_network,
 )
 
@@ -170,3 +173,55 @@ def test_trained_baseline_runs_and_is_worse_than_gadget():
     assert e["sup"] > 1e-4 > ratio_errors(ratio_network(d)(x), x)["sup"]
     with pytest.raises(ValueError, match="delta"):
         fit_ratio_mlp(1.5)
+
+
+def _dense_b(delta, knots):
+    b = torch.exp(torch.linspace(math.log(delta), 0.0, 100_001, dtype=torch.float64))
+    return torch.sort(
+        torch.cat([b, knots, torch.linspace(delta, 1.0, 100_001, dtype=torch.float64)])
+    ).values
+
+
+@pytest.mark.parametrize("placement", ["free", "geometric", "uniform"])
+@pytest.mark.parametrize("delta", [1e-1, 1e-3])
+@pytest.mark.parametrize("K", [1, 7, 40])
+def test_relu_reciprocal_error_is_closed_form(placement, delta, K):
+    net = relu_reciprocal_network(delta, K, placement=placement)
+    knots = reciprocal_knots(delta, K, placement=placement)
+    assert net[0].out_features == K and isinstance(net[1], torch.nn.ReLU)
+    b = _dense_b(delta, knots)
+    err = net(b[:, None])[:, 0] - 1 / b
+    e = relu_reciprocal_sup_error(delta, K, placement=placement)
+    # the sup error is attained (to grid resolution) and never exceeded; both signs occur
+    assert float(err.abs().max()) <= e * (1 + 1e-9)
+    assert float(err.abs().max()) >= e * (1 - 1e-3)
+    assert float(err.min()) < 0 < float(err.max()) or K == 1
+    # at the knots the network is the interpolant shifted down by e/2
+    at = net(knots[:, None])[:, 0] - 1 / knots
+    assert torch.allclose(at, torch.full_like(at, -e), rtol=1e-9, atol=1e-12 / delta)
+
+
+@pytest.mark.parametrize("delta", [0.5, 1e-2, 1e-6])
+def test_free_knots_equalise_error_and_beat_other_placements(delta):
+    K = 12
+    e = {
+        p: relu_reciprocal_sup_error(delta, K, placement=p)
+        for p in ["free", "geometric", "uniform"]
+    }
+    closed = (delta**-0.5 - 1.0) ** 2 / (2 * K**2)
+    assert e["free"] == pytest.approx(closed, rel=1e-9)
+    assert e["free"] * delta < 1 / (2 * K**2)  # relative error bounded whatever delta
+    assert e["free"] <= e["geometric"] * (1 + 1e-12) and e["free"] <= e["uniform"] * (1 + 1e-12)
+    if delta < 1e-3:  # uniform knots cannot resolve a vanishing denominator
+        assert e["uniform"] * delta > 0.4
+
+
+def test_relu_reciprocal_bad_arguments():
+    with pytest.raises(ValueError, match="K must be a positive integer"):
+        reciprocal_knots(0.1, 0)
+    with pytest.raises(ValueError, match="delta must be < b_max"):
+        reciprocal_knots(2.0, 4)
+    with pytest.raises(ValueError, match="placement"):
+        relu_reciprocal_network(0.1, 4, placement="chebyshev")
+    with pytest.raises(ValueError, match="delta"):
+        relu_reciprocal_sup_error(-1.0, 4)
