@@ -466,6 +466,7 @@ def run_notebook(
     import socket
     import tempfile
 
+    package = installed_package_digest()  # what the kernel will import, read before it starts
     saved = {v: os.environ.get(v) for v in THREAD_VARS}
     if threads > 0:
         os.environ.update({v: str(threads) for v in THREAD_VARS})
@@ -488,7 +489,7 @@ def run_notebook(
                 notebook=nb_path.read_text(encoding="utf-8") if nb_path.is_file() else None,
                 results=res_path.read_text(encoding="utf-8") if res_path.is_file() else None,
                 worker=socket.gethostname(),
-                package=installed_package_digest(),
+                package=package,
             )
     finally:
         for v, old in saved.items():
