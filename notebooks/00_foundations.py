@@ -474,8 +474,8 @@ ledger.record(
     measured=ratio_iv,
     expect=at_most(2.0),
     section="f-ring",
-    rtol=0.5,
-    atol=0.5,
+    rtol=0.0,
+    atol=0.3,  # about two half-widths of the interval: sampling noise across devices
 )
 glue("coarse_ratio", float((chunk_sw2(coarse, exact) / floor).mean()), display=False)
 glue("floor_sw", float(floor.mean()), display=False)
