@@ -676,7 +676,8 @@ ledger.record(
     "E1.2b",
     kind="question",
     paper=PAPER,
-    claim="Where f2 is small, is the modular route (fitted f1, f2, then the exact division network) at least as accurate as a direct SignReLU fit? (log10 of the sup-error ratio modular/direct on f2 < 0.05 max f2, worst target, largest width; <= 0 means yes)",
+    claim="Where f2 is small, is the modular route (fitted f1, f2, then the exact division network) at least as accurate as a direct SignReLU fit? (log10 of the sup-error ratio modular/direct on f2 < 0.05 max f2, worst target, largest width; <= 0 means yes"
+    + ("; one training seed, so no interval)" if len(log_ratio) == 1 else ")"),
     measured=lr_meas,
     expect=at_most(0.0),
     section="sec-targets",
