@@ -10,7 +10,7 @@ Modules (one concept each):
   exact output KL of a 1-D sampler run;
 * :mod:`companion.chains`: discrete variance-preserving chains with their exact per-step, path
   (chain-rule) and output KLs;
-* :mod:`companion.metrics`: sample-based distances with bootstrap error bars;
+* :mod:`companion.metrics`: sample-based distances with bootstrap intervals;
 * :mod:`companion.information`: entropy, mutual information, mmse, mismatch and KL through the
   Gaussian channel, and the information a conditional target carries about its context;
 * :mod:`companion.conditional_targets`: conditional 1-D targets (Gaussian-mixture and
@@ -19,7 +19,10 @@ Modules (one concept each):
 * :mod:`companion.nets`: SignReLU and MLP denoisers;
 * :mod:`companion.training`: the one optimisation loop, DSM training of denoisers, minibatch
   regression fits;
-* :mod:`companion.fitting`: log-log rate fits with confidence intervals;
+* :mod:`companion.stats`: intervals with a declared kind and sample size (Student-t, paired,
+  Bonferroni comparisons against rivals, refinement), least-squares rate fits, bootstrap, KS;
+* :mod:`companion.convolution`: the noised mixture by direct numerical convolution, an
+  independent check of :mod:`companion.gmm`;
 * :mod:`companion.ledger`: the claims ledger that notebooks write;
 * :mod:`companion.profiles`, :mod:`companion.style`, :mod:`companion.progress`: notebook plumbing.
 """
