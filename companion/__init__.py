@@ -24,6 +24,9 @@ Modules (one concept each):
 * :mod:`companion.convolution`: the noised mixture by direct numerical convolution, an
   independent check of :mod:`companion.gmm`;
 * :mod:`companion.ledger`: the claims ledger that notebooks write;
+* what is specific to one paper: :mod:`companion.signrelu` and :mod:`companion.ratio`
+  (chapter 01), :mod:`companion.mixture_kernels` (02), :mod:`companion.s2n` (03),
+  :mod:`companion.design_space` (04);
 * :mod:`companion.profiles`, :mod:`companion.style`, :mod:`companion.progress`: notebook plumbing.
 """
 
