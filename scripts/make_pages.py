@@ -659,7 +659,7 @@ def _scale_summary(
             "No `full`-profile result is committed yet (`results/full/`): the *Full* column "
             "shows \u2014."
         )
-    return [f'<span class="claims-scale"></span>{sweep_text} {full_text}', ""]
+    return [f'- <span class="claims-scale"></span>{sweep_text}', f"- {full_text}", ""]
 
 
 def _chapter_notes(run: dict[str, Any], ctx: _Context) -> list[str]:
@@ -913,8 +913,9 @@ def full_runs_markdown(full: Mapping[str, Reference], chapters: Sequence[str]) -
     stale = [r.name for r in refs if not r.current]
     if stale:
         lines.append(
-            f"- **Stale:** {_names(stale)} changed since this run ({STALE_REASON}); their "
-            "full-profile verdicts are marked *stale* on the dashboard."
+            f"- **Stale:** {_names(stale)}: {STALE_REASON} this run; "
+            f"{'its' if len(stale) == 1 else 'their'} full-profile verdicts are marked *stale* "
+            "on the dashboard."
         )
     missing = [name for name in chapters if name not in full]
     if missing:
@@ -936,7 +937,15 @@ def full_runs_markdown(full: Mapping[str, Reference], chapters: Sequence[str]) -
     total = sum(_wall(r.data) for r in refs)
     lines += [
         "",
-        f"Sum of the chapters' wall times: {fmt_seconds(total)}. These results are the "
+        f"Sum of the chapters' wall times: {fmt_seconds(total)}"
+        + (
+            f" ({total / 3600:.1f} h)"
+            if total >= 3600
+            else f" ({total / 60:.0f} min)"
+            if total >= 120
+            else ""
+        )
+        + ". These results are the "
         "references of the `full` profile (`results/full/`): `make check-results PROFILE=full` "
         "compares a fresh full run with them.",
     ]
@@ -1000,7 +1009,7 @@ def sweep_figure(sweep: dict[str, Any], path: Path) -> Path:
     n = max(1, len(claims))
     ncols = 4 if n > 9 else min(3, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols, 2.3 * nrows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.5 * nrows + 0.5), squeeze=False)
     for ax in axes.flat[len(claims) :]:
         ax.set_visible(False)
     for ax, c in zip(axes.flat, claims, strict=False):
@@ -1009,10 +1018,10 @@ def sweep_figure(sweep: dict[str, Any], path: Path) -> Path:
         Line2D([], [], ls="", marker=m, color=col, label=v) for v, (m, col) in VERDICT_STYLE.items()
     ]
     handles.append(Patch(color="#009E73", alpha=0.18, label="accepted by the criterion"))
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.3 * nrows + 0.5)))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (2.5 * nrows + 0.5)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -1030,9 +1039,7 @@ def _sweep_panel(ax: Any, c: dict[str, Any]) -> None:
     bounds = [b for b in (region or ()) if math.isfinite(b)]
     ys = [v for _, v, _ in pts]
     positive = [y for y in ys + bounds if y > 0]
-    log = (
-        bool(ys) and len(positive) == len(ys) + len(bounds) and max(positive) / min(positive) > 100
-    )
+    log = bool(ys) and len(positive) == len(ys) + len(bounds) and max(positive) / min(positive) > 10
     if log:
         ax.set_yscale("log")
     span = ys + bounds
@@ -1052,22 +1059,25 @@ def _sweep_panel(ax: Any, c: dict[str, Any]) -> None:
     for verdict, (marker, colour) in VERDICT_STYLE.items():
         mine = [(k, v) for k, v, w in pts if w == verdict]
         if mine:
-            ax.plot(*zip(*mine, strict=True), ls="", marker=marker, ms=4.5, color=colour)
+            ax.plot(*zip(*mine, strict=True), ls="", marker=marker, ms=5, color=colour)
     other = [(k, v) for k, v, w in pts if w not in VERDICT_STYLE]
     if other:
         ax.plot(*zip(*other, strict=True), ls="", marker="s", ms=4, color="#999999")
     if not pts:
         ax.text(0.5, 0.5, "no finite value", ha="center", va="center", transform=ax.transAxes)
-    counts = textwrap.fill(stability_text(c), 36)
-    ax.set_title(f"{c.get('id')}\n{counts}", fontsize=7.5, loc="left")
-    ax.tick_params(labelsize=7)
-    ax.set_xlabel("seed", fontsize=7)
+    counts = textwrap.fill(stability_text(c), 34)
+    ax.set_title(f"{c.get('id')}\n{counts}", fontsize=9, loc="left")
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("seed", fontsize=8)
     if seeds and all(isinstance(k, int) for k in seeds):
         ax.set_xticks(sorted(set(seeds))[:: max(1, math.ceil(len(set(seeds)) / 10))])
 
 
 def _sweep_counts_table(sweep: dict[str, Any]) -> list[str]:
     lines = [
+        "````{table}",
+        ":class: sweeps-table",
+        "",
         "| Claim | Kind | Expected | Seeds | Supported | Inconclusive | Not reproduced "
         "| Mean | SD |",
         "|:--|:--|:--|--:|--:|--:|--:|--:|--:|",
@@ -1083,7 +1093,7 @@ def _sweep_counts_table(sweep: dict[str, Any]) -> list[str]:
             f"| {counts['not reproduced']} | {_cell(_short(c.get('mean')))} "
             f"| {_cell(_short(c.get('sd')))} |"
         )
-    return lines
+    return [*lines, "````"]
 
 
 def _short(x: Any) -> str:
@@ -1162,6 +1172,7 @@ def sweeps_markdown(
             lines += [
                 f":::{{figure}} {rel}",
                 f":name: {sweep_label(name)}-figure",
+                ":width: 100%",
                 f":alt: Measured value of each claim of {name} for every seed of the sweep, "
                 "against the region its criterion accepts.",
                 "",
@@ -1171,7 +1182,7 @@ def sweeps_markdown(
                 "green, its bounds dashed). A point can lie inside the region and still be "
                 "*inconclusive*: the verdict asks the whole interval of the measurement, not the "
                 "point, to satisfy the criterion. Panel titles give the verdict counts; "
-                "logarithmic axes where the values span more than two decades.",
+                "logarithmic axes where the values span more than a decade.",
                 ":::",
                 "",
             ]

@@ -806,3 +806,422 @@ def test_offline_check_flags_external_resources(tmp_path):
     got = check_html.check(tmp_path)
     assert len([p for p in got if p.startswith("bad.html: external")]) == 3
     assert "bad.html: has math but does not load the local MathJax" in got
+
+
+# --------------------------------------------------------------------------------------------
+# Seed sweeps and full-profile results on the dashboard, the sweep page and the reproducing page
+# --------------------------------------------------------------------------------------------
+
+SWEEP_PARAMS = {"profile": "ci", "device": "cpu"}
+SOURCE = "# a chapter source\n"
+DIGEST = "d" * 64
+
+
+def _sweep(run, verdicts_of, seeds=range(10), stamp=None, drop=(), failures=()):
+    """A sweep of ``run`` built by pipeline.aggregate: ``verdicts_of(claim id, seed)``."""
+    runs = []
+    for k in seeds:
+        led = json.loads(json.dumps(run))
+        led["seed"] = k
+        led["claims"] = [c for c in led["claims"] if c["id"] not in drop]
+        for c in led["claims"]:
+            c["verdict"] = verdicts_of(c["id"], k)
+            c["measured"] = float(c["measured"]) * (1 + 0.01 * k)
+        runs.append(pipeline.Run(run["notebook"], k, True, 1.0, results=json.dumps(led)))
+    runs += [
+        pipeline.Run(run["notebook"], k, False, 1.0, f"cell 3 failed (seed {k})") for k in failures
+    ]
+    if stamp is None:
+        stamp = pipeline.sweep_stamp(SOURCE, SWEEP_PARAMS, DIGEST)
+    return pipeline.aggregate(run["notebook"], runs, SWEEP_PARAMS, stamp)
+
+
+def _full(run, flip=(), params=None, stamp=None):
+    """A full-profile ledger of ``run`` with an execution stamp (current unless ``stamp``)."""
+    full = json.loads(json.dumps(run))
+    full["profile"] = "full"
+    full.update(device="cuda", seed=0, date="2026-12-01T10:20:00+00:00", peak_memory_mb=2048.0)
+    full["versions"] = {"python": "3.11.7", "torch": "2.13.0+cu126"}
+    params = params or {"profile": "full", "seed": 0, "device": "cuda"}
+    if stamp is None:
+        stamp = pipeline.stamp(SOURCE, params, DIGEST)
+    full["execution"] = {"stamp": stamp, "parameters": params, "wall_s": 754.0}
+    for c in full["claims"]:
+        if c["id"] in flip:
+            c["verdict"] = "inconclusive"
+    return full
+
+
+def _stable(cid, k):
+    """P1 always supported; P2 supported for seeds 0-5, inconclusive after; others supported."""
+    return "inconclusive" if cid == "P2" and k >= 6 else "supported"
+
+
+def test_stability_text():
+    assert make_pages.stability_text({"counts": {"supported": 10}}) == "10/10 supported"
+    text = make_pages.stability_text({"counts": {"inconclusive": 4, "supported": 6}})
+    assert text == "6/10 supported, 4 inconclusive"
+    assert (
+        make_pages.stability_text({"verdicts": ["not reproduced"] * 2 + ["supported"] * 2 + ["x"]})
+        == "2/5 supported, 2 not reproduced, 1 x"  # ties in the order of the verdicts
+    )
+    assert make_pages.stability_text({"counts": {}}) == "no seed"
+
+
+def test_sweep_stale_detection_both_ways():
+    run = _new_run()
+    sweep = _sweep(run, _stable)
+    ref = make_pages.sweep_reference("03_s2n", sweep, SOURCE, DIGEST)
+    assert ref.current and ref.reason == ""
+    # the chapter changed since the sweep: source, package or the sweep's parameters
+    for source, digest, params in (
+        (SOURCE + "x = 1\n", DIGEST, None),
+        (SOURCE, "e" * 64, None),
+        (SOURCE, DIGEST, {"profile": "ci", "device": "cuda"}),
+    ):
+        s = dict(sweep, parameters=params) if params else sweep
+        stale = make_pages.sweep_reference("03_s2n", s, source, digest)
+        assert not stale.current and "changed since" in stale.reason
+    # the seed does not enter a sweep's stamp
+    assert sweep["parameters"] == SWEEP_PARAMS and sweep["seeds"] == list(range(10))
+    assert not make_pages.sweep_reference("03_s2n", sweep, None, DIGEST).current
+
+
+def test_full_stale_detection_both_ways():
+    run = _new_run()
+    full = _full(run)
+    assert make_pages.full_reference("03_s2n", full, SOURCE, DIGEST).current
+    assert not make_pages.full_reference("03_s2n", full, SOURCE + "\n", DIGEST).current
+    assert not make_pages.full_reference("03_s2n", full, SOURCE, "e" * 64).current
+    # the recorded parameters are those the stamp was made with: another set is stale
+    other = dict(full, execution=dict(full["execution"], parameters={"profile": "full"}))
+    assert not make_pages.full_reference("03_s2n", other, SOURCE, DIGEST).current
+    ci = dict(full, profile="ci")
+    ref = make_pages.full_reference("03_s2n", ci, SOURCE, DIGEST)
+    assert not ref.current and "'ci' profile" in ref.reason
+    bare = {k: v for k, v in full.items() if k != "execution"}
+    assert "no execution stamp" in make_pages.full_reference("03_s2n", bare, SOURCE, DIGEST).reason
+
+
+def _row(md, cid):
+    (row,) = [line for line in md.splitlines() if re.search(rf"</span>(\{{ref\}}`)?{cid}\b", line)]
+    return row
+
+
+def _references(run, sweep=None, full=None, source=SOURCE):
+    name = run["notebook"]
+    sweeps = {name: make_pages.sweep_reference(name, sweep, source, DIGEST)} if sweep else {}
+    fulls = {name: make_pages.full_reference(name, full, source, DIGEST)} if full else {}
+    return sweeps, fulls
+
+
+def test_dashboard_stability_beside_the_verdict():
+    run = _new_run()
+    sweeps, full = _references(run, sweep=_sweep(run, _stable, drop={"D1"}))
+    md = make_pages.claims_markdown([run], sweeps, full)
+    p1, p2, d1 = _row(md, "P1"), _row(md, "P2"), _row(md, "D1")
+    # the verdict, then its stability over the sweep's seeds, in the Verdict column
+    assert '✔ supported</span><br><small class="claim-stability" title="verdicts over the ' in p1
+    assert ">10/10 supported</small> |" in p1 and "seeds 0–9" in p1
+    assert ">6/10 supported, 4 inconclusive</small> |" in p2
+    assert '<small class="claim-stability claim-stability-none">no sweep</small>' in d1
+    assert "stale" not in md.split("<form")[0] + p1 + p2
+    assert "| Verdict | Full |" in md
+    # no full result: a dash in the Full column, sortable after every verdict
+    assert p1.endswith('title="no full-profile result">—</span> |')
+    assert "No `full`-profile result is committed yet" in md
+    assert "for 1 of the 1 chapter" in md and "plotted per chapter <sweeps>" in md
+    # the row marker the filter reads is unchanged
+    assert md.count('<span class="claim-row" data-paper=') == 6
+    assert "{admonition} Stale results" not in md
+
+
+def test_dashboard_marks_a_stale_sweep():
+    run = _new_run()
+    stale = _sweep(run, _stable, stamp="0" * 64)
+    md = make_pages.claims_markdown([run], *_references(run, sweep=stale))
+    assert ">stale sweep: 10/10 supported</small>" in _row(md, "P1")
+    assert 'class="claim-stability claim-stability-stale"' in _row(md, "P2")
+    assert ">10/10 supported</small>" not in md.replace("stale sweep: 10/10", "")
+    assert "**1 of these sweeps is stale** (`03_s2n`" in md
+    # a visible note in the chapter's paper section, before its table
+    section = md[md.index("(claims-paper-2408-04221)=") : md.index("(claims-paper-foundations)=")]
+    note = section.index(":::{admonition} Stale results")
+    assert note < section.index("| Claim | Kind |")
+    assert "The seed sweep of {doc}`../executed/03_s2n` is **stale**" in section
+    # the same sweep with the current stamp is current again
+    md = make_pages.claims_markdown([run], *_references(run, sweep=_sweep(run, _stable)))
+    assert "stale" not in md.replace("*stale sweep*", "")
+
+
+def test_dashboard_full_column_and_disagreements():
+    run = _new_run()
+    sweeps, full = _references(run, full=_full(run, flip={"P1", "K1"}))
+    md = make_pages.claims_markdown([run], sweeps, full)
+    p1, p2, k1 = _row(md, "P1"), _row(md, "P2"), _row(md, "K1")
+    assert p1.endswith(
+        '? inconclusive</span><br><small class="claim-disagree" title="the ci and full '
+        'verdicts differ">⚠ differs from ci</small> |'
+    )
+    assert "claim-disagree" not in p2 and p2.endswith("? inconclusive</span> |")
+    assert "⚠ differs from ci" in k1  # checks too
+    assert "**The ci and full verdicts disagree on 2 claims** (`P1`, `K1`)" in md
+    assert [c["id"] for _, c, _, _ in make_pages.disagreements([run], full)] == ["P1", "K1"]
+    assert "no sweep" in p1 and "claim-full-stale" not in md
+    # agreement is said too
+    sweeps, full = _references(run, full=_full(run))
+    md = make_pages.claims_markdown([run], sweeps, full)
+    assert "agree on every claim that both record" in md and "claim-disagree" not in md
+
+
+def test_dashboard_marks_stale_full_results():
+    run = _new_run()
+    sweeps, full = _references(run, full=_full(run, flip={"P1"}), source=SOURCE + "# edited\n")
+    md = make_pages.claims_markdown([run], sweeps, full)
+    p1 = _row(md, "P1")
+    assert '<small class="claim-full-stale" title="not current: ' in p1
+    assert "⚠ differs from ci" in p1  # still flagged, and marked stale
+    assert "**1 of these is stale** (`03_s2n`" in md
+    assert "The full-profile result of {doc}`../executed/03_s2n` is **stale**" in md
+
+
+def test_load_sweeps_and_full(tmp_path):
+    run = _new_run()
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "03_s2n.py").write_text(SOURCE)
+    sweeps_dir, full_dir = tmp_path / "sweeps", tmp_path / "full"
+    sweeps_dir.mkdir()
+    full_dir.mkdir()
+    (sweeps_dir / "03_s2n.json").write_text(json.dumps(_sweep(run, _stable)))
+    (full_dir / "03_s2n.json").write_text(json.dumps(_full(run, stamp="f" * 64)))
+    names = ["03_s2n", "04_other"]
+    sweeps = make_pages.load_sweeps(names, sweeps_dir, notebooks, DIGEST)
+    full = make_pages.load_full(names, full_dir, notebooks, DIGEST)
+    assert list(sweeps) == ["03_s2n"] and sweeps["03_s2n"].current
+    assert list(full) == ["03_s2n"] and not full["03_s2n"].current
+    assert make_pages.load_sweeps(names, tmp_path / "none", notebooks, DIGEST) == {}
+
+
+@pytest.mark.parametrize(
+    ("criterion", "region"),
+    [
+        ({"kind": "at_most", "params": {"value": 2.0}}, (float("-inf"), 2.0)),
+        ({"kind": "at_least", "params": {"value": -1.0}}, (-1.0, float("inf"))),
+        ({"kind": "close_to", "params": {"target": 1.0, "tol": 0.25}}, (0.75, 1.25)),
+        ({"kind": "in_range", "params": {"low": 0.1, "high": 0.9}}, (0.1, 0.9)),
+        ({"kind": "other", "params": {}}, None),
+        (None, None),
+    ],
+)
+def test_accepted_region(criterion, region):
+    assert make_pages.accepted_region(criterion) == region
+
+
+def test_sweep_page_and_figures(tmp_path):
+    run = _new_run()
+    other = dict(_new_run(), notebook="04_x", title="Other")
+    sweeps = {
+        "03_s2n": make_pages.sweep_reference(
+            "03_s2n", _sweep(run, _stable, failures=[10]), SOURCE, DIGEST
+        ),
+        "04_x": make_pages.sweep_reference("04_x", _sweep(other, _stable), SOURCE + "\n", DIGEST),
+    }
+    figures = tmp_path / "_generated" / "sweeps"
+    md = make_pages.sweeps_markdown(sweeps, ["03_s2n", "04_x", "05_y"], figures, {"05_y": "Y"})
+    for name in ("03_s2n", "04_x"):
+        png = figures / f"{name}.png"
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert png.stat().st_size > 20_000  # six panels with points, not an empty canvas
+        assert f":::{{figure}} _generated/sweeps/{name}.png" in md
+        assert f"({make_pages.sweep_label(name)})=" in md
+    assert "(sweeps-05-y)=\n## Y" in md and "*No sweep of {doc}`../executed/05_y`" in md
+    part = md[md.index("(sweeps-03-s2n)=") : md.index("(sweeps-04-x)=")]
+    assert "over 10 seeds (seeds 0–9), parameters profile=ci, device=cpu" in part
+    assert "**1 run failed** and is not counted: seed 10: cell 3 failed (seed 10)" in part
+    assert "Stale sweep" not in part and "(current sweep, seeds 0–9)" in part
+    # the table of verdict counts: seeds, supported, inconclusive, not reproduced, mean, sd
+    assert re.search(r"\| \{ref\}`P2 <[^>]*>` \| paper \| [^|]+ \| 10 \| 6 \| 4 \| 0 \|", part), (
+        part
+    )
+    assert re.search(
+        r"\| \{ref\}`D1 <s>` \| derived \(ours\) \| [^|]+ \| 10 \| 10 \| 0 \| 0 \| 2\.09 \|", part
+    )
+    stale = md[md.index("(sweeps-04-x)=") : md.index("(sweeps-05-y)=")]
+    assert ":::{admonition} Stale sweep" in stale and "This sweep is **stale**" in stale
+    assert "(stale sweep, seeds 0–9)" in stale
+    # regenerating removes the figures of sweeps that are gone
+    make_pages.sweeps_markdown({"03_s2n": sweeps["03_s2n"]}, ["03_s2n"], figures)
+    assert sorted(p.name for p in figures.iterdir()) == ["03_s2n.png"]
+
+
+def test_sweep_page_without_sweeps(tmp_path):
+    figures = tmp_path / "sweeps"
+    figures.mkdir()
+    (figures / "old.png").write_bytes(b"x")
+    md = make_pages.sweeps_markdown({}, ["03_s2n"], figures)
+    assert "*No seed sweep is committed yet*" in md and "make sweep SEEDS=0-9" in md
+    assert "{figure}" not in md and not figures.exists()
+
+
+def test_full_runs_markdown():
+    run = _new_run()
+    assert "*No full-profile run is committed yet*" in make_pages.full_runs_markdown({}, ["03_s2n"])
+    other = dict(_new_run(), notebook="04_x", title="Other")
+    full = {
+        "03_s2n": make_pages.full_reference("03_s2n", _full(run), SOURCE, DIGEST),
+        "04_x": make_pages.full_reference("04_x", _full(other), SOURCE + "\n", DIGEST),
+    }
+    md = make_pages.full_runs_markdown(full, ["03_s2n", "04_x", "05_y"])
+    assert "- **Run:** 2026-12-01 10:20 UTC (2 chapters)." in md
+    # the ledger records no machine: its device and versions instead
+    assert "- **Machine:** not recorded by the ledger" in md and "device cuda" in md
+    assert "- **Versions:** python 3.11.7, torch 2.13.0+cu126." in md
+    assert "- **Stale:** `04_x`:" in md and "- **Not run at full scale yet:** `05_y`." in md
+    assert "| {doc}`03_s2n <../executed/03_s2n>` | cuda | 0 | 754 s | 2048 MB | 6 |" in md
+    assert md.count("| yes |") == 1 and md.count("| **stale** |") == 1
+    assert "wall times: 1508 s (25 min)" in md and "make check-results PROFILE=full" in md
+    # a machine that a later ledger records is shown as recorded
+    full["03_s2n"].data["machine"] = {"cpu": "2 cores", "gpu": "H200"}
+    assert "- **Machine:** cpu 2 cores, gpu H200." in make_pages.full_runs_markdown(
+        full, ["03_s2n"]
+    )
+
+
+def test_build_step_shows_sweeps_and_full_results(fake_root, executed_serial):
+    """prepare() reads results/sweeps/ci/ and results/full/ and marks them stale or current."""
+    (fake_root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        "  - file: executed/01_toy\n  - file: executed/02_toy\n"
+    )
+    digest = pipeline.package_digest(fake_root)
+    sweeps_dir = fake_root / "results" / "sweeps" / "ci"
+    full_dir = fake_root / "results" / "full"
+    sweeps_dir.mkdir(parents=True)
+    full_dir.mkdir(parents=True)
+    try:
+        for name in ("01_toy", "02_toy"):
+            text = (fake_root / "notebooks" / f"{name}.py").read_text()
+            res = json.loads((executed_serial / "results" / f"{name}.json").read_text())
+            runs = [
+                pipeline.Run(name, k, True, 1.0, results=json.dumps(dict(res, seed=k)))
+                for k in range(3)
+            ]
+            params = {"profile": "ci", "device": "cpu"}
+            current = pipeline.sweep_stamp(text, params, digest)
+            stamp = current if name == "01_toy" else "0" * 64  # 02_toy's sweep is stale
+            agg = pipeline.aggregate(name, runs, params, stamp)
+            (sweeps_dir / f"{name}.json").write_text(json.dumps(agg))
+        text = (fake_root / "notebooks" / "01_toy.py").read_text()
+        res = json.loads((executed_serial / "results" / "01_toy.json").read_text())
+        fparams = {"profile": "full", "seed": 0, "device": "cpu"}
+        res.update(
+            profile="full",
+            execution={
+                "stamp": pipeline.stamp(text, fparams, digest),
+                "parameters": fparams,
+                "wall_s": 42.0,
+            },
+        )
+        res["claims"][0]["verdict"] = "inconclusive"
+        (full_dir / "01_toy.json").write_text(json.dumps(res))
+        make_pages.prepare(fake_root, executed_serial, mathjax=False, report=lambda s: None)
+        generated = fake_root / "book" / "_generated"
+        claims = (generated / "claims.md").read_text()
+        # both toy chapters record a claim T1: each row shows its own chapter's sweep and run
+        first, second = [line for line in claims.splitlines() if "{ref}`T1 <" in line]
+        assert ">3/3 supported</small>" in first and "⚠ differs from ci" in first
+        assert ">stale sweep: 3/3 supported</small>" in second and "claim-full-none" in second
+        assert "The seed sweep of {doc}`../executed/02_toy` is **stale**" in claims
+        assert "The seed sweep of {doc}`../executed/01_toy`" not in claims
+        sweeps = (generated / "sweeps.md").read_text()
+        assert (generated / "sweeps" / "01_toy.png").is_file()
+        assert (generated / "sweeps" / "02_toy.png").is_file()
+        assert sweeps.count(":::{admonition} Stale sweep") == 1
+        full = (generated / "runs_full.md").read_text()
+        assert "| 42 s |" in full and "`02_toy`" in full  # 02_toy not run at full scale
+    finally:
+        import shutil
+
+        shutil.rmtree(fake_root / "results")
+    make_pages.prepare(fake_root, executed_serial, mathjax=False, report=lambda s: None)
+    generated = fake_root / "book" / "_generated"
+    assert "*No seed sweep is committed yet*" in (generated / "sweeps.md").read_text()
+    assert "*No full-profile run is committed yet*" in (generated / "runs_full.md").read_text()
+
+
+def test_sweep_page_in_the_toc():
+    """The sweep page comes after the chapters and before the reproducing page."""
+    files = re.findall(r"- file: (\S+)", (ROOT / "_toc.yml").read_text())
+    last_chapter = max(i for i, f in enumerate(files) if f.startswith("executed/"))
+    assert files.index("book/sweeps") == last_chapter + 1
+    assert files.index("book/reproducing") == last_chapter + 2
+    assert "{include} _generated/sweeps.md" in (ROOT / "book" / "sweeps.md").read_text()
+    assert "{include} _generated/runs_full.md" in (ROOT / "book" / "reproducing.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Results regression by profile
+# --------------------------------------------------------------------------------------------
+
+
+def test_results_reference_dir_by_profile(tmp_path):
+    assert check_results.reference_dir("ci", tmp_path) == tmp_path / "results"
+    assert check_results.reference_dir("full", tmp_path) == tmp_path / "results" / "full"
+    with pytest.raises(check_results.ProfileError, match="unknown profile 'big'"):
+        check_results.reference_dir("big")
+
+
+def test_results_check_refuses_another_profile(tmp_path):
+    fresh, ref = tmp_path / "fresh", tmp_path / "full"
+    fresh.mkdir()
+    (fresh / "nb.json").write_text(json.dumps(_run([_claim()], "ci")))
+    with pytest.raises(check_results.ProfileError) as err:
+        check_results.check(["nb"], fresh, ref, profile="full")
+    msg = str(err.value)
+    assert "refusing to compare results of another profile than 'full'" in msg
+    assert f"nb: the fresh results {fresh / 'nb.json'} hold the 'ci' profile, not 'full'" in msg
+    assert "make execute PROFILE=full" in msg
+    # a full run against full references compares; a ci reference among them is refused
+    (fresh / "nb.json").write_text(json.dumps(_run([_claim()], "full")))
+    (report,) = check_results.check(["nb"], fresh, ref, profile="full")
+    assert "no reference results" in report and "make update-results PROFILE=full" in report
+    check_results.update(["nb"], fresh, ref, profile="full")
+    assert check_results.check(["nb"], fresh, ref, profile="full") == []
+    (ref / "nb.json").write_text(json.dumps(_run([_claim()], "ci")))
+    with pytest.raises(check_results.ProfileError, match=r"the reference .* hold the 'ci' profile"):
+        check_results.check(["nb"], fresh, ref, profile="full")
+    # the ci profile refuses the fresh full run
+    with pytest.raises(check_results.ProfileError, match="not 'ci'"):
+        check_results.check(["nb"], fresh, tmp_path / "ci", profile="ci")
+
+
+def test_results_update_refuses_another_profile(tmp_path):
+    fresh, ref = tmp_path / "fresh", tmp_path / "ref"
+    fresh.mkdir()
+    (fresh / "nb.json").write_text(json.dumps(_run([_claim()], "ci")))
+    with pytest.raises(check_results.ProfileError, match="refusing to update with"):
+        check_results.update(["nb"], fresh, ref, profile="full")
+    assert not ref.exists()  # nothing written
+
+
+def test_results_cli_profile(tmp_path, capsys):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs, "01_nb", "")
+    (fresh / "01_nb.json").write_text(json.dumps(dict(_run([_claim()]), notebook="01_nb")))
+    args = ["--fresh", str(fresh), "--notebooks", str(nbs)]
+    assert check_results.main(["check", "--profile", "full", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: refusing to compare") and "hold the 'ci' profile" in err
+    ref = tmp_path / "ref"
+    assert check_results.main(["update", "--reference", str(ref), *args]) == 0
+    assert check_results.main(["check", "--reference", str(ref), *args]) == 0
+    assert "match the ci references" in capsys.readouterr().out
+
+
+def test_makefile_passes_the_profile_to_the_results_regression():
+    makefile = (ROOT / "Makefile").read_text()
+    for action in ("check", "update"):
+        assert f"scripts/check_results.py {action} --profile '$(PROFILE)'" in makefile
