@@ -12,7 +12,10 @@ claim that rests on fewer than 5 seeds or 5 fit points.
 * numerics: :func:`refinement` (the error of a deterministic number, measured by refining the
   grid or quadrature; no sampling interval);
 * fits: :func:`fit_line`, :func:`fit_loglog`, :func:`fit_semilog` (least squares, t-interval of
-  the slope with ``n - 2`` degrees of freedom) and :func:`fit_decay` (geometric vs power law);
+  the slope with ``n - 2`` degrees of freedom: for noisy data) and :func:`fit_decay` (geometric
+  vs power law); for a *deterministic* sequence (an exact KL against the number of steps) use
+  :func:`local_slopes` and :func:`asymptotic_slope`, whose error is how much the rate still
+  moves, not a sampling interval;
 * resampling: :func:`bootstrap_ci` (``scipy.stats.bootstrap``, BCa by default);
 * goodness of fit and association: :func:`ks_test` (one-sample Kolmogorov-Smirnov with scipy's
   exact null distribution), :func:`spearman`;
@@ -41,6 +44,8 @@ __all__ = [
     "Interval",
     "KSResult",
     "LineFit",
+    "asymptotic_slope",
+    "local_slopes",
     "RivalComparison",
     "bootstrap_ci",
     "compare_rivals",
@@ -599,3 +604,33 @@ def scaled(interval: Interval, factor: float, note: str | None = None) -> Interv
     lo, hi = sorted((f * interval.low, f * interval.high))
     kept = interval.note if note is None else note
     return Interval(f * interval.value, lo, hi, interval.kind, interval.n, kept)
+
+
+def local_slopes(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Log-log slopes between consecutive points, ``Δlog y / Δlog x`` (``n - 1`` values)."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xa.shape != ya.shape or xa.ndim != 1 or xa.size < 2:
+        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {xa.shape} and {ya.shape}")
+    _positive(xa, "x", "log-log")
+    _positive(ya, "y", "log-log")
+    if np.any(np.diff(xa) <= 0):
+        raise ValueError("x must be strictly increasing")
+    return np.diff(np.log(ya)) / np.diff(np.log(xa))
+
+
+def asymptotic_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> Interval:
+    """The rate of a *deterministic* sequence ``y(x)`` as ``x`` grows: its last local slope.
+
+    A least-squares fit over a deterministic sequence has no sampling error: its "interval"
+    measures curvature (how far the sequence is from its asymptotic regime), not noise. This
+    reports the log-log slope between the two largest ``x`` and, as its error, the change from
+    the previous local slope (kind ``"refinement"``: how much the rate still moves when ``x``
+    grows). Needs at least 3 points, strictly increasing ``x``.
+    """
+    s = local_slopes(x, y)
+    if s.size < 2:
+        raise ValueError("asymptotic_slope needs at least 3 points")
+    last, err = float(s[-1]), float(abs(s[-1] - s[-2]))
+    xa = np.asarray(x, dtype=float)
+    note = f"local slope at x = {xa[-2]:.3g}..{xa[-1]:.3g}; error: change from the previous pair"
+    return Interval(last, last - err, last + err, "refinement", 2, note)

@@ -218,3 +218,18 @@ def test_scaled_interval_keeps_kind_and_swaps_ends():
         stats.scaled(s, 0.0)
     with pytest.raises(TypeError, match="Interval"):
         stats.scaled(1.0, 2.0)  # type: ignore[arg-type]
+
+
+def test_asymptotic_slope_of_a_deterministic_sequence():
+    n = np.array([8.0, 16, 32, 64, 128])
+    y = 3.0 / n + 5.0 / n**2  # rate -1, with a pre-asymptotic correction
+    s = stats.local_slopes(n, y)
+    assert np.all(np.diff(s) < 0) and s[-1] == pytest.approx(-1.0, abs=0.02)
+    iv = stats.asymptotic_slope(n, y)
+    assert (iv.kind, iv.n) == ("refinement", 2)
+    assert iv.value == pytest.approx(s[-1]) and iv.half_width == pytest.approx(abs(s[-1] - s[-2]))
+    assert iv.low <= -1.0 <= iv.high or abs(iv.value + 1.0) < 0.02
+    with pytest.raises(ValueError, match="at least 3"):
+        stats.asymptotic_slope(n[:2], y[:2])
+    with pytest.raises(ValueError, match="increasing"):
+        stats.local_slopes(n[::-1], y)
