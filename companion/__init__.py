@@ -3,8 +3,10 @@
 Modules (one concept each):
 
 * :mod:`companion.schedules`: signal-to-noise schedules, SDE coefficients, noise grids;
-* :mod:`companion.gmm`: Gaussian mixtures with closed-form noised densities, scores,
-  denoisers and reverse kernels;
+* :mod:`companion.gmm`: Gaussian mixtures (diagonal and full covariance) with closed-form
+  noised densities, scores, denoisers and reverse kernels;
+* :mod:`companion.patch_prior`: a natural-image prior, a full-covariance Gaussian mixture of
+  8x8 patches of scikit-learn's sample photographs, fitted once and cached;
 * :mod:`companion.samplers`: k-diffusion-style samplers as step functions;
 * :mod:`companion.grid`: exact 1-D density propagation, distances and KLs by quadrature, the
   exact output KL of a 1-D sampler run;
