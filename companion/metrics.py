@@ -5,6 +5,14 @@
   unbiased (U-statistic) estimator;
 * :func:`frechet_distance`: Frechet distance between Gaussian fits (the FID formula).
 
+Against a target whose density is known exactly (:mod:`companion.gmm`,
+:mod:`companion.patch_prior`), each with its noise floor measured the same way:
+
+* :func:`cross_entropy_vs_entropy`: the exact cross-entropy of generated samples under the
+  target, its floor the target's entropy estimated from fresh target samples;
+* :func:`distance_vs_floor`: any of the distances above against fresh target samples, its floor
+  the same distance between two independent target sample sets of the same sizes.
+
 :func:`bootstrap` turns any of them into a :class:`companion.stats.Interval` (95% percentile
 bootstrap interval).
 All functions take samples of shape ``(n, d)`` and ``(m, d)`` and a ``torch.Generator``.
@@ -13,15 +21,26 @@ All functions take samples of shape ``(n, d)`` and ``(m, d)`` and a ``torch.Gene
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
 import torch
 from torch import Tensor
 
-from companion.stats import MIN_RESAMPLES, Interval, bootstrap_ci
+from companion.stats import MIN_RESAMPLES, Interval, bootstrap_ci, paired_t, t_interval
 
-__all__ = ["sliced_w2", "mmd", "frechet_distance", "bootstrap", "median_bandwidth"]
+__all__ = [
+    "sliced_w2",
+    "mmd",
+    "frechet_distance",
+    "bootstrap",
+    "median_bandwidth",
+    "CrossEntropyVsEntropy",
+    "cross_entropy_vs_entropy",
+    "DistanceVsFloor",
+    "distance_vs_floor",
+]
 
 
 def _check_pair(x: Tensor, y: Tensor) -> None:
@@ -121,3 +140,144 @@ def bootstrap(
         return metric(x[ti], y[tj])
 
     return bootstrap_ci((ix, iy), stat, n_resamples=n_resamples, method="percentile", seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Against an exact target, with noise floors
+# --------------------------------------------------------------------------------------------
+
+
+def _batches(name: str, x: Tensor, n_batches: int) -> tuple[Tensor, ...]:
+    """``x`` split into ``n_batches`` equal batches along its first axis (no sample dropped)."""
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {tuple(x.shape)}")
+    if x.shape[0] % n_batches or x.shape[0] < 2 * n_batches:
+        raise ValueError(
+            f"{name} must hold a multiple of n_batches={n_batches} samples, at least "
+            f"{2 * n_batches}; got {x.shape[0]}"
+        )
+    return torch.chunk(x, n_batches)
+
+
+def _check_n_batches(n_batches: int) -> None:
+    if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 2:
+        raise ValueError(f"n_batches must be an integer >= 2, got {n_batches!r}")
+
+
+class CrossEntropyVsEntropy(NamedTuple):
+    r"""Cross-entropy of generated samples under a target, the target's entropy as its floor.
+
+    All three are t-intervals over the batches (nats per sample): ``cross_entropy``
+    :math:`-E_q\log p`, ``entropy`` :math:`-E_p\log p` from fresh target samples, and
+    ``excess`` their difference (batch ``b`` of each paired).
+    """
+
+    cross_entropy: Interval
+    entropy: Interval
+    excess: Interval
+
+
+def cross_entropy_vs_entropy(
+    log_prob: Callable[[Tensor], Tensor],
+    generated: Tensor,
+    target: Tensor,
+    n_batches: int = 20,
+) -> CrossEntropyVsEntropy:
+    r"""Exact cross-entropy :math:`-E_q\log p` of ``generated`` samples (law :math:`q`) under a
+    target of exact log-density ``log_prob``, against the target's own entropy
+    :math:`H(p) = -E_p\log p` estimated from independent ``target`` samples.
+
+    Each sample set is split into ``n_batches`` equal batches (independent replicates); the
+    intervals are Student-t over the batch means (``n_batches - 1`` degrees of freedom), and the
+    excess pairs batch ``b`` of one with batch ``b`` of the other (the pairs are independent, so
+    the paired interval is valid). At :math:`q = p` the excess has mean 0. It is
+    :math:`\mathrm{KL}(q\,\|\,p) + H(q) - H(p)`, not a divergence: a sampler that contracts
+    towards the modes has :math:`H(q) < H(p)` and can score below the floor, so read it beside a
+    distance (:func:`distance_vs_floor`).
+
+    Args:
+        log_prob: exact log-density of the target, ``(n, d) -> (n,)`` (e.g.
+            ``FullCovarianceMixture.log_prob``).
+        generated: samples to score, ``(n, d)``, ``n`` a multiple of ``n_batches``.
+        target: fresh samples of the target, ``(m, d)``, ``m`` a multiple of ``n_batches``.
+        n_batches: number of batches (at least 2).
+    """
+    _check_n_batches(n_batches)
+    gen_b = _batches("generated", generated, n_batches)
+    tgt_b = _batches("target", target, n_batches)
+    if generated.shape[1] != target.shape[1]:
+        raise ValueError(
+            f"generated and target must have the same d, got {generated.shape[1]} and "
+            f"{target.shape[1]}"
+        )
+    ce = np.array([-float(log_prob(b).double().mean()) for b in gen_b])
+    h = np.array([-float(log_prob(b).double().mean()) for b in tgt_b])
+    if not (np.isfinite(ce).all() and np.isfinite(h).all()):
+        raise ValueError("log_prob gave non-finite values on the samples")
+    note = f"{n_batches} batches of {len(gen_b[0])} (generated) and {len(tgt_b[0])} (target)"
+    return CrossEntropyVsEntropy(
+        t_interval(ce, note=f"batches of {len(gen_b[0])} samples"),
+        t_interval(h, note=f"batches of {len(tgt_b[0])} target samples"),
+        paired_t(ce, h, note=note),
+    )
+
+
+class DistanceVsFloor(NamedTuple):
+    """A sample distance to the target and its noise floor, both over the same batches.
+
+    ``distance``: metric(generated batch, reference batch); ``floor``: metric(fresh batch,
+    reference batch), two independent target sets of the same sizes; ``excess``: their paired
+    difference (t-intervals over the batches).
+    """
+
+    distance: Interval
+    floor: Interval
+    excess: Interval
+
+
+def distance_vs_floor(
+    metric: Callable[[Tensor, Tensor], float],
+    generated: Tensor,
+    reference: Tensor,
+    fresh: Tensor,
+    n_batches: int = 10,
+) -> DistanceVsFloor:
+    """``metric`` between generated samples and target samples, with the noise floor the same
+    function gives between two independent target sample sets of the same sizes.
+
+    A sample distance is biased upwards by finite samples (the Frechet distance by the noise of
+    two covariance estimates, the sliced W2 by the empirical quantiles), so its value means
+    something only next to the value it takes when the generated samples are replaced by
+    ``fresh`` samples of the target. Batch ``b`` of ``generated`` and of ``fresh`` are both
+    compared with batch ``b`` of ``reference``; the batches are independent replicates, and the
+    excess distance - floor is their paired difference, which removes the reference batch's
+    share of the noise.
+
+    Args:
+        metric: ``(x, y) -> float``, e.g. :func:`frechet_distance`, or
+            ``lambda x, y: sliced_w2(x, y, generator=torch.Generator().manual_seed(0))`` (the
+            same directions for distance and floor).
+        generated: samples to assess, ``(n, d)``.
+        reference: target samples, ``(m, d)``.
+        fresh: other target samples, independent of ``reference``, the same shape as
+            ``generated`` (so that the floor has the same finite-sample bias).
+        n_batches: number of batches (at least 2); ``n`` and ``m`` must be multiples of it.
+    """
+    _check_n_batches(n_batches)
+    if fresh.shape != generated.shape:
+        raise ValueError(
+            f"fresh must have the shape of generated {tuple(generated.shape)} so that the floor "
+            f"has the same finite-sample bias, got {tuple(fresh.shape)}"
+        )
+    gen_b = _batches("generated", generated, n_batches)
+    ref_b = _batches("reference", reference, n_batches)
+    fresh_b = _batches("fresh", fresh, n_batches)
+    _check_pair(generated, reference)
+    dist = np.array([metric(g, r) for g, r in zip(gen_b, ref_b, strict=True)])
+    floor = np.array([metric(f, r) for f, r in zip(fresh_b, ref_b, strict=True)])
+    sizes = f"batches of {len(gen_b[0])} against {len(ref_b[0])} reference samples"
+    return DistanceVsFloor(
+        t_interval(dist, note=sizes),
+        t_interval(floor, note=f"{sizes}; fresh target samples in place of generated"),
+        paired_t(dist, floor, note=f"{n_batches} {sizes}, paired by reference batch"),
+    )
