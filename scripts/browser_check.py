@@ -92,6 +92,7 @@ PAGE_PROBE = r"""
     title: document.title,
     mathjax: !!window.MathJax,
     math: math.length,
+    images: imgs.length,
     broken, untypeset, texErrors, raw,
     dashboard: dash ? {
       table: tables.length > 0,
@@ -100,6 +101,13 @@ PAGE_PROBE = r"""
       shownRows: rows.filter(shown).length,
       collapsedTables: tables.filter(t => t.closest('details:not([open])')).length,
       badges: dash.querySelectorAll('.verdict').length,
+      // beside each verdict: its stability over seeds, and the full profile's verdict
+      stability: dash.querySelectorAll('table.claims-table .claim-stability').length,
+      fullCells: rows.filter(r => {
+        const t = r.closest('table');
+        const col = [...t.tHead.rows[0].cells].findIndex(th => th.textContent.trim() === 'Full');
+        return col >= 0 && r.cells[col] && r.cells[col].querySelector('[data-sort]');
+      }).length,
       text: dash.textContent.slice(0, 200),
     } : null,
   };
@@ -107,7 +115,8 @@ PAGE_PROBE = r"""
 """
 
 #: Evaluated on the page with the claims dashboard: drives its filter (``_static/claims.js``)
-#: through every value of every select, then the reset button, then sorts a table by a column.
+#: through every value of every select, then the reset button, then sorts a table by its
+#: verdict column and by its full-profile verdict column.
 #: A row counts as shown when the browser lays it out (not hidden, not in a closed dropdown).
 #: What a row should match is read from the generator's ``span.claim-row``, not from the script.
 DASHBOARD_EXERCISE = r"""
@@ -197,6 +206,25 @@ DASHBOARD_EXERCISE = r"""
     descending: down.every((v, i) => i === 0 || down[i - 1] >= v)
                 && heads[col].getAttribute('aria-sort') === 'descending',
   };
+  // and by the full profile's verdict ("—" sorts after every verdict)
+  const fcol = heads.findIndex(th => th.textContent.trim() === 'Full');
+  if (fcol >= 0) {
+    const forder = () => [...table.tBodies[0].rows].map(r => {
+      const e = r.cells[fcol].querySelector('[data-sort]');
+      return e ? Number(e.getAttribute('data-sort')) : NaN;
+    });
+    heads[fcol].click();
+    const fup = forder();
+    const fupSort = heads[fcol].getAttribute('aria-sort');
+    heads[fcol].click();
+    const fdown = forder();
+    out.fullSort = {
+      column: fcol, rows: fup.length,
+      ascending: fup.every((v, i) => i === 0 || fup[i - 1] <= v) && fupSort === 'ascending',
+      descending: fdown.every((v, i) => i === 0 || fdown[i - 1] >= v)
+                  && heads[fcol].getAttribute('aria-sort') === 'descending',
+    };
+  }
   return out;
 })()
 """
@@ -227,6 +255,11 @@ def dashboard_problems(result: dict[str, Any] | None) -> list[str]:
     sort = result.get("sort") or {}
     if not (sort.get("ascending") and sort.get("descending")):
         out.append(f"sorting by verdict does not order the rows: {sort}")
+    full = result.get("fullSort")
+    if full is None:
+        out.append("the dashboard has no Full column (the full profile's verdicts)")
+    elif not (full.get("ascending") and full.get("descending")):
+        out.append(f"sorting by the full profile's verdict does not order the rows: {full}")
     return out
 
 

@@ -206,6 +206,118 @@ def test_dashboard_script_shipped(html):
     assert '<form class="claims-filter" hidden' in page
 
 
+def _references() -> tuple[dict, dict]:
+    """The committed ci sweeps and full-profile results of the built chapters, with whether each
+    is current (as the dashboard decides it)."""
+    names = list(_results())
+    digest = pipeline.package_digest(ROOT)
+    notebooks = ROOT / "notebooks"
+    sweeps = make_pages.load_sweeps(
+        names, ROOT / "results" / "sweeps" / make_pages.SWEEP_PROFILE, notebooks, digest
+    )
+    full = make_pages.load_full(names, ROOT / "results" / "full", notebooks, digest)
+    return sweeps, full
+
+
+def _row_id(row: str) -> str:
+    m = re.search(r'<span class="std std-ref">([^<]+)</span>', row) or re.search(
+        r'data-verdict="[^"]*"></span>([^<|]+?)</p>', row
+    )
+    assert m, row[:300]
+    return m[1].strip()
+
+
+def test_dashboard_stability_and_full(html):
+    """Beside every verdict: its stability over the committed sweep (or "no sweep", or marked
+    stale), and the full profile's verdict (or "—", marked stale, flagged when it differs)."""
+    section = _dashboard(html)
+    sweeps, full = _references()
+    chapter_of: dict[str, list[str]] = {}
+    for name, run in _results().items():
+        for c in run["claims"]:
+            chapter_of.setdefault(c["id"], []).append(name)
+    rows = _rows(section)
+    for _, _, verdict, row in rows:
+        cid = _row_id(row)
+        if len(chapter_of.get(cid, [])) != 1:
+            continue  # an id recorded by two chapters: which row is which is not known here
+        name = chapter_of[cid][0]
+        sweep, entry = sweeps.get(name), None
+        if sweep is not None:
+            entry = sweep.claims().get(cid)
+        if entry is None:
+            assert ">no sweep</small>" in row, cid
+        else:
+            text = make_pages.stability_text(entry)
+            want = text if sweep.current else f"stale sweep: {text}"
+            assert f">{want}</small>" in row, (cid, want)
+        ref = full.get(name)
+        fc = ref.claims().get(cid) if ref is not None else None
+        if fc is None:
+            assert 'class="claim-full-none"' in row and "\u2014" in row, cid
+            continue
+        assert ("claim-full-stale" in row) == (not ref.current), cid
+        assert ("⚠ differs from ci" in row) == (fc["verdict"] != verdict), cid
+    # one visible note per chapter with a stale sweep or full result, one sentence for each
+    stale_sweeps = [n for n in _results() if n in sweeps and not sweeps[n].current]
+    stale_full = [n for n in _results() if n in full and not full[n].current]
+    assert section.count("is <strong>stale</strong>") == len(stale_sweeps) + len(stale_full)
+    assert section.count("claims-stale admonition") == len({*stale_sweeps, *stale_full})
+    flagged = len(make_pages.disagreements(list(_results().values()), full))
+    assert section.count("⚠ differs from ci") == flagged
+    if not any(n in sweeps for n in _results()):
+        assert "No seed sweep is committed yet" in section
+    if not full:
+        assert "result is committed yet" in section
+
+
+def test_sweep_page(html):
+    """One section per chapter; a figure per committed sweep (the image exists), its counts
+    table, the stale note where the chapter changed since; says so when there is no sweep."""
+    page = _page(html, "book/sweeps.html")
+    sweeps, _ = _references()
+    names = list(_results())
+    if not any(n in sweeps for n in names):
+        assert "No seed sweep is committed yet" in page
+        return
+    for name in names:
+        label = make_pages.sweep_label(name)
+        starts = sorted(page.index(f'id="{make_pages.sweep_label(n)}"') for n in names)
+        start = page.index(f'id="{label}"')
+        part = page[start : next((i for i in starts if i > start), len(page))]
+        ref = sweeps.get(name)
+        if ref is None:
+            assert "No sweep of" in part, name
+            continue
+        (src,) = re.findall(r'<img[^>]+src="([^"]+)"', part)
+        assert src.endswith(f"{name}.png"), src
+        image = (html / "book" / src).resolve()
+        assert image.is_file() and image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+        assert ("Stale sweep" in part) == (not ref.current), name
+        for entry in ref.data["claims"]:
+            assert re.search(rf">{re.escape(entry['id'])}<", part), (name, entry["id"])
+    # in the navigation, between the last chapter and the reproducing page
+    nav = _page(html, "book/intro.html")
+    last = nav.index(f"executed/{names[-1]}.html")
+    assert last < nav.index('href="sweeps.html"') < nav.index('href="reproducing.html"')
+
+
+def test_reproducing_page_full_run(html):
+    page = _page(html, "book/reproducing.html")
+    text = re.sub(r"<[^>]+>", "", page)
+    _, full = _references()
+    if not full:
+        assert "No full-profile run is committed yet" in text
+        return
+    assert "The full-profile run" in text and "Machine:" in text
+    for name, ref in full.items():
+        wall = ref.data.get("execution", {}).get("wall_s") or ref.data.get("runtime_s")
+        assert make_pages.fmt_seconds(wall) in text, name
+        assert str(ref.data.get("date", ""))[:10] in text, name
+        if not ref.current:
+            assert f"{name}" in text.split("Stale:", 1)[1].split("\n", 1)[0], name
+
+
 def test_reproducing_page_has_real_runs(html):
     page = _page(html, "book/reproducing.html")
     text = re.sub(r"<[^>]+>", "", page)  # code blocks are split into highlighted spans

@@ -75,6 +75,18 @@ def test_dashboard_in_browser(site):
     assert dash["shownRows"] == len(claims) - len(checks)
     assert dash["collapsedTables"] == (1 if checks else 0)
     assert dash["badges"] >= len(claims) + 3  # one per row plus the counts in the header
+    # every row shows its stability over seeds ("no sweep" without one) and a Full cell
+    assert dash["stability"] == len(claims)
+    assert dash["fullCells"] == len(claims)
+
+
+def test_sweep_page_in_browser(site):
+    """The sweep page renders, with one loaded figure per chapter that has a committed sweep."""
+    html, chapters, _, problems, probes = site
+    assert "book/sweeps.html" in problems and problems["book/sweeps.html"] == []
+    swept = [n for n in chapters if (ROOT / "results" / "sweeps" / "ci" / f"{n}.json").is_file()]
+    assert probes["book/sweeps.html"]["images"] == len(swept)
+    assert probes["book/sweeps.html"]["broken"] == []
 
 
 def test_dashboard_filter_in_browser(site):
@@ -107,6 +119,9 @@ def test_dashboard_filter_in_browser(site):
             "selects": "",
         }
     assert result["sort"]["ascending"] and result["sort"]["descending"], result["sort"]
+    # the Full column (the full profile's verdicts) sorts too, and does not break the filter
+    full = result["fullSort"]
+    assert full["ascending"] and full["descending"] and full["rows"] == result["sort"]["rows"]
 
 
 def test_screenshots_saved(site):
