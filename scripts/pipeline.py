@@ -541,14 +541,18 @@ def submit_runs(
     threads: int,
     digest: str,
     quiet: bool = True,
+    remote: bool = False,
 ) -> Iterator[Run]:
     """Submit ``(name, source_text, params)`` runs to ``client``; yield each :class:`Run` once,
     as it completes.
 
     A run lost with a dying worker is rescheduled by the scheduler on another worker; each
     task has a unique key, so a run is never reported twice. A task that keeps killing its
-    workers is reported as a failed run, naming the notebook and seed.
+    workers is reported as a failed run, naming the notebook and seed. On a ``remote`` cluster a
+    run computed with another version of the ``companion`` package than this client's is
+    reported as failed (workers of a local cluster import the client's own files).
     """
+    local = installed_package_digest() if remote else None
     from distributed import as_completed
 
     futures = {}
@@ -565,6 +569,12 @@ def submit_runs(
         except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: report, keep going
             run = Run(name, params.get("seed"), False, 0.0, f"notebook {name} failed: {exc!r}")
         fut.release()
+        if local is not None and run.package and run.package != local:
+            run.ok = False
+            run.message = (
+                f"notebook {name}: worker {run.worker} imports another version of the companion "
+                "package than this client; install the same sources on every worker"
+            )
         yield run
 
 
@@ -616,16 +626,9 @@ def execute_all(
     tasks = [(s.stem, s.read_text(encoding="utf-8"), params) for s in sources]
     outcomes: list[Outcome] = []
     with dask_client(min(jobs, len(sources)) or 1, scheduler) as client:
-        # Workers of a local cluster import these very files; a remote worker may not.
-        local = installed_package_digest() if scheduler else None
-        for run in submit_runs(client, tasks, timeout, threads, digest, quiet):
-            if local is not None and run.package and run.package != local:
-                run.ok = False
-                run.message = (
-                    f"notebook {run.name}: worker {run.worker} imports another version of the "
-                    "companion package than this client; install the same sources on every "
-                    "worker"
-                )
+        for run in submit_runs(
+            client, tasks, timeout, threads, digest, quiet, remote=bool(scheduler)
+        ):
             _write_run(run, out_dir)
             o = Outcome(run.name, run.ok, run.seconds, run.message)
             outcomes.append(o)
@@ -752,7 +755,7 @@ def sweep(
     runs: dict[str, list[Run]] = {name: [] for name in texts}
     bar = tqdm(total=len(tasks), desc="sweep", unit="run", disable=not progress)
     with dask_client(min(jobs, len(tasks)) or 1, scheduler) as client:
-        for run in submit_runs(client, tasks, timeout, threads, digest):
+        for run in submit_runs(client, tasks, timeout, threads, digest, remote=bool(scheduler)):
             runs[run.name].append(run)
             bar.update(1)
             if not run.ok:
