@@ -9,7 +9,8 @@ Contents:
 
 * the forward SDE :math:`dz = f z\,dt + g\,dw`: its moment ODEs (:func:`forward_moments`) and
   Euler-Maruyama particles (:func:`forward_em`), with the closed-form noised-mixture CDF
-  (:func:`mixture_cdf`) for a Kolmogorov-Smirnov check;
+  (:func:`mixture_cdf`) for a Kolmogorov-Smirnov test with scipy's exact null
+  (:func:`ks_against_mixture`);
 * the non-Markovian kernel :math:`q(z_s\mid z_t, x)` (:func:`nonmarkov_kernel`), the
   :math:`\beta\leftrightarrow\rho` map of the frozen-denoiser step (:func:`beta_of_rho`), and
   a z-space sampler built on it (:func:`sample_z_space`) for the SNR-equivalence check;
@@ -42,13 +43,15 @@ from .information import mmse
 from .metrics import mmd, sliced_w2
 from .samplers import Denoiser, StepLaw, frozen_denoiser_step, run_sampler, to_d
 from .schedules import Schedule
+from .stats import KSResult, ks_test
 
 __all__ = [
     "forward_moments",
     "forward_em",
     "mixture_cdf",
-    "ks_statistic",
-    "ks_critical",
+    "ks_against_mixture",
+    "step_map_min_slope",
+    "cells_text",
     "beta_of_rho",
     "nonmarkov_kernel",
     "z_space_step",
@@ -111,7 +114,11 @@ def forward_moments(
 
 
 def forward_em(
-    schedule: Schedule, x0: Tensor, times: Tensor, generator: torch.Generator | None = None
+    schedule: Schedule,
+    x0: Tensor,
+    times: Tensor,
+    generator: torch.Generator | None = None,
+    g2_scale: float = 1.0,
 ) -> Tensor:
     r"""Euler-Maruyama particles of the forward SDE from :math:`t_0` = ``times[0]`` to ``times[-1]``.
 
@@ -124,10 +131,13 @@ def forward_em(
         x0: data points, shape ``(n, d)``.
         times: strictly increasing times, shape ``(m,)``.
         generator: torch generator for the noise.
+        g2_scale: multiplies :math:`g^2`; 1 is the derived SDE, any other value a deliberately
+            wrong one (a control that a goodness-of-fit test must reject).
 
     Returns:
         Particles :math:`z_{t_{m-1}}`, shape ``(n, d)``, float64.
     """
+    check_positive("g2_scale", g2_scale)
     t = as_float64(times)
     if t.ndim != 1 or t.numel() < 2 or not bool((t[1:] > t[:-1]).all()):
         raise ValueError("times must be a strictly increasing 1-D tensor with >= 2 entries")
@@ -137,7 +147,7 @@ def forward_em(
     z = schedule.alpha(t[0]) * x0 + schedule.sigma(t[0]) * torch.randn(
         x0.shape, dtype=torch.float64, generator=generator
     )
-    f, g2 = schedule.f(t[:-1]), schedule.g2(t[:-1])
+    f, g2 = schedule.f(t[:-1]), g2_scale * schedule.g2(t[:-1])
     dt = t[1:] - t[:-1]
     for i in range(dt.numel()):
         xi = torch.randn(z.shape, dtype=torch.float64, generator=generator)
@@ -157,24 +167,12 @@ def mixture_cdf(gmm: GaussianMixture, z: Tensor, alpha: float = 1.0, sigma: floa
     return (gmm.weights * torch.special.ndtr(u)).sum(-1)
 
 
-def ks_statistic(samples: Tensor, cdf: Callable[[Tensor], Tensor]) -> float:
-    """One-sample Kolmogorov-Smirnov statistic :math:`\\sup|F_n - F|` of 1-D ``samples`` (``(n,)``)."""
-    x, _ = torch.sort(as_float64(samples).reshape(-1))
-    n = x.numel()
-    if n < 2:
-        raise ValueError("samples must hold at least 2 values")
-    F = cdf(x)
-    i = torch.arange(1, n + 1, dtype=torch.float64)
-    return float(torch.maximum(i / n - F, F - (i - 1) / n).max())
-
-
-def ks_critical(n: int, level: float = 0.01) -> float:
-    r"""Asymptotic critical value :math:`\sqrt{-\log(\text{level}/2)/2}/\sqrt n` of the KS statistic."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    return math.sqrt(-math.log(level / 2) / 2) / math.sqrt(n)
+def ks_against_mixture(
+    samples: Tensor, gmm: GaussianMixture, alpha: float = 1.0, sigma: float = 0.0
+) -> KSResult:
+    r"""One-sample KS test (scipy's exact null, :func:`companion.stats.ks_test`) of 1-D
+    ``samples`` against the law of :math:`\alpha x + \sigma\varepsilon`, :math:`x\sim` ``gmm``."""
+    return ks_test(samples, lambda u: mixture_cdf(gmm, torch.from_numpy(u), alpha, sigma).numpy())
 
 
 # -- non-Markovian kernel and the z-space sampler -------------------------------------------
@@ -275,6 +273,53 @@ def sample_z_space(
         z = mean + std * noise if std > 0 else mean
         out.append(z)
     return out
+
+
+def step_map_min_slope(
+    step: Callable[..., StepLaw],
+    denoiser: Denoiser,
+    sigmas: Tensor,
+    x: Tensor,
+    **options: float,
+) -> float:
+    r"""Smallest slope :math:`\min d\,\text{mean}(x)/dx` of the mean map of ``step`` over all steps.
+
+    Each step of a sampler maps the state to a Gaussian law whose mean is a function of the
+    state. A negative slope means the step *folds* the line (two states land on the same
+    mean, the ordering of paths is not kept); a positive minimum means every step is monotone.
+    Slopes are finite differences on the increasing 1-D grid ``x`` (shape ``(m,)``), for every
+    consecutive pair of noise levels in ``sigmas`` with a positive next level.
+    """
+    xs = as_float64(x).reshape(-1, 1)
+    if xs.shape[0] < 3 or not bool((xs[1:] > xs[:-1]).all()):
+        raise ValueError("x must be a strictly increasing 1-D grid with >= 3 points")
+    sig = as_float64(sigmas).tolist()
+    slopes = []
+    for s, s_next in zip(sig[:-1], sig[1:], strict=True):
+        if s_next <= 0:
+            continue
+        mean, _, _ = step(denoiser, xs, s, s_next, **options)
+        slopes.append(float((torch.diff(mean[:, 0]) / torch.diff(xs[:, 0])).min()))
+    if not slopes:
+        raise ValueError("sigmas must contain at least one step to a positive noise level")
+    return min(slopes)
+
+
+def cells_text(cells: Sequence[tuple[float, int]], empty: str = "none") -> str:
+    r"""Readable list of sweep cells ``(rho, N)``, grouped by :math:`\rho`, for glued prose.
+
+    ``[(1.5, 5), (1.5, 10), (2.0, 5)]`` gives ``"rho = 1.5 (N = 5, 10); rho = 2 (N = 5)"``;
+    an empty list gives ``empty``.
+    """
+    groups: dict[float, list[int]] = {}
+    for rho, n in cells:
+        groups.setdefault(float(rho), []).append(int(n))
+    if not groups:
+        return empty
+    return "; ".join(
+        f"rho = {r:g} (N = {', '.join(str(n) for n in sorted(ns))})"
+        for r, ns in sorted(groups.items())
+    )
 
 
 # -- the continuous-time loss and the I-MMSE checks ----------------------------------------

@@ -77,14 +77,59 @@ def test_mixture_cdf_against_quadrature(mix):
         s2n.mixture_cdf(GaussianMixture([1.0], [[0.0, 0.0]], 1.0), z)
 
 
-def test_ks_statistic_matches_scipy(gen):
-    x = torch.randn(500, dtype=torch.float64, generator=gen)
-    ours = s2n.ks_statistic(x, torch.special.ndtr)
-    ref = scipy.stats.kstest(x.numpy(), "norm").statistic
-    assert abs(ours - ref) < 1e-12
-    assert abs(s2n.ks_critical(10_000, 0.05) - 1.3581 / 100) < 1e-4
-    with pytest.raises(ValueError, match="level"):
-        s2n.ks_critical(10, 1.5)
+def test_ks_against_mixture_uses_the_noised_law(mix, gen):
+    a, s = 0.8, 0.6
+    x = mix.sample(4000, gen)[:, 0]
+    z = a * x + s * torch.randn(x.shape, dtype=torch.float64, generator=gen)
+    good = s2n.ks_against_mixture(z, mix, a, s)
+    ref = scipy.stats.kstest(
+        z.numpy(), lambda u: s2n.mixture_cdf(mix, torch.from_numpy(u), a, s).numpy()
+    )
+    assert abs(good.statistic - ref.statistic) < 1e-12 and good.n == 4000
+    assert good.pvalue > 1e-3
+    # the clean data are not the noised law: the test must reject them
+    assert s2n.ks_against_mixture(a * x, mix, a, s).pvalue < 1e-6
+
+
+def test_forward_em_wrong_diffusion_is_rejected(mix, gen):
+    sch = VPCosine()
+    ts = torch.linspace(sch.t_min, 0.5, 300, dtype=torch.float64)
+    a, s = float(sch.alpha(ts[-1])), float(sch.sigma(ts[-1]))
+    x0 = mix.sample(20_000, gen)
+    good = s2n.forward_em(sch, x0, ts, gen)
+    wrong = s2n.forward_em(sch, x0, ts, gen, g2_scale=1.3)
+    assert s2n.ks_against_mixture(good[:, 0], mix, a, s).pvalue > 1e-3
+    assert s2n.ks_against_mixture(wrong[:, 0], mix, a, s).pvalue < 1e-6
+    with pytest.raises(ValueError, match="g2_scale"):
+        s2n.forward_em(sch, x0, ts, gen, g2_scale=0.0)
+
+
+@pytest.mark.parametrize("rho", [0.0, 1.0, 2.0])
+def test_step_map_min_slope_single_gaussian(rho):
+    # single Gaussian N(0, v): x_hat = v / (v + s^2) x, so every step map is affine
+    v = 0.5
+    g = GaussianMixture([1.0], [[0.0]], v)
+    sig = torch.tensor([2.0, 1.0, 0.4], dtype=torch.float64)
+    xs = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    k = 1 + rho**2
+    eps = [1 - k * (1 - sn / s) * s**2 / (v + s**2) for s, sn in [(2.0, 1.0), (1.0, 0.4)]]
+    got = s2n.step_map_min_slope(S.frozen_eps_step, g, sig, xs, rho=rho)
+    assert abs(got - min(eps)) < 1e-12
+    xh = []
+    for s, sn in [(2.0, 1.0), (1.0, 0.4)]:
+        b2 = sn**2 * (1 - (sn / s) ** (2 * rho**2))
+        c = math.sqrt(sn**2 - b2) / s
+        xh.append(c + (1 - c) * v / (v + s**2))
+    got = s2n.step_map_min_slope(S.frozen_denoiser_step, g, sig, xs, rho=rho)
+    assert abs(got - min(xh)) < 1e-12
+    with pytest.raises(ValueError, match="x must"):
+        s2n.step_map_min_slope(S.frozen_eps_step, g, sig, xs.flip(0))
+
+
+def test_cells_text_groups_by_rho():
+    cells = [(2.0, 5), (1.5, 10), (1.5, 5)]
+    assert s2n.cells_text(cells) == "rho = 1.5 (N = 5, 10); rho = 2 (N = 5)"
+    assert s2n.cells_text([], empty="no cell") == "no cell"
 
 
 # -- non-Markovian kernel -------------------------------------------------------------------
