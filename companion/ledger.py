@@ -291,6 +291,33 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _machine(device: str) -> dict[str, Any]:
+    """What the run ran on: CPU model and cores, and the GPU when the device is one."""
+    out: dict[str, Any] = {
+        "system": platform.system(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+    }
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        except (ImportError, RuntimeError, AssertionError):
+            out["gpu"] = None
+    return out
+
+
 def _versions() -> dict[str, str | None]:
     return {
         "python": platform.python_version(),
@@ -592,6 +619,7 @@ class Ledger:
             "runtime_s": round(time.perf_counter() - self._t0, 3),
             "peak_memory_mb": round(_peak_memory_mb(), 1),
             "versions": _versions(),
+            "machine": _machine(self.device),
             "claims": self.claims,
             "coverage": [dict(r) for r in self._coverage],
             "coverage_section": self._coverage_section,

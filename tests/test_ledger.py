@@ -125,9 +125,10 @@ def test_record_returns_verdict_and_writes_json(ledger, tmp_path):
     assert data["notebook"] == "99_test"
     assert data["title"] == "Test"
     assert (data["profile"], data["seed"], data["device"]) == ("ci", 3, "cpu")
-    for key in ("date", "runtime_s", "peak_memory_mb", "versions"):
+    for key in ("date", "runtime_s", "peak_memory_mb", "versions", "machine"):
         assert key in data
     assert data["peak_memory_mb"] > 1.0
+    assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
     assert set(data["versions"]) == {"python", "torch", "numpy", "scipy", "companion"}
     (claim,) = data["claims"]
     assert claim == rec
