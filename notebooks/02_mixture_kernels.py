@@ -32,13 +32,22 @@
 #    {cite:p}`norets2010` and quantitative ReLU approximation bounds.
 # 4. Under exact terminal matching the neural mixture-kernel class is *dense* in conditional KL.
 #
+# A third-party summary of the paper (a machine-written reading with a machine referee report)
+# adds one reading that we test: that more mixture components or wider ReLU networks reduce the
+# per-step error.
+#
 # **What is our reconstruction** (labelled as such throughout): the exact parameterization of
-# the kernels (we test "ReLU logits with affine means and constant variances", the literal class,
-# and "logits, means and log-stds all from one network"), the chain-rule formula in our
-# notation, the closed-form reverse kernel of mixture data, the logit-perturbation bound, and
-# every experiment. A machine-written review of the paper asks whether the per-step constants
-# are uniform in the diffusion time $t$; the section {ref}`mk-uniformity` gives our answer on
-# these targets.
+# the kernels, the chain-rule formula in our notation, the closed-form reverse kernel of
+# mixture data, the logit-perturbation bound, and every experiment. The machine referee asks
+# whether the per-step constants are uniform in the diffusion time $t$; the section
+# {ref}`mk-uniformity` reports what we measure on these targets.
+#
+# **How to read the verdicts.** Every recorded claim has a kind. *paper*: a statement of the
+# paper (or of the summary), quoted; only these are verdicts on the paper. *derived*: a
+# consequence we derived (a rate, a constant). *check*: an identity or inequality that holds by
+# construction (the chain rule of KL, data processing); it tests our code, not the paper.
+# *question*: an exploratory question of ours. The coverage table at the end lists every
+# statement of the paper with the claims that test it.
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -47,6 +56,7 @@ device = "cpu"
 T_values = None
 relu_widths = None
 n_contexts = None
+n_fit_contexts = None
 n_grid = None
 n_quad = None
 n_joint = None
@@ -59,12 +69,11 @@ batch_size = None
 lr = None
 feature_K_values = None
 n_seeds = None
+n_seeds_side = None
 T_learned = None
 n_eval_contexts = None
 
-# %%
-import math
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -72,9 +81,9 @@ import torch
 from myst_nb import glue
 
 from companion import mixture_kernels as mk
-from companion.conditional_targets import GumbelBetaTarget, MixtureTarget
 from companion import stats
-from companion.stats import fit_loglog
+from companion.chains import VPChain, chain_rule_kl, output_kl, terminal_kl
+from companion.conditional_targets import GumbelBetaTarget, MixtureTarget
 from companion.gmm import ConditionalGaussianMixture
 from companion.information import context_mutual_information
 from companion.ledger import Ledger, at_least, at_most, close_to
@@ -85,8 +94,9 @@ cfg = resolve(
     profile,
     ci=dict(
         T_values=[2, 4, 8, 16],
-        relu_widths=[4, 32, 256],
+        relu_widths=[4, 8, 16, 32, 64, 128, 256],
         n_contexts=3,
+        n_fit_contexts=8,
         n_grid=401,
         n_quad=241,
         n_joint=181,
@@ -94,18 +104,20 @@ cfg = resolve(
         K_values=[1, 4],
         net_width=32,
         net_widths=[16, 32],
-        train_steps=800,
+        train_steps=600,
         batch_size=256,
         lr=1e-2,
         feature_K_values=[4],
-        n_seeds=2,
+        n_seeds=5,
+        n_seeds_side=3,
         T_learned=4,
         n_eval_contexts=5,
     ),
     full=dict(
         T_values=[2, 4, 8, 16, 64],
-        relu_widths=[4, 16, 64, 256],
+        relu_widths=[4, 8, 16, 32, 64, 128, 256],
         n_contexts=5,
+        n_fit_contexts=16,
         n_grid=601,
         n_quad=321,
         n_joint=241,
@@ -117,13 +129,15 @@ cfg = resolve(
         batch_size=512,
         lr=1e-2,
         feature_K_values=[1, 2, 4, 8],
-        n_seeds=3,
+        n_seeds=5,
+        n_seeds_side=3,
         T_learned=8,
         n_eval_contexts=11,
     ),
     T_values=T_values,
     relu_widths=relu_widths,
     n_contexts=n_contexts,
+    n_fit_contexts=n_fit_contexts,
     n_grid=n_grid,
     n_quad=n_quad,
     n_joint=n_joint,
@@ -136,6 +150,7 @@ cfg = resolve(
     lr=lr,
     feature_K_values=feature_K_values,
     n_seeds=n_seeds,
+    n_seeds_side=n_seeds_side,
     T_learned=T_learned,
     n_eval_contexts=n_eval_contexts,
 )
@@ -151,6 +166,10 @@ ledger = Ledger(
     device=device,
 )
 PAPER = "2604.13470"
+SUMMARY_K_WIDTH = (
+    "summary: 'Increasing the number of mixture components or the width of the ReLU networks "
+    "reduces the per-step error without changing the functional form of the sampler.'"
+)
 cfg
 
 # %% [markdown]
@@ -189,13 +208,14 @@ cfg
 # So for mixture data the paper's class contains the true kernel, up to the approximation of
 # quadratic logits by a ReLU network. This makes every term of the proof computable.
 #
-# All densities live on uniform grids. Model outputs $p(x_0\mid c)$ are computed exactly, by
+# All densities live on uniform grids. Model outputs $p(x_0\mid c)$ are computed by
 # propagating the density through each mixture transition on the grid
 # (`companion.grid.mixture_transition`); they are not estimated from samples. Per-step KLs are
-# 2-D trapezoid rules and terminal KLs are 1-D trapezoid rules.
+# 2-D trapezoid rules and terminal KLs are 1-D trapezoid rules. These are deterministic numbers
+# with a numerical error, which the section {ref}`mk-accuracy` measures by refining every grid.
 
 
-# %%
+# %% tags=["hide-input"]
 def w_fn(c):
     return torch.softmax(
         torch.stack([1.5 * (2 * c - 1), torch.zeros_like(c), 1.5 * (1 - 2 * c)], -1), -1
@@ -252,15 +272,15 @@ plt.show()
 # The two conditional targets. Left: a three-component Gaussian mixture whose weights and means
 # move with $c$ (used in E2.1 to E2.3; its exact reverse kernels are known). Right: a Gumbel bump
 # plus a scaled Beta(2, 3) bump, not a finite mixture (used in E2.4 and E2.5). Look at how both
-# the weights and the locations of the modes depend on $c$: a kernel that ignores $c$ cannot
-# produce either family.
+# the weights and the locations of the modes depend on $c$: a model that ignores $c$ produces one
+# law for all contexts, and E2.5 measures how much that costs.
 
 # %% [markdown]
 # (mk-chain-rule)=
 # ## E2.1 The path-space decomposition
 #
-# **Claim (paper, abstract).** The output error is bounded by the terminal mismatch plus the
-# per-step reverse-kernel errors.
+# **Statement (paper, abstract).** "A path-space decomposition reduces the output error to this
+# mismatch plus per-step reverse-kernel errors."
 #
 # **Derivation (ours).** For each context, the chain rule of KL applied to the two Markov
 # chains, run from $t = T$ down to $0$, gives the path KL *exactly*:
@@ -269,15 +289,16 @@ plt.show()
 # + \sum_{t=1}^T \underbrace{E_{q(z_t\mid c)}\,\mathrm{KL}\big(q(z_{t-1}\mid z_t, c)\,\|\,p(z_{t-1}\mid z_t, c)\big)}_{\text{per-step KL } \varepsilon_t},$$
 #
 # and the data-processing inequality gives $\mathrm{KL}(q(x_0\mid c)\,\|\,p(x_0\mid c)) \le$ the path
-# KL. We check both, for three model chains on the mixture target: the exact kernels, the
-# moment-matched single Gaussian (the best Gaussian kernel in forward KL, i.e. DDPM with the
-# optimal variance), and exact kernels with logits perturbed by $0.5\sin(1.3z + k + c)$.
-# For $T = 2$ we also compute the path KL *directly* on a 3-D grid over $(z_0, z_1, z_2)$,
-# which never uses the true reverse kernels: an independent check of the chain rule.
+# KL. Both hold for any pair of chains, so measuring them tests our quadrature code, not the
+# paper: they are recorded as *checks*. We check them for three model chains on the mixture
+# target: the exact kernels, the moment-matched single Gaussian (the best Gaussian kernel in
+# forward KL, i.e. DDPM with the optimal variance), and exact kernels with logits perturbed by
+# $0.5\sin(1.3z + k + c)$. For $T = 2$ we also compute the path KL *directly* on a 3-D grid over
+# $(z_0, z_1, z_2)$, which never uses the true reverse kernels: an independent computation of
+# the chain-rule sum.
 
 # %%
 B_check = 4.0
-chain2 = mk.VPChain.uniform(2, B_check)
 x_joint = torch.linspace(-4.0, 4.0, cfg["n_joint"], dtype=torch.float64)
 z_joint = torch.linspace(-8.0, 8.0, cfg["n_joint"], dtype=torch.float64)
 families_21 = {
@@ -287,11 +308,12 @@ families_21 = {
 }
 rows = []
 for T in [2, 8]:
-    ch = mk.VPChain.uniform(T, B_check)
+    ch = VPChain.uniform(T, B_check)
     for name, make in families_21.items():
         kern = make(mixture, ch)
         for c in contexts:
-            term, steps = mk.chain_rule_kl(mixture, ch, kern, c, z_quad)
+            law = mk.context_marginal(mixture, c)
+            term, steps = chain_rule_kl(ch, law, mk.context_kernel(kern, c), z_quad)
             d = mk.propagate_chain(ch, kern, c, z_prop)
             joint = (
                 mk.joint_kl_two_steps(mixture, ch, kern, c, x_joint, z_joint) if T == 2 else np.nan
@@ -305,7 +327,7 @@ for T in [2, 8]:
                     steps=sum(steps),
                     path=term + sum(steps),
                     joint=joint,
-                    output=mk.output_kl(mixture, d, c),
+                    output=output_kl(law, d).value,
                 )
             )
 table21 = pd.DataFrame(rows)
@@ -313,10 +335,20 @@ table21["path - joint"] = table21["path"] - table21["joint"]
 table21["slack"] = table21["path"] - table21["output"]
 chain_gap = float(table21["path - joint"].abs().max())
 dpi_margin = float(table21["slack"].min())
-assert chain_gap < 1e-8, chain_gap
-assert dpi_margin > -1e-9, dpi_margin
+mean21 = table21.groupby(["T", "kernel"])[["path", "output"]].mean()
+exact_tight = float(
+    (
+        mean21.xs("exact", level="kernel")["output"] / mean21.xs("exact", level="kernel")["path"]
+    ).max()
+)
+gauss_tight_T2 = float(
+    mean21.loc[(2, "Gaussian (moment-matched)"), "output"]
+    / mean21.loc[(2, "Gaussian (moment-matched)"), "path"]
+)
 glue("mk_chain_gap", chain_gap, display=False)
 glue("mk_dpi_margin", dpi_margin, display=False)
+glue("mk_exact_tight", exact_tight, display=False)
+glue("mk_gauss_tight_T2", gauss_tight_T2, display=False)
 table21.groupby(["T", "kernel"])[
     ["terminal", "steps", "path", "joint", "output", "path - joint"]
 ].mean()
@@ -324,12 +356,12 @@ table21.groupby(["T", "kernel"])[
 # %% [markdown]
 # Context-averaged terms of the decomposition (horizon $B = 4$). The column `path - joint`
 # compares the chain-rule sum with the direct 3-D computation for $T = 2$: the largest
-# difference over contexts and kernels is {glue:text}`mk_chain_gap:.2g`. The output KL never
-# exceeds the path KL (smallest slack {glue:text}`mk_dpi_margin:.3g`).
+# difference over contexts and kernels is {glue:text}`mk_chain_gap:.2g` nats. The output KL
+# never exceeds the path KL (smallest slack {glue:text}`mk_dpi_margin:.3g` nats).
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = figure(1, height=2.8)
-g = table21.groupby(["T", "kernel"])[["path", "output"]].mean().reset_index()
+g = mean21.reset_index()
 labels = [f"{r.kernel.split(' (')[0]}\nT = {r.T}" for r in g.itertuples()]
 xpos = np.arange(len(g))
 ax.bar(xpos - 0.2, g["path"], 0.4, label="path KL (terminal + Σ per-step)", color=PALETTE[0])
@@ -344,14 +376,17 @@ plt.show()
 # %% [markdown]
 # Path KL (the bound) against the output KL (what a user sees), for each kernel family and two
 # step counts at $B = 4$. Look at the gap: for the exact kernels the path KL is only the terminal
-# mismatch, and the output KL is far smaller still (the reverse chain forgets part of its
-# wrong start). For the Gaussian kernel the bound is nearly tight at $T = 2$.
+# mismatch, and the output KL is at most {glue:text}`mk_exact_tight:.2g` times it (the reverse
+# chain forgets part of its wrong start). For the Gaussian kernel at $T = 2$ the output KL is
+# {glue:text}`mk_gauss_tight_T2:.2g` times the path KL.
 
 # %%
 ledger.record(
     "E2.1a",
+    kind="check",
     paper=PAPER,
-    claim="Path-space chain rule: terminal + Σ per-step KL equals the path KL computed directly on a 3-D grid (T = 2)",
+    claim="Path-space chain rule: terminal + Σ per-step KL equals the path KL computed directly "
+    "on a 3-D grid (T = 2; largest difference over kernels and contexts, nats)",
     measured=chain_gap,
     expect=at_most(1e-8),
     section="mk-chain-rule",
@@ -359,8 +394,10 @@ ledger.record(
 )
 _ = ledger.record(
     "E2.1b",
+    kind="check",
     paper=PAPER,
-    claim="Output KL ≤ path KL (data processing) for every kernel family, context and T (smallest slack)",
+    claim="Output KL ≤ path KL (data processing) for every kernel family, context and T "
+    "(smallest slack, nats)",
     measured=dpi_margin,
     expect=at_least(-1e-9),
     section="mk-chain-rule",
@@ -372,74 +409,132 @@ _ = ledger.record(
 # (mk-terminal)=
 # ## E2.2 Terminal mismatch against the horizon
 #
-# **Claim (paper).** The irreducible term is a terminal mismatch that typically vanishes as the
-# diffusion horizon grows.
+# **Statement (paper, abstract).** The irreducible term is a terminal mismatch "that typically
+# vanishes with increasing diffusion horizon".
 #
 # **Derivation (ours).** $q(z_T\mid c)$ is the data law shrunk by $\alpha_T = e^{-B/2}$ and
-# convolved with $\mathcal N(0, 1 - e^{-B})$. Expanding the KL to $\mathcal N(0,1)$ in cumulants:
-# a non-zero mean $\mu$ contributes $\tfrac12\mu^2e^{-B}$ and a variance $v\ne1$ contributes
-# $\tfrac14(v-1)^2e^{-2B}$. So $\log\mathrm{KL}$ is linear in $B$ with slope $-1$ for targets
-# with a non-zero mean and $-2$ for centred targets (with variance $\ne 1$), after a transient.
-# It depends on $B$ only: more steps at fixed $B$ do not change it. We fit the slope of
-# $\ln(E_c\mathrm{KL})$ against $B$ on $B \ge 4$.
+# convolved with $\mathcal N(0, 1 - e^{-B})$; its mean is $\alpha_T\mu_c$ and its variance
+# $1 + e^{-B}(v_c - 1)$, with $\mu_c, v_c$ the mean and variance of $q(x_0\mid c)$. The KL of
+# the Gaussian with these moments to $\mathcal N(0,1)$ is
+# $\tfrac12\mu_c^2e^{-B} + \tfrac14(v_c-1)^2e^{-2B} + O(e^{-3B})$, and the non-Gaussian part
+# of $q(z_T\mid c)$ adds terms of higher order in $e^{-B}$. So
+#
+# $$E_c\,\mathrm{KL}(q(z_T\mid c)\,\|\,\mathcal N(0,1)) \simeq
+# \underbrace{\tfrac12 E_c[\mu_c^2]}_{C_1}\,e^{-B} \quad\text{or, if every } \mu_c = 0,\quad
+# \underbrace{\tfrac14 E_c[(v_c-1)^2]}_{C_2}\,e^{-2B}:$$
+#
+# slope $-1$ of $\ln\mathrm{KL}$ against $B$ for targets with a non-zero mean, $-2$ for centred
+# targets, and the constants $C_1$, $C_2$ computed from the moments. We test both the slopes
+# (least-squares fits on $B \ge 4$) and the constants (the ratio of the computed KL to the
+# prediction at the largest horizon, which must tend to 1). The terminal law depends on $B$
+# only, so at fixed $B$ it cannot depend on the number of steps: that is a *check* of the chain
+# code.
 
 # %%
 Bs = np.asarray(cfg["horizons"], dtype=float)
-term_curves = {}
-for name, tg in [("non-centred mixture", mixture), ("centred mixture", centred)]:
-    term_curves[name] = np.array(
-        [
-            np.mean([mk.terminal_kl(tg, mk.VPChain.uniform(1, B), c, z_quad) for c in contexts])
-            for B in Bs
-        ]
-    )
+B_top = float(Bs.max())
+targets22 = {"non-centred mixture": mixture, "centred mixture": centred}
+
+
+def context_terminal_kl(tg, B, z):
+    ch = VPChain.uniform(1, B)
+    return float(np.mean([terminal_kl(ch, mk.context_marginal(tg, c), z).value for c in contexts]))
+
+
+def moment_constants(tg):
+    w, m, v = tg.components(torch.tensor(contexts, dtype=torch.float64))
+    mu = (w * m).sum(-1)
+    var = (w * (v + m**2)).sum(-1) - mu**2
+    return float(0.5 * (mu**2).mean()), float(0.25 * ((var - 1) ** 2).mean())
+
+
+term_curves = {
+    k: np.array([context_terminal_kl(tg, B, z_quad) for B in Bs]) for k, tg in targets22.items()
+}
 fit_mask = Bs >= 4.0
 fits = {k: stats.fit_semilog(Bs[fit_mask], v[fit_mask]) for k, v in term_curves.items()}
+C1, _ = moment_constants(mixture)
+_, C2 = moment_constants(centred)
+centred_mean = float(
+    (lambda w, m, v: (w * m).sum(-1).abs().max())(
+        *centred.components(torch.tensor(contexts, dtype=torch.float64))
+    )
+)
+assert centred_mean < 1e-12  # the centred target has mean 0 at every context
+# the constants: computed KL / predicted asymptote at the largest horizon, on refined grids
+z_refine = [torch.linspace(-8.0, 8.0, n, dtype=torch.float64) for n in (121, 241, 481)]
+const_nc = stats.refinement(
+    *[context_terminal_kl(mixture, B_top, z) * np.exp(B_top) / C1 for z in z_refine],
+    note="z grid of 121, 241, 481 nodes",
+)
+const_c = stats.refinement(
+    *[context_terminal_kl(centred, B_top, z) * np.exp(2 * B_top) / C2 for z in z_refine],
+    note="z grid of 121, 241, 481 nodes",
+)
 # the same horizon split into more steps: the terminal law is the same
 term_vs_T = [
-    np.mean([mk.terminal_kl(mixture, mk.VPChain.uniform(T, 6.0), c, z_quad) for c in contexts])
+    np.mean(
+        [
+            terminal_kl(VPChain.uniform(T, 6.0), mk.context_marginal(mixture, c), z_quad).value
+            for c in contexts
+        ]
+    )
     for T in cfg["T_values"]
 ]
 term_spread = float((max(term_vs_T) - min(term_vs_T)) / np.mean(term_vs_T))
-assert term_spread < 1e-10
 for k, f in fits.items():
     key = k.split()[0].replace("-", "")
     glue(f"mk_slope_{key}", f.slope, display=False)
     glue(f"mk_slope_{key}_ci", f.ci95, display=False)
 glue("mk_term_spread", term_spread, display=False)
 glue("mk_T_list", ", ".join(str(t) for t in cfg["T_values"]), display=False)
+glue("mk_C1", C1, display=False)
+glue("mk_C2", C2, display=False)
+glue("mk_B_top", B_top, display=False)
+glue("mk_const_nc", const_nc.value, display=False)
+glue("mk_const_c", const_c.value, display=False)
+glue("mk_const_err", max(const_nc.half_width, const_c.half_width), display=False)
 
+# %% tags=["hide-input"]
 fig, ax = figure(1, height=2.8)
 for i, (k, v) in enumerate(term_curves.items()):
     f = fits[k]
-    ax.semilogy(Bs, v, "o", color=PALETTE[i], label=f"{k}: slope {f.slope:.2f} ± {f.ci95:.2f}")
+    ax.semilogy(
+        Bs, v, "o", color=PALETTE[i], label=f"{k}: fitted slope {f.slope:.2f} ± {f.ci95:.2f}"
+    )
     ax.semilogy(
         Bs[fit_mask], np.exp(f.intercept + f.slope * Bs[fit_mask]), "-", color=PALETTE[i], alpha=0.6
     )
+ax.semilogy(Bs, C1 * np.exp(-Bs), "k--", lw=0.8, label="predicted $C_1e^{-B}$, $C_2e^{-2B}$")
+ax.semilogy(Bs, C2 * np.exp(-2 * Bs), "k--", lw=0.8)
 ax.set(
     xlabel="horizon $B = -\\log\\alpha_T^2$", ylabel="$E_c$ KL$(q(z_T|c)\\,\\|\\,N(0,1))$ (nats)"
 )
-ax.legend()
+ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# Terminal mismatch against the horizon (log scale), with least-squares lines fitted on
-# $B\ge 4$. Look at the two slopes: {glue:text}`mk_slope_noncentred:.3f` ±
-# {glue:text}`mk_slope_noncentred_ci:.2g` for the non-centred target and
-# {glue:text}`mk_slope_centred:.3f` ± {glue:text}`mk_slope_centred_ci:.2g` for the centred one
-# (95% intervals of the fit), as predicted. At $B = 6$, splitting the horizon into
-# $T \in$ {glue:text}`mk_T_list` steps changes the terminal mismatch by a relative
-# {glue:text}`mk_term_spread:.1g`: it is set by the horizon, not by the number of steps.
+# Terminal mismatch against the horizon (log scale): computed values (dots), least-squares lines
+# fitted on $B\ge 4$ (solid) and the predicted asymptotes from the moments (dashed). Look at how
+# the dots settle onto the dashed lines: slopes {glue:text}`mk_slope_noncentred:.3f` ±
+# {glue:text}`mk_slope_noncentred_ci:.2g` (non-centred) and {glue:text}`mk_slope_centred:.3f` ±
+# {glue:text}`mk_slope_centred_ci:.2g` (centred; 95% fit intervals), and at
+# $B$ = {glue:text}`mk_B_top:g` the computed KL is {glue:text}`mk_const_nc:.5f` and
+# {glue:text}`mk_const_c:.5f` times the predicted $C_1e^{-B}$ ($C_1$ =
+# {glue:text}`mk_C1:.3g`) and $C_2e^{-2B}$ ($C_2$ = {glue:text}`mk_C2:.3g`); refining the
+# grid changes these ratios by at most {glue:text}`mk_const_err:.1g`. At $B = 6$, splitting the
+# horizon into $T \in$ {glue:text}`mk_T_list` steps changes the terminal mismatch by a relative
+# {glue:text}`mk_term_spread:.1g`.
 
 # %%
 f1, f2 = fits["non-centred mixture"], fits["centred mixture"]
 ledger.record(
     "E2.2a",
+    kind="derived",
     paper=PAPER,
-    claim="Terminal mismatch vanishes with the horizon: slope of ln KL vs B is -1 for a non-centred target",
-    measured=f1.slope,
-    uncertainty=f1.ci95,
-    uncertainty_kind="95% CI of the least-squares slope",
+    claim="Terminal mismatch vanishes with the horizon at rate e^{-B} for a non-centred target: "
+    "slope of ln E_c KL vs B (fit on B ≥ 4) is -1",
+    measured=f1.slope_interval,
     expect=close_to(-1.0, 0.1),
     section="mk-terminal",
     rtol=1e-4,
@@ -447,20 +542,46 @@ ledger.record(
 )
 ledger.record(
     "E2.2b",
+    kind="derived",
     paper=PAPER,
-    claim="Terminal mismatch vanishes with the horizon: slope of ln KL vs B is -2 for a centred target",
-    measured=f2.slope,
-    uncertainty=f2.ci95,
-    uncertainty_kind="95% CI of the least-squares slope",
+    claim="Terminal mismatch vanishes at rate e^{-2B} for a centred target: slope of ln E_c KL "
+    "vs B (fit on B ≥ 4) is -2",
+    measured=f2.slope_interval,
     expect=close_to(-2.0, 0.2),
+    section="mk-terminal",
+    rtol=1e-4,
+    atol=1e-6,
+)
+ledger.record(
+    "E2.2d",
+    kind="derived",
+    paper=PAPER,
+    claim="The constant of the non-centred decay is C1 = E_c[mu_c^2]/2: E_c KL · e^B / C1 at "
+    "the largest horizon is 1",
+    measured=const_nc,
+    expect=close_to(1.0, 0.01),
+    section="mk-terminal",
+    rtol=1e-4,
+    atol=1e-6,
+)
+ledger.record(
+    "E2.2e",
+    kind="derived",
+    paper=PAPER,
+    claim="The constant of the centred decay is C2 = E_c[(v_c - 1)^2]/4: E_c KL · e^{2B} / C2 "
+    "at the largest horizon is 1",
+    measured=const_c,
+    expect=close_to(1.0, 0.01),
     section="mk-terminal",
     rtol=1e-4,
     atol=1e-6,
 )
 _ = ledger.record(
     "E2.2c",
+    kind="check",
     paper=PAPER,
-    claim="At fixed horizon B the terminal mismatch does not depend on the number of steps T (relative spread)",
+    claim="At fixed horizon B the terminal mismatch does not depend on the number of steps T "
+    "(relative spread over T; holds by construction of the chain)",
     measured=term_spread,
     expect=at_most(1e-10),
     section="mk-terminal",
@@ -471,36 +592,51 @@ _ = ledger.record(
 # (mk-few-step)=
 # ## E2.3 Few-step sampling: Gaussian against mixture kernels
 #
-# **Claim (paper, and its practical promise).** Finite mixtures with ReLU logits make the
-# per-step kernel error arbitrarily small, so the output error reduces to the terminal mismatch;
-# single Gaussian kernels cannot do this when steps are large.
+# **Statements.** The abstract: mixture kernels with ReLU logits approximate the target
+# "arbitrarily well ... up to an irreducible terminal mismatch". The summary's reading:
+# increasing the width of the ReLU networks reduces the per-step error. On mixture data the true
+# kernel is in the class up to its logits (the Setting), so the per-step error of a kernel with
+# the exact means and variances and ReLU logits is exactly the cost of the logit approximation:
+# we measure it against the width. As a reference we also show the best single-Gaussian kernel,
+# which (our derivation) cannot represent a multimodal reverse kernel however it is fitted.
 #
 # **Setting.** Mixture target, horizon $B = 6$, $T \in$ {glue:text}`mk_T_list` equal steps.
 # Kernel families: (a) the moment-matched Gaussian; (b) the exact 3-component kernel; (c) three
 # components with the exact means and variances and logits from a one-hidden-layer ReLU network
-# of width $w$ per step, whose output layer is fitted by least squares to the exact
-# (quadratic) logits on $|z_t| \le 5$ and the context grid. (Its hidden layer has random
-# directions and kinks spread over the input box, so the fit is one linear solve; a trained
-# network would do at least as well at each width.)
+# of width $w \in$ {glue:text}`mk_widths` per step, whose output layer is fitted by least
+# squares to the exact (quadratic) logits on $|z_t| \le 5$ at
+# {glue:text}`mk_n_fit_contexts` contexts $c = (i + 1/2)/n$. The kernels are scored at the
+# contexts $c \in$ {glue:text}`mk_contexts`, none of which is a fitting context. (The hidden
+# layer has random directions and kinks spread over the input box, so the fit is one linear
+# solve: a random-feature network, not a trained or optimal one.)
 #
 # **Logit bound (our derivation).** If two mixtures share their components and their logits
 # differ by $\Delta\ell(z)$, then $|\log\pi_k - \log\pi'_k| \le \mathrm{osc}_k\Delta\ell =
 # \max_k\Delta\ell_k - \min_k\Delta\ell_k \le 2\sup_k|\Delta\ell_k|$, so
 # $p/p' \in [e^{-\mathrm{osc}}, e^{\mathrm{osc}}]$ pointwise and
 # $\varepsilon_t \le E_{q(z_t\mid c)}\,\mathrm{osc}\,\Delta\ell(z_t) \le 2\sup|\Delta\ell|$.
+# It holds for any logits, so measuring it is a *check*.
 
 # %%
 B_few = 6.0
+Ts = cfg["T_values"]
+widths = cfg["relu_widths"]
+n_fit = cfg["n_fit_contexts"]
+fit_contexts = ((np.arange(n_fit) + 0.5) / n_fit).tolist()
+assert not set(np.round(fit_contexts, 12)) & set(np.round(contexts, 12))  # held-out scoring
+glue("mk_widths", ", ".join(str(w) for w in widths), display=False)
+glue("mk_n_fit_contexts", n_fit, display=False)
+glue("mk_contexts", ", ".join(f"{c:g}" for c in contexts), display=False)
 reports, bounds = {}, []
-for T in cfg["T_values"]:
-    ch = mk.VPChain.uniform(T, B_few)
+for T in Ts:
+    ch = VPChain.uniform(T, B_few)
     fams = {
         "exact": mk.exact_kernel(mixture, ch),
         "Gaussian": mk.moment_matched_kernel(mixture, ch),
     }
     relu_nets = {}
-    for w in cfg["relu_widths"]:
-        relu_nets[w] = mk.fit_relu_logits(mixture, ch, w, contexts, generator=gen)
+    for w in widths:
+        relu_nets[w] = mk.fit_relu_logits(mixture, ch, w, fit_contexts, generator=gen)
         fams[f"ReLU logits, w = {w}"] = mk.relu_logit_kernel(mixture, ch, relu_nets[w])
     for name, kern in fams.items():
         reports[(name, T)] = mk.evaluate_chain(mixture, ch, kern, contexts, z_prop, z_quad)
@@ -540,10 +676,10 @@ summary23.pivot(index="kernel", columns="T", values="output")
 # Context-averaged output KL (nats) by kernel family (rows) and number of steps $T$
 # (columns) at $B = 6$.
 
-# %%
-Ts = cfg["T_values"]
+# %% tags=["hide-input"]
 fig, axes = figure(2, height=2.9)
-names = ["Gaussian"] + [f"ReLU logits, w = {w}" for w in cfg["relu_widths"]] + ["exact"]
+shown = [widths[0], widths[len(widths) // 2], widths[-1]]
+names = ["Gaussian"] + [f"ReLU logits, w = {w}" for w in shown] + ["exact"]
 for i, n in enumerate(names):
     s = summary23[summary23.kernel == n]
     axes[0].loglog(s["T"], s["output"], "o-", color=PALETTE[i], label=n)
@@ -553,84 +689,122 @@ axes[0].set(xlabel="number of steps $T$ (fixed $B = 6$)", ylabel="$E_c$ output K
 axes[0].set_xticks(Ts, [str(t) for t in Ts])
 axes[0].minorticks_off()
 axes[0].legend(fontsize=7)
+steps_w = summary23[summary23.kernel.str.startswith("ReLU")].copy()
+steps_w["width"] = [int(k.split("= ")[1]) for k in steps_w.kernel]
 for j, T in enumerate(Ts):
-    s = summary23[(summary23["T"] == T) & summary23.kernel.str.startswith("ReLU")]
-    ws = [int(k.split("= ")[1]) for k in s.kernel]
-    axes[1].loglog(ws, s["steps"], "o-", color=PALETTE[j], label=f"T = {T}")
+    s = steps_w[steps_w["T"] == T].sort_values("width")
+    axes[1].loglog(s["width"], s["steps"], "o-", color=PALETTE[j], label=f"T = {T}")
 axes[1].set(xlabel="ReLU logit-network width $w$", ylabel="$E_c\\sum_t\\varepsilon_t$ (nats)")
+axes[1].set_xticks(widths, [str(w) for w in widths])
+axes[1].minorticks_off()
 axes[1].legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# Left: output KL against the number of steps. Look at the Gaussian kernel (blue): it is poor
-# with few large steps and improves as steps shrink, while the exact mixture kernel sits at the
-# level allowed by the terminal mismatch (dotted line; the output KL is even below it) at every
-# $T$, and the ReLU-logit kernels approach it as the width grows. The narrowest logit network
-# ($w = 4$) is erratic and can be worse than a single Gaussian: a badly fitted logit is worse than
-# no mixture at all. Right: the summed per-step KL of the ReLU-logit kernels against the width,
-# one line per $T$.
+# Left: output KL against the number of steps, for the Gaussian kernel, three of the ReLU-logit
+# widths and the exact mixture kernel, with the terminal mismatch (dotted). Look at the
+# Gaussian kernel (blue): it is far above the others with few large steps and improves as
+# steps shrink, while the exact mixture kernel sits at or below the terminal mismatch at every
+# $T$; the narrowest logit network is worse than the Gaussian kernel at
+# {glue:text}`mk_n_w4_worse` of the {glue:text}`mk_n_T` step counts. Right: the summed per-step
+# KL of the ReLU-logit kernels against the width, one line per $T$. Look at the overall slope of
+# each line, not at single widths: every width draws a new random hidden layer, so the lines
+# are not monotone, which is why the claim below fits a slope over all widths.
 
 # %%
-exact_out = summary23[summary23.kernel == "exact"].set_index("T")["output"]
-gauss_out = summary23[summary23.kernel == "Gaussian"].set_index("T")["output"]
-exact_minus_term = float(
-    (
-        summary23[summary23.kernel == "exact"]["output"]
-        - summary23[summary23.kernel == "exact"]["terminal"]
-    ).max()
+gauss = summary23[summary23.kernel == "Gaussian"].set_index("T")
+exact = summary23[summary23.kernel == "exact"].set_index("T")
+exact_minus_term = float((exact["output"] - exact["terminal"]).max())
+exact_spread = float((exact["output"].max() - exact["output"].min()) / exact["output"].mean())
+gauss_steps_Tmin = float(gauss.loc[min(Ts), "steps"])
+ch_min = VPChain.uniform(min(Ts), B_few)
+g_min = mk.moment_matched_kernel(mixture, ch_min)
+gauss_steps_ref = stats.refinement(
+    *[
+        np.mean(
+            [
+                sum(
+                    chain_rule_kl(
+                        ch_min, mk.context_marginal(mixture, c), mk.context_kernel(g_min, c), z
+                    )[1]
+                )
+                for c in contexts
+            ]
+        )
+        for z in z_refine
+    ],
+    note="z grid of 121, 241, 481 nodes",
 )
-exact_spread = float((exact_out.max() - exact_out.min()) / exact_out.mean())
-ratio_T2 = float(gauss_out.loc[min(Ts)] / exact_out.loc[min(Ts)])
-wmin, wmax = min(cfg["relu_widths"]), max(cfg["relu_widths"])
-steps_w = summary23[summary23.kernel.str.startswith("ReLU")].copy()
-steps_w["width"] = [int(k.split("= ")[1]) for k in steps_w.kernel]
-width_gain = float(
-    np.max(
-        [
-            steps_w[(steps_w["T"] == T) & (steps_w.width == wmax)]["steps"].iloc[0]
-            / steps_w[(steps_w["T"] == T) & (steps_w.width == wmin)]["steps"].iloc[0]
-            for T in Ts
-        ]
+relu_Tmin = steps_w[steps_w["T"] == min(Ts)].set_index("width")["steps"]
+width_fits = {
+    T: stats.fit_loglog(widths, steps_w[steps_w["T"] == T].sort_values("width")["steps"].to_numpy())
+    for T in Ts
+}
+T_worst = max(width_fits, key=lambda T: width_fits[T].slope_interval.high)
+width_drop = float(
+    min(
+        steps_w[(steps_w["T"] == T) & (steps_w.width == widths[0])]["steps"].iloc[0]
+        / steps_w[(steps_w["T"] == T) & (steps_w.width == widths[-1])]["steps"].iloc[0]
+        for T in Ts
     )
 )
 bound_ratio = float((bounds["kl"] / bounds["mean_osc"]).max())
 loose = float((bounds["kl"] / bounds["two_sup"]).median())
-assert bound_ratio <= 1.0 + 1e-6, bound_ratio
-assert exact_minus_term <= 0.0
-glue("mk_ratio_T2", ratio_T2, display=False)
+glue("mk_gauss_steps_Tmin", gauss_steps_Tmin, display=False)
+glue("mk_gauss_steps_err", gauss_steps_ref.half_width, display=False)
+glue("mk_relu_wmin_Tmin", float(relu_Tmin.loc[widths[0]]), display=False)
+glue("mk_relu_wmax_Tmin", float(relu_Tmin.loc[widths[-1]]), display=False)
 glue("mk_exact_spread", exact_spread, display=False)
-glue("mk_width_gain", width_gain, display=False)
-glue("mk_width_factor", 1.0 / width_gain, display=False)
+glue("mk_width_drop", width_drop, display=False)
+glue("mk_wslope_lo", float(min(f.slope for f in width_fits.values())), display=False)
+glue("mk_wslope_hi", float(max(f.slope for f in width_fits.values())), display=False)
+glue("mk_T_worst", T_worst, display=False)
 glue("mk_bound_ratio", bound_ratio, display=False)
 glue("mk_bound_loose", loose, display=False)
 glue("mk_Tmin", min(Ts), display=False)
+out_w0 = summary23[summary23.kernel == f"ReLU logits, w = {widths[0]}"].set_index("T")["output"]
+glue("mk_n_w4_worse", int((out_w0 > gauss["output"]).sum()), display=False)
+glue("mk_n_T", len(Ts), display=False)
+glue("mk_wmin", widths[0], display=False)
+glue("mk_wmax", widths[-1], display=False)
 
 # %% [markdown]
-# With $T$ = {glue:text}`mk_Tmin` steps the Gaussian kernel's output KL is
-# {glue:text}`mk_ratio_T2:.3g` times that of the exact mixture kernel. The exact kernel's output
-# KL is the same for every $T$ to a relative {glue:text}`mk_exact_spread:.1g` (at fixed $B$ it
+# With $T$ = {glue:text}`mk_Tmin` steps the best Gaussian kernel pays
+# {glue:text}`mk_gauss_steps_Tmin:.3g` nats of summed per-step KL (refining the grid changes it
+# by {glue:text}`mk_gauss_steps_err:.1g`), against
+# {glue:text}`mk_relu_wmin_Tmin:.2g` nats for the narrowest ReLU-logit mixture
+# ($w$ = {glue:text}`mk_wmin`) and {glue:text}`mk_relu_wmax_Tmin:.2g` nats for the widest
+# ($w$ = {glue:text}`mk_wmax`). The exact kernel's output KL is the same for every $T$ to a
+# relative {glue:text}`mk_exact_spread:.1g` (with zero per-step error, the output at fixed $B$
 # is the law of $x_0$ given $z_T$ averaged over the wrong prior, whatever the number of steps).
 # Going from the narrowest to the widest logit network divides the summed per-step KL by a
-# factor of at least {glue:text}`mk_width_factor:.2g` at every $T$. The per-step logit bound holds
-# for every step, width and context: the largest ratio $\varepsilon_t / E_q\,\mathrm{osc}$ is
-# {glue:text}`mk_bound_ratio:.3g` ≤ 1, and the bound is loose: the median of
-# $\varepsilon_t/(2\sup|\Delta\ell|)$ is {glue:text}`mk_bound_loose:.2g`.
+# factor of at least {glue:text}`mk_width_drop:.3g` at every $T$; the fitted log-log slopes
+# against the width lie between {glue:text}`mk_wslope_lo:.2f` and
+# {glue:text}`mk_wslope_hi:.2f` over $T$ (the least steep, at $T$ = {glue:text}`mk_T_worst`,
+# is the one recorded). The per-step logit bound holds for every step, width and context: the
+# largest ratio $\varepsilon_t / E_q\,\mathrm{osc}$ is {glue:text}`mk_bound_ratio:.3g` ≤ 1,
+# and the cruder bound is loose: the median of $\varepsilon_t/(2\sup|\Delta\ell|)$ is
+# {glue:text}`mk_bound_loose:.2g`.
 
 # %%
 ledger.record(
     "E2.3a",
+    kind="derived",
     paper=PAPER,
-    claim="Few steps: the moment-matched Gaussian kernel's output KL is ≥ 10x that of the exact mixture kernel (smallest T)",
-    measured=ratio_T2,
-    expect=at_least(10.0),
+    claim="Few large steps defeat single-Gaussian kernels: the best Gaussian kernel's summed "
+    "per-step KL at the smallest T is at least 0.1 nats",
+    measured=gauss_steps_ref,
+    expect=at_least(0.1),
     section="mk-few-step",
     rtol=1e-3,
     atol=1e-6,
 )
 ledger.record(
     "E2.3b",
+    kind="check",
     paper=PAPER,
-    claim="Exact mixture kernels leave only the terminal mismatch: max over T of (output KL - terminal KL)",
+    claim="Exact mixture kernels leave only the terminal mismatch: max over T of (output KL - "
+    "terminal KL) ≤ 0 (zero per-step error plus data processing)",
     measured=exact_minus_term,
     expect=at_most(0.0),
     section="mk-few-step",
@@ -639,18 +813,23 @@ ledger.record(
 )
 ledger.record(
     "E2.3c",
+    kind="paper",
+    source=SUMMARY_K_WIDTH,
     paper=PAPER,
-    claim="ReLU-logit kernels approach the exact kernel as width grows: Σ per-step KL at the widest / narrowest width (worst T)",
-    measured=width_gain,
-    expect=at_most(0.01),
+    claim="Wider ReLU logit networks reduce the per-step error: log-log slope of the summed "
+    "per-step KL against the width (held-out contexts; the least steep over T) is negative",
+    measured=width_fits[T_worst].slope_interval,
+    expect=at_most(0.0),
     section="mk-few-step",
-    rtol=0.1,
-    atol=1e-8,
+    rtol=0.05,
+    atol=0.05,
 )
 _ = ledger.record(
     "E2.3d",
+    kind="check",
     paper=PAPER,
-    claim="Per-step KL ≤ E_q osc(Δlogit) ≤ 2 sup|Δlogit| (largest ratio to the first bound)",
+    claim="Per-step KL ≤ E_q osc(Δlogit) ≤ 2 sup|Δlogit| (our bound; largest ratio to the "
+    "first bound over steps, widths and contexts)",
     measured=bound_ratio,
     expect=at_most(1.0),
     section="mk-few-step",
@@ -662,59 +841,72 @@ _ = ledger.record(
 # (mk-learned)=
 # ## E2.4 Learned conditional mixture-kernel diffusion
 #
-# **Claim (paper).** The class is dense: with enough components and network capacity the
-# context-averaged KL can be made as small as the terminal mismatch allows. We test it where
-# the true kernels are *not* finite mixtures: the Gumbel + Beta target, horizon $B = 5$,
-# $T$ = {glue:text}`mk_T_learned` steps.
+# **Statement (summary).** Increasing the number of mixture components reduces the per-step
+# error. We test it where the true kernels are *not* finite mixtures: the Gumbel + Beta target,
+# horizon $B = 5$, $T$ = {glue:text}`mk_T_learned` steps, with kernels *trained* from samples.
 #
 # **Models (our reconstruction).** One ReLU MLP (width {glue:text}`mk_net_width`, two hidden
 # layers) takes $h = (z_t, c)$ and a one-hot code of $t$. Two variants:
 #
-# * *logits only* (the paper's literal class): the network outputs the $K$ logits; means
-#   $g_{t,k}z_t + o_{t,k}$ and standard deviations $s_{t,k}$ are free per-step parameters (the
-#   structure of the exact kernel for mixture data);
-# * *fully networked*: the network outputs logits, mean offsets and log-standard-deviations.
+# * *fully networked*: the network outputs logits, mean offsets and log-standard-deviations;
+# * *logits only*: the network outputs the $K$ logits; the means $g_{t,k}z_t + o_{t,k}$ and the
+#   standard deviations $s_{t,k}$ are free per-step parameters (the structure of the exact
+#   kernel for mixture data at a fixed context). This is *narrower* than the mixtures of
+#   regressions of Norets' theory, whose means are affine in the covariates: here the means
+#   ignore $c$, so only the weights can follow the context.
 #
-# Training is maximum likelihood on forward pairs $(z_{t-1}, z_t)$ with fresh samples
-# ({glue:text}`mk_train_steps` Adam steps, batch {glue:text}`mk_batch`), which is exactly
-# minimising $\sum_t\varepsilon_t$ up to a constant (the chain rule of E2.1). Output KL by grid
-# propagation, averaged over {glue:text}`mk_n_eval` contexts; error bars are the standard
-# error over {glue:text}`mk_n_seeds` training seeds. As references: the moment-matched Gaussian
-# kernel computed from the *true* kernel by quadrature (the best possible $K = 1$ kernel) and
-# the terminal mismatch.
+# Training is maximum likelihood on forward pairs $(z_{t-1}, z_t)$ with fresh samples and fresh
+# contexts $c \sim U[0, 1]$ ({glue:text}`mk_train_steps` Adam steps, batch
+# {glue:text}`mk_batch`), which is minimising $\sum_t\varepsilon_t$ up to a constant (the chain
+# rule of E2.1). Output KL by grid propagation and per-step KL by quadrature, averaged over
+# {glue:text}`mk_n_eval` contexts. The fully networked runs use {glue:text}`mk_n_seeds` training
+# seeds; the side experiments (logits only, another width, other feature maps) use
+# {glue:text}`mk_n_seeds_side` and are recorded as questions. Error bars and intervals are 95%
+# Student-t intervals over seeds, paired where two settings share seeds. References: the
+# moment-matched Gaussian kernel computed from the *true* kernel by quadrature (the best
+# possible $K = 1$ kernel) and the terminal mismatch.
 
 # %%
 T_l, B_l = cfg["T_learned"], 5.0
-chain_l = mk.VPChain.uniform(T_l, B_l)
+chain_l = VPChain.uniform(T_l, B_l)
 eval_contexts = np.linspace(0.0, 1.0, cfg["n_eval_contexts"]).tolist()
 z_l = torch.linspace(-6.0, 6.0, cfg["n_grid"], dtype=torch.float64)
 z_lq = torch.linspace(-6.0, 6.0, cfg["n_quad"], dtype=torch.float64)
-glue("mk_T_learned", T_l, display=False)
-glue("mk_net_width", cfg["net_width"], display=False)
-glue("mk_train_steps", cfg["train_steps"], display=False)
-glue("mk_batch", cfg["batch_size"], display=False)
-glue("mk_n_eval", len(eval_contexts), display=False)
-glue("mk_n_seeds", cfg["n_seeds"], display=False)
-
+W = cfg["net_width"]
 Kmax, Kmin = max(cfg["K_values"]), min(cfg["K_values"])
+for key, val in [
+    ("mk_T_learned", T_l),
+    ("mk_net_width", W),
+    ("mk_train_steps", cfg["train_steps"]),
+    ("mk_batch", cfg["batch_size"]),
+    ("mk_n_eval", len(eval_contexts)),
+    ("mk_n_seeds", cfg["n_seeds"]),
+    ("mk_n_seeds_side", cfg["n_seeds_side"]),
+    ("mk_Kmax", Kmax),
+]:
+    glue(key, val, display=False)
+
 configs = [
-    dict(variant=v, K=K, width=cfg["net_width"], features="full", bottleneck=1)
-    for v in ["full", "logits"]
+    (dict(variant="full", K=K, width=W, features="full"), cfg["n_seeds"]) for K in cfg["K_values"]
+]
+configs += [
+    (dict(variant="logits", K=K, width=W, features="full"), cfg["n_seeds_side"])
     for K in cfg["K_values"]
 ]
 configs += [
-    dict(variant="full", K=Kmax, width=w, features="full", bottleneck=1)
+    (dict(variant="full", K=Kmax, width=w, features="full"), cfg["n_seeds_side"])
     for w in cfg["net_widths"]
-    if w != cfg["net_width"]
+    if w != W
 ]
 configs += [
-    dict(variant="full", K=K, width=cfg["net_width"], features=f, bottleneck=1)
+    (dict(variant="full", K=K, width=W, features=f), cfg["n_seeds_side"])
     for f in ["drop_c", "bottleneck"]
     for K in cfg["feature_K_values"]
 ]
 runs = []
-for conf in configs:
-    for s in range(cfg["n_seeds"]):
+for conf, n_s in configs:
+    main_run = conf["variant"] == "full" and conf["features"] == "full" and conf["width"] == W
+    for s in range(n_s):
         g_train = torch.Generator().manual_seed(1000 * seed + s)
         torch.manual_seed(1000 * seed + s)
         net = mk.MixtureKernelNet(
@@ -723,9 +915,8 @@ for conf in configs:
             width=conf["width"],
             variant=conf["variant"],
             features=conf["features"],
-            bottleneck=conf["bottleneck"],
         ).to(dev)
-        losses = mk.train_mixture_kernel(
+        mk.train_mixture_kernel(
             net,
             gumbel_beta,
             chain_l,
@@ -735,23 +926,19 @@ for conf in configs:
             generator=g_train,
             disable=True,
         )
-        keep_steps = conf["features"] == "full" and conf["K"] == Kmax and conf["variant"] == "full"
+        net = net.cpu()
+        per_step = main_run and conf["K"] in (Kmin, Kmax)
         rep = mk.evaluate_chain(
-            gumbel_beta,
-            chain_l,
-            mk.net_kernel(net.cpu()),
-            eval_contexts,
-            z_l,
-            z_lq,
-            per_step=keep_steps and conf["width"] == cfg["net_width"],
+            gumbel_beta, chain_l, mk.net_kernel(net), eval_contexts, z_l, z_lq, per_step=per_step
         )
         runs.append(
             dict(
                 **conf,
                 seed=s,
                 output=rep.output.mean(),
+                steps=rep.steps.sum(-1).mean() if per_step else np.nan,
                 report=rep,
-                final_loss=np.mean(losses[-50:]),
+                net=net,
             )
         )
 runs = pd.DataFrame(runs)
@@ -765,31 +952,39 @@ gauss_l = mk.evaluate_chain(
 )
 
 
-def seed_stats(df):
-    return df.groupby(["features", "variant", "K", "width"])["output"].agg(
-        mean="mean", sem=lambda v: v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else np.nan
-    )
+def per_seed(col="output", **sel):
+    """The values of ``col`` of the runs matching ``sel``, ordered by seed."""
+    m = np.ones(len(runs), dtype=bool)
+    for k, v in sel.items():
+        m &= (runs[k] == v).to_numpy()
+    return runs[m].sort_values("seed")[col].to_numpy()
 
 
-stats = seed_stats(runs)
-stats
+seed_table = runs.groupby(["features", "variant", "K", "width"])["output"].agg(
+    ["mean", "count", lambda v: stats.mean_t_halfwidth(v)[1] if len(v) > 1 else np.nan]
+)
+seed_table.columns = ["mean output KL", "seeds", "95% t half-width"]
+seed_table
 
 # %% [markdown]
-# Context-averaged output KL (nats) of the trained chains: mean and standard error over seeds,
-# by feature map, variant, number of components $K$ and width.
+# Context-averaged output KL (nats) of the trained chains: mean and 95% t half-width over
+# seeds, by feature map, variant, number of components $K$ and width.
 
-# %%
+
+# %% tags=["hide-input"]
+def errorbars(ax, K_list, sel, **kw):
+    m, h = zip(*[stats.mean_t_halfwidth(per_seed(K=K, **sel)) for K in K_list], strict=True)
+    ax.errorbar(K_list, m, yerr=h, fmt="o-", capsize=3, **kw)
+
+
 fig, axes = figure(2, height=2.9)
 for i, v in enumerate(["full", "logits"]):
-    s = stats.loc[("full", v)].xs(cfg["net_width"], level="width")
-    axes[0].errorbar(
-        s.index,
-        s["mean"],
-        yerr=s["sem"],
-        fmt="o-",
-        capsize=3,
+    errorbars(
+        axes[0],
+        cfg["K_values"],
+        dict(variant=v, features="full", width=W),
         color=PALETTE[i],
-        label={"full": "fully networked", "logits": "ReLU logits only"}[v],
+        label={"full": "fully networked", "logits": "logits only"}[v],
     )
 axes[0].axhline(
     gauss_l.output.mean(),
@@ -804,16 +999,12 @@ axes[0].set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
 axes[0].minorticks_off()
 axes[0].legend(fontsize=7)
 best = runs[
-    (runs.features == "full")
-    & (runs.variant == "full")
-    & (runs.K == Kmax)
-    & (runs.width == cfg["net_width"])
+    (runs.features == "full") & (runs.variant == "full") & (runs.K == Kmax) & (runs.width == W)
 ].iloc[0]
 for i, c in enumerate(
     [eval_contexts[0], eval_contexts[len(eval_contexts) // 2], eval_contexts[-1]]
 ):
-    j = eval_contexts.index(c)
-    d = best.report.densities[j]
+    d = best.report.densities[eval_contexts.index(c)]
     axes[1].plot(
         d.x,
         torch.exp(gumbel_beta.log_marginal(d.x, c, 1.0, 0.0)),
@@ -827,114 +1018,167 @@ axes[1].legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# Left: output KL against the number of components, for the two variants (error bars: standard
-# error over seeds). Look at $K = 1$ against the dashed line: a single learned Gaussian cannot
-# do much better than the best Gaussian kernel, while mixtures go well below it. Right: the exact law of the
-# samples of the fully networked $K$ = {glue:text}`mk_Kmax` model (dashed) against the target
-# (solid) for three contexts: the model follows the context-dependent skew and the two bumps.
+# Left: output KL against the number of components, for the two variants (error bars: 95%
+# t-intervals over seeds), with the best Gaussian kernel (dashed) and the terminal mismatch
+# (dotted). Look at $K = 1$ against the dashed line (how close training gets to the best
+# Gaussian kernel) and at how far below it the $K$ = {glue:text}`mk_Kmax` mixtures go. Right:
+# the output law of the first seed's fully networked $K$ = {glue:text}`mk_Kmax` model (dashed)
+# against the target (solid) at three contexts.
 
 # %%
-glue("mk_Kmax", Kmax, display=False)
-main = runs[(runs.features == "full") & (runs.width == cfg["net_width"])]
-
-
-def per_seed(df, **sel):
-    m = np.ones(len(df), dtype=bool)
-    for k, v in sel.items():
-        m &= (df[k] == v).to_numpy()
-    return df[m].sort_values("seed")["output"].to_numpy()
-
-
-k1 = per_seed(main, variant="full", K=Kmin)
-kK = per_seed(main, variant="full", K=Kmax)
-gain_K = k1 - kK
-gain_K_mean = float(gain_K.mean())
-gain_K_err = (
-    float(2 * gain_K.std(ddof=1) / math.sqrt(len(gain_K))) if len(gain_K) > 1 else float("inf")
+s1, sK = (
+    per_seed("steps", variant="full", features="full", width=W, K=Kmin),
+    per_seed("steps", variant="full", features="full", width=W, K=Kmax),
 )
-beat_gauss = float(kK.mean() / gauss_l.output.mean())
-beat_gauss_err = (
-    float(2 * kK.std(ddof=1) / math.sqrt(len(kK)) / gauss_l.output.mean())
-    if len(kK) > 1
-    else float("inf")
-)
-logits_K = per_seed(main, variant="logits", K=Kmax)
-glue("mk_gain_K", gain_K_mean, display=False)
-glue("mk_beat_gauss", beat_gauss, display=False)
-glue("mk_logits_K", float(logits_K.mean()), display=False)
+kK = per_seed(variant="full", features="full", width=W, K=Kmax)
+k1 = per_seed(variant="full", features="full", width=W, K=Kmin)
+gain_K = stats.paired_t(s1, sK, note=f"summed per-step KL, K={Kmin} minus K={Kmax}")
+gauss_out = float(gauss_l.output.mean())
+beat_gauss = stats.t_interval(kK / gauss_out, note=f"output KL ratio, K={Kmax}")
+n_side = cfg["n_seeds_side"]
+lit1 = per_seed(variant="logits", features="full", width=W, K=Kmin)
+litK = per_seed(variant="logits", features="full", width=W, K=Kmax)
+lit_gain = stats.paired_t(lit1, litK, note=f"logits only, K={Kmin} minus K={Kmax}")
+lit_gap = stats.paired_t(litK, kK[:n_side], note=f"logits only minus fully networked, K={Kmax}")
 glue("mk_full_K", float(kK.mean()), display=False)
-glue("mk_gauss_l", float(gauss_l.output.mean()), display=False)
+glue("mk_full_1", float(k1.mean()), display=False)
+glue("mk_gauss_l", gauss_out, display=False)
+glue("mk_term_l", float(gauss_l.terminal.mean()), display=False)
+glue("mk_beat_gauss", beat_gauss.value, display=False)
+glue("mk_gain_K", gain_K.value, display=False)
+glue("mk_gain_K_lo", gain_K.low, display=False)
+glue("mk_gain_K_hi", gain_K.high, display=False)
+glue("mk_lit_K", float(litK.mean()), display=False)
+glue("mk_lit_1", float(lit1.mean()), display=False)
+glue("mk_lit_gap", lit_gap.value, display=False)
+glue("mk_lit_gap_hw", lit_gap.half_width, display=False)
 
 # %% [markdown]
-# With $K$ = {glue:text}`mk_Kmax` components the fully networked chain reaches
-# {glue:text}`mk_full_K:.3g` nats, {glue:text}`mk_beat_gauss:.2g` times the output KL of the
-# best Gaussian kernel ({glue:text}`mk_gauss_l:.3g` nats). The literal class (ReLU logits only,
-# free affine means) reaches {glue:text}`mk_logits_K:.3g` nats at the same $K$. In this class
-# the component means cannot follow the context, so only the context-dependent weights carry
-# the flexibility, as in Norets-type constructions, and more components are needed for the same
-# accuracy (compare the two curves in the figure).
+# Going from $K$ = 1 to $K$ = {glue:text}`mk_Kmax` lowers the summed per-step KL of the fully
+# networked chain by {glue:text}`mk_gain_K:.3g` nats (95% paired interval
+# [{glue:text}`mk_gain_K_lo:.3g`, {glue:text}`mk_gain_K_hi:.3g`]); its output KL goes from
+# {glue:text}`mk_full_1:.3g` to {glue:text}`mk_full_K:.3g` nats, which is
+# {glue:text}`mk_beat_gauss:.2g` times the output KL of the best Gaussian kernel
+# ({glue:text}`mk_gauss_l:.3g` nats; terminal mismatch {glue:text}`mk_term_l:.2g` nats). The
+# logits-only class goes from {glue:text}`mk_lit_1:.3g` to {glue:text}`mk_lit_K:.3g` nats and
+# stays {glue:text}`mk_lit_gap:.2g` ± {glue:text}`mk_lit_gap_hw:.2g` nats above the fully
+# networked one at $K$ = {glue:text}`mk_Kmax` (95% paired interval over
+# {glue:text}`mk_n_seeds_side` seeds). Whether the gap comes from its means ignoring $c$ is not
+# tested here: the mixtures of regressions with means affine in $(z_t, c)$ are not implemented.
 
 # %%
 ledger.record(
     "E2.4a",
+    kind="paper",
+    source=SUMMARY_K_WIDTH,
     paper=PAPER,
-    claim="More mixture components reduce the learned chain's output KL (KL at K=min minus K=max)",
-    measured=gain_K_mean,
-    uncertainty=gain_K_err,
-    uncertainty_kind=f"2 standard errors over {cfg['n_seeds']} seeds",
+    claim="More mixture components reduce the per-step error of learned kernels: summed per-step "
+    "KL at K=min minus K=max (fully networked, paired over seeds) is positive",
+    measured=gain_K,
     expect=at_least(0.0),
     section="mk-learned",
-    rtol=0.5,
-    atol=0.05,
+    rtol=0.2,
+    atol=0.005,
 )
-_ = ledger.record(
+ledger.record(
     "E2.4b",
+    kind="question",
     paper=PAPER,
-    claim="Learned mixture kernels beat the best single-Gaussian kernel: output KL ratio (K=max, fully networked)",
+    claim="Question: does training find mixture kernels far better than the best single-Gaussian "
+    "kernel? Output KL ratio, learned K=max (fully networked) / best Gaussian, below 0.5",
     measured=beat_gauss,
-    uncertainty=beat_gauss_err,
-    uncertainty_kind=f"2 standard errors over {cfg['n_seeds']} seeds",
     expect=at_most(0.5),
     section="mk-learned",
-    rtol=0.5,
-    atol=0.05,
+    rtol=0.2,
+    atol=0.005,
 )
+ledger.record(
+    "E2.4c",
+    kind="question",
+    paper=PAPER,
+    claim="Question: does the logits-only class (means affine in z_t, ignoring c) also improve "
+    "with K? Output KL at K=min minus K=max, paired over seeds, positive",
+    measured=lit_gain,
+    expect=at_least(0.0),
+    section="mk-learned",
+    rtol=0.2,
+    atol=0.005,
+)
+_ = ledger.record(
+    "E2.4d",
+    kind="question",
+    paper=PAPER,
+    claim="Question: at K=max, is the logits-only class within the terminal mismatch of the fully "
+    "networked one? Output KL difference (nats), paired over seeds",
+    measured=lit_gap,
+    expect=at_most(float(gauss_l.terminal.mean())),
+    section="mk-learned",
+    rtol=0.2,
+    atol=0.005,
+)
+
+# %% [markdown]
+# A wider logit network is the other knob of the summary's statement; here it is only a side
+# experiment on the trained kernels (the fitted-logit kernels of E2.3 measure it properly).
+
+# %%
+w_other = [w for w in cfg["net_widths"] if w != W]
+w_alt = min(w_other) if w_other else W
+narrow = per_seed(variant="full", features="full", width=w_alt, K=Kmax)
+width_gain_l = stats.paired_t(narrow, kK[: len(narrow)], note=f"width {w_alt} minus width {W}")
+glue("mk_w_alt", w_alt, display=False)
+glue("mk_width_gain_l", width_gain_l.value, display=False)
+glue("mk_width_gain_l_hw", width_gain_l.half_width, display=False)
+_ = ledger.record(
+    "E2.4e",
+    kind="question",
+    paper=PAPER,
+    claim="Question: does a wider trained network lower the output KL? Narrower minus default "
+    "width at K=max, paired over seeds, positive",
+    measured=width_gain_l,
+    expect=at_least(0.0),
+    section="mk-learned",
+    rtol=0.2,
+    atol=0.005,
+)
+
+# %% [markdown]
+# Width {glue:text}`mk_w_alt` minus width {glue:text}`mk_net_width`: {glue:text}`mk_width_gain_l:.2g`
+# ± {glue:text}`mk_width_gain_l_hw:.2g` nats of output KL (95% paired interval).
 
 # %% [markdown]
 # (mk-features)=
 # ## E2.5 The feature-map assumption
 #
-# **Claim (paper, an assumption).** Each reverse kernel factors through a finite-dimensional
-# feature map $h = \phi_t(z_t, c)$. The assumption is load-bearing: if $\phi$ loses
-# information that the true kernel needs, no number of components or width can recover it.
+# **Statement (paper, abstract).** "Assuming each reverse kernel factors through a
+# finite-dimensional feature map, each step becomes a static conditional density approximation
+# problem." The assumption is load-bearing: if $\phi$ loses information that the true kernel
+# needs, no number of components or width can recover it.
 #
 # **Derivation (ours).** If $\phi$ drops $c$, every kernel and the prior ignore $c$, so the
 # output $p(x_0)$ is the same for all contexts, and
-# $E_c\mathrm{KL}(q(x_0\mid c)\,\|\,p) \ge E_c\mathrm{KL}(q(x_0\mid c)\,\|\,\bar q) = I(x_0; c)$,
-# the mutual information between data and context (on our context grid). This floor does not
-# depend on $K$ or on the width. We also try a learned linear *bottleneck* of size $m = 1$
-# applied to $(z_t, c)$, which is insufficient in general.
+# $E_c\mathrm{KL}(q(x_0\mid c)\,\|\,p) = I(x_0; c) + \mathrm{KL}(\bar q\,\|\,p) \ge I(x_0; c)$,
+# with $\bar q$ the context average and $I$ the mutual information between data and context
+# (on our context grid). This floor holds for any model that ignores $c$, so measuring it is a
+# *check*. Whether a learned chain with the full features $(z_t, c)$ goes below it, and what a
+# learned linear *bottleneck* of size $m = 1$ applied to $(z_t, c)$ costs, are questions.
 
 # %%
 I_floor = context_mutual_information(gumbel_beta, eval_contexts, z_l)
-feat = runs[runs.width == cfg["net_width"]]
-drop = per_seed(feat, features="drop_c", K=Kmax)
-drop_ratio = float(drop.min() / I_floor)
-full_ratio = float(kK.mean() / I_floor)
-full_ratio_err = (
-    float(2 * kK.std(ddof=1) / math.sqrt(len(kK)) / I_floor) if len(kK) > 1 else float("inf")
-)
+drop = per_seed(features="drop_c", K=Kmax)
+bott = per_seed(features="bottleneck", K=Kmax)
+drop_margin = float((drop - I_floor).min())
+drop_gain = stats.paired_t(drop, kK[: len(drop)], note=f"drops c minus (z_t, c), K={Kmax}")
+bott_gap = stats.paired_t(bott, kK[: len(bott)], note=f"bottleneck m=1 minus (z_t, c), K={Kmax}")
 glue("mk_I", I_floor, display=False)
-glue("mk_drop_ratio", drop_ratio, display=False)
-glue(
-    "mk_drop_phrase",
-    "(training gets close to the floor, but not below it)."
-    if drop_ratio < 1.2
-    else "(above the floor).",
-    display=False,
-)
-glue("mk_full_ratio", full_ratio, display=False)
+glue("mk_drop_margin", drop_margin, display=False)
+glue("mk_drop_ratio", float(drop.mean() / I_floor), display=False)
+glue("mk_full_ratio", float(kK.mean() / I_floor), display=False)
+glue("mk_bott", float(bott.mean()), display=False)
+glue("mk_bott_gap", bott_gap.value, display=False)
+glue("mk_bott_gap_hw", bott_gap.half_width, display=False)
 
+# %% tags=["hide-input"]
 fig, ax = figure(1, height=2.8)
 for i, (f, lab) in enumerate(
     [
@@ -943,8 +1187,8 @@ for i, (f, lab) in enumerate(
         ("bottleneck", "learned bottleneck, $m = 1$"),
     ]
 ):
-    s = stats.loc[(f, "full")].xs(cfg["net_width"], level="width")
-    ax.errorbar(s.index, s["mean"], yerr=s["sem"], fmt="o-", capsize=3, color=PALETTE[i], label=lab)
+    Ks = cfg["K_values"] if f == "full" else cfg["feature_K_values"]
+    errorbars(ax, Ks, dict(variant="full", features=f, width=W), color=PALETTE[i], label=lab)
 ax.axhline(I_floor, color="k", ls=":", lw=1, label="floor $I(x_0; c)$ for maps that drop $c$")
 ax.set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
 ax.set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
@@ -953,48 +1197,64 @@ ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# Output KL against $K$ for three feature maps (fully networked variant). Look at the
-# orange line: dropping the context leaves an error at or above the mutual-information floor
-# ({glue:text}`mk_I:.3g` nats, dotted) whatever $K$ and the width (the derivation above); the
-# smallest run at $K$ = {glue:text}`mk_Kmax` is {glue:text}`mk_drop_ratio:.3g` times the floor,
-# {glue:text}`mk_drop_phrase` With the full features the best model is at
-# {glue:text}`mk_full_ratio:.2g` times that floor.
+# Output KL against $K$ for three feature maps (fully networked variant; 95% t-intervals over
+# seeds). Look at the orange points against the dotted floor ({glue:text}`mk_I:.3g` nats):
+# dropping the context leaves the error above it (on average {glue:text}`mk_drop_ratio:.3g`
+# times the floor; smallest margin over seeds {glue:text}`mk_drop_margin:.2g` nats), while the
+# full features reach {glue:text}`mk_full_ratio:.2g` times the floor. The learned bottleneck of
+# size 1 reaches {glue:text}`mk_bott:.3g` nats, {glue:text}`mk_bott_gap:.2g` ±
+# {glue:text}`mk_bott_gap_hw:.2g` nats above the full features (95% paired interval).
 
 # %%
 ledger.record(
     "E2.5a",
+    kind="check",
     paper=PAPER,
-    claim="An insufficient feature map (drops c) leaves a K-independent floor: output KL / I(x0;c) ≥ 1 (smallest seed, K=max)",
-    measured=drop_ratio,
-    expect=at_least(1.0),
+    claim="A feature map that drops c cannot go below I(x0; c): smallest (output KL - I) over "
+    "seeds at K=max, nats (an information identity)",
+    measured=drop_margin,
+    expect=at_least(-1e-9),
     section="mk-features",
-    rtol=0.5,
-    atol=0.05,
+    rtol=0.2,
+    atol=0.001,
+)
+ledger.record(
+    "E2.5b",
+    kind="question",
+    paper=PAPER,
+    claim="Question: does the context pay off once learned? Output KL with h = z_t minus with "
+    "h = (z_t, c), K=max, paired over seeds, positive",
+    measured=drop_gain,
+    expect=at_least(0.0),
+    section="mk-features",
+    rtol=0.2,
+    atol=0.005,
 )
 _ = ledger.record(
-    "E2.5b",
+    "E2.5c",
+    kind="question",
     paper=PAPER,
-    claim="With sufficient features (z_t, c) the learned chain goes below the drop-c floor: output KL / I(x0;c) (K=max)",
-    measured=full_ratio,
-    uncertainty=full_ratio_err,
-    uncertainty_kind=f"2 standard errors over {cfg['n_seeds']} seeds",
-    expect=at_most(0.5),
+    claim="Question: is a learned 1-D linear bottleneck of (z_t, c) worse than the full features? "
+    "Output KL difference at K=max, paired over seeds, positive",
+    measured=bott_gap,
+    expect=at_least(0.0),
     section="mk-features",
-    rtol=0.5,
-    atol=0.05,
+    rtol=0.2,
+    atol=0.005,
 )
 
 # %% [markdown]
 # (mk-uniformity)=
 # ## Time uniformity: where do the per-step errors sit?
 #
-# The review's question: the proof needs $\sum_t\varepsilon_t \to 0$, so the per-step constants
-# must not blow up near $t = 0$ (data) or $t = T$ (noise), and must shrink fast enough to be
-# summable as $T$ grows. Here is the measured profile $\varepsilon_t$ against $t/T$ for three
-# kernels: the moment-matched Gaussian kernel and a kernel with a *fixed logit error* (the
-# exact kernel with logits perturbed by $0.3\sin(1.3z + k + c)$ at every step, the situation
-# of a logit network of fixed accuracy) on the mixture target at $B = 6$, and the learned fully
-# networked kernel on the Gumbel + Beta target. The naive bound from E2.3,
+# The machine referee's question: the proof needs $\sum_t\varepsilon_t \to 0$, so the per-step
+# constants must not blow up near $t = 0$ (data) or $t = T$ (noise), and must shrink fast
+# enough to be summable as $T$ grows. These are exploratory questions of ours on these targets,
+# not statements of the paper. Here is the measured profile $\varepsilon_t$ against $t/T$ for
+# three kernels: the moment-matched Gaussian kernel and a kernel with a *fixed logit error*
+# (the exact kernel with logits perturbed by $0.3\sin(1.3z + k + c)$ at every step, the
+# situation of a logit network of fixed accuracy) on the mixture target at $B = 6$, and the
+# learned fully networked kernel on the Gumbel + Beta target. The naive bound from E2.3,
 # $\sum_t\varepsilon_t \le \sum_t E_q\,\mathrm{osc}\,\Delta\ell$, grows linearly in $T$ for a
 # fixed logit error; the question is what the true sum does.
 
@@ -1002,11 +1262,29 @@ _ = ledger.record(
 amp_u = 0.3
 pert_profiles = {}
 for T in Ts:
-    ch = mk.VPChain.uniform(T, B_few)
+    ch = VPChain.uniform(T, B_few)
     kern = mk.perturbed_logit_kernel(mk.exact_kernel(mixture, ch), amp_u)
     pert_profiles[T] = np.mean(
-        [mk.chain_rule_kl(mixture, ch, kern, c, z_quad)[1] for c in contexts], 0
+        [
+            chain_rule_kl(ch, mk.context_marginal(mixture, c), mk.context_kernel(kern, c), z_quad)[
+                1
+            ]
+            for c in contexts
+        ],
+        0,
     )
+learned = runs[
+    (runs.features == "full") & (runs.variant == "full") & (runs.width == W) & (runs.K == Kmax)
+]
+profiles_u = [
+    reports[("Gaussian", max(Ts))].steps.mean(0),
+    pert_profiles[max(Ts)],
+    np.mean([r.report.steps.mean(0) for r in learned.itertuples()], 0),
+]
+glue("mk_n_first_max", int(sum(int(np.argmax(e) == 0) for e in profiles_u)), display=False)
+glue("mk_decay_orders", float(min(np.log10(e[0] / e[-1]) for e in profiles_u)), display=False)
+
+# %% tags=["hide-input"]
 fig, axes = figure(3, height=2.7)
 for j, T in enumerate(Ts):
     x_t = (np.arange(1, T + 1) - 0.5) / T
@@ -1015,15 +1293,13 @@ for j, T in enumerate(Ts):
     axes[1].semilogy(x_t, pert_profiles[T], "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
 axes[0].set(title="Gaussian kernel", xlabel="$(t - 1/2)/T$", ylabel="$E_c\\,\\varepsilon_t$ (nats)")
 axes[1].set(title=f"fixed logit error ({amp_u:g})", xlabel="$(t - 1/2)/T$")
-learned = [r for r in runs.itertuples() if r.report.steps is not None]
-for s_i, r in enumerate(learned):
-    e = r.report.steps.mean(0)
+for s_i, r in enumerate(learned.itertuples()):
     axes[2].semilogy(
         (np.arange(1, T_l + 1) - 0.5) / T_l,
-        e,
+        r.report.steps.mean(0),
         "o-",
         ms=3,
-        color=PALETTE[s_i],
+        color=PALETTE[s_i % 10],
         label=f"seed {r.seed}",
     )
 axes[2].set(title=f"learned, K = {Kmax}, T = {T_l}", xlabel="$(t - 1/2)/T$")
@@ -1033,59 +1309,75 @@ plt.show()
 
 # %% [markdown]
 # Per-step KL against the position of the step in the chain ($t/T$ near 0: the step that
-# produces the data; near 1: the first step from noise). Look at where the mass sits: for all
-# three kernels the error is largest at the steps nearest the data and decays by orders of
-# magnitude towards the noise end. In the middle panel, look at how the whole profile moves
-# down as $T$ grows: each step's error shrinks roughly like $1/T$.
+# produces the data; near 1: the first step from noise). Look at where the mass sits: at the
+# largest $T$ of each panel, the step nearest the data carries the largest error in
+# {glue:text}`mk_n_first_max` of the 3 panels (all learned seeds averaged), and the error falls
+# from that step to the step nearest the noise by at least {glue:text}`mk_decay_orders:.1f`
+# orders of magnitude. In the middle panel, look at how the whole profile moves down as $T$
+# grows while the sum stays nearly the same (numbers below).
 
 # %%
 T_big = max(Ts)
 e_g = reports[("Gaussian", T_big)].steps.mean(0)
 near_data = float(e_g[: max(1, T_big // 4)].sum() / e_g.sum())
-g_sum = [reports[("Gaussian", T)].steps.sum(-1).mean() for T in Ts]
-p_sum = [pert_profiles[T].sum() for T in Ts]
-slope_g = fit_loglog(Ts, g_sum)
-slope_p = fit_loglog(Ts, p_sum)
-e_l = np.mean([r.report.steps.mean(0) for r in learned], 0)
-near_data_l = float(e_l[: max(1, T_l // 4)].sum() / e_l.sum())
+g_sum = np.array([reports[("Gaussian", T)].steps.sum(-1).mean() for T in Ts])
+p_sum = np.array([pert_profiles[T].sum() for T in Ts])
+g_doubling = float((g_sum[1:] / g_sum[:-1]).max())
+p_spread = float(p_sum.max() / p_sum.min())
+p_split = float(np.sqrt(max(Ts) / min(Ts)))
+near_l = np.array(
+    [
+        r.report.steps.mean(0)[: max(1, T_l // 4)].sum() / r.report.steps.mean(0).sum()
+        for r in learned.itertuples()
+    ]
+)
+near_data_l = stats.t_interval(near_l, note=f"first quarter of {T_l} steps")
 glue("mk_near_data", near_data, display=False)
-glue("mk_near_data_l", near_data_l, display=False)
-glue("mk_slope_g", slope_g.slope, display=False)
-glue("mk_slope_g_ci", slope_g.ci95, display=False)
-glue("mk_slope_p", slope_p.slope, display=False)
-glue("mk_slope_p_ci", slope_p.ci95, display=False)
-glue("mk_p_sum_lo", min(p_sum), display=False)
-glue("mk_p_sum_hi", max(p_sum), display=False)
+glue("mk_near_data_l", near_data_l.value, display=False)
+glue("mk_near_data_l_hw", near_data_l.half_width, display=False)
+glue("mk_g_doubling", g_doubling, display=False)
+glue("mk_g_sum_lo", float(g_sum.min()), display=False)
+glue("mk_g_sum_hi", float(g_sum.max()), display=False)
+glue("mk_p_sum_lo", float(p_sum.min()), display=False)
+glue("mk_p_sum_hi", float(p_sum.max()), display=False)
+glue("mk_p_spread", p_spread, display=False)
+glue("mk_p_split", p_split, display=False)
+glue("mk_T_growth", float(max(Ts) / min(Ts)), display=False)
 glue("mk_Tbig", T_big, display=False)
 
 # %% [markdown]
 # At $T$ = {glue:text}`mk_Tbig`, the first quarter of the steps (nearest the data) carries a
 # fraction {glue:text}`mk_near_data:.3f` of the Gaussian kernel's summed per-step KL; for the
-# learned kernels it is {glue:text}`mk_near_data_l:.3f`. The summed per-step KL of the Gaussian
-# kernel falls with $T$ (log-log slope {glue:text}`mk_slope_g:.2f` ±
-# {glue:text}`mk_slope_g_ci:.2g` over $T \in$ {glue:text}`mk_T_list`). With a fixed logit
-# error the sum stays between {glue:text}`mk_p_sum_lo:.4g` and {glue:text}`mk_p_sum_hi:.4g`
-# nats over the same range of $T$ (slope {glue:text}`mk_slope_p:.3f` ±
-# {glue:text}`mk_slope_p_ci:.2g`), although the naive bound grows like $T$.
+# learned kernels ($T$ = {glue:text}`mk_T_learned`) it is {glue:text}`mk_near_data_l:.3f` ±
+# {glue:text}`mk_near_data_l_hw:.2g`. The summed per-step KL of the Gaussian kernel falls at
+# every doubling of $T$ (largest ratio between consecutive $T$: {glue:text}`mk_g_doubling:.3g`),
+# from {glue:text}`mk_g_sum_hi:.3g` to {glue:text}`mk_g_sum_lo:.3g` nats over
+# $T \in$ {glue:text}`mk_T_list`. With a fixed logit error the sum stays between
+# {glue:text}`mk_p_sum_lo:.4g` and {glue:text}`mk_p_sum_hi:.4g` nats over the same range (a
+# factor {glue:text}`mk_p_spread:.3g`), while the naive bound grows by the factor
+# {glue:text}`mk_T_growth:g` by which $T$ grows. The criterion of E2.U3 is the geometric
+# midpoint between "constant" (factor 1) and "linear growth" (factor
+# {glue:text}`mk_T_growth:g`), i.e. {glue:text}`mk_p_split:.3g`.
 #
-# **Our answer to the review.** On these targets the per-step errors are not uniform in $t$:
-# they concentrate at the steps nearest the data, where the reverse kernel is most
-# non-Gaussian, and they are tiny near the noise end. They are summable: with a fixed logit
-# error each step's KL shrinks like $1/T$ (neighbouring mixture components of a short step
-# overlap more), so the sum converges to a $T$-independent value instead of growing like the
-# naive bound $T\cdot 2\sup|\Delta\ell|$. What does not happen by itself is that the sum
-# *vanishes*: it is set by the logit accuracy, so density needs the logit error (width, $K$)
-# to improve, as in E2.3, where widening the logit network drives the summed per-step KL to
-# zero at every $T$. This is consistent with the paper's statement. Our reading is that a
-# time-uniform per-step rate is not needed for density, but a bound that adds up
+# **What we read from this (on these targets).** The per-step errors are not uniform in $t$:
+# they concentrate at the steps nearest the data. For the Gaussian kernel this is where the
+# true kernel is least Gaussian (its per-step KL *is* the KL from the true kernel to the
+# nearest Gaussian), and near the noise end they are tiny. With a fixed logit error the sum
+# does not grow like the naive bound $T\cdot 2\sup|\Delta\ell|$: over this range it stays
+# nearly constant, so it does not vanish by itself either; it is set by the logit accuracy,
+# and density needs the logit error to fall with width, as E2.3 measures. Our reading is that a
+# time-uniform per-step rate is not what density needs on these targets, but a bound that adds
 # $T$ per-step logit errors, each bounded by $2\sup|\Delta\ell|$, would be loose by a factor
-# of order $T$.
+# of order $T$. Whether this holds on non-smooth targets and at much larger $T$ is not
+# measured here.
 
 # %%
 ledger.record(
     "E2.U1",
+    kind="question",
     paper=PAPER,
-    claim="Time uniformity (review's question): per-step KL of the Gaussian kernel concentrates near the data (share of the first quarter of steps, largest T)",
+    claim="Question (time uniformity): does the Gaussian kernel's per-step KL concentrate near the "
+    "data? Share of the first quarter of steps at the largest T at least 0.5 (uniform: 0.25)",
     measured=near_data,
     expect=at_least(0.5),
     section="mk-uniformity",
@@ -1094,34 +1386,225 @@ ledger.record(
 )
 ledger.record(
     "E2.U2",
+    kind="question",
     paper=PAPER,
-    claim="Gaussian kernels become exact as steps shrink: log-log slope of Σ per-step KL vs T at fixed B",
-    measured=slope_g.slope,
-    uncertainty=slope_g.ci95,
-    uncertainty_kind="95% CI of the log-log slope",
-    expect=at_most(0.0),
+    claim="Question: does the Gaussian kernel's summed per-step KL fall at every doubling of T at "
+    "fixed B? Largest ratio between consecutive T at most 1",
+    measured=g_doubling,
+    expect=at_most(1.0),
+    section="mk-uniformity",
+    rtol=1e-3,
+    atol=1e-6,
+)
+ledger.record(
+    "E2.U3",
+    kind="question",
+    paper=PAPER,
+    claim="Question: with a fixed logit error, does the summed per-step KL stay bounded instead of "
+    "growing like the naive bound? max/min over T below the geometric midpoint sqrt(Tmax/Tmin)",
+    measured=p_spread,
+    expect=at_most(p_split),
     section="mk-uniformity",
     rtol=1e-3,
     atol=1e-6,
 )
 _ = ledger.record(
-    "E2.U3",
+    "E2.U4",
+    kind="question",
     paper=PAPER,
-    claim="Per-step errors are summable: with a fixed logit error the Σ per-step KL is T-independent (log-log slope vs T), not growing like the naive bound",
-    measured=slope_p.slope,
-    uncertainty=slope_p.ci95,
-    uncertainty_kind="95% CI of the log-log slope",
-    expect=close_to(0.0, 0.1),
+    claim="Question: do the learned kernels' per-step errors also concentrate near the data? "
+    "Share of the first quarter of steps (K=max, over seeds) at least 0.5",
+    measured=near_data_l,
+    expect=at_least(0.5),
     section="mk-uniformity",
-    rtol=1e-3,
-    atol=1e-6,
+    rtol=0.1,
+    atol=0.02,
+)
+
+# %% [markdown]
+# (mk-accuracy)=
+# ## Numerical accuracy
+#
+# Every number above is a quadrature or a grid propagation. Besides the refinements already
+# shown (the terminal constants of E2.2 and the Gaussian per-step KL of E2.3, each recomputed
+# on $z$ grids of 121, 241 and 481 nodes), we refine the learned chain of the first seed
+# ($K$ = {glue:text}`mk_Kmax`): its output KL on propagation grids of half, one and two times
+# {glue:text}`mk_n_grid` nodes (all evaluation contexts), its summed per-step KL on quadrature
+# grids of half, one and two times {glue:text}`mk_n_quad` nodes (middle context), and the
+# quadrature inside the Gumbel + Beta target's noised marginals (2001, 4001, 8001 nodes). The
+# check is that the numerical error is small against the seed-to-seed spread that the
+# intervals of E2.4 and E2.5 measure.
+
+# %%
+net0 = learned.iloc[0].net
+kern0 = mk.net_kernel(net0)
+n_g, n_q = cfg["n_grid"], cfg["n_quad"]
+c_mid = eval_contexts[len(eval_contexts) // 2]
+
+
+def learned_output(n):
+    z = torch.linspace(-6.0, 6.0, n, dtype=torch.float64)
+    return float(
+        np.mean(
+            [
+                output_kl(
+                    mk.context_marginal(gumbel_beta, c), mk.propagate_chain(chain_l, kern0, c, z)
+                ).value
+                for c in eval_contexts
+            ]
+        )
+    )
+
+
+def learned_steps(n, target=gumbel_beta):
+    z = torch.linspace(-6.0, 6.0, n, dtype=torch.float64)
+    return sum(
+        chain_rule_kl(
+            chain_l, mk.context_marginal(target, c_mid), mk.context_kernel(kern0, c_mid), z
+        )[1]
+    )
+
+
+out_ref = stats.refinement(*[learned_output(n) for n in ((n_g + 1) // 2, n_g, 2 * n_g - 1)])
+steps_ref = stats.refinement(*[learned_steps(n) for n in ((n_q + 1) // 2, n_q, 2 * n_q - 1)])
+marg_ref = stats.refinement(
+    *[learned_steps(n_q, GumbelBetaTarget(n_quad=m)) for m in (2001, 4001, 8001)]
+)
+sd_out = float(kK.std(ddof=1))
+sd_steps = float(sK.std(ddof=1))
+num_vs_seed = float(
+    max(out_ref.half_width / sd_out, (steps_ref.half_width + marg_ref.half_width) / sd_steps)
+)
+glue("mk_n_grid", n_g, display=False)
+glue("mk_n_quad", n_q, display=False)
+glue("mk_out_err", out_ref.half_width / out_ref.value, display=False)
+glue("mk_steps_err", steps_ref.half_width / steps_ref.value, display=False)
+glue("mk_marg_err", marg_ref.half_width / marg_ref.value, display=False)
+glue("mk_num_vs_seed", num_vs_seed, display=False)
+pd.DataFrame(
+    {
+        "value (nats)": [out_ref.value, steps_ref.value, marg_ref.value],
+        "change on refinement": [out_ref.half_width, steps_ref.half_width, marg_ref.half_width],
+    },
+    index=[
+        "output KL (propagation grid)",
+        "Σ per-step KL (2-D quadrature)",
+        "Σ per-step KL (marginal quadrature)",
+    ],
+)
+
+# %% [markdown]
+# Refining the propagation grid changes the learned chain's output KL by a relative
+# {glue:text}`mk_out_err:.1g`, refining the 2-D quadrature changes its summed per-step KL by a
+# relative {glue:text}`mk_steps_err:.1g`, and refining the target's marginal quadrature by
+# {glue:text}`mk_marg_err:.1g`. The largest numerical error is
+# {glue:text}`mk_num_vs_seed:.2g` times the seed-to-seed standard deviation, so the intervals of
+# the learned claims measure training, not quadrature.
+
+# %%
+_ = ledger.record(
+    "E2.N1",
+    kind="check",
+    paper=PAPER,
+    claim="Numerical error of the learned chain's output and summed per-step KL (grid refinement) "
+    "is below a tenth of the seed-to-seed standard deviation",
+    measured=num_vs_seed,
+    expect=at_most(0.1),
+    section="mk-accuracy",
+    rtol=0.2,
+    atol=0.005,
+)
+
+# %% [markdown]
+# (mk-coverage)=
+# ## What the paper claims, and what is tested here
+#
+# Every statement of the paper that we know of (its abstract, and the third-party summary in
+# the project's paper notes), with the claims that test it or the reason it is not tested here.
+# A statement tested only by *check* claims is one whose content is an identity or an
+# inequality that holds for any chain: the checks show that our machinery satisfies it, not
+# that the paper's derivation is right.
+
+# %%
+ledger.coverage(
+    [
+        {
+            "statement": "Conditional diffusion models with finite Gaussian-mixture reverse "
+            "kernels and ReLU-network logits approximate suitably regular targets arbitrarily "
+            "well in context-averaged conditional KL, up to a terminal mismatch.",
+            "source": "abstract",
+            "ids": ["E2.3c", "E2.4a", "E2.3a", "E2.4b"],
+        },
+        {
+            "statement": "The terminal mismatch typically vanishes with increasing diffusion "
+            "horizon.",
+            "source": "abstract",
+            "ids": ["E2.2a", "E2.2b", "E2.2d", "E2.2e", "E2.2c"],
+        },
+        {
+            "statement": "A path-space decomposition reduces the output error to the terminal "
+            "mismatch plus per-step reverse-kernel errors.",
+            "source": "abstract",
+            "ids": ["E2.1a", "E2.1b", "E2.3b"],
+        },
+        {
+            "statement": "Assuming each reverse kernel factors through a finite-dimensional "
+            "feature map, each step becomes a static conditional density approximation problem.",
+            "source": "abstract",
+            "ids": ["E2.5a", "E2.5b", "E2.5c"],
+        },
+        {
+            "statement": "Each static problem is solved by composing Norets' Gaussian-mixture "
+            "theory with quantitative ReLU approximation bounds.",
+            "source": "abstract",
+            "reason": "a step of the proof, whose statements we have not seen; we check only our "
+            "own reconstruction of how a logit error bounds the per-step KL (E2.3d) and do not "
+            "implement Norets' mixtures of regressions (the logits-only class of E2.4c/E2.4d "
+            "has means that ignore the context)",
+        },
+        {
+            "statement": "Under exact terminal matching the neural reverse-kernel class is dense "
+            "in conditional KL.",
+            "source": "abstract",
+            "reason": "every chain here starts from N(0, 1) at a finite horizon, and no "
+            "experiment drives the capacity and the horizon up together; E2.3b shows only that "
+            "exact kernels leave the terminal mismatch",
+        },
+        {
+            "statement": "Increasing the number of mixture components or the width of the ReLU "
+            "networks reduces the per-step error.",
+            "source": SUMMARY_K_WIDTH,
+            "ids": ["E2.3c", "E2.4a", "E2.4c", "E2.4e"],
+        },
+        {
+            "statement": "The reverse kernel at each step can be realised by a finite mixture "
+            "whose parameters a ReLU network computes from the current state and the context.",
+            "source": "summary",
+            "ids": ["E2.3c", "E2.4b"],
+        },
+        {
+            "statement": "The regularity constants are uniform in the diffusion time t, so the "
+            "summed per-step errors vanish (the referee's concern; the rebuttal on the summary "
+            "page is machine-simulated, not the authors').",
+            "source": "summary",
+            "ids": ["E2.U1", "E2.U2", "E2.U3", "E2.U4"],
+        },
+        {
+            "statement": "The same density argument may apply to other kernel families; practical "
+            "implementations keep the simplicity of Gaussian-mixture sampling.",
+            "source": "summary",
+            "reason": "the summary's own speculation, not a statement of the paper; no other "
+            "kernel family and no sampling cost is measured here",
+        },
+    ],
+    section="mk-coverage",
 )
 
 # %% [markdown]
 # ## Verdicts
 #
 # Each verdict is computed by code from the measurement, its uncertainty and the criterion
-# (see the `companion.ledger` module).
+# (see the `companion.ledger` module). Only the *paper* rows are verdicts on the paper.
 
 # %%
 ledger.table()
@@ -1133,12 +1616,19 @@ ledger.table()
 #   exact kernel parameterization, the feature-map assumption, the regularity conditions and
 #   whether the theorem gives rates are unknown to us. Our kernel classes, the chain-rule
 #   formula and the logit bound are our reconstruction, consistent with the abstract.
-# * **Rates.** Norets' theorem and the ReLU bounds give rates in $K$ and width that depend on
-#   smoothness and dimension; with 1-D data and a 2-D input $(z_t, c)$ we see decrease with
-#   width and $K$ but do not fit a rate, because we do not know which rate the paper states.
+# * **Density as a limit.** E2.3c fits a rate in the width for kernels whose logits are fitted
+#   by least squares on a random ReLU layer, on a target whose true kernel is in the class; on
+#   the non-mixture target (E2.4) the kernels are trained from samples for a fixed budget, so
+#   their errors include optimisation error, and we show a decrease with $K$, not a decrease to
+#   the terminal mismatch. Minimising the per-step KL directly by quadrature, which would
+#   separate approximation from optimisation, is not done here.
+# * **The literal class.** Our logits-only variant has means that ignore the context; Norets'
+#   mixtures of regressions have means affine in the covariates. Its gap to the fully networked
+#   class (E2.4d) is therefore not a verdict on the paper's class.
+# * **Contexts.** The context is a scalar with smooth effects, so the feature-map assumption is
+#   easy to satisfy; the learned kernels see fresh contexts $c \sim U[0,1]$ in training and are
+#   scored on a grid of {glue:text}`mk_n_eval` contexts, and the fitted-logit kernels of E2.3 are
+#   scored at contexts they were not fitted at.
 # * **Higher dimensions.** All targets are 1-D so that every KL is a quadrature. The chain rule
 #   and the exact mixture kernel hold in any dimension; the behaviour of learned kernels in
 #   high dimension is not tested here.
-# * **Optimisation.** The theorem is about approximation; whether training finds the good
-#   kernels is a separate question. Our E2.4 models are small and briefly trained (in the `ci`
-#   profile very briefly), so their errors include optimisation error.
