@@ -414,13 +414,11 @@ class Ledger:
         claim: str,
         measured: float | Interval,
         expect: Criterion,
-        kind: str | None = None,
+        kind: str,
         source: str | None = None,
         section: str | None = None,
         rtol: float = 1e-6,
         atol: float = 1e-12,
-        uncertainty: float | None = None,  # TRANSITION: removed once every chapter migrates
-        uncertainty_kind: str | None = None,  # TRANSITION
     ) -> dict[str, Any]:
         """Record one claim, compute its verdict, save the ledger and return the record.
 
@@ -463,7 +461,7 @@ class Ledger:
             raise ValueError(f"id must be a non-empty string without spaces, got {id!r}")
         if any(c["id"] == id for c in self._claims):
             raise ValueError(f"id {id!r} is already recorded in ledger {self.name!r}")
-        if kind is not None and kind not in CLAIM_KINDS:  # TRANSITION: kind required
+        if kind not in CLAIM_KINDS:
             raise ValueError(f"claim {id}: kind must be one of {list(CLAIM_KINDS)}, got {kind!r}")
         if paper not in PAPERS:
             raise ValueError(f"claim {id}: paper must be one of {sorted(PAPERS)}, got {paper!r}")
@@ -481,13 +479,9 @@ class Ledger:
                 f"claim {id}: expect must be a criterion built with at_most, at_least, "
                 f"close_to or in_range, got {expect!r}"
             )
-        if uncertainty is not None:  # TRANSITION: legacy free-text uncertainty
-            half = _real(uncertainty, "uncertainty")
-            mv = _real(measured, "measured")
-            measured = Interval(mv, mv - half, mv + half, "t", 99, str(uncertainty_kind))
         if isinstance(measured, Interval):
             iv = measured
-            self._check_interval(id, kind or "", iv)
+            self._check_interval(id, kind, iv)
             m, lo, hi = _real(iv.value, "measured"), _real(iv.low, "low"), _real(iv.high, "high")
             u_kind, n, note, text = iv.kind, iv.n, iv.note, iv.text
             u: float | None = iv.half_width if iv.kind != "none" else None

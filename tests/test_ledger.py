@@ -341,3 +341,10 @@ def test_coverage_recorded_and_validated(ledger):
         ledger.coverage([{"statement": "s", "source": "abstract", "ids": ["E1"], "reason": "x"}])
     with pytest.raises(ValueError, match=r"source"):
         ledger.coverage([{"statement": "s", "ids": ["E1"]}])
+
+
+def test_kind_is_required(ledger):
+    with pytest.raises(TypeError, match="kind"):
+        ledger.record("A", paper="foundations", claim="a claim", measured=1.0, expect=at_most(2.0))
+    with pytest.raises(TypeError, match="uncertainty"):
+        _rec(ledger, uncertainty=0.1)  # free-text uncertainties are gone: use companion.stats

@@ -58,14 +58,16 @@ LEDGER_BODY = """
 # %%
 import torch
 from companion.ledger import Ledger, at_most, close_to
+from companion.stats import t_interval
 
 torch.manual_seed(seed)
 x = torch.randn(1000, dtype=torch.float64) * scale
 ledger = Ledger(NAME, title="Toy", profile=profile, seed=seed, device=device)
-ledger.record("T1", paper="foundations", claim="sample mean is small",
+ledger.record("T1", kind="check", paper="foundations", claim="sample mean is small",
               measured=x.mean().abs().item(), expect=at_most(0.2), section="toy-sec")
-ledger.record("T2", paper="2408.04221", claim="sample std is near scale",
-              measured=x.std().item(), uncertainty=0.05, uncertainty_kind="rough",
+ledger.record("T2", kind="paper", source="abstract", paper="2408.04221",
+              claim="sample std is near scale",
+              measured=t_interval(x.reshape(10, 100).std(1).numpy()),
               expect=close_to(scale, 0.1), section="toy-sec")
 
 # %%
