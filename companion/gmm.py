@@ -208,7 +208,8 @@ class GaussianMixture:
         """Responsibilities ``(n,K)``, per-component posterior means ``(n,K,d)`` and variances."""
         logp, joint, var = self._joint(x, sigma)
         r = torch.exp(joint - logp.unsqueeze(-1))
-        s2 = var - self.variances  # sigma^2, broadcast
+        # sigma^2 itself, not (v + sigma^2) - v: the difference loses all digits once sigma^2 << v
+        s2 = _as_sigma2(sigma, x.shape[0], var)
         gain = self.variances / var  # v/(v+s^2)
         mean_k = self.means + gain * (x.unsqueeze(-2) - self.means)
         var_k = self.variances * s2 / var
@@ -663,6 +664,8 @@ class FullCovarianceMixture:
         check_finite("sigma", s)
         if (s < 0).any():
             raise ValueError(f"sigma must be >= 0, got min {float(s.min()):.3g}")
+        if s.ndim == 1 and n > 0 and bool((s == s[0]).all()):
+            s = s[0]  # one level for all (what samplers pass): (K, d) noised spectra, not (n, K, d)
         step = max(1, _MAX_ENTRIES // (per_sample or self.n_components * self.dim))
         parts = [slice(i, min(i + step, n)) for i in range(0, n, step)]
         if len(parts) == 1:

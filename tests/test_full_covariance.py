@@ -74,6 +74,9 @@ def test_per_sample_sigma_matches_scalar(f5, gen):
         batched = getattr(f5, method)(x, s)
         single = torch.cat([getattr(f5, method)(x[i : i + 1], float(s[i])) for i in range(6)])
         assert torch.allclose(batched, single, rtol=1e-12, atol=1e-14), method
+        # one level for all, as samplers pass it: the scalar path
+        same = getattr(f5, method)(x, torch.full((6,), 0.5, dtype=torch.float64))
+        assert torch.equal(same, getattr(f5, method)(x, 0.5)), method
 
 
 def test_chunked_equals_unchunked(f5, monkeypatch):
