@@ -218,26 +218,19 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "diffusion-companion"
 
 
-def fit_patch_prior(
-    config: PatchPriorConfig, patches: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Fit the mixture by EM on one thread; returns the parameters and the fit's record.
+def fit_patch_prior(config: PatchPriorConfig) -> dict[str, np.ndarray]:
+    """Fit the mixture by EM on one thread to :func:`extract_patches` of ``config``.
 
-    Keys: ``weights`` ``(K,)``, ``means`` ``(K, d)``, ``covariances`` ``(K, d, d)`` (float64),
-    ``config`` (JSON of the fitting parameters), ``key`` (:func:`cache_key`), ``n_iter``,
-    ``converged``, ``lower_bound`` (mean log-likelihood per patch at the end of EM),
-    ``fit_seconds`` and the versions of scikit-learn and numpy. ``patches`` defaults to
-    :func:`extract_patches` of the configuration (pass them only to reuse an extraction).
+    Returns the parameters and the fit's record: ``weights`` ``(K,)``, ``means`` ``(K, d)``,
+    ``covariances`` ``(K, d, d)`` (float64), ``config`` (JSON of the fitting parameters),
+    ``key`` (:func:`cache_key`), ``n_iter``, ``converged``, ``lower_bound`` (mean
+    log-likelihood per patch at the last E-step), ``fit_seconds`` and the versions of
+    scikit-learn and numpy.
     """
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
-    if patches is None:
-        patches = extract_patches(config.n_patches, config.seed, config.patch_size)
-    if patches.shape != (config.n_patches, config.dim):
-        raise ValueError(
-            f"patches must have shape ({config.n_patches}, {config.dim}), got {patches.shape}"
-        )
+    patches = extract_patches(config.n_patches, config.seed, config.patch_size)
     gm = GaussianMixture(
         n_components=config.n_components,
         covariance_type="full",
