@@ -141,9 +141,20 @@ def _cell(text: Any) -> str:
     return s.replace("\n", " ").replace("|", "\\|").strip()
 
 
-def badge(verdict: str) -> str:
+#: How the verdict on a question of ours reads: an answer, not a verdict on the paper.
+ANSWERS = {"supported": "yes", "not reproduced": "no", "inconclusive": "undecided"}
+
+
+def badge(verdict: str, kind: str | None = None) -> str:
+    """The verdict badge; for a ``question`` of ours it reads as the answer (yes / no /
+    undecided), with the verdict in its tooltip."""
     cls, sym = BADGES.get(verdict, ("unknown", "·"))
     order = VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
+    if kind == "question" and verdict in ANSWERS:
+        return (
+            f'<span class="verdict verdict-{cls}" data-sort="{order}" '
+            f'title="answer to our question (verdict: {verdict})">{sym} {ANSWERS[verdict]}</span>'
+        )
     return f'<span class="verdict verdict-{cls}" data-sort="{order}">{sym} {verdict}</span>'
 
 
@@ -449,7 +460,7 @@ def _claim_row(c: dict[str, Any], second: str, ctx: _Context) -> str:
         statement += (
             f'<br><small class="claim-source">source: {_cell(html.escape(c["source"]))}</small>'
         )
-    verdict = badge(c["verdict"]) + "<br>" + stability_cell(*ctx.sweep_entry(c))
+    verdict = badge(c["verdict"], c.get("kind")) + "<br>" + stability_cell(*ctx.sweep_entry(c))
     return (
         f"| {_row_marker(c)}{link} | {second} | {statement} | {measured_cell(c)} "
         f"| {_cell(c.get('expected'))} | {verdict} | {full_cell(c, *ctx.full_claim(c))} |"

@@ -1227,3 +1227,17 @@ def test_makefile_passes_the_profile_to_the_results_regression():
     makefile = (ROOT / "Makefile").read_text()
     for action in ("check", "update"):
         assert f"scripts/check_results.py {action} --profile '$(PROFILE)'" in makefile
+
+
+def test_dashboard_shows_answers_to_questions():
+    run = _run(
+        [
+            _claim(id="Q1", kind="question", paper="2408.04221", verdict="not reproduced"),
+            _claim(id="P1", kind="paper", source="abstract", paper="2408.04221"),
+        ]
+    )
+    md = make_pages.claims_markdown([run])
+    q_row = next(line for line in md.splitlines() if "Q1" in line and "claim-row" in line)
+    p_row = next(line for line in md.splitlines() if "P1" in line and "claim-row" in line)
+    assert "✘ no</span>" in q_row and "verdict: not reproduced" in q_row
+    assert "✔ supported</span>" in p_row
