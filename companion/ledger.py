@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
+    "ANSWERS",
     "CLAIM_KINDS",
     "MIN_FIT_POINTS",
     "MIN_SEEDS",
@@ -102,6 +103,9 @@ CLAIM_KINDS: dict[str, str] = {
 MIN_SEEDS = 5
 #: Fewest points behind a fitted slope of a ``paper`` or ``derived`` claim.
 MIN_FIT_POINTS = 5
+
+#: How a verdict on a ``question`` of ours reads: an answer, not a verdict on the paper.
+ANSWERS: dict[str, str] = {"supported": "yes", "not reproduced": "no", "inconclusive": "undecided"}
 
 #: The three possible verdicts, in display order.
 VERDICTS: tuple[str, ...] = ("supported", "inconclusive", "not reproduced")
@@ -642,7 +646,7 @@ class Ledger:
                     "measured": format_measured(c["measured"], c.get("interval")),
                     "uncertainty": c.get("uncertainty_text", ""),
                     "expected": c["expected"],
-                    "verdict": c["verdict"],
+                    "verdict": ANSWERS[c["verdict"]] if c["kind"] == "question" else c["verdict"],
                 }
             )
         columns = ["id", "kind", "claim", "measured", "uncertainty", "expected", "verdict"]

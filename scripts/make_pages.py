@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pipeline  # noqa: E402
 
-from companion.ledger import CLAIM_KINDS, PAPERS, VERDICTS, format_measured  # noqa: E402
+from companion.ledger import ANSWERS, CLAIM_KINDS, PAPERS, VERDICTS, format_measured  # noqa: E402
 
 ROOT = pipeline.ROOT
 BOOK = ROOT / "book"
@@ -139,10 +139,6 @@ def _cell(text: Any) -> str:
     """Text safe inside a markdown pipe-table cell."""
     s = "" if text is None else str(text)
     return s.replace("\n", " ").replace("|", "\\|").strip()
-
-
-#: How the verdict on a question of ours reads: an answer, not a verdict on the paper.
-ANSWERS = {"supported": "yes", "not reproduced": "no", "inconclusive": "undecided"}
 
 
 def badge(verdict: str, kind: str | None = None) -> str:

@@ -348,3 +348,10 @@ def test_kind_is_required(ledger):
         ledger.record("A", paper="foundations", claim="a claim", measured=1.0, expect=at_most(2.0))
     with pytest.raises(TypeError, match="uncertainty"):
         _rec(ledger, uncertainty=0.1)  # free-text uncertainties are gone: use companion.stats
+
+
+def test_table_shows_answers_to_questions(ledger):
+    _rec(ledger, "Q", kind="question", measured=5.0)
+    _rec(ledger, "C", kind="check", measured=5.0)
+    t = ledger.table()
+    assert t.loc["Q", "verdict"] == "no" and t.loc["C", "verdict"] == "not reproduced"
