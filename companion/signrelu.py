@@ -53,6 +53,14 @@ __all__ = [
     "reciprocal_knots",
     "relu_reciprocal_network",
     "relu_reciprocal_sup_error",
+    "ReLUNetwork",
+    "relu_square_network",
+    "relu_product_network",
+    "reciprocal_relative_error",
+    "relu_ratio_network",
+    "hinge_network",
+    "ratio_approximant",
+    "bounded_ratio_grid",
 ]
 
 Layer = tuple[Tensor, Tensor]  # (W (out, in), b (out,)), float64
@@ -374,6 +382,7 @@ def ratio_network(
     b_max: float = 1.0,
     shift: str | float = "scaled",
     a: float = 1.0,
+    scale: str = "raw",
 ) -> SignReLUNetwork:
     r"""Exact :math:`p/q` on :math:`[0, A]\times[\delta, B]` as :math:`(p+1)\cdot(1/q) - 1/q`.
 
@@ -386,6 +395,12 @@ def ratio_network(
         a_max, b_max: upper ends of the numerator and denominator ranges.
         shift: shift of the square gadgets (see :func:`square_network`).
         a: SignReLU parameter.
+        scale: ``"raw"`` multiplies :math:`p+1` by :math:`v=1/q\le 1/\delta`, so the square of
+            :math:`u+v` lives on an interval of length :math:`\approx 1/\delta` and the largest
+            weight grows like :math:`\delta^{-2}`; ``"normalised"`` multiplies by
+            :math:`v=\delta/q\in[\delta/B, 1]` and divides by :math:`\delta` in the last affine
+            map: every square stays on an :math:`O(1)` interval and the largest weight grows
+            like :math:`\delta^{-1}` only.
     """
     delta = check_positive("delta", delta)
     a_max = check_positive("a_max", a_max)
@@ -393,7 +408,26 @@ def ratio_network(
     a = check_positive("a", a)
     if delta >= b_max:
         raise ValueError(f"delta must be < b_max, got delta={delta}, b_max={b_max}")
-    # stage 1: (p, q) -> (p + 1, 1/q)
+    if isinstance(scale, str):
+        check_in("scale", scale, ["raw", "normalised"])
+    else:
+        raise ValueError(f"scale must be 'raw' or 'normalised', got {scale!r}")
+    return _module(
+        _ratio_chain(delta, a_max, b_max, shift, a, scale),
+        a,
+        [0.0, delta],
+        [a_max, b_max],
+        f"ratio[delta={delta:g}]" + ("" if scale == "raw" else ",normalised"),
+    )
+
+
+def _ratio_chain(
+    delta: float, a_max: float, b_max: float, shift: str | float, a: float, scale: str = "raw"
+) -> _Chain:
+    # "normalised": v = delta/q in [delta/B, 1] keeps every square on an O(1) interval; the
+    # product is multiplied by 1/delta only in the last affine map.
+    k = delta if scale == "normalised" else 1.0
+    # stage 1: (p, q) -> (p + 1, k/q)
     u = _pre(
         _post(
             _identity(_t([0.0]), _t([a_max]), 1),
@@ -405,17 +439,21 @@ def ratio_network(
         _t([[1.0, 0.0]]),
         _t([0.0]),
     )
-    v = _pre(_reciprocal(delta, a, b_max), _t([[0.0, 1.0]]), _t([0.0]))
+    rec = _reciprocal(delta, a, b_max)
+    rec = _post(rec, _t([[k]]), _t([0.0]), k * rec.out_lo, k * rec.out_hi)
+    v = _pre(rec, _t([[0.0, 1.0]]), _t([0.0]))
     stage1 = _parallel([u, v])
-    # stage 2: (u, v) -> (u v, v) -> u v - v
-    prod = _product((1.0, a_max + 1.0), (1.0 / b_max, 1.0 / delta), shift, a)
-    keep_v = _pre(_identity(_t([1.0 / b_max]), _t([1.0 / delta]), 0), _t([[0.0, 1.0]]), _t([0.0]))
+    # stage 2: (u, v) -> (u v, v) -> (u v - v)/k
+    prod = _product((1.0, a_max + 1.0), (k / b_max, k / delta), shift, a)
+    keep_v = _pre(_identity(_t([k / b_max]), _t([k / delta]), 0), _t([[0.0, 1.0]]), _t([0.0]))
     stage2 = _post(
-        _parallel([prod, keep_v]), _t([[1.0, -1.0]]), _t([0.0]), _t([0.0]), _t([a_max / delta])
+        _parallel([prod, keep_v]),
+        _t([[1.0 / k, -1.0 / k]]),
+        _t([0.0]),
+        _t([0.0]),
+        _t([a_max / delta]),
     )
-    return _module(
-        _compose(stage2, stage1), a, [0.0, delta], [a_max, b_max], f"ratio[delta={delta:g}]"
-    )
+    return _compose(stage2, stage1)
 
 
 def relu_emulation(M: float, a: float = 1.0) -> SignReLUNetwork:
@@ -570,3 +608,238 @@ def relu_reciprocal_sup_error(
     :math:`(\delta^{-1/2} - B^{-1/2})^2/(2K^2)`, i.e. relative to :math:`\sup 1/b = 1/\delta`,
     :math:`(1-\sqrt{\delta/B})^2/(2K^2) < 1/(2K^2)` for every :math:`\delta`."""
     return 0.5 * float(_piece_errors(reciprocal_knots(delta, K, b_max, placement)).max())
+
+
+# --------------------------------------------------------------------------------------------
+# Deep ReLU rivals (training-free): Yarotsky's sawtooth square, product and a ReLU division
+# --------------------------------------------------------------------------------------------
+class ReLUNetwork(SignReLUNetwork):
+    """A :class:`SignReLUNetwork` with ReLU activations instead (same layers, domain and report)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.act = nn.ReLU()
+
+
+def _relu_square(m: int) -> _Chain:
+    # Yarotsky (2017): x^2 ~ f_m(x) = x - sum_{s<=m} g_s(x)/4^s on [0, 1], g_s the s-fold
+    # composition of the hat g(x) = 2x - 4 ReLU(x - 1/2); 0 <= f_m - x^2 <= 4^-(m+1).
+    # Hidden layer k holds ReLU(g_{k-1}), ReLU(g_{k-1} - 1/2), ReLU(acc_{k-1}), all >= 0.
+    first = (_t([[1.0], [1.0], [1.0]]), _t([0.0, -0.5, 0.0]))
+    spread = _t([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # (g, acc) -> (g, g, acc)
+    layers: list[Layer] = [first]
+    for k in range(1, m + 1):
+        to_state = _t([[2.0, -4.0, 0.0], [-2.0 / 4**k, 4.0 / 4**k, 1.0]])  # (g_k, acc_k)
+        if k < m:
+            layers.append((spread @ to_state, _t([0.0, -0.5, 0.0])))
+        else:
+            layers.append((to_state[1:], _t([0.0])))
+    return _Chain(layers, _t([0.0]), _t([1.0]))
+
+
+def _check_levels(m: int) -> int:
+    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+        raise ValueError(f"m (sawtooth levels) must be a positive integer, got {m!r}")
+    return m
+
+
+def relu_square_network(m: int) -> ReLUNetwork:
+    r"""Yarotsky's deep ReLU square on :math:`[0,1]`: depth ``m``, width 3, error
+    :math:`0\le f_m(x)-x^2\le 4^{-m-1}`."""
+    m = _check_levels(m)
+    return ReLUNetwork(
+        _relu_square(m).layers, domain=(_t([0.0]), _t([1.0])), name=f"relu-square[m={m}]"
+    )
+
+
+def _relu_product(m: int) -> _Chain:
+    sq = [
+        _pre(_relu_square(m), _t([[0.5, 0.5]]), _t([0.0])),
+        _pre(_relu_square(m), _t([[1.0, 0.0]]), _t([0.0])),
+        _pre(_relu_square(m), _t([[0.0, 1.0]]), _t([0.0])),
+    ]
+    # uv = 2((u+v)/2)^2 - u^2/2 - v^2/2; error in [-4^-(m+1), 2 * 4^-(m+1)]
+    return _post(_parallel(sq), _t([[2.0, -0.5, -0.5]]), _t([0.0]), _t([0.0]), _t([1.0]))
+
+
+def relu_product_network(m: int) -> ReLUNetwork:
+    r"""Deep ReLU product :math:`uv` on :math:`[0,1]^2` by polarisation of three Yarotsky squares:
+    depth ``m``, width 9, sup error at most :math:`2\cdot4^{-m-1}`."""
+    m = _check_levels(m)
+    return ReLUNetwork(
+        _relu_product(m).layers,
+        domain=(_t([0.0, 0.0]), _t([1.0, 1.0])),
+        name=f"relu-product[m={m}]",
+    )
+
+
+def reciprocal_relative_error(delta: float, K: int, b_max: float = 1.0) -> float:
+    r"""Sup *relative* error of the rescaled geometric-knot interpolant of :math:`1/b` used by
+    :func:`relu_ratio_network`: with ratio :math:`r=(B/\delta)^{1/K}` between knots the chord
+    exceeds :math:`1/b` by at most a factor :math:`1+e`, :math:`e=(r-1)^2/(4r)`, and scaling by
+    :math:`1/(1+e/2)` balances the error to :math:`(e/2)/(1+e/2)\approx\log^2(B/\delta)/(8K^2)`."""
+    knots = reciprocal_knots(delta, K, b_max, "geometric")
+    r = float(knots[1] / knots[0])
+    e = (r - 1.0) ** 2 / (4.0 * r)
+    return (e / 2.0) / (1.0 + e / 2.0)
+
+
+def relu_ratio_network(delta: float, K: int, m: int, b_max: float = 1.0) -> ReLUNetwork:
+    r"""A deep ReLU network for :math:`p/q` on :math:`[0,1]\times[\delta,B]` (training-free).
+
+    Layer 1: :math:`v=\delta\,c\,\hat r(q)`, with :math:`\hat r` the piecewise-linear interpolant
+    of :math:`1/q` at ``K + 1`` geometric knots (the best placement for *relative* error) and
+    :math:`c=1/(1+e/2)` balancing its relative error (:func:`reciprocal_relative_error`), next to
+    a pass-through of :math:`p`; then :math:`v` and :math:`p` pass one ReLU layer and enter the
+    Yarotsky product with ``m`` levels (:func:`relu_product_network`); the last affine map
+    divides by :math:`\delta`. On :math:`\{p\le Cq\}` the error is at most
+    :math:`C\,\epsilon_{\rm rel}(K) + 2\cdot4^{-m-1}/\delta`. Depth ``m + 2``, width
+    ``max(K + 1, 9)``.
+    """
+    delta = check_positive("delta", delta)
+    b_max = check_positive("b_max", b_max)
+    m = _check_levels(m)
+    knots = reciprocal_knots(delta, K, b_max, "geometric")
+    vals = 1.0 / knots
+    slopes = (vals[1:] - vals[:-1]) / (knots[1:] - knots[:-1])
+    coef = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])
+    c = 1.0 - reciprocal_relative_error(delta, K, b_max)  # = 1/(1 + e/2)
+    # hidden 1: ReLU(p), ReLU(q - b_j) for j < K
+    w0 = torch.zeros(K + 1, 2, dtype=torch.float64)
+    w0[0, 0] = 1.0
+    w0[1:, 1] = 1.0
+    b0 = torch.cat([_t([0.0]), -knots[:-1]])
+    # to (p, v) with v = delta c (1/delta + sum_j coef_j ReLU(q - b_j)) in [0, 1]
+    w1 = torch.zeros(2, K + 1, dtype=torch.float64)
+    w1[0, 0] = 1.0
+    w1[1, 1:] = delta * c * coef
+    b1 = _t([0.0, c])  # delta * c * (1/delta)
+    stage1 = _Chain([(w0, b0), (w1, b1)], _t([0.0, 0.0]), _t([1.0, 1.0]))
+    # one pass-through layer keeps (p, v) as two neurons, so the product does not densify
+    stage1 = _compose(_identity(_t([0.0, 0.0]), _t([1.0, 1.0]), 1), stage1)
+    prod = _post(_relu_product(m), _t([[1.0 / delta]]), _t([0.0]), _t([0.0]), _t([1.0 / delta]))
+    chain = _compose(prod, stage1)
+    return ReLUNetwork(
+        chain.layers, domain=(_t([0.0, delta]), _t([1.0, b_max])), name=f"relu-ratio[K={K},m={m}]"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Hinge approximants and the training-free ratio approximant
+# --------------------------------------------------------------------------------------------
+def _hinge_chain(knots: Tensor, values: Tensor, M: float | None, a: float) -> _Chain:
+    # f_0 + sum_j c_j phi(x - x_j), phi = ReLU (M None) or rho(M .)/M; neuron 0 sees x - x_0 >= 0
+    x = torch.as_tensor(knots, dtype=torch.float64).reshape(-1)
+    f = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if x.numel() < 2 or f.shape != x.shape:
+        raise ValueError(
+            f"knots and values must be 1-D of equal length >= 2, got {tuple(x.shape)}, {tuple(f.shape)}"
+        )
+    if not bool((x[1:] > x[:-1]).all()):
+        raise ValueError("knots must be strictly increasing")
+    if not bool(torch.isfinite(f).all()):
+        raise ValueError("values must be finite")
+    s = (f[1:] - f[:-1]) / (x[1:] - x[:-1])
+    coef = torch.cat([s[:1], s[1:] - s[:-1]])
+    g = 1.0 if M is None else M
+    w0 = torch.full((x.numel() - 1, 1), g, dtype=torch.float64)
+    b0 = -g * x[:-1]
+    w1 = (coef / g)[None, :]
+    b1 = f[:1].clone()
+    return _Chain([(w0, b0), (w1, b1)], f.min().reshape(1), f.max().reshape(1))
+
+
+def hinge_network(
+    knots: Tensor, values: Tensor, M: float | None = None, a: float = 1.0
+) -> SignReLUNetwork:
+    r"""One hidden layer of width ``n`` (``n + 1`` knots) for the piecewise-linear interpolant of
+    ``values`` at ``knots``: :math:`f_0+\sum_{j<n}c_j\,\phi(x-x_j)` with :math:`c_j` the slope
+    changes.
+
+    ``M=None`` gives a :class:`ReLUNetwork` with :math:`\phi=\mathrm{ReLU}` (the interpolant,
+    exactly); a number ``M`` gives a SignReLU network with :math:`\phi(z)=\rho(Mz)/M`, which
+    equals :math:`z` for :math:`z\ge0` and lies in :math:`(-a/M, 0]` for :math:`z<0`, so it
+    differs from the interpolant by at most :math:`(a/M)\sum_{j\ge1}|c_j|`. Domain
+    :math:`[x_0, x_n]`.
+    """
+    if M is not None:
+        M = check_positive("M", M)
+    a = check_positive("a", a)
+    c = _hinge_chain(knots, values, M, a)
+    x = torch.as_tensor(knots, dtype=torch.float64).reshape(-1)
+    cls = ReLUNetwork if M is None else SignReLUNetwork
+    net = cls(c.layers, a=a, domain=(x[:1], x[-1:]), name=f"hinge[n={x.numel() - 1}]")
+    return net
+
+
+def ratio_approximant(
+    knots: Tensor,
+    f1_values: Tensor,
+    f2_values: Tensor,
+    M: float,
+    delta: float,
+    a_max: float,
+    b_max: float,
+    a: float = 1.0,
+) -> SignReLUNetwork:
+    r"""A single SignReLU network for :math:`f_1/f_2` on :math:`[x_0, x_n]`, without training.
+
+    Layer 1: the hinge approximants :math:`\hat f_1,\hat f_2` (:func:`hinge_network` with
+    emulation parameter ``M``, width ``2n``). Layer 2 clips them into the division network's
+    domain with :math:`\mathrm{lo}+a/M+\rho(M(\cdot-\mathrm{lo}))/M\ge\mathrm{lo}` (adds at most
+    :math:`a/M` where the input was in range): :math:`\hat f_1` at 0, :math:`\hat f_2` at
+    ``delta``. Layers 3-5: the exact division network (``scale="normalised"``) on
+    :math:`[0, A]\times[\delta, B]`. Depth 5, width ``max(2n, 10)``.
+
+    Needs :math:`f_1\ge0` (shift the numerator first) and ``delta`` below :math:`\inf f_2`; the
+    upper ends ``a_max`` and ``b_max`` must bound the approximants (checked on evaluation only
+    through the final output's exactness, so give them a margin).
+    """
+    M = check_positive("M", M)
+    a = check_positive("a", a)
+    delta = check_positive("delta", delta)
+    a_max = check_positive("a_max", a_max)
+    b_max = check_positive("b_max", b_max)
+    if float(torch.as_tensor(f1_values).min()) < 0:
+        raise ValueError("f1_values must be >= 0 (shift the numerator first)")
+    if float(torch.as_tensor(f2_values).min()) <= delta:
+        raise ValueError(f"f2_values must exceed delta={delta} at every knot")
+    if (
+        float(torch.as_tensor(f1_values).max()) >= a_max
+        or float(torch.as_tensor(f2_values).max()) >= b_max
+    ):
+        raise ValueError("a_max and b_max must exceed the largest f1 and f2 values")
+    h = _parallel([_hinge_chain(knots, f1_values, M, a), _hinge_chain(knots, f2_values, M, a)])
+    lo = _t([0.0, delta])
+    clip = _Chain(
+        [
+            (torch.diag(_t([M, M])), -M * lo),
+            (torch.diag(_t([1.0 / M, 1.0 / M])), lo + a / M),
+        ],
+        lo,
+        _t([a_max, b_max]),
+    )
+    div = _ratio_chain(delta, a_max, b_max, "scaled", a, "normalised")
+    chain = _compose(div, _compose(clip, h))
+    x = torch.as_tensor(knots, dtype=torch.float64).reshape(-1)
+    return SignReLUNetwork(
+        chain.layers,
+        a=a,
+        domain=(x[:1], x[-1:]),
+        name=f"ratio-approximant[n={x.numel() - 1},M={M:g}]",
+    )
+
+
+def bounded_ratio_grid(delta: float, n_b: int = 801, n_s: int = 21, c: float = 1.0) -> Tensor:
+    r"""Points of :math:`\{(a, b): 0\le a\le c\,b,\ \delta\le b\le 1\}`, where :math:`a/b\in[0,c]`:
+    ``n_b`` log-spaced denominators times ``n_s`` uniform fractions :math:`a/(cb)`, shape
+    ``(n_b*n_s, 2)``, float64."""
+    delta = check_positive("delta", delta)
+    c = check_positive("c", c)
+    if delta >= 1:
+        raise ValueError(f"delta must be < 1, got {delta}")
+    b = torch.exp(torch.linspace(math.log(delta), 0.0, n_b, dtype=torch.float64))
+    b[0], b[-1] = delta, 1.0
+    s = torch.linspace(0.0, 1.0, n_s, dtype=torch.float64)
+    bb, ss = torch.meshgrid(b, s, indexing="ij")
+    return torch.stack([(c * bb * ss).flatten(), bb.flatten()], dim=-1).clamp(max=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -225,3 +226,122 @@ def test_relu_reciprocal_bad_arguments():
         relu_reciprocal_network(0.1, 4, placement="chebyshev")
     with pytest.raises(ValueError, match="delta"):
         relu_reciprocal_sup_error(-1.0, 4)
+
+
+# ---- normalised division, deep ReLU rivals, hinge approximants ------------------------------
+from companion.signrelu import (  # noqa: E402
+    ReLUNetwork,
+    bounded_ratio_grid,
+    hinge_network,
+    ratio_approximant,
+    reciprocal_relative_error,
+    relu_product_network,
+    relu_ratio_network,
+    relu_square_network,
+)
+
+
+@pytest.mark.parametrize("delta", [1e-1, 1e-3, 1e-4])
+def test_normalised_ratio_exact_with_small_weights(delta):
+    net = ratio_network(delta, scale="normalised")
+    raw = ratio_network(delta)
+    x = ratio_grid(delta, 101)
+    assert ratio_errors(net(x), x)["sup"] < 1e-11
+    assert net.max_weight == pytest.approx(9 / delta, rel=1e-12)
+    assert raw.max_weight == pytest.approx((2 + 1 / delta) ** 2, rel=1e-12)
+    assert (net.depth, net.width) == (raw.depth, raw.width)
+    # in float32 the normalised construction loses far less on {a <= b}
+    xc = bounded_ratio_grid(delta, 201, 11)
+    tc = xc[:, 0] / xc[:, 1]
+    e32 = lambda m: float((m.float()(xc.float())[:, 0].double() - tc).abs().max())  # noqa: E731
+    if delta <= 1e-3:
+        assert e32(net) < 1e-3 * e32(raw)
+    with pytest.raises(ValueError, match="scale"):
+        ratio_network(delta, scale="log")
+
+
+@pytest.mark.parametrize("m", [1, 3, 6])
+def test_relu_square_and_product_bounds(m):
+    x = col(torch.linspace(0, 1, 20001, dtype=torch.float64))
+    e = relu_square_network(m)(x) - x**2
+    assert float(e.min()) >= -1e-15 and float(e.max()) <= 4.0 ** (-m - 1) + 1e-15
+    assert float(e.max()) > 0.9 * 4.0 ** (-m - 1)  # the bound is attained: not exact
+    u = torch.rand(5000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    net = relu_product_network(m)
+    assert isinstance(net, ReLUNetwork) and isinstance(net.act, torch.nn.ReLU)
+    assert float((net(u)[:, 0] - u[:, 0] * u[:, 1]).abs().max()) <= 2 * 4.0 ** (-m - 1) + 1e-15
+    assert (net.depth, net.width) == (m, 9)
+
+
+@pytest.mark.parametrize("delta,K,m", [(1e-2, 8, 3), (1e-3, 32, 9), (1e-4, 64, 12)])
+def test_relu_ratio_within_bound_on_bounded_ratios(delta, K, m):
+    net = relu_ratio_network(delta, K, m)
+    xc = bounded_ratio_grid(delta, 2001, 21)
+    err = float((net(xc)[:, 0] - xc[:, 0] / xc[:, 1]).abs().max())
+    bound = reciprocal_relative_error(delta, K) + 2 * 4.0 ** (-m - 1) / delta
+    assert err <= bound * (1 + 1e-9)
+    assert err > 0.3 * bound  # and not far below it: the bound describes the network
+    assert net.depth == m + 2
+    # the relative error of the geometric interpolant shrinks like log^2(1/delta)/(8 K^2)
+    approx = math.log(1 / delta) ** 2 / (8 * K**2)
+    assert reciprocal_relative_error(delta, K) == pytest.approx(approx, rel=0.1)
+
+
+def test_relu_rivals_bad_arguments():
+    for bad in [0, -1, 1.5, True]:
+        with pytest.raises(ValueError):
+            relu_square_network(bad)
+    with pytest.raises(ValueError):
+        relu_ratio_network(0.0, 4, 2)
+    with pytest.raises(ValueError):
+        relu_ratio_network(1e-2, 0, 2)
+    with pytest.raises(ValueError):
+        bounded_ratio_grid(1.5)
+    with pytest.raises(ValueError, match="must lie in"):
+        relu_ratio_network(1e-2, 4, 2)(torch.tensor([[0.5, 1e-3]], dtype=torch.float64))
+
+
+def test_hinge_network_relu_exact_and_signrelu_bound():
+    xk = torch.linspace(-2, 3, 41, dtype=torch.float64)
+    f = torch.sin(2 * xk) + xk**2
+    xe = torch.linspace(-2, 3, 4001, dtype=torch.float64)
+    pl = torch.as_tensor(np.interp(xe.numpy(), xk.numpy(), f.numpy()))
+    relu = hinge_network(xk, f)
+    assert isinstance(relu, ReLUNetwork)
+    assert float((relu(xe[:, None])[:, 0] - pl).abs().max()) < 1e-12
+    assert relu.n_parameters <= 3 * 40 + 1
+    s = (f[1:] - f[:-1]) / (xk[1:] - xk[:-1])
+    tv = float((s[1:] - s[:-1]).abs().sum())
+    for M in [1e2, 1e4, 1e6]:
+        sr = hinge_network(xk, f, M=M)
+        dev = float((sr(xe[:, None])[:, 0] - pl).abs().max())
+        assert dev <= tv / M * (1 + 1e-9)
+        assert dev > 0.05 * tv / M  # the emulation error is real, of order 1/M
+    with pytest.raises(ValueError, match="increasing"):
+        hinge_network(xk.flip(0), f)
+    with pytest.raises(ValueError, match="equal length"):
+        hinge_network(xk, f[:-1])
+    with pytest.raises(ValueError, match="must lie in"):
+        relu(torch.tensor([[3.5]], dtype=torch.float64))
+
+
+def test_ratio_approximant_tends_to_interpolant_ratio():
+    xk = torch.linspace(0, 1, 33, dtype=torch.float64)
+    f1 = 0.5 + 0.3 * torch.sin(3 * xk)
+    f2 = 0.2 + xk**2
+    xe = torch.linspace(0, 1, 2001, dtype=torch.float64)
+    p1 = np.interp(xe.numpy(), xk.numpy(), f1.numpy())
+    p2 = np.interp(xe.numpy(), xk.numpy(), f2.numpy())
+    target = torch.as_tensor(p1 / p2)
+    errs = []
+    for M in [1e3, 1e5, 1e7]:
+        net = ratio_approximant(xk, f1, f2, M, delta=0.1, a_max=1.5, b_max=2.0)
+        errs.append(float((net(xe[:, None])[:, 0] - target).abs().max()))
+    assert errs[-1] < 1e-5 and errs[0] > 10 * errs[1] > 100 * errs[2]
+    assert net.depth == 5 and net.width == 2 * 32
+    with pytest.raises(ValueError, match=">= 0"):
+        ratio_approximant(xk, f1 - 1, f2, 1e3, 0.1, 1.5, 2.0)
+    with pytest.raises(ValueError, match="exceed delta"):
+        ratio_approximant(xk, f1, f2, 1e3, 0.5, 1.5, 2.0)
+    with pytest.raises(ValueError, match="a_max"):
+        ratio_approximant(xk, f1, f2, 1e3, 0.1, 0.5, 2.0)
