@@ -487,6 +487,11 @@ def _vp_uniform_t(t_min: float = 1e-3) -> NoiseDistribution:
     return NoiseDistribution("vp-linear uniform t", sample)
 
 
+def _decreasing_weight(sigma: Tensor, sigma_data: float) -> Tensor:
+    """Denoiser weight ``sigma^-4``: the mirror image of the uniform one in ``log sigma``."""
+    return sigma ** (-4)
+
+
 def _presets(sigma_min: float = 0.002, sigma_max: float = 80.0) -> dict[str, TrainingPreset]:
     return {
         "edm": TrainingPreset(
@@ -510,6 +515,12 @@ def _presets(sigma_min: float = 0.002, sigma_max: float = 80.0) -> dict[str, Tra
             loguniform(sigma_min, sigma_max),
             "uniform",
         ),
+        "decreasing": TrainingPreset(
+            "decreasing",
+            "log-uniform sigma, denoiser weight sigma^-4 (eps-weight falls like sigma^-2)",
+            loguniform(sigma_min, sigma_max),
+            _decreasing_weight,
+        ),
         "bell-high": TrainingPreset(
             "bell-high",
             "log-normal(+1.5, 1.2), EDM weight (bell at high sigma)",
@@ -526,7 +537,7 @@ def _presets(sigma_min: float = 0.002, sigma_max: float = 80.0) -> dict[str, Tra
 
 
 #: The training designs compared in E4.4 (EDM's choice, Song's VE and VP choices, an increasing
-#: weighting, and bells shifted to high and low noise).
+#: and a decreasing weighting, and bells shifted to high and low noise).
 TRAINING_PRESETS: dict[str, TrainingPreset] = _presets()
 
 
@@ -586,6 +597,34 @@ def eps_weight_density(
     return dens / (dens.sum() * h)
 
 
+def classify_profile(density: Tensor, flat_ratio: float = 2.0) -> str:
+    r"""Shape of a measured :math:`\varepsilon`-weight density over its support in :math:`\log\sigma`.
+
+    ``density`` holds the values on a uniform grid of :math:`\log\sigma` wide enough to contain
+    the design's support (its non-zero bins, first to last). ``"flat"``: max/min over the support
+    is at most ``flat_ratio``; ``"bell"``: the maximum is inside the support and the density at
+    both of its ends is at most half the maximum; ``"increasing"`` / ``"decreasing"``: the
+    maximum sits at the upper / lower end (within half the maximum) and the other end is at most
+    half of it; ``"other"`` otherwise.
+    """
+    d = torch.as_tensor(density, dtype=torch.float64).reshape(-1)
+    if d.numel() < 3 or not bool((d >= 0).all()) or float(d.max()) <= 0:
+        raise ValueError("density must be >= 3 non-negative values, not all zero")
+    nz = torch.nonzero(d > 0).reshape(-1)
+    d = d[int(nz[0]) : int(nz[-1]) + 1]
+    top, lo, hi = float(d.max()), float(d[0]), float(d[-1])
+    if float(d.min()) > 0 and top / float(d.min()) <= flat_ratio:
+        return "flat"
+    k = int(torch.argmax(d))
+    if 0 < k < d.numel() - 1 and lo <= top / 2 and hi <= top / 2:
+        return "bell"
+    if hi >= top / 2 and lo <= top / 2:
+        return "increasing"
+    if lo >= top / 2 and hi <= top / 2:
+        return "decreasing"
+    return "other"
+
+
 def _weighting(name: str) -> Callable[[Tensor, float], Tensor]:
     from .training import get_weighting
 
@@ -593,7 +632,13 @@ def _weighting(name: str) -> Callable[[Tensor, float], Tensor]:
 
 
 # -- independent references and machinery checks (chapter 04) ------------------------------------
-def gaussian_output_kl(mean: float, var: float, sigmas: Tensor) -> float:
+def gaussian_output_kl(
+    mean: float,
+    var: float,
+    sigmas: Tensor,
+    prior_mean: float = 0.0,
+    prior_var: float | None = None,
+) -> float:
     r"""Closed-form :math:`\mathrm{KL}(p_{\sigma_{\min}}\,\|\,\hat q)` of the VE exponential
     integrator for Gaussian data :math:`\mathcal N(\mu, v)` with the exact score (1-D).
 
@@ -603,10 +648,15 @@ def gaussian_output_kl(mean: float, var: float, sigmas: Tensor) -> float:
     from :math:`\mathcal N(0,\sigma_{\max}^2)` the output is Gaussian with mean
     :math:`\mu + (-\mu)\prod_k a_k` and variance :math:`P_{k+1}=a_k^2P_k+\Delta_k`. The KL of
     two Gaussians then needs no grid: an independent reference for :func:`output_kl`.
+
+    ``prior_mean``, ``prior_var`` replace the start :math:`\mathcal N(0,\sigma_{\max}^2)`
+    (default); ``prior_mean = mean`` and ``prior_var = var + sigma_max**2`` start from the exact
+    :math:`p_{\sigma_{\max}}`, so the difference of the two isolates the initialisation error.
     """
     s = _levels(sigmas)
     check_positive("var", var)
-    m, p = -float(mean), float(s[0]) ** 2  # mean offset from mu, variance
+    p0 = float(s[0]) ** 2 if prior_var is None else check_positive("prior_var", prior_var)
+    m, p = float(prior_mean) - float(mean), float(p0)  # mean offset from mu, variance
     for a_, b_ in zip(s[:-1].tolist(), s[1:].tolist(), strict=True):
         delta = a_**2 - b_**2
         a = 1.0 - delta / (var + a_**2)

@@ -236,8 +236,10 @@ def test_gaussian_output_kl_matches_recursion_grid_and_monte_carlo(rho):
     x = 20.0 * torch.randn(200_000, 1, dtype=torch.float64, generator=gen)
     for a, b in zip(sig[:-1].tolist(), sig[1:].tolist(), strict=True):
         d = a * a - b * b
-        x = x + d * (-(x - 0.8) / (0.25 + a * a)) + math.sqrt(d) * torch.randn(
-            x.shape, dtype=torch.float64, generator=gen
+        x = (
+            x
+            + d * (-(x - 0.8) / (0.25 + a * a))
+            + math.sqrt(d) * torch.randn(x.shape, dtype=torch.float64, generator=gen)
         )
     m, p = float(x.mean()), float(x.var())
     t = 0.25 + float(sig[-1]) ** 2
@@ -274,3 +276,60 @@ def test_gd_ntk_trace_matches_per_sample_gradients_and_grows_with_width():
     assert got == pytest.approx(expected, rel=1e-5)
     # standard parameterisation: the trace grows with the width
     assert ds.gd_ntk_trace(data, lv, 128, seed=3) > 2 * got
+
+
+def test_gaussian_output_kl_prior_start_and_initialisation_rate():
+    sig = ds.schedule_sigmas(30, 0.01, 20.0)
+    base = ds.gaussian_output_kl(0.8, 0.25, sig)
+    assert ds.gaussian_output_kl(0.8, 0.25, sig, 0.0, 400.0) == pytest.approx(base, rel=1e-12)
+    # the grid with the same Gaussian prior agrees (an independent propagation)
+    g = GaussianMixture([1.0], [[0.8]], [0.25])
+    prior = GridDensity.from_function(lambda x: g.prob(x.unsqueeze(-1), 20.0), -240.0, 240.0, 4001)
+    exact_start = ds.gaussian_output_kl(0.8, 0.25, sig, 0.8, 0.25 + 400.0)
+    assert ds.output_kl(g.denoise, g, sig, prior=prior).value == pytest.approx(
+        exact_start, rel=5e-3
+    )
+    assert exact_start < base  # the exact start removes the initial mismatch
+    # many levels: the initialisation effect decays like sigma_max^-4 (the output mean offset
+    # is the initial one times (v + sigma_min^2) / (v + sigma_max^2)), not like E_I's ^-2
+    smax = np.array([16.0, 32.0, 64.0])
+    gap = []
+    for sm in smax:
+        s = ds.schedule_sigmas(3000, 0.01, float(sm))
+        gap.append(
+            ds.gaussian_output_kl(0.8, 0.25, s)
+            - ds.gaussian_output_kl(0.8, 0.25, s, 0.8, 0.25 + sm**2)
+        )
+    slopes = np.diff(np.log(gap)) / np.diff(np.log(smax))
+    assert np.all(np.abs(slopes + 4.0) < 0.15)
+    with pytest.raises(ValueError):
+        ds.gaussian_output_kl(0.8, 0.25, sig, 0.0, -1.0)
+
+
+def test_classify_profile_and_design_shapes():
+    u = torch.linspace(-5, 5, 101, dtype=torch.float64)
+    assert ds.classify_profile(torch.exp(-(u**2))) == "bell"
+    assert ds.classify_profile(torch.ones(50)) == "flat"
+    assert ds.classify_profile(torch.exp(u)) == "increasing"
+    assert ds.classify_profile(torch.exp(-u)) == "decreasing"
+    assert (
+        ds.classify_profile(torch.cat([torch.zeros(5), torch.ones(20), torch.zeros(5)])) == "flat"
+    )
+    assert ds.classify_profile(2 + torch.cos(u)) == "other"  # two maxima at the ends, one inside
+    with pytest.raises(ValueError):
+        ds.classify_profile(torch.zeros(5))
+    # the designs: grid edges at log sigma_min, log sigma_max, wide enough for every support
+    a, b = math.log(0.002), math.log(80.0)
+    h = (b - a) / 40
+    grid = a + h * (torch.arange(-16, 56, dtype=torch.float64) + 0.5)
+    expect = {
+        "edm": "bell",
+        "loguniform-eps": "flat",
+        "vp-uniform-t": "bell",
+        "increasing": "increasing",
+        "decreasing": "decreasing",
+        "bell-low": "bell",
+    }
+    for name, shape in expect.items():
+        d = ds.eps_weight_density(name, grid, sigma_data=1.2, n=200_000)
+        assert ds.classify_profile(d) == shape, name
