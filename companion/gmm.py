@@ -73,7 +73,29 @@ def mixture_log_prob(x: Tensor, log_w: Tensor, means: Tensor, variances: Tensor)
     return torch.logsumexp(joint, dim=-1), joint  # type: ignore[return-value]
 
 
-class GaussianMixture:
+class _Components:
+    """Size, dimension and device of a mixture with ``weights`` ``(K,)`` and ``means`` ``(K, d)``."""
+
+    weights: Tensor
+    means: Tensor
+
+    @property
+    def n_components(self) -> int:
+        """Number of components K."""
+        return int(self.weights.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """Dimension d of the data."""
+        return int(self.means.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self.means.device
+
+
+class GaussianMixture(_Components):
     """A diagonal Gaussian mixture in R^d with closed-form noised quantities.
 
     Args:
@@ -128,22 +150,6 @@ class GaussianMixture:
         self.means = m
         self.variances = v.contiguous()
         self.log_w = torch.log(self.weights)
-
-    # -- basic properties -------------------------------------------------------------------
-    @property
-    def n_components(self) -> int:
-        """Number of components K."""
-        return int(self.weights.shape[0])
-
-    @property
-    def dim(self) -> int:
-        """Dimension d of the data."""
-        return int(self.means.shape[1])
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters."""
-        return self.means.device
 
     def mean(self) -> Tensor:
         """Mixture mean, shape ``(d,)``."""
@@ -474,7 +480,7 @@ def _check_covariances(covariances: Tensor, K: int, d: int) -> Tensor:
     return 0.5 * (covariances + covariances.transpose(-2, -1))
 
 
-class FullCovarianceMixture:
+class FullCovarianceMixture(_Components):
     r"""A Gaussian mixture :math:`\sum_k w_k\,\mathcal N(\mu_k, \Sigma_k)` in :math:`\mathbb R^d`
     with full covariances and closed-form noised quantities.
 
@@ -573,22 +579,6 @@ class FullCovarianceMixture:
         self._back = evecs.transpose(-2, -1).reshape(K * d, d).contiguous()
         self._means_rot = torch.einsum("kdj,kd->kj", evecs, m)  # U_k^T mu_k
         self._logdet = torch.log(evals).sum(-1)
-
-    # -- basic properties -------------------------------------------------------------------
-    @property
-    def n_components(self) -> int:
-        """Number of components K."""
-        return int(self.weights.shape[0])
-
-    @property
-    def dim(self) -> int:
-        """Dimension d of the data."""
-        return int(self.means.shape[1])
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters."""
-        return self.means.device
 
     @property
     def covariances(self) -> Tensor:

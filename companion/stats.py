@@ -163,6 +163,11 @@ class Interval:
         return float(self.value)
 
 
+def _symmetric(value: float, half: float, kind: str, n: int | None, note: str = "") -> Interval:
+    """``value ± half`` as an :class:`Interval`."""
+    return Interval(value, value - half, value + half, kind, n, note)
+
+
 def _vector(values: Any, name: str, min_size: int) -> np.ndarray:
     v = np.asarray(values, dtype=float).reshape(-1) if np.ndim(values) else np.asarray([values])
     if v.size < min_size:
@@ -187,7 +192,7 @@ def t_interval(values: Sequence[float] | np.ndarray, note: str = "") -> Interval
     n = v.size
     mean = float(v.mean())
     half = _t_quantile(n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, "t", n, note)
+    return _symmetric(mean, half, "t", n, note)
 
 
 def paired_t(
@@ -250,7 +255,7 @@ def compare_rivals(
         mean = float(d.mean())
         half = _t_quantile(n - 1, level) * float(d.std(ddof=1)) / math.sqrt(n)
         note = f"Bonferroni over {m} rivals; advantage over {name}"
-        per[name] = Interval(mean, mean - half, mean + half, "simultaneous-t", n, note)
+        per[name] = _symmetric(mean, half, "simultaneous-t", n, note)
     worse = [k for k, v in per.items() if v.high < 0]
     decisive = worse[0] if worse else min(per, key=lambda k: per[k].low)
     return RivalComparison(per[decisive], decisive, per)
@@ -317,7 +322,7 @@ def refinement(*values: float, note: str = "") -> Interval:
     v = _vector(list(values), "values", 2)
     best = float(v[-1])
     err = float(np.max(np.abs(v[:-1] - best)))
-    return Interval(best, best - err, best + err, "refinement", v.size, note)
+    return _symmetric(best, err, "refinement", v.size, note)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,26 +360,12 @@ class LineFit:
     def slope_interval(self) -> Interval:
         """The slope as an :class:`Interval` of kind ``"fit"``."""
         lo, hi = self.x_range
-        return Interval(
-            self.slope,
-            self.slope - self.ci95,
-            self.slope + self.ci95,
-            "fit",
-            self.n,
-            f"x from {lo:.3g} to {hi:.3g}",
-        )
+        return _symmetric(self.slope, self.ci95, "fit", self.n, f"x from {lo:.3g} to {hi:.3g}")
 
     @property
     def intercept_interval(self) -> Interval:
         """The intercept as an :class:`Interval` of kind ``"fit"``."""
-        return Interval(
-            self.intercept,
-            self.intercept - self.intercept_ci95,
-            self.intercept + self.intercept_ci95,
-            "fit",
-            self.n,
-            "intercept",
-        )
+        return _symmetric(self.intercept, self.intercept_ci95, "fit", self.n, "intercept")
 
 
 def fit_line(
@@ -633,4 +624,4 @@ def asymptotic_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.nd
     last, err = float(s[-1]), float(abs(s[-1] - s[-2]))
     xa = np.asarray(x, dtype=float)
     note = f"local slope at x = {xa[-2]:.3g}..{xa[-1]:.3g}; error: change from the previous pair"
-    return Interval(last, last - err, last + err, "refinement", 2, note)
+    return _symmetric(last, err, "refinement", 2, note)
