@@ -32,6 +32,7 @@ from torch import Tensor
 from ._checks import check_finite, check_nonnegative, check_positive
 
 __all__ = [
+    "MixtureBase",
     "GaussianMixture",
     "FullCovarianceMixture",
     "GaussianMixtureKernel",
@@ -73,8 +74,9 @@ def mixture_log_prob(x: Tensor, log_w: Tensor, means: Tensor, variances: Tensor)
     return torch.logsumexp(joint, dim=-1), joint  # type: ignore[return-value]
 
 
-class _Components:
-    """Size, dimension and device of a mixture with ``weights`` ``(K,)`` and ``means`` ``(K, d)``."""
+class MixtureBase:
+    """What every Gaussian mixture here has: ``weights`` ``(K,)``, ``means`` ``(K, d)``, and
+    from them its number of components, dimension and device."""
 
     weights: Tensor
     means: Tensor
@@ -95,7 +97,7 @@ class _Components:
         return self.means.device
 
 
-class GaussianMixture(_Components):
+class GaussianMixture(MixtureBase):
     """A diagonal Gaussian mixture in R^d with closed-form noised quantities.
 
     Args:
@@ -480,7 +482,7 @@ def _check_covariances(covariances: Tensor, K: int, d: int) -> Tensor:
     return 0.5 * (covariances + covariances.transpose(-2, -1))
 
 
-class FullCovarianceMixture(_Components):
+class FullCovarianceMixture(MixtureBase):
     r"""A Gaussian mixture :math:`\sum_k w_k\,\mathcal N(\mu_k, \Sigma_k)` in :math:`\mathbb R^d`
     with full covariances and closed-form noised quantities.
 
