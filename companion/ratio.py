@@ -475,10 +475,11 @@ def ratio_fit_study(
     r_tr, r_ev = f1_train / f2_train, f1_eval / f2_eval
     mu, sd = float(r_tr.mean()), float(r_tr.std())
     S = float(f2_train.max())
-    L = max(0.0, -float(torch.minimum(r_tr.min(), r_ev.min()))) * 1.05
+    # shift, cap and floor from the training data only (the evaluation grid stays unseen)
+    L = max(0.0, -float(r_tr.min())) * 1.05
     g1, g2 = (f1_train + L * f2_train) / S, f2_train / S
-    a_max = float(((f1_eval + L * f2_eval) / S).max()) * 1.05
-    delta = 0.5 * float(torch.minimum(g2.min(), (f2_eval / S).min()).clamp_min(1e-12))
+    a_max = float(g1.max()) * 1.5
+    delta = 0.5 * float(g2.min().clamp_min(1e-12))
     low = f2_eval < low_level * float(f2_eval.max())
     d = x_train.shape[1]
     rows: list[dict[str, float | int | str]] = []

@@ -25,7 +25,13 @@ profile = "ci"
 seed = 0
 device = "cpu"
 deltas = None  # denominator floors for the division network
-relu_widths = None  # widths K of the piecewise-linear ReLU reciprocal (the rival)
+size_deltas = None  # floors at which the ReLU division is sized (E1.1b)
+apx_ns = None  # hinges per function in the training-free approximant (E1.5)
+apx_Ms = None
+apx_ks = None  # half-widths of Omega in component sds (inf f2 sweep)
+apx_n_big = None
+apx_M_big = None
+apx_M_mid = None
 fit_widths = None  # widths for the DDPM ratio targets (E1.2)
 fit_seeds = None
 fit_steps = None
@@ -70,7 +76,13 @@ cfg = resolve(
     profile,
     ci=dict(
         deltas=[1e-1, 1e-2, 1e-3, 1e-4],
-        relu_widths=[4, 10, 32, 100, 316, 1000],
+        size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
+        apx_ns=[8, 16, 32, 64, 128, 256],
+        apx_Ms=[1e3, 1e4, 1e5, 1e6, 1e7],
+        apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0],
+        apx_n_big=512,
+        apx_M_big=1e9,
+        apx_M_mid=1e8,
         fit_widths=[8, 16, 32],
         fit_seeds=[0],
         fit_steps=300,
@@ -90,9 +102,15 @@ cfg = resolve(
     ),
     full=dict(
         deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
-        relu_widths=[4, 10, 32, 100, 316, 1000, 3162],
+        size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5],
+        apx_ns=[8, 16, 32, 64, 128, 256, 512, 1024],
+        apx_Ms=[1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
+        apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0, 5.5],
+        apx_n_big=2048,
+        apx_M_big=1e10,
+        apx_M_mid=1e9,
         fit_widths=[8, 16, 32, 64, 128, 256],
-        fit_seeds=[0, 1, 2],
+        fit_seeds=[0, 1, 2, 3, 4],
         fit_steps=2000,
         fit_times=[12],
         ns=[32, 64, 128, 256, 512, 1024, 2048, 4096],
@@ -109,7 +127,13 @@ cfg = resolve(
         n_eval_2d=10000,
     ),
     deltas=deltas,
-    relu_widths=relu_widths,
+    size_deltas=size_deltas,
+    apx_ns=apx_ns,
+    apx_Ms=apx_Ms,
+    apx_ks=apx_ks,
+    apx_n_big=apx_n_big,
+    apx_M_big=apx_M_big,
+    apx_M_mid=apx_M_mid,
     fit_widths=fit_widths,
     fit_seeds=fit_seeds,
     fit_steps=fit_steps,
@@ -143,8 +167,10 @@ cfg
 # %% [markdown]
 # ## Where each statement comes from
 #
-# We could read the paper's abstract, not its theorems. Every statement in this chapter is one of
-# three kinds, and the verdict table says which (column `kind`): a statement **of the paper**
+# We could not read the paper's theorems, and we have no verbatim copy of its abstract: the
+# "abstract" rows below are our research notes' paraphrase of it, the "summary" rows quote the
+# third-party summary. Every statement in this chapter is one of four kinds, and the verdict
+# table says which (column `kind`): a statement **of the paper**
 # (only those are verdicts on it), a consequence or construction **of ours** (`derived`), an
 # identity of our machinery (`check`), or an exploratory **question** of ours.
 #
@@ -155,13 +181,16 @@ cfg
 # | for DDPMs a SignReLU-based estimator of the reverse process has an excess KL risk that splits into approximation and estimation errors, giving finite-sample guarantees | abstract |
 # | the networks keep "stability near vanishing denominators" | third-party summary |
 # | depth 7, width $O(n+9)$, parameter norm $M$, error $O(M^{-1}n^{-1/2-3d/2})$ | third-party summary |
-# | excess KL $O(T(n^{-1-3d/2}+\sqrt{\log(1/\delta)}\,n^{-2-3d/2}))$, linear in the number of steps $T$ | third-party summary |
+# | excess KL "O(T(n^{-1-3d/2} + sqrt(log(1/δ)n^{-2-3d/2})))", linear in the number of steps $T$, with confidence parameter $\delta$ | third-party summary |
+# | a modular framework: numerator and denominator approximated "separately using kernel methods", then a SignReLU network for the ratio | third-party summary |
+# | "SignReLU's piecewise constant structure" enables stable approximation near vanishing denominators (SignReLU is not piecewise constant: its negative branch is rational) | third-party summary |
 # | near-minimax optimal rates for Hölder-class densities | third-party summary |
-# | the division network, the piecewise-linear ReLU rival, the closed-form ratio targets, the kernel plug-in estimator and its telescoping KL identity, all trained comparisons | ours |
+# | the division networks, the hinge approximants and the training-free ratio approximant, the ReLU rivals, the closed-form ratio targets, the kernel plug-in estimator and its telescoping KL identity, all trained comparisons | ours |
 #
 # The summary's exponents improve with the dimension $d$, the opposite of the usual curse of
-# dimensionality, so we read them as garbled and do not test them. We found no experiments in
-# the abstract or the summary: every number below is ours.
+# dimensionality, so we read them as garbled; we test only the shape of the approximation
+# bound at $d=1$ ({ref}`sec-approx`). We found no experiments in the abstract or the summary:
+# every number below is ours.
 #
 # (sec-setting)=
 # ## Setting
@@ -194,26 +223,42 @@ glue("alpha_bar_T", float(chain50.alpha_bar[-1]), display=False)
 
 # %% [markdown]
 # Both ratio targets are closed form for a mixture (`companion.ratio`). As a first check, the
-# ratio $f_1/f_2$ of the posterior-mean terms equals the mixture's posterior mean computed by
-# `companion.gmm`, and the ratio of the reverse-density terms equals the exact reverse kernel.
+# closed-form $f_1$ and $f_2$ of the posterior mean equal a direct quadrature of the kernel
+# integrals over $y$, and the ratio of the reverse-density terms equals the exact reverse kernel
+# computed by `companion.chains` (relative differences {glue:text}`e10_quad:.1e` and
+# {glue:text}`e10_kern:.1e`; E1.0).
 
 # %%
 t_chk = 25
-a_t = chain50.alpha(t_chk)
 x_chk = torch.linspace(-4.0, 4.0, 401, dtype=torch.float64)
 f1, f2 = R.posterior_mean_terms(p0, chain50, t_chk, x_chk)
-post = p0.denoise((x_chk / a_t)[:, None], chain50.sigma_tilde(t_chk))[:, 0]
-err_mean = float(((f1 / f2) - post).abs().max())
+# independent f1 and f2: trapezoid quadrature of y K_t(x, y) p0(y) and K_t(x, y) p0(y) over y
+ab = float(chain50.alpha_bar[t_chk])
+
+
+def kernel_integrals(n_y):
+    y = torch.linspace(-6.0, 6.0, n_y, dtype=torch.float64)
+    K = torch.exp(-0.5 * (x_chk[:, None] - math.sqrt(ab) * y) ** 2 / (1 - ab)) / math.sqrt(
+        2 * math.pi * (1 - ab)
+    )
+    w = K * p0.prob(y[:, None])[None, :]
+    return torch.trapezoid(y * w, y, dim=1), torch.trapezoid(w, y, dim=1)
+
+
+q1, q2 = kernel_integrals(24001)
+err_f = max(float((q1 - f1).abs().max() / f1.abs().max()), float((q2 - f2).abs().max() / f2.max()))
 xp, xt = torch.meshgrid(x_chk[::8], x_chk[::8], indexing="ij")
 g1, g2 = R.reverse_density_terms(p0, chain50, t_chk, xp.flatten(), xt.flatten())
 kern = chain50.reverse_kernel(p0, t_chk).log_prob(xp.reshape(-1, 1), xt.reshape(-1, 1)).exp()
 err_kern = float(((g1 / g2) - kern).abs().max() / kern.max())
+glue("e10_quad", err_f, display=False)
+glue("e10_kern", err_kern, display=False)
 ledger.record(
     "E1.0",
     kind="check",
     paper=PAPER,
-    claim="The closed-form ratio terms are right: f1/f2 equals the mixture's posterior mean and the exact reverse kernel (largest relative difference, t = 25 of 50)",
-    measured=max(err_mean, err_kern),
+    claim="The closed-form ratio terms are right: f1 and f2 of the posterior mean equal a trapezoid quadrature of y K_t p0 and K_t p0 over y (24001 nodes on [-6, 6]), and g1/g2 of the reverse density equals the exact reverse kernel of companion.chains (largest difference relative to the largest value, t = 25 of 50)",
+    measured=max(err_f, err_kern),
     expect=at_most(1e-10),
     section="sec-setting",
     rtol=0.0,
@@ -231,80 +276,117 @@ ledger.record(
 #   reciprocal, with floor $s/(h(h+s))$, gives $x(x+s)$, and $x^2=x(x+s)-sx$.
 # * **Product** of positives by polarisation, $uv=((u+v)^2-u^2-v^2)/2$: three squares side by side,
 #   depth 2, width 9.
-# * **Ratio** on $[0,A]\times[\delta,B]$: $a/b=(a+1)\cdot(1/b)-1/b$, a reciprocal followed by the
-#   product, depth 3, width 10.
+# * **Ratio** on $[0,A]\times[\delta,B]$: $a/b=(a+1)\cdot v-v$ with $v=1/b$, a reciprocal followed
+#   by the product, depth 3, width 10 ("raw"). The **normalised** variant multiplies by
+#   $v=\delta/b\in[\delta,1]$ instead and divides by $\delta$ in the last affine map, so every
+#   square lives on an interval of length $O(1)$.
 #
 # The shift $s=1$ is the textbook choice; $s=h$ computes the same function with less
-# cancellation in floating point. Both are exact in exact arithmetic. In this construction the
-# largest weight is the last reciprocal's, of order $h^2$ with $h\approx 1/\delta$ the upper end
-# of the square of $u+v$: it grows like $\delta^{-2}$ (our derivation; a property of this
-# construction, not of SignReLU).
+# cancellation in floating point. All variants are exact in exact arithmetic. Their weights are
+# a property of the construction, not of SignReLU: in the raw network the largest weight is the
+# last reciprocal's inside the square of $u+v$, whose upper end is $h\approx1/\delta$, and it
+# equals $(2+1/\delta)^2$; in the normalised one it is the first reciprocal of the square of
+# $v$ on $[\delta,1]$, equal to $9/\delta$ (our derivation, checked below).
 
 # %%
 rows = []
 for d in cfg["deltas"]:
     x = S.ratio_grid(d, 201)
-    for shift in ["unit", "scaled"]:
-        net = S.ratio_network(d, shift=shift)
-        e64 = S.ratio_errors(net(x), x)
-        e32 = S.ratio_errors(net.float()(x.float()), x)
+    xc = S.bounded_ratio_grid(d)  # {a <= b}: the ratio lies in [0, 1]
+    for variant, shift, scale in [
+        ("raw, s=1", "unit", "raw"),
+        ("raw, s=h", "scaled", "raw"),
+        ("normalised, s=h", "scaled", "normalised"),
+    ]:
+        net = S.ratio_network(d, shift=shift, scale=scale)
+        tc = xc[:, 0] / xc[:, 1]
         rows.append(
-            {"delta": d, "shift": shift, **net.summary(), "sup64": e64["sup"], "sup32": e32["sup"]}
+            {
+                "delta": d,
+                "variant": variant,
+                **net.summary(),
+                "sup64": S.ratio_errors(net(x), x)["sup"],
+                "abs64 on a<=b": float((net(xc)[:, 0] - tc).abs().max()),
+                "abs32 on a<=b": float((net.float()(xc.float())[:, 0].double() - tc).abs().max()),
+            }
         )
 gadgets = pd.DataFrame(rows)
 assert gadgets["depth"].nunique() == 1 and gadgets["width"].nunique() == 1
-gadgets[["delta", "shift", "depth", "width", "max_weight", "n_parameters", "sup64", "sup32"]]
+gadgets[
+    ["delta", "variant", "max_weight", "n_parameters", "sup64", "abs64 on a<=b", "abs32 on a<=b"]
+]
 
 # %% [markdown]
-# The table reports, for every floor $\delta$, the division network's depth, width, largest
-# weight, number of non-zero parameters, and its sup error relative to $\sup a/b = 1/\delta$ on a
-# $201\times201$ grid (uniform in $a$, log-uniform in $b$), in float64 and float32. Depth
-# ({glue:text}`div_depth`) and width ({glue:text}`div_width`) are the same for every $\delta$;
-# only the weights change.
+# The table reports, for every floor $\delta$, the division networks' largest weight, number of
+# non-zero parameters, their sup error relative to $\sup a/b=1/\delta$ on the box
+# $[0,1]\times[\delta,1]$ ($201\times201$ grid, uniform in $a$, log-uniform in $b$), and their sup
+# **absolute** error on $\{0\le a\le b\}$, where the ratio lies in $[0,1]$, in float64 and float32.
+# The second metric is the one that matters for DDPM targets, which are bounded ratios
+# (a posterior mean of bounded data, a conditional density); normalising by $\sup a/b=1/\delta$
+# would divide out the very quantity that grows as $\delta\to0$. Depth
+# ({glue:text}`div_depth`) and width ({glue:text}`div_width`) are the same for every $\delta$.
 #
-# **The ReLU rival in its best known form (ours).** A ReLU network cannot divide exactly, but a
-# one-hidden-layer ReLU network of width $K$ represents exactly any continuous piecewise-linear
-# function with $K$ pieces. For the reciprocal $1/b$ on $[\delta,1]$, the interpolant's sup error on
-# a piece $[u,v]$ is $(u^{-1/2}-v^{-1/2})^2$ (attained at $\sqrt{uv}$), so knots uniform in $b^{-1/2}$
-# equalise it; shifting the interpolant down by half the error gives sup error
-# $(\delta^{-1/2}-1)^2/(2K^2)$, i.e. **relative** error $(1-\sqrt\delta)^2/(2K^2)<1/(2K^2)$ whatever
-# $\delta$ (our derivation). We compare it with knots uniform in $\log b$ and uniform in $b$. This
-# rival gets only the reciprocal, not the product that a division also needs, which favours it.
+# **ReLU rivals (ours).** A ReLU network cannot divide exactly. Our training-free ReLU division
+# (`companion.signrelu.relu_ratio_network`) uses the best knots for the metric on $\{a\le Cb\}$:
+# there $|a\,\hat r(b)-a/b|\le C\,|b\,\hat r(b)-1|$, so the reciprocal needs small **relative**
+# error, which knots uniform in $\log b$ equalise; rescaled, $K$ pieces give relative error
+# $\approx\log^2(1/\delta)/(8K^2)$. The product $a\cdot\delta\hat r(b)$ on $[0,1]^2$ is
+# Yarotsky's deep ReLU product (three sawtooth squares, depth $m$, error
+# $\le2\cdot4^{-m-1}$), divided by $\delta$ at the end. On $\{a\le b\}$ its error is at most
+# $\log^2(1/\delta)/(8K^2)+2\cdot4^{-m-1}/\delta$, so for a fixed error $\varepsilon$ it needs
+# $K\propto\log(1/\delta)/\sqrt\varepsilon$ and $m\approx\log_4(1/(\varepsilon\delta))$: a size
+# that grows like $\log(1/\delta)$. We compare it at the SignReLU network's parameter count, and
+# we find the smallest size that reaches $\varepsilon=${glue:text}`eps_div` for each $\delta$.
+# This is our construction of the rival; we do not know that it is the best possible ReLU
+# network.
 
 # %%
-K_div = int(gadgets["width"].iloc[0])
+n_div = int(gadgets["n_parameters"].iloc[0])
+eps_div = 1e-2
 relu_rows = []
-for d in cfg["deltas"]:
-    for pl in ["free", "geometric", "uniform"]:
-        for K in sorted({*cfg["relu_widths"], K_div}):
-            net = S.relu_reciprocal_network(d, K, placement=pl)
-            kn = S.reciprocal_knots(d, K, placement=pl)
-            # the sup of |error| is attained at the knots or at sqrt(u v) inside each piece
-            b = torch.cat(
-                [
-                    kn,
-                    (kn[:-1] * kn[1:]).sqrt(),
-                    torch.logspace(math.log10(d), 0, 2001, dtype=torch.float64).clamp(d, 1.0),
-                ]
-            )
-            err = float((net(b[:, None])[:, 0] - 1 / b).abs().max())
-            relu_rows.append(
-                {
-                    "delta": d,
-                    "placement": pl,
-                    "K": K,
-                    "rel_sup": err * d,
-                    "closed_form": S.relu_reciprocal_sup_error(d, K, placement=pl) * d,
-                    "max_weight": float(net[2].weight.abs().max()),
-                }
-            )
-relu = pd.DataFrame(relu_rows)
-# measured = closed form up to the float64 round-off of the K-term sum (weights up to 1/delta^2)
-assert np.allclose(relu["rel_sup"], relu["closed_form"], rtol=1e-3), (
-    "ReLU rival off its closed form"
-)
-relu_at_kdiv = relu[relu["K"] == K_div].pivot(index="delta", columns="placement", values="rel_sup")
-relu_at_kdiv
+for d in cfg["size_deltas"]:
+    xc = S.bounded_ratio_grid(d)
+    tc = xc[:, 0] / xc[:, 1]
+
+    def abs_err(net, xc=xc, tc=tc):
+        return float((net(xc)[:, 0] - tc).abs().max())
+
+    # equal parameter count: every (K, m) with at most n_div non-zero parameters
+    eq = min(
+        (abs_err(net), net.n_parameters, K, m)
+        for m in (1, 2)
+        for K in range(2, 13)
+        if (net := S.relu_ratio_network(d, K, m)).n_parameters <= n_div
+    )
+    # smallest network with error <= eps_div: for each depth the smallest K its bound allows
+    best = None
+    for m in range(1, 16):
+        room = eps_div - 2 * 4.0 ** (-m - 1) / d
+        if room <= 0:
+            continue
+        K = 2
+        while S.reciprocal_relative_error(d, K) > room:
+            K = int(math.ceil(K * 1.1))
+        while K > 2 and S.reciprocal_relative_error(d, K - 1) <= room:
+            K -= 1
+        net = S.relu_ratio_network(d, K, m)
+        if best is None or net.n_parameters < best[0]:
+            best = (net.n_parameters, K, m, abs_err(net), net.max_weight)
+    assert best is not None and best[3] <= eps_div, "bound-sized ReLU network misses eps"
+    relu_rows.append(
+        {
+            "delta": d,
+            "equal-size error": eq[0],
+            "equal-size params": eq[1],
+            "equal-size (K, m)": (eq[2], eq[3]),
+            f"params for error {eps_div:g}": best[0],
+            "(K, m)": (best[1], best[2]),
+            "its error": best[3],
+            "its max weight": best[4],
+        }
+    )
+relu = pd.DataFrame(relu_rows).set_index("delta")
+relu
 
 # %% tags=["hide-input"]
 Ms = np.logspace(1, 5, 9)
@@ -314,119 +396,93 @@ emu_closed = np.array([S.relu_emulation_sup_error(M, 50.0) for M in Ms])
 emu_dev = float(np.max(np.abs(emu / emu_closed - 1)))
 emu_slope = float(np.log(emu[-1] / emu[-2]) / np.log(Ms[-1] / Ms[-2]))
 
-scaled = gadgets[gadgets["shift"] == "scaled"].set_index("delta")
-unit = gadgets[gadgets["shift"] == "unit"].set_index("delta")
-d1, d2 = sorted(cfg["deltas"])[:2]  # the two smallest floors
-w_slope = float(
-    np.log(scaled.loc[d1, "max_weight"] / scaled.loc[d2, "max_weight"]) / np.log(d1 / d2)
+by_var = {v: g.set_index("delta") for v, g in gadgets.groupby("variant")}
+raw, nrm, unit = by_var["raw, s=h"], by_var["normalised, s=h"], by_var["raw, s=1"]
+d1 = min(cfg["deltas"])
+dd = np.array(sorted(cfg["deltas"]), dtype=float)
+w_dev = max(
+    float(np.max(np.abs(raw.loc[dd, "max_weight"] / (2 + 1 / dd) ** 2 - 1))),
+    float(np.max(np.abs(nrm.loc[dd, "max_weight"] / (9 / dd) - 1))),
 )
-free = relu[relu["placement"] == "free"]
-free_bound = float((free["rel_sup"] * 2 * free["K"] ** 2).max())
 
 fig, ax = figure(3, height=2.8)
-cols = method_colors(["SignReLU division", "free", "geometric", "uniform"])
-for shift, ls in [("scaled", "-"), ("unit", "--")]:
-    g = gadgets[gadgets["shift"] == shift]
-    c = cols["SignReLU division"]
+vcols = method_colors(["raw, s=h", "normalised, s=h", "ReLU"])
+for v, g in [("raw, s=h", raw), ("normalised, s=h", nrm)]:
+    ax[0].loglog(g.index, g["abs64 on a<=b"], "o-", color=vcols[v], label=f"SignReLU {v}, f64")
     ax[0].loglog(
-        g["delta"],
-        g["sup64"],
-        ls,
-        marker="o",
-        color=c,
-        label=f"SignReLU division, s={shift}, float64",
+        g.index, g["abs32 on a<=b"], "s--", mfc="none", color=vcols[v], label=f"SignReLU {v}, f32"
     )
-    ax[0].loglog(
-        g["delta"],
-        g["sup32"],
-        ls,
-        marker="s",
-        mfc="none",
-        color=c,
-        alpha=0.6,
-        label="same, float32",
-    )
-for pl in ["free", "geometric", "uniform"]:
-    ax[0].loglog(
-        relu_at_kdiv.index,
-        relu_at_kdiv[pl],
-        ":",
-        marker="^",
-        color=cols[pl],
-        label=f"ReLU 1/b, width {K_div}, {pl} knots",
-    )
+ax[0].loglog(
+    relu.index, relu["equal-size error"], "^:", color=vcols["ReLU"], label=f"ReLU, ≤{n_div} params"
+)
 ax[0].set(
     xlabel=r"denominator floor $\delta$",
-    ylabel=r"sup error / sup$(a/b)$",
-    title="error at fixed width",
+    ylabel=r"sup |error| on $a \leq b$",
+    title="error at equal size",
 )
 ax[0].invert_xaxis()
-ax[0].legend(fontsize=5.5)
+ax[0].legend(fontsize=6, loc="upper left")
+for v, g in [("raw, s=h", raw), ("normalised, s=h", nrm)]:
+    ax[1].loglog(g.index, g["max_weight"], "o-", color=vcols[v], label=f"SignReLU {v}")
 ax[1].loglog(
-    scaled.index,
-    scaled["max_weight"],
-    "o-",
-    color=cols["SignReLU division"],
-    label="SignReLU division (s=h)",
-)
-fk = relu[(relu["placement"] == "free") & (relu["K"] == K_div)]
-ax[1].loglog(
-    fk["delta"],
-    fk["max_weight"],
+    relu.index,
+    relu["its max weight"],
     "^:",
-    color=cols["free"],
-    label=f"ReLU 1/b, width {K_div}, free knots",
+    color=vcols["ReLU"],
+    label=f"ReLU, error ≤ {eps_div:g}",
 )
-ax[1].loglog(scaled.index, scaled.index.to_numpy() ** -2.0, "k--", lw=1, label=r"$\delta^{-2}$")
 ax[1].set(xlabel=r"$\delta$", ylabel="largest |weight|", title="weight size")
 ax[1].invert_xaxis()
 ax[1].legend(fontsize=6)
-for pl in ["free", "geometric", "uniform"]:
-    g = relu[(relu["placement"] == pl) & (relu["delta"] == d1)]
-    ax[2].loglog(g["K"], g["rel_sup"], "^-", color=cols[pl], label=f"ReLU 1/b, {pl} knots")
-kk = np.array(sorted(relu["K"].unique()), dtype=float)
-ax[2].loglog(kk, 1 / (2 * kk**2), "k--", lw=1, label=r"$1/(2K^2)$")
-ax[2].set(xlabel="width K", ylabel=r"sup error / sup$(1/b)$", title=rf"ReLU rival, $\delta$={d1:g}")
+ax[2].semilogx(
+    relu.index, relu[f"params for error {eps_div:g}"], "^-", color=vcols["ReLU"], label="ReLU"
+)
+ax[2].axhline(n_div, color=vcols["normalised, s=h"], lw=1.2, label="SignReLU (exact)")
+ax[2].set(
+    xlabel=r"$\delta$", ylabel="non-zero parameters", title=f"size for error ≤ {eps_div:g} on a≤b"
+)
+ax[2].invert_xaxis()
+ax[2].set_ylim(bottom=0)
 ax[2].legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# **Figure.** Left: relative sup error at fixed width against the denominator floor $\delta$
-# (decreasing to the right): the SignReLU division network (solid: shift $s=h$; dashed: $s=1$;
-# filled markers float64, open float32) and one-layer ReLU networks of the same width that
-# approximate only the reciprocal, with three knot placements. Look at the two regimes: with
-# free knots the ReLU error stays below $1/(2K^2)$ as $\delta\to0$, with uniform knots it climbs
-# towards order one; the SignReLU network is exact up to round-off in float64, and in float32 its
-# error grows as $\delta$ falls. Middle: the largest weight of both constructions against $\delta$, with
-# $\delta^{-2}$ dashed: look at the common slope. Right: the ReLU rival's relative error
-# against its width at the smallest $\delta$; free knots follow $1/(2K^2)$.
+# **Figure.** Left: sup absolute error on $\{a\le b\}$ against the floor $\delta$ (decreasing to
+# the right) for the raw and normalised SignReLU division networks (filled: float64, open:
+# float32) and for the best ReLU division of at most the same parameter count. Look at the gap
+# between the ReLU curve, which grows like $1/\delta$, and the float64 SignReLU curves; and at how
+# much the normalised construction gains in float32. Middle: largest weight; the raw network's
+# grows like $\delta^{-2}$, the normalised one's like $\delta^{-1}$, as does the ReLU rival's
+# (its last affine map divides by $\delta$). Right: the parameters the ReLU rival needs for
+# error {glue:text}`eps_div` on $\{a\le b\}$, against the constant size of the SignReLU network.
 
 # %%
-sup64_max = float(gadgets[gadgets["shift"] == "scaled"]["sup64"].max())
+sup64_max = float(raw["sup64"].max())
 assert sup64_max < 1e-6, f"float64 division network is not exact to round-off: {sup64_max}"
+need = relu[f"params for error {eps_div:g}"]
+eps32 = float(np.finfo(np.float32).eps)
 for k, v in {
     "div_depth": int(gadgets["depth"].iloc[0]),
-    "div_width": K_div,
+    "div_width": int(gadgets["width"].iloc[0]),
+    "n_div": n_div,
+    "eps_div": eps_div,
     "div_sup64_max": sup64_max,
-    "div_sup32_small": float(scaled.loc[d1, "sup32"]),
-    "div_sup32_1e2": float(scaled.loc[1e-2, "sup32"]),
-    "unit_over_scaled": float(unit.loc[d1, "sup64"] / scaled.loc[d1, "sup64"]),
+    "unit_over_scaled": float(unit.loc[d1, "sup64"] / raw.loc[d1, "sup64"]),
     "d_small": d1,
-    "weight_slope": w_slope,
-    "div_wmax": float(scaled.loc[d1, "max_weight"]),
-    "relu_wmax": float(fk.set_index("delta").loc[d1, "max_weight"]),
-    "relu_w_slope": float(
-        np.log(
-            fk.set_index("delta").loc[d1, "max_weight"]
-            / fk.set_index("delta").loc[d2, "max_weight"]
-        )
-        / np.log(d1 / d2)
-    ),
-    "relu_free_kdiv": float(relu_at_kdiv.loc[d1, "free"]),
-    "relu_unif_kdiv": float(relu_at_kdiv.loc[d1, "uniform"]),
-    "relu_geo_kdiv": float(relu_at_kdiv.loc[d1, "geometric"]),
-    "K_match": int(math.ceil(math.sqrt(1 / (2 * sup64_max)))),
-    "free_bound": free_bound,
+    "raw_abs64": float(raw.loc[d1, "abs64 on a<=b"]),
+    "raw_abs32": float(raw.loc[d1, "abs32 on a<=b"]),
+    "nrm_abs64": float(nrm.loc[d1, "abs64 on a<=b"]),
+    "nrm_abs32": float(nrm.loc[d1, "abs32 on a<=b"]),
+    "nrm_abs32_1e2": float(nrm.loc[1e-2, "abs32 on a<=b"]),
+    "raw_wmax": float(raw.loc[d1, "max_weight"]),
+    "nrm_wmax": float(nrm.loc[d1, "max_weight"]),
+    "w_dev": w_dev,
+    "relu_eq_small": float(relu.loc[d1, "equal-size error"]),
+    "relu_eq_big": float(relu.loc[max(cfg["size_deltas"]), "equal-size error"]),
+    "relu_need_small": int(need.loc[d1]),
+    "relu_need_big": int(need.loc[max(cfg["size_deltas"])]),
+    "relu_need_ratio": float(need.loc[d1] / need.loc[max(cfg["size_deltas"])]),
+    "d_big": max(cfg["size_deltas"]),
     "emu_slope": emu_slope,
     "emu_dev": emu_dev,
 }.items():
@@ -435,7 +491,7 @@ ledger.record(
     "E1.1a",
     kind="derived",
     paper=PAPER,
-    claim=f"Our constant-depth SignReLU network (depth {int(gadgets['depth'].iloc[0])}, width {K_div}) computes a/b on [0,1]x[delta,1] exactly up to float64 round-off for every delta down to {d1:g} (largest relative sup error; round-off times the delta^-2 weights predicts at most 1e-6)",
+    claim=f"Our constant-depth SignReLU network (raw, shift s=h; depth {int(gadgets['depth'].iloc[0])}, width {int(gadgets['width'].iloc[0])}) computes a/b on [0,1]x[delta,1] exactly up to float64 round-off for every delta down to {d1:g} (largest sup error relative to 1/delta; round-off times the delta^-2 weights predicts at most 1e-6; with s=1 the error is larger)",
     measured=sup64_max,
     expect=at_most(1e-6),
     section="sec-division",
@@ -446,23 +502,23 @@ ledger.record(
     "E1.1b",
     kind="derived",
     paper=PAPER,
-    claim="The best known ReLU form of 1/b (width-K free-knot piecewise-linear network, our derivation) has relative sup error below 1/(2K^2) for every delta: a vanishing denominator alone does not separate ReLU from SignReLU (largest relative error times 2K^2 over the delta and K sweep)",
-    measured=free_bound,
-    expect=at_most(1.0),
+    claim=f"On {{a <= b}} (ratios in [0,1]) our deep ReLU division (geometric-knot reciprocal and Yarotsky product) needs more parameters for sup error {eps_div:g} as delta falls, while the SignReLU division has a constant {n_div} non-zero parameters: ReLU parameters needed at delta = {d1:g} over those at delta = {max(cfg['size_deltas']):g} (our bound predicts growth like log(1/delta); at least 1.5 means the size grows by half over three decades)",
+    measured=float(need.loc[d1] / need.loc[max(cfg["size_deltas"])]),
+    expect=at_least(1.5),
     section="sec-division",
-    rtol=1e-6,
-    atol=1e-9,
+    rtol=0.0,
+    atol=0.0,
 )
 ledger.record(
     "E1.1c",
-    kind="derived",
+    kind="check",
     paper=PAPER,
-    claim=f"In our division network the largest weight grows like delta^-2 (our derivation; log-log slope between the two smallest floors, {d2:g} and {d1:g})",
-    measured=w_slope,
-    expect=close_to(-2.0, 0.05),
+    claim="The largest weight of our division networks is a property of the construction: (2+1/delta)^2 for the raw network and 9/delta for the normalised one (largest relative deviation over the delta sweep)",
+    measured=w_dev,
+    expect=at_most(1e-9),
     section="sec-division",
     rtol=0.0,
-    atol=0.01,
+    atol=1e-9,
 )
 ledger.record(
     "E1.1d",
@@ -477,30 +533,317 @@ ledger.record(
 )
 
 # %% [markdown]
-# In float64 the division network's relative sup error stays below
-# {glue:text}`div_sup64_max:.2g` for every $\delta$ (E1.1a). At the smallest floor
-# $\delta=${glue:text}`d_small:.0e` the textbook shift $s=1$ is {glue:text}`unit_over_scaled:.2g`
-# times less accurate than $s=h$. Its largest weight grows with local slope
-# {glue:text}`weight_slope:.3f` in $\delta$ (E1.1c) and is {glue:text}`div_wmax:.2g` there. In
-# float32 the same network has relative error {glue:text}`div_sup32_1e2:.2g` at $\delta=10^{-2}$ and
-# {glue:text}`div_sup32_small:.2g` at $\delta=${glue:text}`d_small:.0e`: in exact arithmetic the
-# division is stable, in low precision its large weights are a real cost.
+# On the whole box, the raw network's sup error relative to $1/\delta$ stays below
+# {glue:text}`div_sup64_max:.2g` in float64 for every $\delta$ with the shift $s=h$ (E1.1a); with
+# $s=1$ it is {glue:text}`unit_over_scaled:.2g` times larger at $\delta=${glue:text}`d_small:.0e`.
+# On $\{a\le b\}$ at that floor the raw network's absolute error is {glue:text}`raw_abs64:.1e` in
+# float64 and {glue:text}`raw_abs32:.1e` in float32; the normalised network's is
+# {glue:text}`nrm_abs64:.1e` and {glue:text}`nrm_abs32:.1e`. The largest weights are
+# {glue:text}`raw_wmax:.3g` (raw) and {glue:text}`nrm_wmax:.3g` (normalised), equal to
+# $(2+1/\delta)^2$ and $9/\delta$ to a relative {glue:text}`w_dev:.0e` (E1.1c). So the loss in
+# low precision is a property of the construction, and most of it goes away when the squares
+# stay on $O(1)$ intervals: in the raw network the polarisation subtracts squares of order
+# $\delta^{-2}$ to get a product of order $\delta^{-1}$; in the normalised one what remains is
+# the reciprocal with floor $\delta$ evaluated far above its floor, inside the square of
+# $v\in[\delta,1]$. We have not isolated these two mechanisms further.
 #
-# The fair rival puts this in proportion. At the same width {glue:text}`div_width`, the ReLU
-# reciprocal with free knots has relative error {glue:text}`relu_free_kdiv:.2g` at
-# $\delta=${glue:text}`d_small:.0e` (geometric knots {glue:text}`relu_geo_kdiv:.2g`, uniform knots
-# {glue:text}`relu_unif_kdiv:.2g`), and over the whole sweep its relative error times $2K^2$ is at
-# most {glue:text}`free_bound:.4f` (E1.1b). Its largest weight, {glue:text}`relu_wmax:.2g`, grows
-# with local slope {glue:text}`relu_w_slope:.3f` in $\delta$ too: the weight size is set by the target's slope $\delta^{-2}$ at the floor,
-# not by the activation. What SignReLU buys is **exactness at fixed width**: to match the division
-# network's float64 error, the ReLU reciprocal alone would need about
-# {glue:text}`K_match` units (from $1/(2K^2)$). Stability as $\delta\to0$ is not specific to
-# SignReLU; it needs knots placed where the denominator is small.
+# The ReLU rival is not stable in this sense. At the SignReLU network's size
+# ({glue:text}`n_div` non-zero parameters) its best sup error on $\{a\le b\}$ is
+# {glue:text}`relu_eq_big:.2g` at $\delta=${glue:text}`d_big:g` and {glue:text}`relu_eq_small:.3g` at
+# $\delta=${glue:text}`d_small:.0e`, on a target of size at most 1: the depth-1 Yarotsky product
+# has error $2\cdot4^{-2}$, multiplied by $1/\delta$. To reach error {glue:text}`eps_div` it needs
+# {glue:text}`relu_need_big` parameters at $\delta=${glue:text}`d_big:g` and
+# {glue:text}`relu_need_small` at $\delta=${glue:text}`d_small:.0e`
+# ({glue:text}`relu_need_ratio:.2f` times as many, E1.1b), while the SignReLU network stays at
+# {glue:text}`n_div`. What SignReLU buys is **exactness at constant size**; its cost is weights
+# of order $1/\delta$ (normalised) and round-off that grows as $\delta$ falls, measured above.
 #
 # Finally, $\rho(Mx)/M$ emulates ReLU with sup error $aR/(1+MR)\to a/M$ on $[-R,R]$; the measured
 # errors match this closed form to a relative {glue:text}`emu_dev:.1e` (E1.1d), with local slope
-# {glue:text}`emu_slope:.3f` in $M$. This is one way an $M^{-1}$ factor, as in the summary's bound,
-# can enter a SignReLU approximation error (our guess).
+# {glue:text}`emu_slope:.3f` in $M$. The next section uses it to build hinge approximants, which
+# is one way an $M^{-1}$ factor, as in the summary's bound, can enter the error (our guess).
+
+# %% [markdown]
+# (sec-approx)=
+# ## E1.5 The approximation theorem without training
+#
+# The summary states: "For any f1, f2 in function class S, there exists a SignReLU network with
+# depth 7, width O(n+9), and parameter norm M > 0, achieving approximation error
+# O(M^{-1}n^{-1/2-3d/2})". Its exponents look garbled (they improve with the dimension $d$), and
+# we do not know what $n$ counts in the paper; at $d=1$ the exponent reads $n^{-2}$. We test the
+# statement's shape on an explicit network, without training:
+#
+# * $\hat f_1,\hat f_2$: piecewise-linear interpolants of $f_1+Lf_2$ and $f_2$ (scaled by
+#   $\max f_2$; $L$ from the target's known range makes the numerator non-negative) at $n+1$
+#   uniform knots on $\Omega_t$, written as hinges $\sum_j c_j\,\rho(M(x-x_j))/M$: one SignReLU
+#   layer of width $2n$, largest weight about $M$ (`companion.signrelu.hinge_network`);
+# * one SignReLU layer that clips them into the division network's domain (adds at most $a/M$);
+# * the exact normalised division network of {ref}`sec-division` with floor
+#   $\delta=\min f_2/2$, then $-L$.
+#
+# The whole is one SignReLU network of depth 5 and width $2n$
+# (`companion.signrelu.ratio_approximant`). Each hinge differs from the interpolant by at most
+# $(a/M)\sum_j|c_j|$, and the interpolant from $f$ by $O(n^{-2})$; the division then amplifies
+# absolute errors by about $1/f_2$. So we expect (our derivation) an error of the form
+# $C_1n^{-2}+C_2/(M\inf f_2)$: a **sum**, not the summary's product. The target is the posterior
+# mean at $t=${glue:text}`apx_t` on $\Omega_t$ (the chapter's first target); errors are
+# $L^2(\Omega)$ and sup norms on {glue:text}`apx_eval` uniform points. Each sweep varies one of
+# $n$, $M$ and $\inf_\Omega f_2$ (through the width of $\Omega=[\min_k(\mu_k-ks_k),\max_k(\mu_k+ks_k)]$)
+# with the other two fixed where their term is negligible. The numbers are deterministic, so
+# a rate is the last local log-log slope, with its change from the previous pair as its error.
+#
+# Beside it, a **ReLU network of the same parameter count in its best form for this target**: one
+# hidden layer representing the piecewise-linear interpolant of $f_1/f_2$ itself, with free knots
+# that equidistribute $|(f_1/f_2)''|^{1/2}$.
+
+# %%
+apx_t = cfg["fit_times"][0]
+n_eval = 8001
+
+
+def omega_k(t, k):
+    m = chain50.marginal(p0, t)
+    sd = m.variances[:, 0].sqrt()
+    return float((m.means[:, 0] - k * sd).min()), float((m.means[:, 0] + k * sd).max())
+
+
+def approximant_errors(n, M, k=4.0):
+    """L2 and sup error of the SignReLU ratio approximant with n hinges per function."""
+    lo, hi = omega_k(apx_t, k)
+    xk = torch.linspace(lo, hi, n + 1, dtype=torch.float64)
+    xe = torch.linspace(lo, hi, n_eval, dtype=torch.float64)
+    f1k, f2k = R.posterior_mean_terms(p0, chain50, apx_t, xk)
+    f1e, f2e = R.posterior_mean_terms(p0, chain50, apx_t, xe)
+    r = f1e / f2e
+    L = 1.05 * max(0.0, -float((f1k / f2k).min()))  # from the knots only
+    sc = float(f2k.max())
+    g1, g2 = (f1k + L * f2k) / sc, f2k / sc
+    net = S.ratio_approximant(xk, g1, g2, M, 0.5 * float(g2.min()), 1.5 * float(g1.max()), 1.5)
+    err = (net(xe[:, None])[:, 0] - L - r).abs()
+    return {
+        "L2": float(err.pow(2).mean().sqrt() * math.sqrt(hi - lo)),
+        "sup": float(err.max()),
+        "params": net.n_parameters,
+        "inf f2": float(f2e.min()),
+        "max weight": net.max_weight,
+        "depth": net.depth,
+        "width": net.width,
+    }
+
+
+def relu_direct_errors(n_params, k=4.0):
+    """The equal-size ReLU rival: a free-knot interpolant of f1/f2 with n_params parameters."""
+    lo, hi = omega_k(apx_t, k)
+    xf = torch.linspace(lo, hi, 20001, dtype=torch.float64)
+    f1f, f2f = R.posterior_mean_terms(p0, chain50, apx_t, xf)
+    rf = (f1f / f2f).numpy()
+    curv = np.abs(np.gradient(np.gradient(rf, xf.numpy()), xf.numpy())) ** 0.5 + 1e-12
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (curv[1:] + curv[:-1]) * np.diff(xf.numpy()))])
+    N = (n_params - 1) // 3  # hinge_network has 3 N + 1 parameters
+    xk = torch.as_tensor(np.interp(np.linspace(0, cum[-1], N + 1), cum, xf.numpy()))
+    xk[0], xk[-1] = lo, hi
+    f1k, f2k = R.posterior_mean_terms(p0, chain50, apx_t, xk)
+    net = S.hinge_network(xk, f1k / f2k)
+    assert net.n_parameters <= n_params
+    xe = torch.linspace(lo, hi, n_eval, dtype=torch.float64)
+    f1e, f2e = R.posterior_mean_terms(p0, chain50, apx_t, xe)
+    err = (net(xe[:, None])[:, 0] - f1e / f2e).abs()
+    return {"L2": float(err.pow(2).mean().sqrt() * math.sqrt(hi - lo)), "sup": float(err.max())}
+
+
+apx_rows = []
+for n in cfg["apx_ns"]:
+    e = approximant_errors(n, cfg["apx_M_big"])
+    rv = relu_direct_errors(e["params"])
+    apx_rows.append(
+        {"sweep": "n", "n": n, "M": cfg["apx_M_big"], "k": 4.0, **e, "ReLU L2": rv["L2"]}
+    )
+for M in cfg["apx_Ms"]:
+    apx_rows.append(
+        {
+            "sweep": "M",
+            "n": cfg["apx_n_big"],
+            "M": M,
+            "k": 4.0,
+            **approximant_errors(cfg["apx_n_big"], M),
+        }
+    )
+for k in cfg["apx_ks"]:
+    apx_rows.append(
+        {
+            "sweep": "inf f2",
+            "n": cfg["apx_n_big"],
+            "M": cfg["apx_M_mid"],
+            "k": k,
+            **approximant_errors(cfg["apx_n_big"], cfg["apx_M_mid"], k),
+        }
+    )
+apx = pd.DataFrame(apx_rows)
+apx_n, apx_M = apx[apx["sweep"] == "n"], apx[apx["sweep"] == "M"]
+apx_f = apx[apx["sweep"] == "inf f2"].sort_values("inf f2", ascending=False)
+rate_n = stats.asymptotic_slope(apx_n["n"], apx_n["L2"])
+rate_M = stats.asymptotic_slope(apx_M["M"], apx_M["L2"])
+rate_f = stats.asymptotic_slope(1 / apx_f["inf f2"].to_numpy(), apx_f["sup"].to_numpy())
+apx[
+    [
+        "sweep",
+        "n",
+        "M",
+        "k",
+        "inf f2",
+        "params",
+        "depth",
+        "width",
+        "max weight",
+        "L2",
+        "sup",
+        "ReLU L2",
+    ]
+]
+
+# %% tags=["hide-input"]
+fig, ax = figure(3, height=2.8)
+acol_ = method_colors(["SignReLU ratio approximant", "ReLU, same size"])
+c_sr, c_re = acol_["SignReLU ratio approximant"], acol_["ReLU, same size"]
+ax[0].loglog(apx_n["n"], apx_n["L2"], "o-", color=c_sr, label="SignReLU ratio approximant")
+ax[0].loglog(apx_n["n"], apx_n["ReLU L2"], "^:", color=c_re, label="ReLU, same size, free knots")
+nn0 = apx_n["n"].to_numpy(dtype=float)
+ax[0].loglog(nn0, apx_n["L2"].iloc[0] * (nn0 / nn0[0]) ** -2.0, "k--", lw=1, label=r"$n^{-2}$")
+ax[0].set(
+    xlabel="hinges per function n",
+    ylabel=r"$L^2(\Omega)$ error",
+    title=f"M = {cfg['apx_M_big']:.0e}",
+)
+ax[0].legend(fontsize=6)
+ax[1].loglog(apx_M["M"], apx_M["L2"], "o-", color=c_sr, label="SignReLU ratio approximant")
+mm0 = apx_M["M"].to_numpy(dtype=float)
+ax[1].loglog(mm0, apx_M["L2"].iloc[0] * (mm0 / mm0[0]) ** -1.0, "k--", lw=1, label=r"$M^{-1}$")
+ax[1].set(
+    xlabel="emulation parameter M", ylabel=r"$L^2(\Omega)$ error", title=f"n = {cfg['apx_n_big']}"
+)
+ax[1].legend(fontsize=6)
+ax[2].loglog(apx_f["inf f2"], apx_f["sup"], "o-", color=c_sr, label="sup error")
+ax[2].loglog(apx_f["inf f2"], apx_f["L2"], "s--", mfc="none", color=c_sr, label=r"$L^2$ error")
+ff0 = apx_f["inf f2"].to_numpy(dtype=float)
+ax[2].loglog(
+    ff0, apx_f["sup"].iloc[0] * (ff0 / ff0[0]) ** -1.0, "k--", lw=1, label=r"$(\inf f_2)^{-1}$"
+)
+ax[2].invert_xaxis()
+ax[2].set(
+    xlabel=r"$\inf_\Omega f_2$ (wider $\Omega$ to the right)",
+    ylabel="error",
+    title=f"n = {cfg['apx_n_big']}, M = {cfg['apx_M_mid']:.0e}",
+)
+ax[2].legend(fontsize=6)
+plt.show()
+
+# %% [markdown]
+# **Figure.** Error of the explicit SignReLU approximant of the posterior mean $f_1/f_2$
+# (no training). Left: $L^2(\Omega)$ error against the number $n$ of hinges per function at
+# large $M$, with the equal-parameter ReLU interpolant of $f_1/f_2$ itself (dotted); look at the
+# common slope $-2$ and at the constant gap between the two. Middle: against $M$ at fixed $n$;
+# look at the slope $-1$. Right: sup and $L^2$ error against $\inf_\Omega f_2$, made smaller by
+# widening $\Omega$, at fixed $n$ and $M$; look at the growth like $1/\inf f_2$.
+
+# %%
+relu_gap = np.log10(apx_n["ReLU L2"].to_numpy() / apx_n["L2"].to_numpy())
+for k_, v in {
+    "apx_t": apx_t,
+    "apx_eval": n_eval,
+    "apx_rate_n": rate_n.value,
+    "apx_rate_n_err": rate_n.half_width,
+    "apx_rate_M": rate_M.value,
+    "apx_rate_M_err": rate_M.half_width,
+    "apx_rate_f": rate_f.value,
+    "apx_rate_f_err": rate_f.half_width,
+    "apx_relu_gap_max": float(10 ** relu_gap.max()),
+    "apx_relu_gap_min": float(10 ** relu_gap.min()),
+    "apx_depth": int(apx["depth"].iloc[0]),
+    "apx_params_max": int(apx_n["params"].max()),
+    "apx_n_max": int(apx_n["n"].max()),
+    "apx_inf_f2": float(apx_n["inf f2"].iloc[0]),
+    "apx_n_big": cfg["apx_n_big"],
+    "apx_floor": approximant_errors(cfg["apx_n_big"], cfg["apx_M_big"])["L2"],
+    "apx_M_floor_ratio": approximant_errors(cfg["apx_n_big"], cfg["apx_M_big"])["L2"]
+    / approximant_errors(cfg["apx_n_big"], 10 * cfg["apx_M_big"])["L2"],
+    "apx_M_big": cfg["apx_M_big"],
+}.items():
+    glue(k_, v, display=False)
+SUMMARY_BOUND = (
+    "summary: 'there exists a SignReLU network with depth 7, width O(n+9), and parameter norm "
+    "M > 0, achieving approximation error O(M^{-1}n^{-1/2-3d/2})' (exponents look garbled; "
+    "n^-2 at d = 1)"
+)
+ledger.record(
+    "E1.5a",
+    kind="paper",
+    source=SUMMARY_BOUND,
+    paper=PAPER,
+    claim=f"An explicit SignReLU network (hinge approximants of f1, f2 with n units each, a clipping layer, the exact division; depth 5, width 2n) approximates the posterior-mean ratio f1/f2 with L2(Omega) error falling like n^-2 at d = 1, reading the summary's n as the hinges per function (last local log-log slope over n = {min(cfg['apx_ns'])}..{max(cfg['apx_ns'])}, M = {cfg['apx_M_big']:.0e}; at most -1.8 means at least as fast as n^-2 up to 0.2)",
+    measured=rate_n,
+    expect=at_most(-1.8),
+    section="sec-approx",
+    rtol=0.0,
+    atol=0.05,
+)
+ledger.record(
+    "E1.5b",
+    kind="paper",
+    source=SUMMARY_BOUND,
+    paper=PAPER,
+    claim=f"The same network's L2(Omega) error falls like M^-1 in the parameter-norm (emulation) parameter M at fixed n = {cfg['apx_n_big']} (last local log-log slope over M = {min(cfg['apx_Ms']):.0e}..{max(cfg['apx_Ms']):.0e}; at most -0.9)",
+    measured=rate_M,
+    expect=at_most(-0.9),
+    section="sec-approx",
+    rtol=0.0,
+    atol=0.05,
+)
+ledger.record(
+    "E1.5c",
+    kind="derived",
+    paper=PAPER,
+    claim=f"The sup error of the explicit ratio approximant grows like 1/inf f2 at fixed n and M (our derivation: hinge errors of order a/M divided by f2; last local log-log slope of the sup error against 1/inf f2, Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds)",
+    measured=rate_f,
+    expect=close_to(1.0, 0.2),
+    section="sec-approx",
+    rtol=0.0,
+    atol=0.05,
+)
+ledger.record(
+    "E1.5d",
+    kind="derived",
+    paper=PAPER,
+    claim=f"On the posterior-mean target a one-hidden-layer ReLU network of at most the same parameter count (free-knot interpolant of f1/f2 itself) has a smaller L2 error than the SignReLU ratio approximant at every n in {cfg['apx_ns']} (largest log10 of the error ratio ReLU/SignReLU; below 0 means ReLU is better)",
+    measured=float(relu_gap.max()),
+    expect=at_most(0.0),
+    section="sec-approx",
+    rtol=0.0,
+    atol=0.05,
+)
+
+# %% [markdown]
+# The explicit SignReLU network reaches the posterior mean with $L^2$ error falling at rate
+# {glue:text}`apx_rate_n:.3f` ± {glue:text}`apx_rate_n_err:.3f` in $n$ (E1.5a) and
+# {glue:text}`apx_rate_M:.3f` ± {glue:text}`apx_rate_M_err:.3f` in $M$ (E1.5b), where the error is
+# the change of the local slope from the previous pair: the shape $M^{-1}n^{-2}$ of the summary's
+# bound at $d=1$, reading its $n$ as our hinges per function. But the two terms **add**: at
+# $n=${glue:text}`apx_n_big` the error is {glue:text}`apx_floor:.2e` at
+# $M=${glue:text}`apx_M_big:.0e`, and ten times that $M$ divides it only by
+# {glue:text}`apx_M_floor_ratio:.3f`: once $M$ is large the interpolation error $n^{-2}$
+# remains. A product $M^{-1}n^{-2}$ cannot describe our construction; whether the paper's
+# network differs, or the summary garbled the form, we cannot
+# tell. The sup error grows with local slope {glue:text}`apx_rate_f:.2f` ±
+# {glue:text}`apx_rate_f_err:.2f` in $1/\inf f_2$ (E1.5c): the division is exact, but it
+# amplifies the hinge errors by $1/f_2$, as the conditioning of $f_1/f_2$ predicts. The network
+# has depth {glue:text}`apx_depth` and width $2n$ (up to {glue:text}`apx_params_max` non-zero
+# parameters here), of the same kind as the summary's "depth 7, width O(n+9)".
+#
+# The ratio structure does not pay on this target: the ReLU interpolant of $f_1/f_2$ itself,
+# with at most as many parameters, has an $L^2$ error {glue:text}`apx_relu_gap_min:.2g` to
+# {glue:text}`apx_relu_gap_max:.2g` times the SignReLU approximant's (E1.5d). The posterior mean
+# is a smooth bounded function even where $f_2$ is tiny, so approximating it directly avoids the
+# $1/f_2$ amplification. The ratio route is what the paper's *analysis* uses; it is not the
+# cheapest network for this target.
 
 # %% [markdown]
 # (sec-targets)=
@@ -522,8 +865,10 @@ ledger.record(
 # of 256 points of a fixed training grid, so the slopes are **achieved rates** (training error
 # included), not the approximation-theoretic rates of the paper: both claims of this section are
 # our questions. This run trains {glue:text}`n_fit_seeds` seed(s) at {glue:text}`n_fit_widths`
-# widths for {glue:text}`fit_steps_g` steps; the `ci` profile cannot decide them, the `full`
-# profile (more seeds, widths and steps) is the run to read.
+# widths for {glue:text}`fit_steps_g` steps; the `ci` profile cannot decide them and records no
+# verdict, the `full` profile (5 seeds, 6 widths, 2000 steps) does. The training grid and the
+# evaluation grid cover the same $\Omega$ (interleaved points), and the modular route's shift,
+# cap and floor come from the training grid only.
 
 
 # %% tags=["hide-input"]
@@ -619,7 +964,6 @@ for ax, tg in zip(axes, targets, strict=True):
         f = stats.fit_loglog(n_par.to_numpy(), err.to_numpy())
         slopes[(tg, lab)] = f
         ax.plot([], [], color=lcols[lab], marker="o", label=f"{lab} (slope {f.slope:.2f})")
-    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(
         xscale="log",
         yscale="log",
@@ -627,6 +971,7 @@ for ax, tg in zip(axes, targets, strict=True):
         ylabel=r"$L^2(\Omega)$ error",
         title=tg,
     )
+    ax.xaxis.set_minor_formatter(NullFormatter())  # after xscale, which resets it
     ax.legend(fontsize=6)
 plt.show()
 pd.DataFrame(
@@ -652,7 +997,6 @@ low = fits[fits["width"] == last_w].pivot_table(
     index=["seed", "target"], columns="label", values="sup_low"
 )
 log_ratio = np.log10(low["modular signrelu"] / low["direct signrelu"]).groupby("seed").max()
-lr_meas = stats.t_interval(log_ratio.to_numpy()) if len(log_ratio) > 1 else float(log_ratio.iloc[0])
 glue("sr_slope", sr_fit.slope, display=False)
 glue("sr_slope_ci", sr_fit.ci95, display=False)
 glue("sr_slope_n", sr_fit.n, display=False)
@@ -661,41 +1005,43 @@ glue("low_ratio", float(10 ** log_ratio.mean()), display=False)
 glue("n_fit_seeds", len(cfg["fit_seeds"]), display=False)
 glue("n_fit_widths", len(cfg["fit_widths"]), display=False)
 glue("fit_steps_g", cfg["fit_steps"], display=False)
-ledger.record(
-    "E1.2a",
-    kind="question",
-    paper=PAPER,
-    claim=f"Does a directly trained SignReLU MLP improve with size on a DDPM ratio target at our training budget? ({tg0}; log-log slope of the L2 error against parameters, <= 0 means it improves)",
-    measured=sr_fit.slope_interval,
-    expect=at_most(0.0),
-    section="sec-targets",
-    rtol=0.0,
-    atol=0.2,
-)
-ledger.record(
-    "E1.2b",
-    kind="question",
-    paper=PAPER,
-    claim="Where f2 is small, is the modular route (fitted f1, f2, then the exact division network) at least as accurate as a direct SignReLU fit? (log10 of the sup-error ratio modular/direct on f2 < 0.05 max f2, worst target, largest width; <= 0 means yes"
-    + ("; one training seed, so no interval)" if len(log_ratio) == 1 else ")"),
-    measured=lr_meas,
-    expect=at_most(0.0),
-    section="sec-targets",
-    rtol=0.0,
-    atol=0.5,
-)
+decidable = len(cfg["fit_seeds"]) >= 5 and len(cfg["fit_widths"]) >= 5
+glue("e12_recorded", "recorded" if decidable else "not recorded in this run", display=False)
+if decidable:  # the full profile: 5 seeds, 6 widths; the ci run is too small to decide
+    ledger.record(
+        "E1.2a",
+        kind="question",
+        paper=PAPER,
+        claim=f"Does a directly trained SignReLU MLP improve with size on a DDPM ratio target at our training budget? ({tg0}; log-log slope of the seed-mean L2 error against parameters, <= -0.5 means it improves at least like size^-1/2)",
+        measured=sr_fit.slope_interval,
+        expect=at_most(-0.5),
+        section="sec-targets",
+        rtol=0.0,
+        atol=0.2,
+    )
+    ledger.record(
+        "E1.2b",
+        kind="question",
+        paper=PAPER,
+        claim="Where f2 is small, is a naive modular route (f1 and f2 fitted by plain MSE, i.e. absolute error, then the exact division network; shift, cap and floor from the training data) at least as accurate as a direct SignReLU fit? (t-interval over seeds of log10 of the sup-error ratio modular/direct on f2 < 0.05 max f2, worst target, largest width; <= 0 means yes; the modular side has about twice the parameters)",
+        measured=stats.t_interval(log_ratio.to_numpy()),
+        expect=at_most(0.0),
+        section="sec-targets",
+        rtol=0.0,
+        atol=0.5,
+    )
 
 # %% [markdown]
-# The direct SignReLU fit of the first target has an achieved $L^2$ slope of
-# {glue:text}`sr_slope:.2f` ± {glue:text}`sr_slope_ci:.2f` against parameter count (95% fit interval
-# over {glue:text}`sr_slope_n` widths, {glue:text}`n_fit_seeds` seed(s); row E1.2a). In the
-# low-density region the modular route's sup error is about {glue:text}`low_ratio:.3g` times that of
-# the direct SignReLU fit at the largest width (worst target; row E1.2b). The exact division
-# network divides whatever it is given: to first order the error of $\hat f_1/\hat f_2$ is
-# $(\Delta f_1 - (f_1/f_2)\,\Delta f_2)/f_2$, so absolute errors of the fitted densities are
-# amplified by $1/f_2$ before the division network sees them. The paper's stability concerns the
-# division step given $f_1, f_2$; fitting $f_1, f_2$ to small *relative* error where $f_2$ is small
-# is a separate problem that this experiment does not solve.
+# In this run the direct SignReLU fit of the first target has an achieved $L^2$ slope of
+# {glue:text}`sr_slope:.2f` ± {glue:text}`sr_slope_ci:.2f` against parameter count (95% fit
+# interval over {glue:text}`sr_slope_n` widths and {glue:text}`n_fit_seeds` seed(s)). In the
+# low-density region the naive modular route's sup error is about {glue:text}`low_ratio:.3g` times
+# that of the direct SignReLU fit at the largest width (worst target, seed mean). Rows E1.2a and
+# E1.2b are {glue:text}`e12_recorded`: they are recorded only by a profile with at least 5 seeds
+# and 5 widths (`full`), because one short run cannot answer them. Even there E1.2b asks about a
+# *naive* modular route: its density fits minimise absolute error, and E1.5c shows that the exact
+# division amplifies absolute errors of $f_2$ by about $1/f_2$; a fit of $\log f_2$ or a relative
+# loss, trained to convergence, is the comparison this question still lacks.
 
 # %% [markdown]
 # (sec-plugin)=
@@ -754,12 +1100,12 @@ ledger.record(
     "E1.3b",
     kind="check",
     paper=PAPER,
-    claim="Per-step kernel KLs from our telescoping identity equal independent 2-D quadratures of the per-step KL (largest relative difference at three steps)",
+    claim=f"Per-step kernel KLs from our telescoping identity equal independent 2-D quadratures of the per-step KL within the quadrature's own error estimate (largest relative difference at three steps; criterion three times the largest relative change when both grids are halved, {quad_rel_err:.1e})",
     measured=tele_err,
-    expect=at_most(1e-4),
+    expect=at_most(3 * quad_rel_err),
     section="sec-plugin",
-    rtol=10.0,
-    atol=1e-6,
+    rtol=1.0,
+    atol=quad_rel_err,
 )
 pd.DataFrame(
     {
@@ -804,12 +1150,13 @@ T_rows = []
 n_T = 256
 y_T = p0.sample(n_T, gen)
 ph_T = R.kde_mixture(y_T, R.kde_bandwidth(n_T))
-q_fine, q_coarse = cfg["quad_points"], cfg["quad_points"] // 2
+q_fine, q_coarse, q_cc = cfg["quad_points"], cfg["quad_points"] // 2, 3 * cfg["quad_points"] // 4
 for T in cfg["Ts"]:
     ch = VPChain.fixed_total(T)
     pk = R.kernel_ratio_path_kl(p0, ph_T, ch, per_step=False)
     pq = R.kernel_ratio_path_kl_quadrature(p0, ph_T, ch, q_fine, q_fine)
     pq_c = R.kernel_ratio_path_kl_quadrature(p0, ph_T, ch, q_coarse, q_coarse)
+    pq_cc = R.kernel_ratio_path_kl_quadrature(p0, ph_T, ch, q_cc, q_cc)
     gk = R.gaussian_kernel_path_kl(p0, ph_T.denoise, ch, q_fine, q_fine, 1500)
     gx = R.gaussian_kernel_path_kl(p0, p0.denoise, ch, q_fine, q_fine, 1500)
     T_rows.append(
@@ -817,6 +1164,7 @@ for T in cfg["Ts"]:
             "T": T,
             "ratio path": pq.value,
             "ratio path, coarse grid": pq_c.value,
+            "ratio path, middle grid": pq_cc.value,
             "ratio path (identity)": pk.total,
             "ratio output": pk.output,
             "gaussian path": gk.total,
@@ -889,15 +1237,23 @@ plt.show()
 # sample of size 256; here the ratio path KL is summed from per-step 2-D quadratures, without the
 # identity. Pale lines use the exact posterior mean, so they show the pure discretisation error of
 # Gaussian kernels. Look at the flat line of the exact-ratio path KL against the falling
-# Gaussian-kernel path KL.
+# Gaussian-kernel path KL. The exact-ratio path and output KLs nearly coincide: the terminal terms
+# $\mathrm{KL}(p_T\|\mathcal N(0,1))$ and $\mathrm{KL}(p_T\|\hat p_T)$ are almost zero, so both are
+# close to $\mathrm{KL}(p_0\|\hat p_0)$. The Gaussian-kernel series on the left is evaluated at few
+# sample sizes and replicates only; its error bars are not meaningful where it has two.
 
 # %%
 spread = float(Tdf["ratio path"].max() / Tdf["ratio path"].min() - 1)
 spread_c = float(Tdf["ratio path, coarse grid"].max() / Tdf["ratio path, coarse grid"].min() - 1)
-spread_iv = stats.refinement(spread_c, spread, note=f"{q_coarse} and {q_fine} nodes per axis")
-assert spread < spread_c, "the T spread does not shrink under grid refinement: not quadrature error"
+spread_cc = float(Tdf["ratio path, middle grid"].max() / Tdf["ratio path, middle grid"].min() - 1)
+spread_iv = stats.refinement(
+    spread_c, spread_cc, spread, note=f"{q_coarse}, {q_cc} and {q_fine} nodes per axis"
+)
+assert spread < spread_cc < spread_c, (
+    "the T spread does not shrink under grid refinement: not quadrature error"
+)
 id_gap = float(((Tdf["ratio path"] - Tdf["ratio path (identity)"]).abs() / Tdf["ratio path"]).max())
-g_fit = stats.fit_loglog(
+g_fit = stats.asymptotic_slope(
     Tdf.index.to_numpy(dtype=float), Tdf["gaussian path, exact mean"].to_numpy()
 )
 growth = {"log T": math.log(max(cfg["Ts"])) / math.log(min(cfg["Ts"])) - 1}
@@ -907,29 +1263,31 @@ for k, v in {
     "ratio_T_spread_err": spread_iv.half_width,
     "ratio_T_id_gap": id_gap,
     "logT_spread": growth["log T"],
-    "g_T_slope": g_fit.slope,
-    "g_T_slope_ci": g_fit.ci95,
-    "g_T_step_slope": g_fit.slope - 1,
+    "g_T_slope": g_fit.value,
+    "g_T_slope_ci": g_fit.half_width,
+    "g_T_step_slope": g_fit.value - 1,
     "q_fine": q_fine,
     "q_coarse": q_coarse,
+    "q_cc": q_cc,
+    "ratio_T_spread_cc": spread_cc,
 }.items():
     glue(k, v, display=False)
 ledger.record(
     "E1.3a",
     kind="derived",
     paper=PAPER,
-    claim="The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) decreases polynomially in the sample size n (log-log slope over all replicates; the KDE's integrated squared error falls like n^-4/5)",
+    claim="The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) falls at the rate of a Gaussian KDE, n^-4/5 (its integrated squared error's rate; to second order KL weights that error by 1/(2 p0)): log-log slope over all replicates, tolerance 0.2 for a logarithmic correction from the 1/p0 weighting over this range of n. A rate of the KDE, not of the paper's SignReLU estimator",
     measured=n_fit.slope_interval,
-    expect=at_most(0.0),
+    expect=close_to(-0.8, 0.2),
     section="sec-plugin",
     rtol=0.0,
-    atol=0.15,
+    atol=0.1,
 )
 ledger.record(
     "E1.3c",
-    kind="derived",
+    kind="check",
     paper=PAPER,
-    claim=f"The path KL of the exact kernel-ratio estimator does not depend on T at fixed total noise (our telescoping identity), although the summary's bound carries a factor T: relative spread over T in {cfg['Ts']} of per-step 2-D quadratures (growth like log T alone would give {growth['log T']:.2f})",
+    claim=f"Our telescoping identity holds numerically: the path KL of the exact kernel-ratio estimator, summed from per-step 2-D quadratures, does not change with T at fixed total noise (relative spread over T in {cfg['Ts']}, with its numerical error from three quadrature grids; growth like log T alone would give {growth['log T']:.2f}). An upper bound with a factor T is not in tension with this",
     measured=spread_iv,
     expect=at_most(0.1),
     section="sec-plugin",
@@ -940,8 +1298,8 @@ ledger.record(
     "E1.3d",
     kind="question",
     paper=PAPER,
-    claim="Is the factor T of the bound loose for the practical DDPM too: does the path KL of Gaussian reverse kernels with the exact posterior mean fall as T grows at fixed total noise? (log-log slope in T)",
-    measured=g_fit.slope_interval,
+    claim=f"Does the path KL of Gaussian reverse kernels with the exact posterior mean (the pure discretisation error of the practical DDPM, not an estimator) fall as T grows at fixed total noise? (last local log-log slope over T in {cfg['Ts']}, error: change from the previous pair; quadrature error not refined)",
+    measured=g_fit,
     expect=at_most(0.0),
     section="sec-plugin",
     rtol=0.0,
@@ -951,22 +1309,25 @@ ledger.record(
 # %% [markdown]
 # The output KL of the kernel-ratio estimator has slope {glue:text}`n_slope:.2f` ±
 # {glue:text}`n_slope_ci:.2f` in $n$ (95% fit interval over {glue:text}`n_slope_pts` replicate
-# values; E1.3a), against $-4/5$ for the integrated squared error of a KDE with this bandwidth.
-# To second order KL weights the squared error by $1/(2p_0)$, which is large in the tails; whether
-# that explains the difference we have not measured. This is the achieved slope for our mixture
-# and bandwidth constant, not the paper's rate, which we could not read.
+# values; E1.3a), and $-4/5$, the rate of the KDE's integrated squared error with this bandwidth,
+# lies within the tolerance: no difference from the KDE rate is detected. This is a rate of a
+# Gaussian KDE on our mixture with our bandwidth constant, not of the paper's SignReLU
+# estimator, whose rate we could not read.
 #
 # Over the $T$ sweep the exact-ratio path KL, summed from per-step 2-D quadratures, changes by a
-# relative {glue:text}`ratio_T_spread:.1e` on {glue:text}`q_fine` nodes per axis and by
-# {glue:text}`ratio_T_spread_c:.1e` on {glue:text}`q_coarse`: the spread shrinks as the grid is
-# refined, so it is quadrature error, and it stays far below the {glue:text}`logT_spread:.2f` that
-# growth like $\log T$ alone would give (E1.3c). The quadrature also matches the identity to a
-# relative {glue:text}`ratio_T_id_gap:.1e` at every $T$. For this estimator the error is decided
-# by $\hat p_0$ alone, and a factor $T$ in an upper bound is loose, not wrong. For Gaussian reverse
-# kernels with the exact mean the path KL *falls* with $T$ (slope {glue:text}`g_T_slope:.2f` ±
-# {glue:text}`g_T_slope_ci:.2f`, E1.3d), so the average per-step KL falls like $T$ to the power
-# {glue:text}`g_T_step_slope:.2f`, faster than $1/T$. Neither estimator grows with $T$;
-# an upper bound linear in $T$ is not contradicted, only not tight here.
+# relative {glue:text}`ratio_T_spread:.1e` on {glue:text}`q_fine` nodes per axis,
+# {glue:text}`ratio_T_spread_cc:.1e` on {glue:text}`q_cc` and {glue:text}`ratio_T_spread_c:.1e`
+# on {glue:text}`q_coarse`: the spread shrinks as the grid is refined, so it is quadrature error, far
+# below the {glue:text}`logT_spread:.2f` that growth like $\log T$ alone would give (E1.3c, a
+# check of our identity). The quadrature also matches the identity to a relative
+# {glue:text}`ratio_T_id_gap:.1e` at every $T$. For this estimator the error is decided by
+# $\hat p_0$ alone, and a factor $T$ in an upper bound is loose, not wrong. With Gaussian reverse
+# kernels and the exact posterior mean (the discretisation error alone, no estimator) the path
+# KL *falls* with $T$ (last local slope {glue:text}`g_T_slope:.2f` ± {glue:text}`g_T_slope_ci:.2f`,
+# the error being the change from the previous pair of $T$; E1.3d), so the average per-step KL
+# falls like $T$ to the power {glue:text}`g_T_step_slope:.2f`. The Gaussian-kernel DDPM built on
+# the KDE mean is plotted but enters no claim. Neither computation grows with $T$; an upper bound
+# linear in $T$ is not contradicted, only not tight here.
 
 # %% [markdown]
 # (sec-trained)=
@@ -1054,15 +1415,16 @@ plt.show()
 # %% [markdown]
 # **Figure.** Left: exact output densities of the trained 1-D DDPMs (mean over seeds) on a log
 # scale, against the true mixture. Right: the KL integrand $p_0\log(p_0/\hat p)$ of the seed-mean
-# density; its integral is the output KL. The integrand is positive where the model puts too little
-# mass and negative where it puts too much. Look at which regions carry the KL and whether the
-# activations differ there.
+# density; its integral is the KL of the seed-mean density, not the mean of the per-seed KLs in the
+# table. The integrand is positive where the model puts too little mass and negative where it
+# puts too much. Look at the peaks: no model resolves the three modes at this budget.
 
 # %%
 kl_by = trained[trained["data"] == "1-D mixture"].pivot(
     index="seed", columns="activation", values="KL(p0||output)"
 )
 d_relu = stats.paired_t(kl_by["relu"], kl_by["signrelu"])
+slow = stats.paired_t(kl_by["signrelu"], kl_by["relu"])
 d_silu = stats.paired_t(kl_by["silu"], kl_by["signrelu"])
 for k, v in {
     "kl_signrelu": float(kl_by["signrelu"].mean()),
@@ -1079,8 +1441,8 @@ ledger.record(
     "E1.4",
     kind="question",
     paper=PAPER,
-    claim=f"Is a SignReLU eps-network at least as good a DDPM denoiser as ReLU at our budget (width {cfg['train_width']}, {cfg['train_steps']} steps)? (paired difference KL_relu - KL_signrelu of the exact 1-D output KL)",
-    measured=d_relu,
+    claim=f"At a short, untuned budget ({cfg['train_steps']} Adam steps, one learning rate for every activation, width {cfg['train_width']}, 3 hidden layers), does a SignReLU eps-network train more slowly than a ReLU one? (paired difference KL_signrelu - KL_relu of the 1-D output KL over {len(cfg['train_seeds'])} seeds; > 0 means SignReLU is behind). A question about early training speed, which the paper does not raise; it says nothing about converged networks",
+    measured=slow,
     expect=at_least(0.0),
     section="sec-trained",
     rtol=0.0,
@@ -1092,62 +1454,71 @@ ledger.record(
 # {glue:text}`kl_relu:.3g`, SiLU {glue:text}`kl_silu:.3g` nats. The paired difference ReLU −
 # SignReLU is {glue:text}`kl_diff:.2g` ± {glue:text}`kl_diff_hw:.2g` and SiLU − SignReLU is
 # {glue:text}`kl_diff_silu:.2g` ± {glue:text}`kl_diff_silu_hw:.2g` (95% paired t-intervals; a
-# negative difference means SignReLU is worse). The table above also lists the 2-D ring metrics.
-# These numbers hold for one small architecture and one training budget. The paper's argument is
-# about what SignReLU networks *can* represent, not about what training finds, so a trained
-# comparison neither supports nor refutes it.
+# negative difference means SignReLU is worse). The table above also lists the 2-D ring metrics
+# (first seed only; they enter no claim).
+# These numbers hold for one small architecture, one learning rate shared by all activations and
+# one short budget; the figure shows that no model resolves the three modes yet, so E1.4 measures
+# how fast training starts, not what the networks reach. The paper's argument is about what
+# SignReLU networks *can* represent ({ref}`sec-approx`), not about what training finds, so this
+# comparison neither supports nor refutes it. The output KL comes from grid propagation of the
+# Gaussian kernels on one grid; it is not refined nor cross-checked by sampling here.
 
 # %% [markdown]
 # (sr-coverage)=
 # ## What the paper claims, and what is tested here
 #
 # Every statement of the paper we know of (abstract and third-party summary), with the rows of the
-# verdict table that bear on it, or why nothing here tests it. None of the rows is of kind
-# `paper`: without the theorem statements, what we test are our constructions and questions
-# around them.
+# verdict table that bear on it, or why nothing here tests it. Only E1.5a and E1.5b are of kind
+# `paper` (the shape of the summary's approximation bound at $d=1$); the other rows test our
+# constructions or ask our questions.
 
 # %%
 ledger.coverage(
     [
         {
             "statement": "In conditional generative modelling, diffusion models in particular, the target is a ratio f1/f2 of kernel-induced marginal densities",
-            "source": "abstract",
+            "source": "abstract (paraphrase in our research notes)",
             "ids": ["E1.0"],
         },
         {
-            "statement": "Deep SignReLU networks approximate such ratio functionals; the proof exploits the activation's piecewise structure",
-            "source": "abstract",
-            "ids": ["E1.1a", "E1.1c", "E1.2a"],
-        },
-        {
-            "statement": "Stability near vanishing denominators",
-            "source": "summary: 'maintaining stability near vanishing denominators'",
-            "ids": ["E1.1a", "E1.1b", "E1.2b"],
-        },
-        {
-            "statement": "L^p(Omega) approximation bounds and convergence rates under standard regularity",
-            "source": "abstract",
-            "reason": "the theorem (function class, rate, constants) is not available to us; a training-free test with explicit hinge approximants of f1, f2 is not done yet",
+            "statement": "Deep SignReLU networks approximate such ratio functionals, with L^p(Omega) approximation bounds and convergence rates under standard regularity",
+            "source": "abstract (paraphrase); summary: 'establishes both approximation bounds and finite-sample guarantees'",
+            "ids": ["E1.5a", "E1.5b", "E1.5c", "E1.5d"],
         },
         {
             "statement": "Depth 7, width O(n+9), parameter norm M, approximation error O(M^-1 n^(-1/2-3d/2))",
             "source": "summary",
-            "reason": "exponents that improve with d look garbled; E1.1d only shows where an M^-1 factor can come from",
+            "ids": ["E1.5a", "E1.5b"],
+        },
+        {
+            "statement": "Stability near vanishing denominators",
+            "source": "summary: 'while maintaining stability near vanishing denominators'",
+            "ids": ["E1.1a", "E1.1b", "E1.1c", "E1.5c"],
+        },
+        {
+            "statement": "Modular framework: numerator and denominator approximated separately using kernel methods, then a SignReLU network for their ratio",
+            "source": "summary (method)",
+            "ids": ["E1.5a", "E1.5d"],
+        },
+        {
+            "statement": "The mechanism is SignReLU's 'piecewise constant structure'",
+            "source": "summary",
+            "reason": "SignReLU is not piecewise constant (its negative branch is rational, sec-setting); the exact reciprocal of E1.1 is the mechanism we can construct",
         },
         {
             "statement": "A SignReLU-based estimator of the DDPM reverse process; excess KL between generated and true data laws splits into approximation and estimation errors",
-            "source": "abstract",
+            "source": "abstract (paraphrase)",
             "reason": "the estimator is not available; we measure a kernel plug-in estimator without a network (E1.3) and ask a question about trained SignReLU denoisers (E1.4); the decomposition itself is not measured",
         },
         {
-            "statement": "Finite-sample guarantees: the excess KL risk falls with the sample size",
-            "source": "abstract",
-            "ids": ["E1.3a"],
+            "statement": "Finite-sample guarantees: the excess KL risk falls with the sample size, with high probability (1 - delta)",
+            "source": "abstract (paraphrase); summary: 'δ is the confidence parameter'",
+            "reason": "needs the paper's estimator; E1.3a is the rate of a Gaussian KDE plug-in, not of a SignReLU estimator, and no high-probability statement is tested",
         },
         {
-            "statement": "Excess KL bounded by O(T(n^(-1-3d/2) + sqrt(log(1/delta)) n^(-2-3d/2))), linear in the number of steps T",
+            "statement": "Excess KL bounded by O(T(n^(-1-3d/2) + sqrt(log(1/delta) n^(-2-3d/2)))), linear in the number of steps T",
             "source": "summary",
-            "ids": ["E1.3b", "E1.3c", "E1.3d"],
+            "reason": "an upper bound O(T ...) cannot be tested without its constants; E1.3c (a check of our identity) and E1.3d (a question) only show that our path KLs do not grow with T",
         },
         {
             "statement": "Near-minimax optimal rates for Hölder-class densities",
@@ -1167,18 +1538,20 @@ ledger.table()
 # %% [markdown]
 # ## What we could not check, and why
 #
-# * **The paper's rates and constants.** We had only the abstract. The summary's depth 7 and
-#   width $O(n+9)$ fit our construction loosely: a division block has width 9 (three squares) plus
-#   pass-throughs, and $n$ kernel terms could realise $f_1,f_2$. Its exponents, however, improve
-#   with dimension and are probably garbled. We therefore report fitted, achieved slopes and do
-#   not test the stated rates.
-# * **The approximation theorem without training.** Explicit SignReLU approximants of $f_1$ and
-#   $f_2$ with $n$ hinges, their $L^p$ error against $n$, $M$ and $\inf f_2$, and the ReLU
-#   interpolant of the same size beside them, are not built yet. E1.1b compares the two
-#   activations on the reciprocal only.
+# * **The paper's rates and constants.** We had a paraphrase of the abstract and the summary.
+#   Our training-free approximant has depth 5 and width $2n$, close in kind to the summary's
+#   depth 7 and width $O(n+9)$, and at $d=1$ its error shape matches $M^{-1}$ and $n^{-2}$ as
+#   separate terms (E1.5a, b), not as a product. What the paper's $n$ counts, and its rates in
+#   higher dimension, we could not check.
+# * **The reverse-density target without training.** E1.5 uses the posterior mean only. The
+#   reverse density $f_1(z_{t-1},z_t)/f_2(z_t)$ needs 2-D hinge approximants (or a product of 1-D
+#   ones through the exact product gadget); not built yet.
+# * **A fair trained modular route.** E1.2b fits $f_1,f_2$ by plain MSE; a fit of $\log f_2$ or a
+#   relative loss trained to convergence at equal parameter count, and the training-free
+#   perturbation test of the division's conditioning, are not done.
 # * **Which $f_1/f_2$ the theorems use.** We treat both the posterior mean and the reverse
 #   conditional density. The paper's function class and its lower bound on $f_2$ are unknown to
-#   us; our floor $\delta$ is half the smallest $f_2$ on $\Omega$.
+#   us; our floor $\delta$ is half the smallest $f_2/\max f_2$ on $\Omega$.
 # * **The excess-risk definition.** We report path KL (terminal + sum of per-step KLs) and output
 #   KL. If the paper's "excess KL" is a per-step quantity summed over $T$ steps, the linear
 #   factor $T$ is built in. Our finding is only that the total does not grow with $T$ for these
