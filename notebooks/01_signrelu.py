@@ -421,7 +421,8 @@ ax[0].set(
     title="error at equal size",
 )
 ax[0].invert_xaxis()
-ax[0].legend(fontsize=6, loc="upper left")
+ax[0].set_ylim(top=1e16)  # room for the legend above the curves
+ax[0].legend(fontsize=5.5, loc="upper left")
 for v, g in [("raw, s=h", raw), ("normalised, s=h", nrm)]:
     ax[1].loglog(g.index, g["max_weight"], "o-", color=vcols[v], label=f"SignReLU {v}")
 ax[1].loglog(
@@ -726,7 +727,7 @@ ax[2].loglog(apx_f["inf f2"], apx_f["sup"], "o-", color=c_sr, label="sup error")
 ax[2].loglog(apx_f["inf f2"], apx_f["L2"], "s--", mfc="none", color=c_sr, label=r"$L^2$ error")
 ff0 = apx_f["inf f2"].to_numpy(dtype=float)
 ax[2].loglog(
-    ff0, apx_f["sup"].iloc[0] * (ff0 / ff0[0]) ** -1.0, "k--", lw=1, label=r"$(\inf f_2)^{-1}$"
+    ff0, apx_f["sup"].iloc[-1] * (ff0 / ff0[-1]) ** -1.0, "k--", lw=1, label=r"$(\inf f_2)^{-1}$"
 )
 ax[2].invert_xaxis()
 ax[2].set(
