@@ -625,3 +625,16 @@ def asymptotic_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.nd
     xa = np.asarray(x, dtype=float)
     note = f"local slope at x = {xa[-2]:.3g}..{xa[-1]:.3g}; error: change from the previous pair"
     return _symmetric(last, err, "refinement", 2, note)
+
+
+def undecidable(kind: str, n: int, note: str) -> Interval:
+    """An interval that cannot decide anything: value 0, ends at minus and plus infinity.
+
+    For a design whose interval is degenerate by construction, not by data: e.g. two rivals
+    that chose the same grid point on every seed, so that their paired difference is
+    identically 0 and a zero-width interval would claim a certainty the grid does not have.
+    The ledger's verdict on it is always ``"inconclusive"``; ``note`` must say why.
+    """
+    if not note:
+        raise ValueError("note must say why the design cannot decide")
+    return Interval(0.0, -math.inf, math.inf, kind, n, note)

@@ -233,3 +233,16 @@ def test_asymptotic_slope_of_a_deterministic_sequence():
         stats.asymptotic_slope(n[:2], y[:2])
     with pytest.raises(ValueError, match="increasing"):
         stats.local_slopes(n[::-1], y)
+
+
+def test_undecidable_is_always_inconclusive():
+    from companion.ledger import at_least, at_most, verdict
+
+    iv = stats.undecidable("simultaneous-t", 3, "rivals chose the same grid point")
+    assert iv.value == 0.0 and iv.low == -math.inf and iv.high == math.inf
+    assert verdict(iv, at_least(0.01)) == "inconclusive"
+    assert verdict(iv, at_most(0.01)) == "inconclusive"
+    with pytest.raises(ValueError, match="note"):
+        stats.undecidable("t", 3, "")
+    with pytest.raises(ValueError, match="kind"):
+        stats.undecidable("magic", 3, "why")
