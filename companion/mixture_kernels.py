@@ -65,8 +65,10 @@ __all__ = [
     "relu_logit_kernel",
     "logit_error",
     "logit_bound",
+    "label_kl_bound",
     "joint_kl_two_steps",
     "propagate_chain",
+    "exact_chain_output_kl",
     "ChainReport",
     "evaluate_chain",
     "MixtureKernelNet",
@@ -350,6 +352,37 @@ def logit_bound(
     return mean_osc, float(2 * half[core].max())
 
 
+def label_kl_bound(
+    target: MixtureTarget, chain: VPChain, kernel: KernelFn, c: float, t: int, z: Tensor
+) -> tuple[float, float]:
+    r"""Second-order bound on the per-step KL of a kernel that shares the exact components.
+
+    If ``kernel`` has the exact means and standard deviations at step ``t`` and only its weights
+    :math:`\pi'` differ from the exact :math:`\pi`, data processing over the component label
+    gives :math:`\mathrm{KL}(\sum_k\pi_k\mathcal N_k\,\|\,\sum_k\pi'_k\mathcal N_k) \le
+    \mathrm{KL}(\pi\,\|\,\pi')` at every :math:`z_t`, whose leading term is
+    :math:`\tfrac12\mathrm{Var}_\pi(\Delta\ell)`, :math:`\Delta\ell = \log\pi' - \log\pi`.
+
+    Returns:
+        ``(E_q KL(pi || pi'), E_q Var_pi(Δℓ) / 2)`` under :math:`q(z_t\mid c)`, trapezoid rule
+        on ``z``; the first is a rigorous upper bound on :math:`\varepsilon_t`.
+    """
+    ex_logits, ex_means, ex_stds = _exact_kernel_at(target, chain, z, c, t)
+    p = kernel(z, c, t)
+    if p.means.shape != ex_means.shape or not (
+        torch.allclose(p.means, ex_means) and torch.allclose(p.stds, ex_stds)
+    ):
+        raise ValueError("kernel must share the exact components (means and stds)")
+    log_pi, log_pi2 = torch.log_softmax(ex_logits, -1), torch.log_softmax(p.log_w, -1)
+    pi = torch.exp(log_pi)
+    kl = (pi * (log_pi - log_pi2)).sum(-1)
+    d = log_pi2 - log_pi
+    var = (pi * d**2).sum(-1) - (pi * d).sum(-1) ** 2
+    q = torch.exp(target.log_marginal(z, c, chain.alpha(t), chain.sigma(t)))
+    wq = q * trapezoid_weights(z)
+    return float((wq * kl).sum()), float(0.5 * (wq * var).sum())
+
+
 # --------------------------------------------------------------------------------------------
 # Accounting by quadrature
 # --------------------------------------------------------------------------------------------
@@ -384,21 +417,57 @@ def joint_kl_two_steps(
 
 
 def propagate_chain(
-    chain: VPChain, kernel: KernelFn, c: float, z: Tensor, keep: bool = False
+    chain: VPChain,
+    kernel: KernelFn,
+    c: float,
+    z: Tensor,
+    keep: bool = False,
+    start: Tensor | None = None,
 ) -> GridDensity | list[GridDensity]:
     r"""Exact output density of the model chain on the fixed grid ``z``, from :math:`p_T = \mathcal N(0,1)`.
 
     Each step is :func:`companion.grid.mixture_transition` with the kernel evaluated at the
-    grid nodes. Returns :math:`p(z_0\mid c)`, or every :math:`p(z_t\mid c)`, ``t = T..0``, if
-    ``keep``.
+    grid nodes. ``start``: the density of :math:`z_T` at the nodes ``z`` instead of
+    :math:`\mathcal N(0, 1)` (e.g. the exact :math:`q(z_T\mid c)`, "exact terminal matching").
+    Returns :math:`p(z_0\mid c)`, or every :math:`p(z_t\mid c)`, ``t = T..0``, if ``keep``.
     """
-    d = GridDensity(z, torch.exp(_log_normal(z, 0.0, 1.0)))
+    if start is None:
+        d = GridDensity(z, torch.exp(_log_normal(z, 0.0, 1.0)))
+    else:
+        if start.shape != z.shape or not bool(torch.all(start >= 0)):
+            raise ValueError("start must be a non-negative density on the nodes z")
+        d = GridDensity(z, start.to(z.dtype))
     out = [d]
     for t in range(chain.T, 0, -1):
         p = kernel(d.x, c, t)
         d = mixture_transition(d, torch.exp(p.log_w), p.means, p.stds, z)
         out.append(d)
     return out if keep else d
+
+
+def exact_chain_output_kl(
+    target: ConditionalTarget, alpha_T: float, c: float, x: Tensor, z: Tensor
+) -> float:
+    r"""Output KL of the chain with *exact* reverse kernels started from :math:`\mathcal N(0,1)`,
+    by one quadrature over :math:`z_T` that never propagates a density.
+
+    With exact kernels the output is :math:`p(x_0\mid c) = \int q(x_0\mid z_T, c)\,
+    \mathcal N(z_T; 0, 1)\,dz_T = q(x_0\mid c)\,r(x_0)`, :math:`r(x_0) = \int
+    \mathcal N(z_T; \alpha_T x_0, \sigma_T^2)\,\mathcal N(z_T; 0, 1) / q(z_T\mid c)\,dz_T`, so
+    :math:`\mathrm{KL}(q\,\|\,p) = -E_q\log r`. It depends on the horizon only (not on ``T``);
+    ``x`` is the grid of :math:`x_0`, ``z`` of :math:`z_T` (trapezoid rules).
+    """
+    check_positive("alpha_T", alpha_T)
+    if not alpha_T < 1:
+        raise ValueError(f"alpha_T must be < 1, got {alpha_T!r}")
+    sig2 = 1.0 - alpha_T**2
+    log_qx = target.log_marginal(x, c, 1.0, 0.0)
+    log_qT = target.log_marginal(z, c, alpha_T, math.sqrt(sig2))
+    log_k = _log_normal(z[None, :], alpha_T * x[:, None], sig2)  # (nx, nz)
+    log_f = log_k + _log_normal(z, 0.0, 1.0)[None, :] - log_qT[None, :]
+    log_r = torch.logsumexp(log_f + torch.log(trapezoid_weights(z))[None, :], -1)
+    qx = torch.exp(log_qx)
+    return float(-(trapezoid_weights(x) * qx * log_r).sum() / (trapezoid_weights(x) * qx).sum())
 
 
 @dataclass
@@ -433,23 +502,32 @@ def evaluate_chain(
     z_prop: Tensor,
     z_quad: Tensor | None = None,
     per_step: bool = True,
+    exact_start: bool = False,
 ) -> ChainReport:
-    """Output KL by grid propagation (on ``z_prop``) and, if ``per_step``, the per-step KLs by
-    quadrature (on ``z_quad``, default ``z_prop``), for every context in ``contexts``."""
+    r"""Output KL by grid propagation (on ``z_prop``) and, if ``per_step``, the per-step KLs by
+    quadrature (on ``z_quad``, default ``z_prop``), for every context in ``contexts``.
+
+    ``exact_start``: start the chain from the exact :math:`q(z_T\mid c)` instead of
+    :math:`\mathcal N(0, 1)`; the reported ``terminal`` is then 0 (no terminal mismatch)."""
     zq = z_prop if z_quad is None else z_quad
     out, term, steps, dens = [], [], [], []
     for c in contexts:
-        d = propagate_chain(chain, kernel, float(c), z_prop)
+        start = None
+        if exact_start:
+            start = torch.exp(
+                target.log_marginal(z_prop, float(c), chain.alpha(chain.T), chain.sigma(chain.T))
+            )
+        d = propagate_chain(chain, kernel, float(c), z_prop, start=start)
         assert isinstance(d, GridDensity)
         dens.append(d)
         law = context_marginal(target, float(c))
         out.append(output_kl(law, d).value)
         if per_step:
             t_kl, s_kl = chain_rule_kl(chain, law, context_kernel(kernel, float(c)), zq)
-            term.append(t_kl)
+            term.append(0.0 if exact_start else t_kl)
             steps.append(s_kl)
         else:
-            term.append(terminal_kl(chain, law, zq).value)
+            term.append(0.0 if exact_start else terminal_kl(chain, law, zq).value)
     return ChainReport(
         np.asarray([float(c) for c in contexts]),
         np.asarray(out),

@@ -72,6 +72,8 @@ n_seeds = None
 n_seeds_side = None
 T_learned = None
 n_eval_contexts = None
+T_density = None
+n_density_seeds = None
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -96,7 +98,7 @@ cfg = resolve(
         T_values=[2, 4, 8, 16],
         relu_widths=[4, 8, 16, 32, 64, 128, 256],
         n_contexts=3,
-        n_fit_contexts=8,
+        n_fit_contexts=32,
         n_grid=401,
         n_quad=241,
         n_joint=181,
@@ -112,12 +114,14 @@ cfg = resolve(
         n_seeds_side=3,
         T_learned=4,
         n_eval_contexts=5,
+        T_density=4,
+        n_density_seeds=5,
     ),
     full=dict(
         T_values=[2, 4, 8, 16, 64],
         relu_widths=[4, 8, 16, 32, 64, 128, 256],
         n_contexts=5,
-        n_fit_contexts=16,
+        n_fit_contexts=48,
         n_grid=601,
         n_quad=321,
         n_joint=241,
@@ -133,6 +137,8 @@ cfg = resolve(
         n_seeds_side=3,
         T_learned=8,
         n_eval_contexts=11,
+        T_density=8,
+        n_density_seeds=8,
     ),
     T_values=T_values,
     relu_widths=relu_widths,
@@ -153,6 +159,8 @@ cfg = resolve(
     n_seeds_side=n_seeds_side,
     T_learned=T_learned,
     n_eval_contexts=n_eval_contexts,
+    T_density=T_density,
+    n_density_seeds=n_density_seeds,
 )
 gen = seed_everything(seed)
 dev = get_device(device)
@@ -424,9 +432,19 @@ _ = ledger.record(
 # \underbrace{\tfrac14 E_c[(v_c-1)^2]}_{C_2}\,e^{-2B}:$$
 #
 # slope $-1$ of $\ln\mathrm{KL}$ against $B$ for targets with a non-zero mean, $-2$ for centred
-# targets, and the constants $C_1$, $C_2$ computed from the moments. We test both the slopes
-# (least-squares fits on $B \ge 4$) and the constants (the ratio of the computed KL to the
-# prediction at the largest horizon, which must tend to 1). The terminal law depends on $B$
+# targets, and the constants $C_1$, $C_2$ computed from the moments. The next order is known
+# too: $\mathrm{KL}(q\,\|\,\mathcal N(0,1))$ is the KL of the moment-matched Gaussian plus the
+# non-Gaussianity $\mathrm{KL}(q\,\|\,\text{Gaussian})$, which is $O(e^{-3B})$ (a squared third
+# cumulant, zero for our symmetric centred target), and
+# $\tfrac12[x - \log(1+x)] = \tfrac14x^2 - \tfrac16x^3 + \dots$ with $x = e^{-B}(v_c-1)$. So the
+# non-centred KL is $C_1e^{-B}(1 + r_1e^{-B} + \dots)$ with $r_1 = C_2'/C_1$,
+# $C_2' = \tfrac14E_c[(v_c-1)^2]$, and the centred one $C_2e^{-2B}(1 + r_2e^{-B} + \dots)$ with
+# $r_2 = -\tfrac16E_c[(v_c-1)^3]/C_2$. The KL is a deterministic sequence in $B$, so we test its
+# *local* slope between the two largest horizons (`stats.asymptotic_slope`; its error is the
+# change from the previous pair) against $-1$ or $-2$ within $2|r|e^{-B}$ (the predicted
+# correction at the smaller horizon of the pair, with a factor 2 for the remainder), and the
+# constants (the ratio of the computed KL to the prediction at the largest horizon) against 1
+# within $2|r|e^{-B}$. The terminal law depends on $B$
 # only, so at fixed $B$ it cannot depend on the number of steps: that is a *check* of the chain
 # code.
 
@@ -453,8 +471,17 @@ term_curves = {
 }
 fit_mask = Bs >= 4.0
 fits = {k: stats.fit_semilog(Bs[fit_mask], v[fit_mask]) for k, v in term_curves.items()}
-C1, _ = moment_constants(mixture)
+# local slopes of ln KL against B: log-log slopes against e^B
+asym = {k: stats.asymptotic_slope(np.exp(Bs), v) for k, v in term_curves.items()}
+C1, C2_nc = moment_constants(mixture)
 _, C2 = moment_constants(centred)
+w_c, m_c, v_c = centred.components(torch.tensor(contexts, dtype=torch.float64))
+var_c = (w_c * (v_c + m_c**2)).sum(-1)
+r1 = C2_nc / C1
+r2 = float(-((var_c - 1) ** 3).mean() / 6) / C2
+B_pair = float(Bs[-2])
+tol_slope1, tol_slope2 = 2 * abs(r1) * np.exp(-B_pair), 2 * abs(r2) * np.exp(-B_pair)
+tol_const1, tol_const2 = 2 * abs(r1) * np.exp(-B_top), 2 * abs(r2) * np.exp(-B_top)
 centred_mean = float(
     (lambda w, m, v: (w * m).sum(-1).abs().max())(
         *centred.components(torch.tensor(contexts, dtype=torch.float64))
@@ -487,6 +514,18 @@ for k, f in fits.items():
     glue(f"mk_slope_{key}", f.slope, display=False)
     glue(f"mk_slope_{key}_ci", f.ci95, display=False)
 glue("mk_term_spread", term_spread, display=False)
+for key, val in [
+    ("mk_asym1", asym["non-centred mixture"].value),
+    ("mk_asym1_err", asym["non-centred mixture"].half_width),
+    ("mk_asym2", asym["centred mixture"].value),
+    ("mk_asym2_err", asym["centred mixture"].half_width),
+    ("mk_tol_slope1", tol_slope1),
+    ("mk_tol_slope2", tol_slope2),
+    ("mk_tol_const1", tol_const1),
+    ("mk_tol_const2", tol_const2),
+    ("mk_B_pair", B_pair),
+]:
+    glue(key, float(val), display=False)
 glue("mk_T_list", ", ".join(str(t) for t in cfg["T_values"]), display=False)
 glue("mk_C1", C1, display=False)
 glue("mk_C2", C2, display=False)
@@ -516,9 +555,13 @@ plt.show()
 # %% [markdown]
 # Terminal mismatch against the horizon (log scale): computed values (dots), least-squares lines
 # fitted on $B\ge 4$ (solid) and the predicted asymptotes from the moments (dashed). Look at how
-# the dots settle onto the dashed lines: slopes {glue:text}`mk_slope_noncentred:.3f` ±
-# {glue:text}`mk_slope_noncentred_ci:.2g` (non-centred) and {glue:text}`mk_slope_centred:.3f` ±
-# {glue:text}`mk_slope_centred_ci:.2g` (centred; 95% fit intervals), and at
+# the dots settle onto the dashed lines. The least-squares slopes on $B \ge 4$ are
+# {glue:text}`mk_slope_noncentred:.3f` and {glue:text}`mk_slope_centred:.3f` (descriptive only:
+# a fit over a deterministic curve measures its curvature, not noise). The local slopes between
+# $B$ = {glue:text}`mk_B_pair:g` and {glue:text}`mk_B_top:g` are {glue:text}`mk_asym1:.5f`
+# (change from the previous pair {glue:text}`mk_asym1_err:.1g`; predicted $-1$ within
+# {glue:text}`mk_tol_slope1:.1g`) and {glue:text}`mk_asym2:.5f` (change
+# {glue:text}`mk_asym2_err:.1g`; predicted $-2$ within {glue:text}`mk_tol_slope2:.1g`), and at
 # $B$ = {glue:text}`mk_B_top:g` the computed KL is {glue:text}`mk_const_nc:.5f` and
 # {glue:text}`mk_const_c:.5f` times the predicted $C_1e^{-B}$ ($C_1$ =
 # {glue:text}`mk_C1:.3g`) and $C_2e^{-2B}$ ($C_2$ = {glue:text}`mk_C2:.3g`); refining the
@@ -527,15 +570,15 @@ plt.show()
 # {glue:text}`mk_term_spread:.1g`.
 
 # %%
-f1, f2 = fits["non-centred mixture"], fits["centred mixture"]
 ledger.record(
     "E2.2a",
     kind="derived",
     paper=PAPER,
     claim="Terminal mismatch vanishes with the horizon at rate e^{-B} for a non-centred target: "
-    "slope of ln E_c KL vs B (fit on B ≥ 4) is -1",
-    measured=f1.slope_interval,
-    expect=close_to(-1.0, 0.1),
+    "local slope of ln E_c KL vs B at the two largest B is -1 within the predicted next-order "
+    "correction 2|r1|e^{-B}",
+    measured=asym["non-centred mixture"],
+    expect=close_to(-1.0, tol_slope1),
     section="mk-terminal",
     rtol=1e-4,
     atol=1e-6,
@@ -544,10 +587,11 @@ ledger.record(
     "E2.2b",
     kind="derived",
     paper=PAPER,
-    claim="Terminal mismatch vanishes at rate e^{-2B} for a centred target: slope of ln E_c KL "
-    "vs B (fit on B ≥ 4) is -2",
-    measured=f2.slope_interval,
-    expect=close_to(-2.0, 0.2),
+    claim="Terminal mismatch vanishes at rate e^{-2B} for a centred target: local slope of "
+    "ln E_c KL vs B at the two largest B is -2 within the predicted next-order correction "
+    "2|r2|e^{-B}",
+    measured=asym["centred mixture"],
+    expect=close_to(-2.0, tol_slope2),
     section="mk-terminal",
     rtol=1e-4,
     atol=1e-6,
@@ -557,9 +601,9 @@ ledger.record(
     kind="derived",
     paper=PAPER,
     claim="The constant of the non-centred decay is C1 = E_c[mu_c^2]/2: E_c KL · e^B / C1 at "
-    "the largest horizon is 1",
+    "the largest horizon is 1 within the predicted correction 2|r1|e^{-B}",
     measured=const_nc,
-    expect=close_to(1.0, 0.01),
+    expect=close_to(1.0, tol_const1),
     section="mk-terminal",
     rtol=1e-4,
     atol=1e-6,
@@ -569,9 +613,9 @@ ledger.record(
     kind="derived",
     paper=PAPER,
     claim="The constant of the centred decay is C2 = E_c[(v_c - 1)^2]/4: E_c KL · e^{2B} / C2 "
-    "at the largest horizon is 1",
+    "at the largest horizon is 1 within the predicted correction 2|r2|e^{-B}",
     measured=const_c,
-    expect=close_to(1.0, 0.01),
+    expect=close_to(1.0, tol_const2),
     section="mk-terminal",
     rtol=1e-4,
     atol=1e-6,
@@ -610,12 +654,13 @@ _ = ledger.record(
 # layer has random directions and kinks spread over the input box, so the fit is one linear
 # solve: a random-feature network, not a trained or optimal one.)
 #
-# **Logit bound (our derivation).** If two mixtures share their components and their logits
-# differ by $\Delta\ell(z)$, then $|\log\pi_k - \log\pi'_k| \le \mathrm{osc}_k\Delta\ell =
-# \max_k\Delta\ell_k - \min_k\Delta\ell_k \le 2\sup_k|\Delta\ell_k|$, so
-# $p/p' \in [e^{-\mathrm{osc}}, e^{\mathrm{osc}}]$ pointwise and
-# $\varepsilon_t \le E_{q(z_t\mid c)}\,\mathrm{osc}\,\Delta\ell(z_t) \le 2\sup|\Delta\ell|$.
-# It holds for any logits, so measuring it is a *check*.
+# **Logit bound (our derivation).** If two mixtures share their components and their weights
+# $\pi, \pi'$ differ, data processing over the component label gives, at every $z_t$,
+# $\mathrm{KL}(\sum_k\pi_k\mathcal N_k\,\|\,\sum_k\pi'_k\mathcal N_k) \le
+# \mathrm{KL}(\pi\,\|\,\pi') = \tfrac12\mathrm{Var}_\pi(\Delta\ell) + O(\Delta\ell^3)$, with
+# $\Delta\ell = \log\pi' - \log\pi$; so $\varepsilon_t \le E_{q(z_t\mid c)}\mathrm{KL}(\pi\,\|\,\pi')$,
+# of second order in the logit error (`mk.label_kl_bound`). It holds for any logits, so
+# measuring it is a *check*.
 
 # %%
 B_few = 6.0
@@ -640,22 +685,13 @@ for T in Ts:
         fams[f"ReLU logits, w = {w}"] = mk.relu_logit_kernel(mixture, ch, relu_nets[w])
     for name, kern in fams.items():
         reports[(name, T)] = mk.evaluate_chain(mixture, ch, kern, contexts, z_prop, z_quad)
-    for w, nets in relu_nets.items():
-        steps = reports[(f"ReLU logits, w = {w}", T)].steps
+    for w in relu_nets:
+        name = f"ReLU logits, w = {w}"
+        steps = reports[(name, T)].steps
         for i, c in enumerate(contexts):
             for t in range(1, T + 1):
-                mean_osc, two_sup = mk.logit_bound(mixture, ch, nets, c, t, z_quad)
-                bounds.append(
-                    dict(
-                        T=T,
-                        width=w,
-                        c=c,
-                        t=t,
-                        kl=steps[i, t - 1],
-                        mean_osc=mean_osc,
-                        two_sup=two_sup,
-                    )
-                )
+                label_kl, _ = mk.label_kl_bound(mixture, ch, fams[name], c, t, z_quad)
+                bounds.append(dict(T=T, width=w, c=c, t=t, kl=steps[i, t - 1], label_kl=label_kl))
 bounds = pd.DataFrame(bounds)
 summary23 = pd.DataFrame(
     [
@@ -708,8 +744,8 @@ plt.show()
 # $T$; the narrowest logit network is worse than the Gaussian kernel at
 # {glue:text}`mk_n_w4_worse` of the {glue:text}`mk_n_T` step counts. Right: the summed per-step
 # KL of the ReLU-logit kernels against the width, one line per $T$. Look at the overall slope of
-# each line, not at single widths: every width draws a new random hidden layer, so the lines
-# are not monotone, which is why the claim below fits a slope over all widths.
+# each line, not at single widths: every width draws one new random hidden layer here, so
+# single points carry draw-to-draw scatter (E2.6 repeats the width sweep over several draws).
 
 # %%
 gauss = summary23[summary23.kernel == "Gaussian"].set_index("T")
@@ -748,8 +784,9 @@ width_drop = float(
         for T in Ts
     )
 )
-bound_ratio = float((bounds["kl"] / bounds["mean_osc"]).max())
-loose = float((bounds["kl"] / bounds["two_sup"]).median())
+bound_ratio = float((bounds["kl"] / bounds["label_kl"]).max())
+loose = float((bounds["kl"] / bounds["label_kl"]).median())
+relu_vs_gauss = float(gauss_steps_Tmin / relu_Tmin.loc[widths[0]])
 glue("mk_gauss_steps_Tmin", gauss_steps_Tmin, display=False)
 glue("mk_gauss_steps_err", gauss_steps_ref.half_width, display=False)
 glue("mk_relu_wmin_Tmin", float(relu_Tmin.loc[widths[0]]), display=False)
@@ -761,6 +798,8 @@ glue("mk_wslope_hi", float(max(f.slope for f in width_fits.values())), display=F
 glue("mk_T_worst", T_worst, display=False)
 glue("mk_bound_ratio", bound_ratio, display=False)
 glue("mk_bound_loose", loose, display=False)
+glue("mk_relu_vs_gauss", relu_vs_gauss, display=False)
+glue("mk_exact_below_term", float((exact["terminal"] / exact["output"]).min()), display=False)
 glue("mk_Tmin", min(Ts), display=False)
 out_w0 = summary23[summary23.kernel == f"ReLU logits, w = {widths[0]}"].set_index("T")["output"]
 glue("mk_n_w4_worse", int((out_w0 > gauss["output"]).sum()), display=False)
@@ -781,20 +820,24 @@ glue("mk_wmax", widths[-1], display=False)
 # factor of at least {glue:text}`mk_width_drop:.3g` at every $T$; the fitted log-log slopes
 # against the width lie between {glue:text}`mk_wslope_lo:.2f` and
 # {glue:text}`mk_wslope_hi:.2f` over $T$ (the least steep, at $T$ = {glue:text}`mk_T_worst`,
-# is the one recorded). The per-step logit bound holds for every step, width and context: the
-# largest ratio $\varepsilon_t / E_q\,\mathrm{osc}$ is {glue:text}`mk_bound_ratio:.3g` ≤ 1,
-# and the cruder bound is loose: the median of $\varepsilon_t/(2\sup|\Delta\ell|)$ is
-# {glue:text}`mk_bound_loose:.2g`.
+# is the one recorded). At $T$ = {glue:text}`mk_Tmin` the Gaussian kernel's summed per-step
+# KL is {glue:text}`mk_relu_vs_gauss:.3g` times that of the narrowest ReLU-logit mixture. The
+# exact kernels' output KL is at least {glue:text}`mk_exact_below_term:.3g` times *below* the
+# terminal mismatch at every $T$: the abstract's "irreducible" terminal mismatch is a term of
+# the bound, not a floor of the output error. The second-order logit bound holds for every
+# step, width and context: the largest ratio $\varepsilon_t / E_q\mathrm{KL}(\pi\,\|\,\pi')$ is
+# {glue:text}`mk_bound_ratio:.3g` ≤ 1, and its median is {glue:text}`mk_bound_loose:.2g`.
 
 # %%
 ledger.record(
     "E2.3a",
-    kind="derived",
+    kind="question",
     paper=PAPER,
-    claim="Few large steps defeat single-Gaussian kernels: the best Gaussian kernel's summed "
-    "per-step KL at the smallest T is at least 0.1 nats",
-    measured=gauss_steps_ref,
-    expect=at_least(0.1),
+    claim="Question: with few large steps (smallest T, equal-B schedule, one target), is the "
+    "best single-Gaussian kernel's summed per-step KL at least 10 times that of the narrowest "
+    "ReLU-logit mixture kernel? Ratio",
+    measured=relu_vs_gauss,
+    expect=at_least(10.0),
     section="mk-few-step",
     rtol=1e-3,
     atol=1e-6,
@@ -803,8 +846,8 @@ ledger.record(
     "E2.3b",
     kind="check",
     paper=PAPER,
-    claim="Exact mixture kernels leave only the terminal mismatch: max over T of (output KL - "
-    "terminal KL) ≤ 0 (zero per-step error plus data processing)",
+    claim="Exact mixture kernels: output KL ≤ terminal mismatch at every T: max over T of "
+    "(output KL - terminal KL) ≤ 0 (zero per-step error plus data processing)",
     measured=exact_minus_term,
     expect=at_most(0.0),
     section="mk-few-step",
@@ -813,11 +856,11 @@ ledger.record(
 )
 ledger.record(
     "E2.3c",
-    kind="paper",
-    source=SUMMARY_K_WIDTH,
+    kind="question",
     paper=PAPER,
-    claim="Wider ReLU logit networks reduce the per-step error: log-log slope of the summed "
-    "per-step KL against the width (held-out contexts; the least steep over T) is negative",
+    claim="Question: does the summed per-step KL of random-feature ReLU-logit kernels (one hidden "
+    "layer drawn per width, N(0,1) start) fall with the width at every T? Least steep log-log "
+    "slope over T (held-out contexts) negative",
     measured=width_fits[T_worst].slope_interval,
     expect=at_most(0.0),
     section="mk-few-step",
@@ -828,8 +871,8 @@ _ = ledger.record(
     "E2.3d",
     kind="check",
     paper=PAPER,
-    claim="Per-step KL ≤ E_q osc(Δlogit) ≤ 2 sup|Δlogit| (our bound; largest ratio to the "
-    "first bound over steps, widths and contexts)",
+    claim="Per-step KL ≤ E_q KL(pi || pi') (second-order logit bound by data processing over "
+    "the label; largest ratio over steps, widths and contexts)",
     measured=bound_ratio,
     expect=at_most(1.0),
     section="mk-few-step",
@@ -1069,11 +1112,11 @@ glue("mk_lit_gap_hw", lit_gap.half_width, display=False)
 # %%
 ledger.record(
     "E2.4a",
-    kind="paper",
-    source=SUMMARY_K_WIDTH,
+    kind="question",
     paper=PAPER,
-    claim="More mixture components reduce the per-step error of learned kernels: summed per-step "
-    "KL at K=min minus K=max (fully networked, paired over seeds) is positive",
+    claim="Question: does training find lower per-step error with more components? Summed "
+    "per-step KL at K=min minus K=max (fully networked, paired over seeds) positive; in ci "
+    "K in {1, 4}, so only the full profile's consecutive K test monotonicity",
     measured=gain_K,
     expect=at_least(0.0),
     section="mk-learned",
@@ -1244,24 +1287,212 @@ _ = ledger.record(
 )
 
 # %% [markdown]
+# (mk-density)=
+# ## E2.6 Density under exact terminal matching
+#
+# **Statement (paper, abstract).** "Under exact terminal matching the resulting neural
+# reverse-kernel class is dense in conditional KL."
+#
+# **Test.** We remove the terminal mismatch exactly: every chain of this section starts from the
+# exact $q(z_T\mid c)$ (closed form for the mixture target) instead of $\mathcal N(0, 1)$, so
+# the path KL is the summed per-step KL alone and density means that the output KL and
+# $\sum_t\varepsilon_t$ go to 0 as the capacity grows. The kernels are those of E2.3: exact
+# means and variances, logits from a one-hidden-layer ReLU random-feature network of width
+# $w \in$ {glue:text}`mk_widths`, fitted by least squares at {glue:text}`mk_n_fit_contexts`
+# contexts and scored at the held-out contexts $c \in$ {glue:text}`mk_contexts`; mixture target,
+# $B = 6$, $T$ = {glue:text}`mk_T_density` steps, {glue:text}`mk_n_density_seeds` independent
+# random hidden layers (seeds) per width.
+#
+# **Predicted rate (our derivation).** Shared components with logits that differ by
+# $\Delta\ell$ give, pointwise in $z_t$,
+# $\mathrm{KL}(\sum_k\pi_k\mathcal N_k\,\|\,\sum_k\pi'_k\mathcal N_k) \le \mathrm{KL}(\pi\,\|\,\pi')
+# = \tfrac12\mathrm{Var}_\pi(\Delta\ell) + O(\Delta\ell^3)$ (data processing over the component
+# label), so $\varepsilon_t$ is of *second* order in the logit error. Least squares on $w$
+# random ReLU features approximates a function of finite Barron norm (the exact logits are
+# quadratic on a bounded box) with an $L^2$ error $O(w^{-1/2})$, the Monte Carlo rate of random
+# features; hence $\sum_t\varepsilon_t = O(w^{-1})$, and the output KL, below it by data
+# processing, too. The criterion, fixed before the run: the log-log slope against $w$, fitted
+# per seed over all widths, is at most $-1$ (95% t-interval over seeds). A faster decay is
+# allowed (free-knot piecewise-linear interpolation of a smooth function in one variable would
+# give $w^{-4}$); a slope above $-1$ would mean the decay is slower than the rate that density
+# through random features needs.
+
+# %%
+T_d = cfg["T_density"]
+chain_d = VPChain.uniform(T_d, B_few)
+exact_d = mk.evaluate_chain(
+    mixture, chain_d, mk.exact_kernel(mixture, chain_d), contexts, z_prop, z_quad, exact_start=True
+)
+dens_rows = []
+for s in range(cfg["n_density_seeds"]):
+    g_d = torch.Generator().manual_seed(10_000 + 100 * seed + s)
+    for w in widths:
+        nets = mk.fit_relu_logits(mixture, chain_d, w, fit_contexts, generator=g_d)
+        r = mk.evaluate_chain(
+            mixture,
+            chain_d,
+            mk.relu_logit_kernel(mixture, chain_d, nets),
+            contexts,
+            z_prop,
+            z_quad,
+            exact_start=True,
+        )
+        dens_rows.append(
+            dict(seed=s, width=w, output=r.output.mean(), steps=r.steps.sum(-1).mean())
+        )
+dens = pd.DataFrame(dens_rows)
+dens_out = dens.pivot(index="seed", columns="width", values="output").to_numpy()
+dens_steps = dens.pivot(index="seed", columns="width", values="steps").to_numpy()
+slope_out = stats.t_interval(
+    [stats.fit_loglog(widths, v).slope for v in dens_out],
+    note=f"per-seed log-log slope over {len(widths)} widths",
+)
+slope_steps = stats.t_interval(
+    [stats.fit_loglog(widths, v).slope for v in dens_steps],
+    note=f"per-seed log-log slope over {len(widths)} widths",
+)
+exact_floor = float(np.abs(exact_d.output).max())
+dens_local = stats.local_slopes(widths, dens_steps.mean(0))
+for key, val in [
+    ("mk_T_density", T_d),
+    ("mk_n_density_seeds", cfg["n_density_seeds"]),
+    ("mk_dens_out_wmin", float(dens_out[:, 0].mean())),
+    ("mk_dens_out_wmax", float(dens_out[:, -1].mean())),
+    ("mk_dens_steps_wmin", float(dens_steps[:, 0].mean())),
+    ("mk_dens_steps_wmax", float(dens_steps[:, -1].mean())),
+    ("mk_dens_slope_out", slope_out.value),
+    ("mk_dens_slope_out_lo", slope_out.low),
+    ("mk_dens_slope_out_hi", slope_out.high),
+    ("mk_dens_slope_steps", slope_steps.value),
+    ("mk_dens_slope_steps_lo", slope_steps.low),
+    ("mk_dens_slope_steps_hi", slope_steps.high),
+    ("mk_dens_local_last", float(dens_local[-1])),
+    ("mk_dens_local_first", float(dens_local[0])),
+    ("mk_dens_floor", exact_floor),
+    ("mk_dens_floor_ratio", float(dens_out[:, -1].min() / exact_floor)),
+]:
+    glue(key, val, display=False)
+
+# %% tags=["hide-input"]
+fig, ax = figure(1, height=2.9)
+for i, (vals, lab) in enumerate(
+    [(dens_out, "output KL"), (dens_steps, "$\\sum_t\\varepsilon_t$ (= path KL)")]
+):
+    m, h = stats.mean_t_halfwidth(vals)
+    ax.errorbar(widths, m, yerr=h, fmt="o-", capsize=3, color=PALETTE[i], label=lab)
+    for v in vals:
+        ax.loglog(widths, v, "-", color=PALETTE[i], alpha=0.2, lw=0.8)
+w_arr = np.asarray(widths, dtype=float)
+ax.loglog(
+    w_arr,
+    dens_steps[:, 0].mean() * (w_arr / w_arr[0]) ** -1.0,
+    "k--",
+    lw=0.8,
+    label="rate $w^{-1}$",
+)
+ax.axhline(exact_floor, color="k", ls=":", lw=1, label="exact kernels (quadrature floor)")
+ax.set(
+    xscale="log",
+    yscale="log",
+    xlabel="ReLU logit-network width $w$",
+    ylabel="$E_c$ KL (nats), exact start",
+)
+ax.set_xticks(widths, [str(w) for w in widths])
+ax.minorticks_off()
+ax.legend(fontsize=7, loc="lower left")
+plt.show()
+
+# %% [markdown]
+# Output KL and summed per-step KL against the width when the chain starts from the exact
+# $q(z_T\mid c)$ (held-out contexts; thin lines: single seeds, points: mean with 95% t-intervals
+# over {glue:text}`mk_n_density_seeds` seeds). Look at both curves falling far faster than the
+# dashed $w^{-1}$ line and staying above the dotted floor, the output KL of the exact kernels
+# from the same start ({glue:text}`mk_dens_floor:.1g` nats: quadrature error only). From the
+# narrowest to the widest network the output KL falls from {glue:text}`mk_dens_out_wmin:.2g` to
+# {glue:text}`mk_dens_out_wmax:.2g` nats and $\sum_t\varepsilon_t$ from
+# {glue:text}`mk_dens_steps_wmin:.2g` to {glue:text}`mk_dens_steps_wmax:.2g` nats; the smallest
+# output KL at the largest width is {glue:text}`mk_dens_floor_ratio:.3g` times the floor. The
+# per-seed slopes are {glue:text}`mk_dens_slope_out:.2f`
+# [{glue:text}`mk_dens_slope_out_lo:.2f`, {glue:text}`mk_dens_slope_out_hi:.2f`] (output) and
+# {glue:text}`mk_dens_slope_steps:.2f` [{glue:text}`mk_dens_slope_steps_lo:.2f`,
+# {glue:text}`mk_dens_slope_steps_hi:.2f`] (summed per-step KL). The local slope of the
+# seed-mean per-step sum is {glue:text}`mk_dens_local_first:.2f` between the two smallest
+# widths and {glue:text}`mk_dens_local_last:.2f` between the two largest: over this range the
+# decay does not slow down towards a floor. This is density on one target whose true kernel is
+# in the class up to its logits, at one step count; it says nothing of targets outside the
+# class (E2.4 trains kernels on one) or of how the width needed grows with $T$ (the section
+# {ref}`mk-uniformity`).
+
+# %%
+ledger.record(
+    "E2.6a",
+    kind="paper",
+    source="abstract: 'Under exact terminal matching the resulting neural reverse-kernel class "
+    "is dense in conditional KL.'",
+    paper=PAPER,
+    claim="Under exact terminal matching the summed per-step KL (= path KL) of ReLU-logit mixture "
+    "kernels falls to 0 with the width at least at the random-feature rate w^-1: per-seed "
+    "log-log slope over widths (held-out contexts) at most -1",
+    measured=slope_steps,
+    expect=at_most(-1.0),
+    section="mk-density",
+    rtol=0.05,
+    atol=0.1,
+)
+_ = ledger.record(
+    "E2.6b",
+    kind="paper",
+    source="abstract: 'Under exact terminal matching the resulting neural reverse-kernel class "
+    "is dense in conditional KL.'",
+    paper=PAPER,
+    claim="Under exact terminal matching the output KL of ReLU-logit mixture kernels falls to 0 "
+    "with the width at least at the rate w^-1: per-seed log-log slope over widths (held-out "
+    "contexts) at most -1",
+    measured=slope_out,
+    expect=at_most(-1.0),
+    section="mk-density",
+    rtol=0.05,
+    atol=0.1,
+)
+
+# %% [markdown]
 # (mk-uniformity)=
 # ## Time uniformity: where do the per-step errors sit?
 #
-# The machine referee's question: the proof needs $\sum_t\varepsilon_t \to 0$, so the per-step
-# constants must not blow up near $t = 0$ (data) or $t = T$ (noise), and must shrink fast
-# enough to be summable as $T$ grows. These are exploratory questions of ours on these targets,
-# not statements of the paper. Here is the measured profile $\varepsilon_t$ against $t/T$ for
-# three kernels: the moment-matched Gaussian kernel and a kernel with a *fixed logit error*
-# (the exact kernel with logits perturbed by $0.3\sin(1.3z + k + c)$ at every step, the
-# situation of a logit network of fixed accuracy) on the mixture target at $B = 6$, and the
-# learned fully networked kernel on the Gumbel + Beta target. The naive bound from E2.3,
-# $\sum_t\varepsilon_t \le \sum_t E_q\,\mathrm{osc}\,\Delta\ell$, grows linearly in $T$ for a
-# fixed logit error; the question is what the true sum does.
+# The machine referee asks whether the per-step constants are uniform in the diffusion time.
+# Two knobs must be kept apart. The **horizon** $B$ sets the terminal mismatch (E2.2; at fixed
+# $B$ it does not depend on $T$, E2.2c). The **number of steps** $T$ at fixed $B$ sets how the
+# noise is split. Qualitative density at a fixed $T$ needs no summability as $T$ grows: each of
+# the $T$ static problems is solved separately, and solving each to $\epsilon/T$ makes the sum
+# $\le\epsilon$. Uniformity in $t$ matters for *how much* capacity that takes, which we do not
+# measure; what we measure is where the per-step error of fixed kernel classes sits, on the
+# mixture target at $B = 6$, under the equal-$B$ schedule ($a_t^2 = e^{-B/T}$). That schedule
+# matters: its first step from the data already has variance $b_1^2 = 1 - e^{-B/T}$
+# ({glue:text}`mk_b1sq_Tbig:.2g` at $T$ = {glue:text}`mk_Tbig`), far wider than the mixture's
+# component variances (0.04 to 0.09), so statements about "the steps nearest the data" below
+# are statements about this schedule. Three kernels: the moment-matched Gaussian kernel, a
+# kernel with a *fixed logit perturbation* (the exact kernel with logits
+# $+0.3\sin(1.3z + k + c)$ at every step), and the learned fully networked kernel of E2.4 on the
+# Gumbel + Beta target.
+#
+# **How a fixed logit error scales with the step (our derivation).** The exact kernel's
+# components at step $t$ have standard deviation $\sqrt{C_kb_t^2/(a_t^2C_k + b_t^2)} = O(b_t)$
+# and means $m_k + G_k(z_t - a_tm_k)$ that differ between components by
+# $(1 - a_tG_k)(\dots) = O(b_t^2)$: separation over width $O(b_t)$. Two mixtures of nearly
+# coincident components that differ only in their weights differ by $O(\text{separation}^2)$ in
+# KL, so for a fixed logit perturbation $\varepsilon_t \simeq \kappa_t b_t^2$ with $\kappa_t$
+# bounded, and $\sum_t\varepsilon_t \approx \sum_t\kappa_tb_t^2$ stays bounded as $T$ grows at
+# fixed $B$ (since $\sum_tb_t^2 \le B$). The second-order bound of E2.3d,
+# $E_q\mathrm{KL}(\pi\,\|\,\pi')$, does not see the overlap and adds a fixed amount per step:
+# it grows linearly in $T$. Test: at the first step, the log-log slope of $\varepsilon_1$
+# against $b_1^2$ as $T$ doubles tends to 1, within the relative correction $O(b_1^2)$ of the
+# next order (we take $|{\rm slope} - 1| \le b_1^2$ at the larger $b_1$ of the last pair).
 
 # %%
 amp_u = 0.3
-pert_profiles = {}
-for T in Ts:
+T_u = sorted(set(Ts) | {32})
+pert_profiles, pert_label = {}, {}
+for T in T_u:
     ch = VPChain.uniform(T, B_few)
     kern = mk.perturbed_logit_kernel(mk.exact_kernel(mixture, ch), amp_u)
     pert_profiles[T] = np.mean(
@@ -1273,6 +1504,19 @@ for T in Ts:
         ],
         0,
     )
+    pert_label[T] = np.mean(
+        [
+            [mk.label_kl_bound(mixture, ch, kern, c, t, z_quad)[0] for t in range(1, T + 1)]
+            for c in contexts
+        ],
+        0,
+    )
+b1sq = np.array([VPChain.uniform(T, B_few).b2(1) for T in T_u])
+eps1 = np.array([pert_profiles[T][0] for T in T_u])
+# b_1^2 decreases as T grows: the local slope of 1/eps_1 against 1/b_1^2 (the same slope),
+# taken at the two largest T
+b2_slope = stats.asymptotic_slope(1.0 / b1sq, 1.0 / eps1)
+tol_b2 = float(b1sq[-2])
 learned = runs[
     (runs.features == "full") & (runs.variant == "full") & (runs.width == W) & (runs.K == Kmax)
 ]
@@ -1283,16 +1527,24 @@ profiles_u = [
 ]
 glue("mk_n_first_max", int(sum(int(np.argmax(e) == 0) for e in profiles_u)), display=False)
 glue("mk_decay_orders", float(min(np.log10(e[0] / e[-1]) for e in profiles_u)), display=False)
+glue("mk_b1sq_Tbig", float(VPChain.uniform(max(Ts), B_few).b2(1)), display=False)
+glue("mk_b2_slope", b2_slope.value, display=False)
+glue("mk_b2_slope_err", b2_slope.half_width, display=False)
+glue("mk_tol_b2", tol_b2, display=False)
+glue("mk_Tu_max", max(T_u), display=False)
+glue("mk_kappa_lo", float((eps1 / b1sq).min()), display=False)
+glue("mk_kappa_hi", float((eps1 / b1sq).max()), display=False)
 
 # %% tags=["hide-input"]
 fig, axes = figure(3, height=2.7)
-for j, T in enumerate(Ts):
+for j, T in enumerate(T_u):
     x_t = (np.arange(1, T + 1) - 0.5) / T
-    e = reports[("Gaussian", T)].steps.mean(0)
-    axes[0].semilogy(x_t, np.maximum(e, 1e-14), "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
+    if T in Ts:
+        e = reports[("Gaussian", T)].steps.mean(0)
+        axes[0].semilogy(x_t, np.maximum(e, 1e-14), "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
     axes[1].semilogy(x_t, pert_profiles[T], "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
 axes[0].set(title="Gaussian kernel", xlabel="$(t - 1/2)/T$", ylabel="$E_c\\,\\varepsilon_t$ (nats)")
-axes[1].set(title=f"fixed logit error ({amp_u:g})", xlabel="$(t - 1/2)/T$")
+axes[1].set(title=f"fixed logit perturbation ({amp_u:g})", xlabel="$(t - 1/2)/T$")
 for s_i, r in enumerate(learned.itertuples()):
     axes[2].semilogy(
         (np.arange(1, T_l + 1) - 0.5) / T_l,
@@ -1309,22 +1561,29 @@ plt.show()
 
 # %% [markdown]
 # Per-step KL against the position of the step in the chain ($t/T$ near 0: the step that
-# produces the data; near 1: the first step from noise). Look at where the mass sits: at the
-# largest $T$ of each panel, the step nearest the data carries the largest error in
-# {glue:text}`mk_n_first_max` of the 3 panels (all learned seeds averaged), and the error falls
-# from that step to the step nearest the noise by at least {glue:text}`mk_decay_orders:.1f`
-# orders of magnitude. In the middle panel, look at how the whole profile moves down as $T$
-# grows while the sum stays nearly the same (numbers below).
+# produces the data; near 1: the first step from noise), equal-$B$ schedule. Look at where the
+# mass sits: at the largest $T$ of each panel the step nearest the data carries the largest
+# error in {glue:text}`mk_n_first_max` of the 3 panels (all learned seeds averaged), and the
+# error falls from that step to the step nearest the noise by at least
+# {glue:text}`mk_decay_orders:.1f` orders of magnitude. In the middle panel, look at how the
+# whole profile moves down as $T$ grows while its sum barely moves: $\varepsilon_1/b_1^2$ stays
+# between {glue:text}`mk_kappa_lo:.3g` and {glue:text}`mk_kappa_hi:.3g` for $T$ up to
+# {glue:text}`mk_Tu_max`, and the local slope of $\varepsilon_1$ against $b_1^2$ between the two
+# largest $T$ is {glue:text}`mk_b2_slope:.3f` (change from the previous pair
+# {glue:text}`mk_b2_slope_err:.2g`; predicted 1 within {glue:text}`mk_tol_b2:.2g`).
 
 # %%
 T_big = max(Ts)
 e_g = reports[("Gaussian", T_big)].steps.mean(0)
 near_data = float(e_g[: max(1, T_big // 4)].sum() / e_g.sum())
+e_p = pert_profiles[T_big]
+near_data_p = float(e_p[: max(1, T_big // 4)].sum() / e_p.sum())
 g_sum = np.array([reports[("Gaussian", T)].steps.sum(-1).mean() for T in Ts])
-p_sum = np.array([pert_profiles[T].sum() for T in Ts])
+p_sum = np.array([pert_profiles[T].sum() for T in T_u])
+lab_sum = np.array([pert_label[T].sum() for T in T_u])
 g_doubling = float((g_sum[1:] / g_sum[:-1]).max())
 p_spread = float(p_sum.max() / p_sum.min())
-p_split = float(np.sqrt(max(Ts) / min(Ts)))
+p_split = float(np.sqrt(max(T_u) / min(T_u)))
 near_l = np.array(
     [
         r.report.steps.mean(0)[: max(1, T_l // 4)].sum() / r.report.steps.mean(0).sum()
@@ -1332,52 +1591,79 @@ near_l = np.array(
     ]
 )
 near_data_l = stats.t_interval(near_l, note=f"first quarter of {T_l} steps")
-glue("mk_near_data", near_data, display=False)
-glue("mk_near_data_l", near_data_l.value, display=False)
-glue("mk_near_data_l_hw", near_data_l.half_width, display=False)
-glue("mk_g_doubling", g_doubling, display=False)
-glue("mk_g_sum_lo", float(g_sum.min()), display=False)
-glue("mk_g_sum_hi", float(g_sum.max()), display=False)
-glue("mk_p_sum_lo", float(p_sum.min()), display=False)
-glue("mk_p_sum_hi", float(p_sum.max()), display=False)
-glue("mk_p_spread", p_spread, display=False)
-glue("mk_p_split", p_split, display=False)
-glue("mk_T_growth", float(max(Ts) / min(Ts)), display=False)
-glue("mk_Tbig", T_big, display=False)
+# fixed-width ReLU kernels (E2.3): output KL and the first-step logit error against T
+w_mid = widths[len(widths) // 2]
+relu_out_T = summary23[summary23.kernel == f"ReLU logits, w = {w_mid}"].set_index("T")["output"]
+relu_lab1 = bounds[(bounds.width == w_mid) & (bounds.t == 1)].groupby("T")["label_kl"].mean()
+v_min = float(v_fn(torch.zeros(1)).min())
+curv = {T: 1.0 / (np.exp(-B_few / T) * v_min + VPChain.uniform(T, B_few).b2(1)) for T in Ts}
+for key, val in [
+    ("mk_near_data", near_data),
+    ("mk_near_data_p", near_data_p),
+    ("mk_near_data_l", near_data_l.value),
+    ("mk_near_data_l_hw", near_data_l.half_width),
+    ("mk_g_doubling", g_doubling),
+    ("mk_g_sum_lo", float(g_sum.min())),
+    ("mk_g_sum_hi", float(g_sum.max())),
+    ("mk_p_sum_lo", float(p_sum.min())),
+    ("mk_p_sum_hi", float(p_sum.max())),
+    ("mk_lab_sum_lo", float(lab_sum[0])),
+    ("mk_lab_sum_hi", float(lab_sum[-1])),
+    ("mk_lab_growth", float(lab_sum[-1] / lab_sum[0])),
+    ("mk_p_spread", p_spread),
+    ("mk_p_split", p_split),
+    ("mk_T_growth", float(max(T_u) / min(T_u))),
+    ("mk_Tbig", T_big),
+    ("mk_w_mid", w_mid),
+    ("mk_relu_out_Tmin", float(relu_out_T.loc[min(Ts)])),
+    ("mk_relu_out_Tmax", float(relu_out_T.loc[max(Ts)])),
+    ("mk_relu_lab1_Tmin", float(relu_lab1.loc[min(Ts)])),
+    ("mk_relu_lab1_Tmax", float(relu_lab1.loc[max(Ts)])),
+    ("mk_curv_Tmin", float(curv[min(Ts)])),
+    ("mk_curv_Tmax", float(curv[max(Ts)])),
+]:
+    glue(key, val, display=False)
 
 # %% [markdown]
 # At $T$ = {glue:text}`mk_Tbig`, the first quarter of the steps (nearest the data) carries a
-# fraction {glue:text}`mk_near_data:.3f` of the Gaussian kernel's summed per-step KL; for the
-# learned kernels ($T$ = {glue:text}`mk_T_learned`) it is {glue:text}`mk_near_data_l:.3f` ±
-# {glue:text}`mk_near_data_l_hw:.2g`. The summed per-step KL of the Gaussian kernel falls at
-# every doubling of $T$ (largest ratio between consecutive $T$: {glue:text}`mk_g_doubling:.3g`),
-# from {glue:text}`mk_g_sum_hi:.3g` to {glue:text}`mk_g_sum_lo:.3g` nats over
-# $T \in$ {glue:text}`mk_T_list`. With a fixed logit error the sum stays between
-# {glue:text}`mk_p_sum_lo:.4g` and {glue:text}`mk_p_sum_hi:.4g` nats over the same range (a
-# factor {glue:text}`mk_p_spread:.3g`), while the naive bound grows by the factor
-# {glue:text}`mk_T_growth:g` by which $T$ grows. The criterion of E2.U3 is the geometric
-# midpoint between "constant" (factor 1) and "linear growth" (factor
-# {glue:text}`mk_T_growth:g`), i.e. {glue:text}`mk_p_split:.3g`.
+# fraction {glue:text}`mk_near_data:.3f` of the Gaussian kernel's summed per-step KL and
+# {glue:text}`mk_near_data_p:.3f` of the fixed-perturbation kernel's; for the learned kernels
+# ($T$ = {glue:text}`mk_T_learned`, where the first quarter is a single step) it is
+# {glue:text}`mk_near_data_l:.3f` ± {glue:text}`mk_near_data_l_hw:.2g`. The summed per-step KL
+# of the Gaussian kernel falls at every doubling of $T$ (largest ratio between consecutive $T$:
+# {glue:text}`mk_g_doubling:.3g`), from {glue:text}`mk_g_sum_hi:.3g` to
+# {glue:text}`mk_g_sum_lo:.3g` nats over $T \in$ {glue:text}`mk_T_list`. With the fixed logit
+# perturbation the sum stays between {glue:text}`mk_p_sum_lo:.4g` and
+# {glue:text}`mk_p_sum_hi:.4g` nats for $T$ from 2 to {glue:text}`mk_Tu_max` (a factor
+# {glue:text}`mk_p_spread:.3g`), while the per-step bound summed over the steps,
+# $\sum_tE_q\mathrm{KL}(\pi\,\|\,\pi')$, grows from {glue:text}`mk_lab_sum_lo:.3g` to
+# {glue:text}`mk_lab_sum_hi:.3g` nats (a factor {glue:text}`mk_lab_growth:.3g`, for a factor
+# {glue:text}`mk_T_growth:g` in $T$). The criterion of E2.U3 is the geometric midpoint between
+# "constant" and "linear growth", {glue:text}`mk_p_split:.3g`.
 #
-# **What we read from this (on these targets).** The per-step errors are not uniform in $t$:
-# they concentrate at the steps nearest the data. For the Gaussian kernel this is where the
-# true kernel is least Gaussian (its per-step KL *is* the KL from the true kernel to the
-# nearest Gaussian), and near the noise end they are tiny. With a fixed logit error the sum
-# does not grow like the naive bound $T\cdot 2\sup|\Delta\ell|$: over this range it stays
-# nearly constant, so it does not vanish by itself either; it is set by the logit accuracy,
-# and density needs the logit error to fall with width, as E2.3 measures. Our reading is that a
-# time-uniform per-step rate is not what density needs on these targets, but a bound that adds
-# $T$ per-step logit errors, each bounded by $2\sup|\Delta\ell|$, would be loose by a factor
-# of order $T$. Whether this holds on non-smooth targets and at much larger $T$ is not
-# measured here.
+# **Fixed-width networks are not a fixed logit error.** The ReLU-logit kernels of E2.3 at width
+# {glue:text}`mk_w_mid` get *worse* with more steps: their output KL grows from
+# {glue:text}`mk_relu_out_Tmin:.2g` nats at $T$ = {glue:text}`mk_Tmin` to
+# {glue:text}`mk_relu_out_Tmax:.2g` at $T$ = {glue:text}`mk_Tbig`. The mechanism we measure: the
+# exact first-step logits are quadratics in $z_1$ with curvature up to
+# $1/(a_1^2v_k + b_1^2)$, {glue:text}`mk_curv_Tmin:.3g` at $T$ = {glue:text}`mk_Tmin` and
+# {glue:text}`mk_curv_Tmax:.3g` at $T$ = {glue:text}`mk_Tbig`, and the same width fits a steeper
+# function worse: the first step's label KL $E_q\mathrm{KL}(\pi\,\|\,\pi')$ goes from
+# {glue:text}`mk_relu_lab1_Tmin:.2g` to {glue:text}`mk_relu_lab1_Tmax:.2g` nats. So at fixed
+# width the logit error is not fixed in $T$: more steps make each static problem near the data
+# harder, and the capacity needed for a given $\epsilon$ grows with $T$ on this target; the
+# fixed-perturbation result (the sum stays bounded) does not carry over to fixed-width networks.
+# Whether this holds on non-smooth targets, under schedules refined near the data, and at much
+# larger $T$ is not measured here.
 
 # %%
 ledger.record(
     "E2.U1",
     kind="question",
     paper=PAPER,
-    claim="Question (time uniformity): does the Gaussian kernel's per-step KL concentrate near the "
-    "data? Share of the first quarter of steps at the largest T at least 0.5 (uniform: 0.25)",
+    claim="Question (time uniformity, equal-B schedule): does the Gaussian kernel's per-step KL "
+    "concentrate near the data? Share of the first quarter of steps at the largest T at least 0.5 "
+    "(uniform: 0.25)",
     measured=near_data,
     expect=at_least(0.5),
     section="mk-uniformity",
@@ -1400,25 +1686,40 @@ ledger.record(
     "E2.U3",
     kind="question",
     paper=PAPER,
-    claim="Question: with a fixed logit error, does the summed per-step KL stay bounded instead of "
-    "growing like the naive bound? max/min over T below the geometric midpoint sqrt(Tmax/Tmin)",
+    claim="Question: with a fixed logit perturbation, does the summed per-step KL stay bounded "
+    "instead of growing like the summed per-step bound? max/min over T below the geometric "
+    "midpoint sqrt(Tmax/Tmin)",
     measured=p_spread,
     expect=at_most(p_split),
     section="mk-uniformity",
     rtol=1e-3,
     atol=1e-6,
 )
-_ = ledger.record(
+ledger.record(
     "E2.U4",
     kind="question",
     paper=PAPER,
-    claim="Question: do the learned kernels' per-step errors also concentrate near the data? "
-    "Share of the first quarter of steps (K=max, over seeds) at least 0.5",
+    claim="Question: do the learned kernels' per-step errors also concentrate near the data "
+    "(equal-B schedule; at T=4 the first quarter is one step)? Share of the first quarter "
+    "(K=max, over seeds) at least 0.5",
     measured=near_data_l,
     expect=at_least(0.5),
     section="mk-uniformity",
     rtol=0.1,
     atol=0.02,
+)
+_ = ledger.record(
+    "E2.U5",
+    kind="derived",
+    paper=PAPER,
+    claim="For a fixed logit perturbation the first-step KL scales as b_1^2 (components overlap "
+    "with separation/width O(b)): local log-log slope of eps_1 against b_1^2 at the two largest "
+    "T is 1 within the next-order correction b_1^2",
+    measured=b2_slope,
+    expect=close_to(1.0, tol_b2),
+    section="mk-uniformity",
+    rtol=1e-3,
+    atol=0.01,
 )
 
 # %% [markdown]
@@ -1533,7 +1834,13 @@ ledger.coverage(
             "kernels and ReLU-network logits approximate suitably regular targets arbitrarily "
             "well in context-averaged conditional KL, up to a terminal mismatch.",
             "source": "abstract",
-            "ids": ["E2.3c", "E2.4a", "E2.3a", "E2.4b"],
+            "ids": ["E2.6a", "E2.6b", "E2.3c"],
+        },
+        {
+            "statement": "The terminal mismatch is irreducible (the output error is bounded by it "
+            "plus the per-step errors).",
+            "source": "abstract",
+            "ids": ["E2.3b"],
         },
         {
             "statement": "The terminal mismatch typically vanishes with increasing diffusion "
@@ -1551,24 +1858,24 @@ ledger.coverage(
             "statement": "Assuming each reverse kernel factors through a finite-dimensional "
             "feature map, each step becomes a static conditional density approximation problem.",
             "source": "abstract",
-            "ids": ["E2.5a", "E2.5b", "E2.5c"],
+            "reason": "a step of the proof, not testable here: with a scalar context the "
+            "assumption holds trivially; E2.5a-c only illustrate that a map which drops c "
+            "pays at least I(x0; c)",
         },
         {
             "statement": "Each static problem is solved by composing Norets' Gaussian-mixture "
             "theory with quantitative ReLU approximation bounds.",
             "source": "abstract",
-            "reason": "a step of the proof, whose statements we have not seen; we check only our "
-            "own reconstruction of how a logit error bounds the per-step KL (E2.3d) and do not "
-            "implement Norets' mixtures of regressions (the logits-only class of E2.4c/E2.4d "
-            "has means that ignore the context)",
+            "reason": "a step of the proof whose bounds we have not seen: no rate of the paper "
+            "is tested. We test our own second-order logit bound (E2.3d) and a random-feature "
+            "rate of ours (E2.6a/b), and do not implement Norets' mixtures of regressions (the "
+            "logits-only class of E2.4c/E2.4d has means that ignore the context)",
         },
         {
             "statement": "Under exact terminal matching the neural reverse-kernel class is dense "
             "in conditional KL.",
             "source": "abstract",
-            "reason": "every chain here starts from N(0, 1) at a finite horizon, and no "
-            "experiment drives the capacity and the horizon up together; E2.3b shows only that "
-            "exact kernels leave the terminal mismatch",
+            "ids": ["E2.6a", "E2.6b"],
         },
         {
             "statement": "Increasing the number of mixture components or the width of the ReLU "
@@ -1580,14 +1887,31 @@ ledger.coverage(
             "statement": "The reverse kernel at each step can be realised by a finite mixture "
             "whose parameters a ReLU network computes from the current state and the context.",
             "source": "summary",
-            "ids": ["E2.3c", "E2.4b"],
+            "ids": ["E2.1a", "E2.3b"],
+        },
+        {
+            "statement": "Training such a model amounts to jointly learning a feature map and "
+            "per-step mixture parameters that minimise the decomposed KL objective.",
+            "source": "summary",
+            "reason": "true by the chain rule (E2.1): the maximum-likelihood objective of E2.4 "
+            "is the summed per-step KL up to a constant; nothing to test beyond E2.1a",
         },
         {
             "statement": "The regularity constants are uniform in the diffusion time t, so the "
-            "summed per-step errors vanish (the referee's concern; the rebuttal on the summary "
-            "page is machine-simulated, not the authors').",
+            "summed per-step errors vanish (the machine-simulated rebuttal on the summary page, "
+            "not the authors').",
             "source": "summary",
-            "ids": ["E2.U1", "E2.U2", "E2.U3", "E2.U4"],
+            "reason": "uniformity of constants needs the capacity required to reach a given "
+            "error at each t, which is not measured; E2.U1-U6 measure where the per-step error "
+            "of fixed kernel classes sits under the equal-B schedule",
+        },
+        {
+            "statement": "What would settle it: a regular target whose conditional KL stays "
+            "bounded away from zero for any K and width, with exact terminal matching and an "
+            "infinite horizon.",
+            "source": "summary",
+            "reason": "a falsification test over all regular targets; E2.6 probes one target "
+            "(in the class up to its logits) and finds no such floor over its width range",
         },
         {
             "statement": "The same density argument may apply to other kernel families; practical "

@@ -234,3 +234,66 @@ def test_training_reduces_the_per_step_kl(target):
     assert after < 0.5 * before
     with pytest.raises(ValueError, match="T="):
         mk.train_mixture_kernel(net, target, C.VPChain.uniform(3, 2.0), steps=1)
+
+
+# -- exact terminal matching and the independent output quadrature -----------------------------
+
+
+def test_exact_start_makes_exact_kernels_exact_and_relu_kernels_positive(target):
+    ch = C.VPChain.uniform(3, 4.0)
+    zp = torch.linspace(-6.5, 6.5, 401, dtype=F64)
+    exact = mk.evaluate_chain(
+        target, ch, mk.exact_kernel(target, ch), [0.3], zp, Z, exact_start=True
+    )
+    assert exact.terminal[0] == 0.0
+    assert abs(exact.output[0]) < 1e-6  # no terminal mismatch, no kernel error: only quadrature
+    assert exact.steps.sum() < 1e-10
+    n01 = mk.evaluate_chain(target, ch, mk.exact_kernel(target, ch), [0.3], zp, Z)
+    assert n01.output[0] > 1e3 * abs(exact.output[0])  # the N(0, 1) start costs something
+    gen = torch.Generator().manual_seed(0)
+    nets = mk.fit_relu_logits(target, ch, 8, [0.1, 0.5, 0.9], generator=gen)
+    relu = mk.evaluate_chain(
+        target, ch, mk.relu_logit_kernel(target, ch, nets), [0.3], zp, Z, exact_start=True
+    )
+    assert relu.output[0] > 1e-5 and relu.output[0] <= relu.path[0] + 1e-9
+    with pytest.raises(ValueError):
+        mk.propagate_chain(ch, mk.exact_kernel(target, ch), 0.3, zp, start=-torch.ones_like(zp))
+
+
+def test_exact_chain_output_kl_matches_grid_propagation(target):
+    B = 3.0
+    x = torch.linspace(-4, 4, 801, dtype=F64)
+    zq = torch.linspace(-7, 7, 801, dtype=F64)
+    direct = mk.exact_chain_output_kl(target, math.exp(-B / 2), 0.4, x, zq)
+    for T in (1, 4):
+        ch = C.VPChain.uniform(T, B)
+        d = mk.propagate_chain(
+            ch, mk.exact_kernel(target, ch), 0.4, torch.linspace(-6.5, 6.5, 601, dtype=F64)
+        )
+        prop = C.output_kl(mk.context_marginal(target, 0.4), d).value
+        assert direct > 1e-4 and abs(prop - direct) < 1e-3 * direct
+    # standard-normal data: the N(0, 1) start is exact, so the output KL is 0
+    assert abs(mk.exact_chain_output_kl(_gaussian_target(0.0, 1.0), 0.5, 0.0, x, zq)) < 1e-9
+    with pytest.raises(ValueError):
+        mk.exact_chain_output_kl(target, 1.0, 0.4, x, zq)
+
+
+def test_label_kl_bound_bounds_the_per_step_kl_and_is_second_order(target):
+    ch = C.VPChain.uniform(4, 4.0)
+    base = mk.exact_kernel(target, ch)
+    zq = torch.linspace(-8, 8, 241, dtype=F64)
+    law = mk.context_marginal(target, 0.3)
+    prev = None
+    for amp in (0.4, 0.2, 0.1):
+        kern = mk.perturbed_logit_kernel(base, amp)
+        _, steps = C.chain_rule_kl(ch, law, mk.context_kernel(kern, 0.3), zq)
+        for t in range(1, 5):
+            bound, half_var = mk.label_kl_bound(target, ch, kern, 0.3, t, zq)
+            assert steps[t - 1] <= bound + 1e-12 and bound > 0
+            assert abs(bound - half_var) < 0.3 * bound  # leading term
+        if prev is not None:  # halving the logit error quarters the bound
+            assert 3.0 < prev / bound < 5.0
+        prev = bound
+    assert mk.label_kl_bound(target, ch, base, 0.3, 2, zq)[0] < 1e-14
+    with pytest.raises(ValueError):
+        mk.label_kl_bound(target, ch, mk.moment_matched_kernel(target, ch), 0.3, 2, zq)
