@@ -66,6 +66,8 @@ __all__ = [
     "chain_rule_kl",
     "mixture_path_kl",
     "output_kl",
+    "GaussianChainKL",
+    "gaussian_ddpm_kl",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -399,3 +401,85 @@ def output_kl(
     (:func:`companion.grid.density_kl`).
     """
     return density_kl(lambda u: log_marginal(u, 1.0, 0.0), density, x)
+
+
+# ------------------------------------------------------------------------------------------------
+# Closed form for Gaussian data
+# ------------------------------------------------------------------------------------------------
+def _kl_normal(m1: float, v1: float, m2: float, v2: float) -> float:
+    """KL(N(m1, v1) || N(m2, v2)), 1-D, keeping digits for tiny divergences."""
+    r = (v1 - v2) / v2
+    core = (
+        r * r * (0.5 - r / 3.0 + r * r / 4.0 - r**3 / 5.0) if abs(r) < 1e-3 else r - math.log1p(r)
+    )
+    return 0.5 * core + 0.5 * (m1 - m2) ** 2 / v2
+
+
+@dataclass(frozen=True)
+class GaussianChainKL:
+    r"""Exact KLs of the DDPM reverse chain for Gaussian data (:func:`gaussian_ddpm_kl`).
+
+    Fields: ``terminal`` (:math:`\mathrm{KL}(q_T\,\|\,\mathcal N(0,1))`), ``steps`` (the per-step
+    KLs, ``steps[t-1]`` for step ``t``, shape ``(T,)``), ``path`` (terminal plus steps),
+    ``output`` (:math:`\mathrm{KL}(q_0\,\|\,p_0)`), ``reverse_var`` (the variance of the true
+    reverse kernel :math:`q(z_{t-1}\mid z_t)` per step, shape ``(T,)``) and ``model_var`` (the
+    model kernel's variance per step).
+    """
+
+    terminal: float
+    steps: np.ndarray
+    path: float
+    output: float
+    reverse_var: np.ndarray
+    model_var: np.ndarray
+
+
+def gaussian_ddpm_kl(
+    chain: VPChain, mean: float, var: float, variance: str = "beta"
+) -> GaussianChainKL:
+    r"""Path and output KL of DDPM with the exact denoiser for 1-D Gaussian data :math:`\mathcal N(m, v)`.
+
+    Everything is Gaussian, so no grid or quadrature is needed. The forward marginals are
+    :math:`q_t = \mathcal N(\alpha_t m, V_t)`, :math:`V_t = \alpha_t^2 v + \sigma_t^2`; the true
+    reverse kernel is :math:`q(z_{t-1}\mid z_t) = \mathcal N(\mu_t(z_t), r_t)` with
+    :math:`\mu_t(z) = \alpha_{t-1}m + a_t V_{t-1}(z - \alpha_t m)/V_t` and
+    :math:`r_t = V_{t-1}\beta_t/V_t` (Gaussian conditioning). DDPM with the exact denoiser has the
+    same mean (the forward posterior mean averaged over :math:`x_0\mid z_t`) and variance
+    :math:`s_t^2 = \beta_t` (``variance="beta"``) or the forward-posterior variance
+    :math:`\tilde\beta_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (``"beta_tilde"``, not
+    clipped: :math:`\tilde\beta_1 = 0`, so step 1 is the deterministic mean). Hence each step's
+    KL is :math:`\mathrm{KL}(\mathcal N(0, r_t)\,\|\,\mathcal N(0, s_t^2))` (infinite for a
+    deterministic step), and the output law from :math:`\mathcal N(0,1)` follows
+    :math:`M_{t-1} = \mu_t(M_t)`, :math:`P_{t-1} = (a_tV_{t-1}/V_t)^2P_t + s_t^2`.
+    """
+    if variance not in ("beta", "beta_tilde"):
+        raise ValueError(f"variance must be 'beta' or 'beta_tilde', got {variance!r}")
+    check_positive("var", var)
+    m, v = float(mean), float(var)
+    ab = chain.alpha_bar.tolist()
+    betas = chain.betas.tolist()
+    T = chain.T
+    alpha = [math.sqrt(x) for x in ab]
+    V = [alpha[t] ** 2 * v + (1.0 - ab[t]) for t in range(T + 1)]
+    terminal = _kl_normal(alpha[T] * m, V[T], 0.0, 1.0)
+    M, P = 0.0, 1.0
+    steps, rev, mod = [], [], []
+    for t in range(T, 0, -1):
+        beta = betas[t - 1]
+        gain = math.sqrt(1.0 - beta) * V[t - 1] / V[t]
+        r = V[t - 1] * beta / V[t]
+        s2 = beta if variance == "beta" else beta * (1.0 - ab[t - 1]) / (1.0 - ab[t])
+        steps.append(_kl_normal(0.0, r, 0.0, s2) if s2 > 0 else math.inf)
+        rev.append(r)
+        mod.append(s2)
+        M = alpha[t - 1] * m + gain * (M - alpha[t] * m)
+        P = gain * gain * P + s2
+    step_arr = np.array(steps[::-1])
+    return GaussianChainKL(
+        terminal,
+        step_arr,
+        terminal + float(step_arr.sum()),
+        _kl_normal(m, v, M, P),
+        np.array(rev[::-1]),
+        np.array(mod[::-1]),
+    )

@@ -53,6 +53,8 @@ __all__ = [
     "STEPS",
     "SAMPLERS",
     "get_step",
+    "gaussian_kl",
+    "gaussian_output_law",
 ]
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]
@@ -298,3 +300,55 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
     "frozen_eps": sample_frozen_eps,
     "ve_exponential": sample_ve_exponential,
 }
+
+
+# -- exact output law for Gaussian data ----------------------------------------------------
+def gaussian_kl(m1: float, v1: float, m2: float, v2: float) -> float:
+    r""":math:`\mathrm{KL}(\mathcal N(m_1, v_1)\,\|\,\mathcal N(m_2, v_2))` in 1-D, written so that
+    tiny divergences keep their digits (:math:`r - \log(1+r)` with :math:`r = (v_1-v_2)/v_2`)."""
+    check_nonnegative("v1", v1)
+    if v2 <= 0:
+        raise ValueError(f"v2 must be positive, got {v2!r}")
+    r = (v1 - v2) / v2
+    small = abs(r) < 1e-3  # series of r - log1p(r): no cancellation for tiny r
+    core = r * r * (0.5 - r / 3.0 + r * r / 4.0 - r**3 / 5.0) if small else r - math.log1p(r)
+    return 0.5 * core + 0.5 * (m1 - m2) ** 2 / v2
+
+
+def gaussian_output_law(
+    step: Callable[..., StepLaw],
+    mean: float,
+    var: float,
+    sigmas: Tensor,
+    start: tuple[float, float] | None = None,
+    **options: float,
+) -> tuple[float, float]:
+    r"""Exact law ``(mean, variance)`` of a sampler's output for 1-D Gaussian data :math:`\mathcal N(m, v)`.
+
+    With the exact denoiser :math:`\hat x(x, \sigma) = m + \frac{v}{v+\sigma^2}(x - m)`
+    (written here from the formula, not taken from :mod:`companion.gmm`) every step in
+    :data:`STEPS` is affine in the state plus independent Gaussian noise,
+    :math:`x' = A x + B + s\,\xi`. The step itself is evaluated at ``x = 0`` and ``x = 1`` to read
+    off ``A`` and ``B``, so the law of the state stays Gaussian and follows
+    :math:`M' = A M + B`, :math:`P' = A^2 P + s^2` exactly: no grid, no sampling. ``start`` is the
+    law at ``sigmas[0]`` (default the exact noised data :math:`\mathcal N(m, v + \sigma_0^2)`).
+    Compare the result with :math:`\mathcal N(m, v + \sigma_{\min}^2)` by :func:`gaussian_kl`.
+    """
+    check_decreasing_sigmas(sigmas)
+    if var <= 0:
+        raise ValueError(f"var must be positive, got {var!r}")
+    m, v = float(mean), float(var)
+
+    def denoiser(x: Tensor, sigma: Tensor) -> Tensor:
+        s2 = (sigma**2).reshape(-1, *([1] * (x.ndim - 1)))
+        return m + v / (v + s2) * (x - m)
+
+    levels = sigmas.tolist()
+    M, P = start if start is not None else (m, v + levels[0] ** 2)
+    probe = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    for s, s1 in zip(levels[:-1], levels[1:], strict=True):
+        out, std, _ = step(denoiser, probe, s, s1, **options)
+        B = float(out[0, 0])
+        A = float(out[1, 0]) - B
+        M, P = A * M + B, A * A * P + std * std
+    return M, P

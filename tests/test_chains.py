@@ -143,3 +143,58 @@ def test_output_kl_of_a_grid_density():
     out = C.output_kl(law, d)
     assert out.value == pytest.approx(_gauss_kl(0.2, 0.5, -0.1, 0.81), rel=1e-7)
     assert out.error < 1e-6
+
+
+# -- closed form for Gaussian data ----------------------------------------------------------------
+def test_gaussian_ddpm_kl_against_quadrature_and_grid():
+    from companion import ratio as R
+
+    m, v = 0.4, 0.3
+    p0 = GaussianMixture([1.0], [[m]], [[v]])
+    ch = C.VPChain.fixed_total(4)
+    exact = C.gaussian_ddpm_kl(ch, m, v)
+    term, parts = C.mixture_path_kl(
+        ch, p0, lambda t: R.gaussian_log_kernel(p0.denoise, ch, t), 200, 200
+    )
+    assert term.value == pytest.approx(exact.terminal, rel=1e-8)
+    assert [q.value for q in parts] == pytest.approx(exact.steps.tolist(), rel=1e-6)
+    dens = R.ddpm_output_density(p0.denoise, ch, 4000)
+    out = C.output_kl(C.mixture_log_marginal(p0), dens)
+    assert out.value == pytest.approx(exact.output, rel=1e-4)
+    assert exact.output < exact.path  # data processing
+    # the true reverse variance differs from beta_t: that is the whole step KL
+    assert exact.steps == pytest.approx(
+        [
+            _gauss_kl(0.0, r, 0.0, b)
+            for r, b in zip(exact.reverse_var, exact.model_var, strict=True)
+        ],
+        rel=1e-12,
+    )
+    assert exact.model_var.tolist() == pytest.approx(ch.betas.tolist(), rel=1e-15)
+
+
+def test_gaussian_ddpm_kl_beta_tilde_is_the_snr_form_ddpm_sampler():
+    from companion import samplers as S
+
+    m, v = -0.3, 0.2
+    ch = C.VPChain.fixed_total(12)
+    vp = C.gaussian_ddpm_kl(ch, m, v, variance="beta_tilde")
+    assert math.isinf(vp.steps[0]) and math.isinf(vp.path)  # step 1 is deterministic
+    sig = torch.tensor([ch.sigma_tilde(t) for t in range(ch.T, -1, -1)], dtype=F64)
+    ab_T = float(ch.alpha_bar[-1])
+    mean, var = S.gaussian_output_law(S.ddpm_step, m, v, sig, start=(0.0, 1.0 / ab_T))
+    assert S.gaussian_kl(m, v, mean, var) == pytest.approx(vp.output, rel=1e-9)
+    # and the beta-variance DDPM is a different sampler
+    assert C.gaussian_ddpm_kl(ch, m, v).output != pytest.approx(vp.output, rel=1e-3)
+
+
+def test_gaussian_ddpm_kl_rates():
+    from companion import stats
+
+    ns = [1024, 2048, 4096]
+    res = [C.gaussian_ddpm_kl(C.VPChain.fixed_total(n), 0.0, 0.5) for n in ns]
+    path = stats.asymptotic_slope(ns, [float(r.steps.sum()) for r in res])
+    out = stats.asymptotic_slope(ns, [r.output for r in res])
+    assert abs(path.value + 1) < 0.01 and abs(out.value + 2) < 0.01
+    with pytest.raises(ValueError):
+        C.gaussian_ddpm_kl(C.VPChain.fixed_total(3), 0.0, 0.5, variance="sigma")

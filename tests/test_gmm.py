@@ -157,3 +157,17 @@ def test_bad_inputs():
         g.denoise(torch.zeros(3, 2, dtype=torch.float64), 1.0)
     with pytest.raises(ValueError, match="sigma must be a scalar or have shape"):
         g.denoise(torch.zeros(3, 1, dtype=torch.float64), torch.ones(4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("sigma", [1e-8, 1e-6, 1e-4, 1e-2])
+def test_posterior_cov_keeps_its_digits_at_small_sigma(sigma):
+    # at a component mean far from the others Cov[x | x~] = sigma^2 v / (v + sigma^2): recovering
+    # sigma^2 as (v + sigma^2) - v would lose every digit at sigma = 1e-8 (relative error ~0.1)
+    g = GaussianMixture([0.5, 0.5], [[-50.0, 0.0], [50.0, 1.0]], [[0.3, 0.05], [0.2, 0.4]])
+    x = g.means[1:]
+    cov = g.posterior_cov(x, sigma)[0]
+    expected = sigma**2 * g.variances[1] / (g.variances[1] + sigma**2)
+    assert torch.allclose(cov.diagonal(), expected, rtol=1e-12, atol=0.0)
+    assert float(cov[0, 1]) == 0.0
+    per_sample = g.posterior_cov(x, torch.tensor([sigma], dtype=torch.float64))[0]
+    assert torch.allclose(per_sample, cov, rtol=1e-14, atol=0.0)

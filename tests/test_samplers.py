@@ -131,3 +131,69 @@ def test_bad_inputs():
         S.sample_euler(gauss_denoiser, x, torch.tensor([float("nan"), 0.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="unknown sampler"):
         S.get_step("euler_heun")
+
+
+# -- exact output law for Gaussian data (gaussian_output_law, gaussian_kl) -----------------
+def test_gaussian_kl_closed_form_and_tiny_divergences():
+    assert S.gaussian_kl(0.3, 0.5, -0.2, 0.9) == pytest.approx(
+        0.5 * (0.5 / 0.9 + 0.25 / 0.9 - 1 + math.log(0.9 / 0.5)), rel=1e-14
+    )
+    # tiny variance mismatch: the naive formula cancels, the series keeps the digits
+    r = 1e-7
+    assert S.gaussian_kl(0.0, 1.0 + r, 0.0, 1.0) == pytest.approx(
+        0.5 * (r**2 / 2 - r**3 / 3), rel=1e-9
+    )
+    assert S.gaussian_kl(1.0, 2.0, 1.0, 2.0) == 0.0
+
+
+def test_gaussian_output_law_against_an_independent_recursion():
+    from companion.design_space import gaussian_output_kl
+
+    # VE exponential integrator: closed form derived separately in companion.design_space
+    sig = karras_sigmas(30, 0.02, 25.0, zero=False)
+    m, P = S.gaussian_output_law(S.ve_exponential_step, M, V, sig, start=(0.0, 25.0**2))
+    assert S.gaussian_kl(M, V + 0.02**2, m, P) == pytest.approx(
+        gaussian_output_kl(M, V, sig), rel=1e-10
+    )
+
+
+@pytest.mark.parametrize("name", ["euler", "heun", "ddpm", "frozen_eps"])
+def test_gaussian_output_law_against_grid_propagation(name):
+    from companion import grid as G
+    from companion.gmm import GaussianMixture
+
+    g = GaussianMixture([1.0], [[M]], [[V]])
+    sig = karras_sigmas(9, 0.05, 10.0, zero=False)
+    opts = {"rho": 1.0} if name == "frozen_eps" else {}
+    start = (0.0, 10.0**2)  # not the noised data law, so the mean moves as well
+    mean, var = S.gaussian_output_law(S.STEPS[name], M, V, sig, start=start, **opts)
+    prior = G.GridDensity.gaussian(0.0, 10.0, 6000)
+    d = G.propagate(S.STEPS[name], g.denoise, sig, prior, n_points=6000, disable=True, **opts)
+    assert d.mean() == pytest.approx(mean, abs=1e-6)
+    assert d.var() == pytest.approx(var, rel=1e-4)  # grid error of the convolution
+    # and it is not the target law: the check can tell the sampler's bias from none
+    assert abs(var - (V + 0.05**2)) > 1e-4
+
+
+@pytest.mark.parametrize("name,order", [("euler", 1.0), ("heun", 2.0), ("ddpm", 1.0)])
+def test_gaussian_output_law_weak_orders(name, order):
+    from companion import stats
+
+    ns = [256, 512, 1024]
+    kls = []
+    for n in ns:
+        sig = karras_sigmas(n + 1, 0.01, 40.0, zero=False)
+        mean, var = S.gaussian_output_law(S.STEPS[name], M, 0.04, sig)
+        kls.append(S.gaussian_kl(M, 0.04 + 1e-4, mean, var))
+    slope = stats.asymptotic_slope(ns, kls)
+    assert abs(-slope.value / 2 - order) < 0.02 and slope.half_width < 0.02
+
+
+def test_gaussian_output_law_rejects_bad_input():
+    sig = karras_sigmas(4, 0.1, 1.0)
+    with pytest.raises(ValueError):
+        S.gaussian_output_law(S.euler_step, 0.0, 0.0, sig)
+    with pytest.raises(ValueError):
+        S.gaussian_output_law(S.euler_step, 0.0, 1.0, sig.flip(0))
+    with pytest.raises(ValueError):
+        S.gaussian_kl(0.0, 1.0, 0.0, 0.0)
