@@ -72,11 +72,11 @@ __all__ = [
 
 LOG_2PI = math.log(2.0 * math.pi)
 
-#: Noised marginals of a 1-D data law: ``log_marginal(z, alpha, sigma)`` is the log density of
+#: Noised marginals of a 1-D data law. ``log_marginal(z, alpha, sigma)`` is the log density of
 #: :math:`\alpha x_0 + \sigma\varepsilon` at the points ``z`` (shape ``(m,)``), shape ``(m,)``.
 LogMarginal = Callable[[Tensor, float, float], Tensor]
 
-#: A reverse kernel of one step: ``log_kernel(y, z)`` is :math:`\log p(y_{ij}\mid z_i)` for
+#: A reverse kernel of one step. ``log_kernel(y, z)`` is :math:`\log p(y_{ij}\mid z_i)` for
 #: nodes ``z`` of shape ``(m,)`` and points ``y`` of shape ``(m, k)`` (a row per node), shape
 #: ``(m, k)``.
 LogKernel = Callable[[Tensor, Tensor], Tensor]

@@ -127,7 +127,7 @@ class PatchPriorConfig:
         return self.patch_size**2
 
 
-#: The book's two sizes: ``ci`` (K=16 on 20k patches: 60 EM iterations, 20 s on one core;
+#: The book's two sizes. ``ci`` (K=16 on 20k patches: 60 EM iterations, 20 s on one core;
 #: shipped with the package) and ``full`` (K=64 on 64k patches, 1000 patches per component as
 #: in ``ci``: 24 EM iterations, under 3 minutes on one core; fitted once on first use and
 #: cached, 2.1 MB). An EM iteration costs about 1.1 microseconds per patch and component on one
