@@ -21,7 +21,7 @@
 #
 # 1. there is a **forward SDE** for any $(\alpha_t, \sigma_t)$ whose marginals are the S2N
 #    marginals
-# 2. a **generalized backward SDE** with a stochasticity parameter $\rho$ covers existing
+# 2. a **generalized backward SDE** with a stochasticity parameter (our $\rho$) covers existing
 #    samplers, with an *exact* inference formula that can jump from $t$ to any $s<t$ and an
 #    *approximate* one (their Eq. (7)) that freezes the noise prediction and is only accurate
 #    for small steps
@@ -66,7 +66,7 @@
 # the paper with the claims that test it or the reason it is not tested here.
 
 # %% tags=["parameters"]
-profile = "ci"  # "ci": about 1.5 minutes on 2 idle CPU cores; "full": the paper-scale sweep
+profile = "ci"  # "ci": about 1.5 CPU-minutes (several minutes of wall time on a loaded machine); "full": the paper-scale sweep
 seed = 0
 device = "cpu"  # exact computations stay in float64 on CPU; small networks train here
 em_particles = None  # Euler-Maruyama particles per schedule (E3.1)
@@ -77,6 +77,8 @@ train_steps = None  # Adam steps per denoiser (E3.6)
 # %% tags=["hide-input"]
 import math
 
+import IPython.display
+import matplotlib.patches
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -89,7 +91,7 @@ from companion import samplers as S
 from companion.digits import digit_grid, digits_fd, load_digits, train_digits_classifier
 from companion.gmm import GaussianMixture, ring_mixture
 from companion.grid import sampler_output_kl
-from companion.ledger import Ledger, at_least, at_most
+from companion.ledger import Ledger, at_least, at_most, in_range
 from companion.metrics import bootstrap, frechet_distance, mmd, sliced_w2
 from companion.profiles import get_device, resolve, seed_everything
 from companion.schedules import (
@@ -120,7 +122,7 @@ cfg = resolve(
         digits_width=128,
         n_samples=1000,
         n_digits=500,
-        gammas=[-0.6, -0.4, -0.2, 0.0, 0.2],
+        gammas=[-0.6, -0.4, -0.3, -0.2, -0.1, 0.0, 0.2],  # refined around the optimum near -0.2
         deltas=[0.8, 1.0, 1.2],
         heat_gammas=[-0.4, -0.2, 0.0, 0.2],
         nfes=[10, 20, 50],
@@ -194,14 +196,21 @@ colors = method_colors([s.name for s in schedules])
 # $$ f(t) = \frac{d\log\alpha_t}{dt}, \qquad
 #    g^2(t) = \frac{d\sigma_t^2}{dt} - 2f\sigma_t^2 = -\sigma_t^2\,\frac{d\log\lambda_t}{dt} > 0 , $$
 #
-# so every S2N schedule with decreasing SNR has a forward SDE, and it is unique (its VP and VE
-# special cases are the SDEs of {cite:t}`song2021sde`). We check it two
+# so every S2N schedule with decreasing SNR has a forward SDE, and it is the only one of the
+# linear form $dz = f z\,dt + g\,dw$ (other processes share these marginals, e.g. the
+# $\rho$-family of section {ref}`s2n-backward` run forward; its VP and VE special cases are the SDEs of {cite:t}`song2021sde`). We check it two
 # ways for four schedules (VP-linear, VP-cosine, VE-geometric, EDM): the moment ODEs,
 # integrated by an 8th-order Runge-Kutta method, must reproduce $\alpha_t$ and $\sigma_t^2$
 # (a check of the schedules' $f$ and $g^2$), and Euler-Maruyama particles started from mixture
 # data must follow the closed-form noised mixture, which we test with a one-sample
 # Kolmogorov-Smirnov (KS) test (scipy's exact null law) at two times per schedule, at a
-# family-wise level of 1% (Bonferroni over all tests). As a control that the test can fail,
+# family-wise level of 1% (Bonferroni over all tests). Since the SDE is linear, the law of
+# $z_t - \alpha_t x$ given the data point is Gaussian with variance $\sigma_t^2$, and the KS test
+# of marginals adds nothing beyond that variance: the recorded test (E3.1b, an equivalence
+# test) is that the 95% t-interval of $\mathrm{Var}(z_t-\alpha_t x)/\sigma_t^2$ (the mean of the
+# squared residuals over particles) lies inside $1\pm 5\%$ at every test time, a margin fixed
+# before the run at a quarter of the control's error. This tests our Euler-Maruyama code
+# against E3.1a's coefficients, so it is a check. As a control that the tests can fail,
 # particles from the same data points are run with a deliberately wrong diffusion coefficient
 # ($g^2$ multiplied by 1.2, VP-cosine).
 
@@ -220,7 +229,7 @@ assert max_moment_err < 1e-8, max_moment_err
 
 n_em = cfg["em_particles"]
 G2_WRONG = 1.2  # the control's diffusion coefficient, relative to the derived one
-ks_rows, em_samples = [], {}
+ks_rows, em_samples, var_cis = [], {}, {}
 for sch in schedules:
     ll = torch.linspace(
         float(sch.log_snr(sch.t_min)),
@@ -239,7 +248,10 @@ for sch in schedules:
                 continue  # the control runs on one schedule
             z = s2n.forward_em(sch, x0, ts[ts <= T], gen, g2_scale=scale)
             res = s2n.ks_against_mixture(z[:, 0], p_data, a, s)
+            var_ci = stats.t_interval(((z - a * x0)[:, 0] / s).numpy() ** 2)  # Var(z - a x) / s^2
             row.update({f"ks{label}": res.statistic, f"p-value{label}": res.pvalue})
+            row.update({f"var ratio{label}": var_ci.value, f"var 95%{label}": var_ci.half_width})
+            var_cis[(sch.name, i_t, scale)] = var_ci
             if scale == 1.0:
                 em_samples[(sch.name, i_t)] = (z[:, 0], a, s)
         ks_rows.append(row)
@@ -249,6 +261,18 @@ ks_p_adj = min(1.0, n_ks * float(ks_table["p-value"].min()))  # Bonferroni-adjus
 wrong = ks_table["p-value (g2 x 1.2)"].dropna().to_numpy()  # the two control times
 ks_p_wrong = min(1.0, n_ks * float(wrong[-1]))  # at t_max, where the noise is the whole signal
 ks_p_wrong_early = min(1.0, n_ks * float(wrong[0]))
+VAR_MARGIN = 0.05  # equivalence margin of E3.1b and E3.3a: a quarter of the control's 20%
+good_cis = {k: v for k, v in var_cis.items() if k[2] == 1.0}
+var_key = max(good_cis, key=lambda k: abs(good_cis[k].value - 1) + good_cis[k].half_width)
+wrong_ratio = [v.value for k, v in var_cis.items() if k[2] != 1.0]
+glue(
+    "e31_var_worst",
+    float(abs(good_cis[var_key].value - 1) + good_cis[var_key].half_width),
+    display=False,
+)
+glue("e31_var_hw", float(max(v.half_width for v in good_cis.values())), display=False)
+glue("e31_var_wrong_lo", float(min(wrong_ratio)), display=False)
+glue("e31_var_wrong_hi", float(max(wrong_ratio)), display=False)
 glue("e31_moment_err", float(max_moment_err), display=False)
 glue("e31_p_adj", float(ks_p_adj), display=False)
 glue("e31_p_wrong", float(ks_p_wrong), display=False)
@@ -288,14 +312,18 @@ _ = ax[1].legend(fontsize=7)
 # smallest KS p-value of the {glue:text}`e31_n_tests` particle tests
 # ({glue:text}`e31_n` particles, {glue:text}`e31_em_steps` Euler-Maruyama steps each), adjusted
 # for the number of tests (Bonferroni), is {glue:text}`e31_p_adj:.2g`, against the level 0.01
-# fixed before the run: the test sees no departure from the closed-form law, so at this
-# number of particles the Euler-Maruyama bias is below what it can detect. The control with $g^2$ multiplied by {glue:text}`e31_g2_wrong:.1f`
-# is decided at the last time, where the law of $z$ is almost pure noise and a wrong $g^2$
-# changes its variance by about 20%: its adjusted p-value there is {glue:text}`e31_p_wrong:.1e`, so the
-# test has the power to see an error of that size. At the first test time (high SNR, the noise
-# a small part of $z$) the same error is invisible (adjusted p-value
+# fixed before the run: the test sees no departure from the closed-form law. The conditional
+# variance $\mathrm{Var}(z_t-\alpha_t x)/\sigma_t^2$ is 1 within
+# {glue:text}`e31_var_worst:.3f` at every test time (the farthest end of the 95% intervals;
+# half-widths up to {glue:text}`e31_var_hw:.3f`, so the particles resolve a variance error of
+# about 2%, not 1%). The control with $g^2$ multiplied by {glue:text}`e31_g2_wrong:.1f` has a
+# conditional variance ratio of {glue:text}`e31_var_wrong_lo:.3f` to
+# {glue:text}`e31_var_wrong_hi:.3f` at its two times, far outside the margin. The KS test of
+# marginals decides it only at the last time, where the law of $z$ is almost pure noise (adjusted
+# p-value {glue:text}`e31_p_wrong:.1e`); at the first test time (high SNR, the noise a small
+# part of $z$) the same error is invisible to it (adjusted p-value
 # {glue:text}`e31_p_wrong_early:.2g`): a KS test of marginals sees a wrong diffusion coefficient
-# only where the noise matters.
+# only where the noise matters, while the conditional variance sees it at every time.
 
 # %%
 glue("e31_g2_wrong", float(G2_WRONG), display=False)
@@ -312,14 +340,15 @@ _ = ledger.record(
 )
 _ = ledger.record(
     "E3.1b",
-    kind="derived",
+    kind="check",
     paper=PAPER,
     section="s2n-forward",
-    claim="Euler-Maruyama particles of the derived forward SDE follow the closed-form noised "
-    f"mixture (smallest KS p-value over {n_ks} tests, 4 schedules x 2 times, "
-    "Bonferroni-adjusted; level 0.01).",
-    measured=ks_p_adj,
-    expect=at_least(KS_LEVEL),
+    claim="Euler-Maruyama particles of the derived forward SDE have the conditional variance "
+    f"Var(z_t - alpha_t x) = sigma_t^2 within +-{VAR_MARGIN:.0%} (equivalence: the 95% "
+    f"t-interval over particles inside the margin at each of {n_ks} times, 4 schedules; the "
+    f"decisive time shown: {var_key[0]}, time {var_key[1] + 1} of 2).",
+    measured=good_cis[var_key],
+    expect=in_range(1 - VAR_MARGIN, 1 + VAR_MARGIN),
 )
 _ = ledger.record(
     "E3.1c",
@@ -327,7 +356,8 @@ _ = ledger.record(
     paper=PAPER,
     section="s2n-forward",
     claim=f"Control: particles of a wrong SDE (g^2 x {G2_WRONG:g}, VP-cosine) are rejected by the "
-    "same KS test at t_max (Bonferroni-adjusted p-value, same adjustment as E3.1b).",
+    "KS test of the marginal at t_max (p-value Bonferroni-adjusted over the "
+    f"{n_ks} marginal tests).",
     measured=ks_p_wrong,
     expect=at_most(KS_LEVEL),
     atol=KS_LEVEL / 10,
@@ -342,9 +372,10 @@ _ = ledger.record(
 # $$ dz = \Big[f z - \tfrac{1+\rho^2}{2}\,g^2\,\nabla\log p_t(z)\Big]dt + \rho\,g\,d\bar w $$
 #
 # has the marginals $p_t$ for every $\rho$: $\rho=0$ is the probability-flow ODE and $\rho=1$
-# the reverse-time SDE. (One public review of the paper prints the score coefficient as
-# $1/(1+\rho^2)$; that cannot give the probability-flow ODE at $\rho=0$, so we use
-# $(1+\rho^2)/2$.) In the SNR form, with $\hat\varepsilon = (\tilde x-\hat x)/\tilde\sigma$, it
+# the reverse-time SDE. **This family is our reconstruction**: the summary names a generalized
+# backward SDE with a stochasticity parameter but neither $\rho$ nor its coefficients; we chose
+# the score coefficient $(1+\rho^2)/2$, the one that gives the probability-flow ODE at $\rho=0$
+# and keeps the marginals. In the SNR form, with $\hat\varepsilon = (\tilde x-\hat x)/\tilde\sigma$, it
 # reads $d\tilde x = (1+\rho^2)\hat\varepsilon\,d\tilde\sigma + \rho\sqrt{2\tilde\sigma}\,d\bar W$.
 #
 # **Three discretisations** (all in `companion.samplers`, our derivations):
@@ -358,7 +389,8 @@ _ = ledger.record(
 #   $\tilde x' = \hat x + \sqrt{\tilde\sigma'^2-b^2}\,\hat\varepsilon + b\,\xi$,
 #   $b^2 = \tilde\sigma'^2\big(1-(\tilde\sigma'/\tilde\sigma)^{2\rho^2}\big)$, i.e.
 #   $\beta^2 = \sigma_s^2\big(1-(\lambda_t/\lambda_s)^{\rho^2}\big)$ in $z$: DDIM at $\rho=0$,
-#   DDPM's posterior at $\rho=1$. It is exact when the data are a single point.
+#   DDPM's posterior at $\rho=1$. It is exact when the data are a single point (checked below
+#   on a Gaussian of variance $10^{-12}$: KL {glue:text}`e32_point_kl:.1e` nats, E3.2f).
 #
 # At $\rho=0$ all three coincide (DDIM is Euler in the SNR form; checked in E3.2d). We run each with the exact
 # mixture denoiser from the exact marginal at $\lambda = e^{-8}$ to $\lambda = e^{8}$ on $N$
@@ -395,52 +427,154 @@ kl_table.style.format("{:.2e}")
 # %% [markdown]
 # **Convergence order.** A first-order weak error in the state gives a density error of order
 # $1/N$ and hence $\mathrm{KL} = O(N^{-2})$ (the KL is quadratic in a small density error): we
-# predict a log-log slope of $-2$ and accept $\le -1.5$. The order is an asymptotic statement,
-# so each slope is fitted over the five finest $N$ of the sweep; the claim is decided by the
-# fit whose 95% interval reaches highest. The KLs are deterministic; their numerical error
-# comes from the grid, so the decisive fit is repeated with half and twice the grid nodes.
+# predict a log-log slope of $-2$. The KLs are deterministic numbers, so a least-squares fit
+# over them has no sampling error (its "interval" would measure curvature); we report instead
+# the **local slopes** between consecutive $N$, and take as the order of each run its last local
+# slope (between the two largest $N$), with the change from the previous local slope as its
+# error (`stats.asymptotic_slope`, a refinement error). E3.2b accepts a KL order of at least
+# 1.5 (weak order at least 0.75) for the run whose interval reaches highest. The grid error of
+# that slope is measured by repeating the decisive run's last three $N$ with two and four times
+# the grid nodes.
 
 # %%
-fit_N = sorted(cfg["steps"])[-5:]
-fits = {
-    key: stats.fit_loglog(grp.N, grp.kl)
-    for key, grp in e32[e32.N.isin(fit_N)].groupby(["rho", "scheme"])
+asym = {
+    key: stats.asymptotic_slope(grp.N.to_numpy(), grp.kl.to_numpy())
+    for key, grp in e32.groupby(["rho", "scheme"])
 }
-orders = pd.DataFrame(
-    [dict(rho=r, scheme=n, slope=f.slope, ci95=f.ci95, points=f.n) for (r, n), f in fits.items()]
-)
-worst = max(fits, key=lambda k: fits[k].slope + fits[k].ci95)  # decisive for "slope <= -1.5"
-refined = {  # the decisive sweep at half and twice the grid nodes
-    m: [output_kl(schemes[worst[1]], N, worst[0], m) for N in fit_N]
-    for m in [cfg["n_grid"] // 2, 2 * cfg["n_grid"]]
+local = pd.DataFrame(
+    {
+        key: stats.local_slopes(grp.N.to_numpy(), grp.kl.to_numpy())
+        for key, grp in e32.groupby(["rho", "scheme"])
+    },
+    index=[f"{a}-{b}" for a, b in zip(cfg["steps"][:-1], cfg["steps"][1:], strict=True)],
+).T  # local log-log slopes of every run between consecutive N
+worst = max(asym, key=lambda k: asym[k].high)  # decisive for "slope <= -1.5"
+last3 = sorted(cfg["steps"])[-3:]
+refined = {  # the decisive run's last three N at twice and four times the grid nodes
+    m: [output_kl(schemes[worst[1]], N, worst[0], m) for N in last3]
+    for m in [2 * cfg["n_grid"], 4 * cfg["n_grid"]]
 }
-base = e32[(e32.rho == worst[0]) & (e32.scheme == worst[1]) & e32.N.isin(fit_N)].kl.tolist()
-slope_grid_err = max(
-    abs(stats.fit_loglog(fit_N, k).slope - fits[worst].slope) for k in refined.values()
+base = e32[(e32.rho == worst[0]) & (e32.scheme == worst[1]) & e32.N.isin(last3)].kl.tolist()
+slope_at = [
+    stats.asymptotic_slope(last3, k) for k in [base, *refined.values()]
+]  # the decisive run's last local slope on 1x, 2x, 4x the grid nodes
+slope_ci = stats.refinement(
+    *[a.value for a in slope_at], note="last local slope on 1x, 2x, 4x the grid nodes"
 )
+slope_grid_err = abs(slope_at[2].value - slope_at[1].value)  # last refinement step
+slope_base_err = abs(slope_at[1].value - slope_at[0].value)
+slope_curv = slope_at[2].half_width  # change from the previous local slope, finest grid
 kl_max_N = stats.refinement(
-    refined[cfg["n_grid"] // 2][-1], base[-1], refined[2 * cfg["n_grid"]][-1]
+    base[-1], refined[2 * cfg["n_grid"]][-1], refined[4 * cfg["n_grid"]][-1]
 )
 kl_grid_rel = kl_max_N.half_width / kl_max_N.value
 by_run = e32.pivot_table(index=["rho", "scheme"], columns="N", values="kl")
-decay = float((by_run[max(cfg["steps"])] / by_run[10]).max())
+decay_all = by_run[max(cfg["steps"])] / by_run[10]
+decay_run = decay_all.idxmax()  # the run that decays least from N = 10 to N_max
+decay_ci = stats.refinement(  # its ratio at half, base and twice the grid nodes
+    *[
+        output_kl(schemes[decay_run[1]], max(cfg["steps"]), decay_run[0], m)
+        / output_kl(schemes[decay_run[1]], 10, decay_run[0], m)
+        for m in [cfg["n_grid"] // 2]
+    ],
+    float(decay_all.max()),
+    *[
+        output_kl(schemes[decay_run[1]], max(cfg["steps"]), decay_run[0], m)
+        / output_kl(schemes[decay_run[1]], 10, decay_run[0], m)
+        for m in [2 * cfg["n_grid"]]
+    ],
+    note="ratio at half, base and twice the grid nodes",
+)
+decay = float(decay_all.max())
 decay_bound = (10 / max(cfg["steps"])) ** 1.5  # the accepted order 1.5 from N = 10 to N_max
-glue("e32_slope_min", float(orders.slope.min()), display=False)
-glue("e32_slope_max", float(orders.slope.max()), display=False)
+last_slopes = pd.Series({k: v.value for k, v in asym.items()})
+glue("e32_slope_min", float(last_slopes.min()), display=False)
+glue("e32_slope_max", float(last_slopes.max()), display=False)
 glue("e32_worst", f"rho = {worst[0]:g}, {worst[1]}", display=False)
-glue("e32_worst_hi", float(fits[worst].slope + fits[worst].ci95), display=False)
+glue("e32_worst_slope", float(asym[worst].value), display=False)
+glue("e32_worst_err", float(asym[worst].half_width), display=False)
+glue("e32_fine_slope", float(slope_ci.value), display=False)
+glue("e32_fine_err", float(slope_ci.half_width), display=False)
+glue("e32_fine_curv", float(slope_curv), display=False)
+glue("e32_slope_base_err", float(slope_base_err), display=False)
 glue("e32_slope_grid", float(slope_grid_err), display=False)
 glue("e32_kl_grid", float(kl_grid_rel), display=False)
 glue("e32_decay", float(decay), display=False)
+glue("e32_decay_err", float(decay_ci.half_width), display=False)
 glue("e32_decay_bound", float(decay_bound), display=False)
 glue("e32_nmax", int(max(cfg["steps"])), display=False)
-glue("e32_nfit", int(len(fit_N)), display=False)
-glue("e32_fit_lo", int(fit_N[0]), display=False)
-from_20 = e32[(e32.rho == worst[0]) & (e32.scheme == worst[1]) & (e32.N >= 20)]
-from_20 = stats.fit_loglog(from_20.N, from_20.kl)
-glue("e32_from20", float(from_20.slope), display=False)
-glue("e32_from20_ci", float(from_20.ci95), display=False)
-orders.round(3)
+glue("e32_nprev", int(last3[1]), display=False)
+rho2 = local.loc[[k for k in local.index if k[0] == 2.0]]
+glue("e32_rho2_first", float(rho2.iloc[:, 1].max()), display=False)  # N = 10..20
+glue("e32_rho2_last", float(rho2.iloc[:, -1].max()), display=False)
+local.round(2)
+
+# %% [markdown]
+# *Local log-log slopes of the exact KL between consecutive $N$ (columns), for every run
+# (rows: $\rho$, scheme). A first-order scheme tends to $-2$ from the right.*
+
+
+# %%
+# A second target in closed form: one Gaussian N(0, v). Every step is affine in the state, so the
+# output law is Gaussian and follows a 1-D recursion (samplers.gaussian_output_law): no grid.
+def gauss_kl(step, N, rho, v):
+    sig = exponential_sigmas(N + 1, s_min, s_max, zero=False)
+    M, P = S.gaussian_output_law(step, 0.0, v, sig, rho=rho)
+    return S.gaussian_kl(0.0, v + float(sig[-1]) ** 2, M, P)
+
+
+gauss = pd.DataFrame(
+    [
+        dict(v=v, rho=rho, scheme=name, N=N, kl=gauss_kl(step, N, rho, v))
+        for v in [1.0, 0.05]
+        for rho in rhos
+        for name, step in schemes.items()
+        for N in cfg["steps"]
+    ]
+)
+gw = gauss.pivot_table(index=["v", "rho", "N"], columns="scheme", values="kl")
+g_ratio = (gw["frozen-x-hat"] / gw["frozen-eps"]).reset_index(name="ratio")
+g_ratio = g_ratio[g_ratio.rho > 0]
+g_ratio_20 = g_ratio[g_ratio.N >= 20].ratio
+g_flip = g_ratio[g_ratio.ratio < 1]
+point_kl = max(  # a point mass (v = 1e-12): the frozen-x-hat kernel is exact
+    gauss_kl(S.frozen_denoiser_step, N, rho, 1e-12) for rho in rhos for N in cfg["steps"]
+)
+one = GaussianMixture([1.0], [[0.0]], [1.0])  # the same Gaussian through the grid code
+grid_vs_closed = max(
+    abs(
+        sampler_output_kl(
+            step,
+            one,
+            exponential_sigmas(N + 1, s_min, s_max, zero=False),
+            one,
+            "exact",
+            n_points=cfg["n_grid"],
+            rho=1.0,
+        ).value
+        / gauss_kl(step, N, 1.0, 1.0)
+        - 1
+    )
+    for step in [S.frozen_denoiser_step, S.frozen_eps_step]
+    for N in [10, 20]
+)
+g_mono = min(  # frozen-x-hat, Gaussian targets: does the KL fall as N grows (steps shorten)?
+    stats.spearman(-grp.N, grp.kl)
+    for _, grp in gauss[gauss.scheme == "frozen-x-hat"].groupby(["v", "rho"])
+)
+glue("e32_g_ratio_min20", float(g_ratio_20.min()), display=False)
+glue("e32_g_ratio_max20", float(g_ratio_20.max()), display=False)
+glue(
+    "e32_g_flip",
+    "; ".join(
+        f"v = {v:g}, rho = {r:g}, N = {n}"
+        for v, r, n in g_flip[["v", "rho", "N"]].itertuples(index=False)
+    )
+    or "none",
+    display=False,
+)
+glue("e32_point_kl", float(point_kl), display=False)
+glue("e32_grid_closed", float(grid_vs_closed), display=False)
 
 # %%
 wide = e32.pivot_table(index=["rho", "N"], columns="scheme", values="kl")
@@ -482,6 +616,15 @@ eps_fold = fold[fold.scheme == "EM / frozen-eps"]
 folds = [(r, n) for r, n, m in eps_fold[["rho", "N", "min_slope"]].itertuples(index=False) if m < 0]
 k_over_1 = [(r, n) for r in rhos for n in cfg["steps"] if (1 + r * r) * (1 - math.exp(-8 / n)) > 1]
 xhat_min_slope = float(fold[fold.scheme == "frozen-x-hat"].min_slope.min())
+fold_no_flip = [c for c in folds if c not in flip_cells and c[0] > 0]
+post_ratio = (
+    max(  # largest d x-hat / d x-tilde = Var[x | x-tilde] / sigma~^2 over states and levels
+        float(p_data.posterior_cov(xs_fold[:, None], sg)[:, 0, 0].max()) / sg**2
+        for sg in torch.exp(torch.linspace(-4.0, 4.0, 81, dtype=torch.float64)).tolist()
+    )
+)
+glue("e32_fold_no_flip", s2n.cells_text(fold_no_flip), display=False)
+glue("e32_post_ratio", float(post_ratio), display=False)
 glue("e32_ratio_low_min", ratio_low_min, display=False)
 glue("e32_ratio_10", float(ratio_map.loc[1.0, 10]), display=False)
 glue("e32_flip", s2n.cells_text(flip_cells), display=False)
@@ -517,23 +660,25 @@ _ = fig.colorbar(im, ax=ax[1, 1], shrink=0.8)
 # steps (log-log; three values of $\rho$), and (bottom right) the map of
 # $\log_{10}$ of the KL of the frozen-$\hat x$ kernel over that of frozen-$\varepsilon$, for
 # every $\rho>0$ and $N$ of the sweep: red cells are where the "exact", valid-for-any-jump
-# kernel is the less accurate one, blue cells where it wins. Look at where the map turns
-# blue.*
+# kernel is the less accurate one, blue cells where it wins. The colour
+# scale is clipped at a factor of 10 either way: the deep-red cells at $\rho\ge1.5$, $N\ge20$
+# saturate (their ratios are in the table above). Look at where the map turns blue.*
 #
-# **Convergence.** The fitted slopes of $\log\mathrm{KL}$ against $\log N$
-# ({glue:text}`e32_nfit` values of $N$ from {glue:text}`e32_fit_lo` to
-# {glue:text}`e32_nmax`; table above with 95% fit intervals) lie between
-# {glue:text}`e32_slope_min:.2f` and {glue:text}`e32_slope_max:.2f`, against the predicted $-2$;
-# the fit whose interval reaches highest ({glue:text}`e32_worst`) ends at
-# {glue:text}`e32_worst_hi:.2f` (E3.2b asks for at most $-1.5$). The window matters for that
-# run: fitted from $N=20$ instead, its slope is {glue:text}`e32_from20:.2f` ±
-# {glue:text}`e32_from20_ci:.2f`, because at $\rho=2$ the coarser steps are not yet in the
-# asymptotic regime. Halving or doubling the grid changes the decisive slope by
-# {glue:text}`e32_slope_grid:.2g`, and its KL at $N=${glue:text}`e32_nmax` by
-# {glue:text}`e32_kl_grid:.1%` of its value: the slopes measure the samplers, not the grid. The
-# KL of every run at $N=${glue:text}`e32_nmax` is at most {glue:text}`e32_decay:.2g` times its
-# value at $N=10$ (E3.2a accepts at most {glue:text}`e32_decay_bound:.2g`, the factor of order
-# 1.5).
+# **Convergence.** The last local slopes (between $N=${glue:text}`e32_nprev` and
+# {glue:text}`e32_nmax`; table above) lie between {glue:text}`e32_slope_min:.2f` and
+# {glue:text}`e32_slope_max:.2f`, tending to the predicted $-2$; the run whose interval reaches
+# highest on the base grid ({glue:text}`e32_worst`) has {glue:text}`e32_worst_slope:.2f` ±
+# {glue:text}`e32_worst_err:.2f` there. The base grid is too coarse for slopes between KLs this
+# small: doubling the grid nodes moves that slope by {glue:text}`e32_slope_base_err:.2f`, and
+# doubling again by {glue:text}`e32_slope_grid:.2g` (E3.2e). On four times the grid nodes it is
+# {glue:text}`e32_fine_slope:.2f` ± {glue:text}`e32_fine_err:.2f` (grid refinement; the change
+# from the previous local slope is {glue:text}`e32_fine_curv:.2f`), which E3.2b compares with
+# $-1.5$; its KL at $N=${glue:text}`e32_nmax` changes by {glue:text}`e32_kl_grid:.1%` over the
+# three grids. At $\rho=2$ the coarse steps are not yet asymptotic: the largest local slope
+# there is {glue:text}`e32_rho2_first:.2f` between $N=10$ and 20 and
+# {glue:text}`e32_rho2_last:.2f` at the end. The KL of every run at $N=${glue:text}`e32_nmax` is at most
+# {glue:text}`e32_decay:.2g` ± {glue:text}`e32_decay_err:.1g` (grid refinement) times its value
+# at $N=10$ (E3.2a accepts at most {glue:text}`e32_decay_bound:.2g`, the factor of order 1.5).
 #
 # **The frozen-$\hat x$ kernel at coarse steps (a question of ours).** One might read "the
 # exact formula can jump to any $s<t$" as "it is the more accurate formula for large steps".
@@ -541,26 +686,35 @@ _ = fig.colorbar(im, ax=ax[1, 1], shrink=0.8)
 # frozen-$\hat x$ less accurate than frozen-$\varepsilon$ at every $N$? At $N=10$, $\rho=1$ it
 # has {glue:text}`e32_ratio_10:.1f` times the KL of frozen-$\varepsilon$; the smallest ratio
 # over $0<\rho\le1$ is {glue:text}`e32_ratio_low_min:.2f`, so the answer depends on the cell,
-# and the bottom-right map shows where. The kernel is exact when the data are a point mass
-# (derivation above); the bimodal mixture is far from one. Among the three schemes, for
+# and the bottom-right map shows where. The answer is not a property of the bimodal mixture: on
+# a single Gaussian target (variance 1 and 0.05, every step in closed form), the ratio at
+# $N\ge20$ lies between {glue:text}`e32_g_ratio_min20:.3g` and
+# {glue:text}`e32_g_ratio_max20:.3g`, and falls below 1 only in {glue:text}`e32_g_flip`.
+# (The grid code reproduces the closed form on that Gaussian to
+# {glue:text}`e32_grid_closed:.1%`, E3.2g: an independent recomputation.) Among the three schemes, for
 # $0<\rho\le1$
 # frozen-$\varepsilon$ has the smallest KL in {glue:text}`e32_eps_best` and Euler-Maruyama in
 # {glue:text}`e32_em_best` ({glue:text}`e32_n_cells` cells in all). The map turns blue
 # (frozen-$\hat x$ better than frozen-$\varepsilon$) in {glue:text}`e32_flip`; frozen-$\hat x$
 # is the best of the three in {glue:text}`e32_xhat_best`.
 #
-# **Why the order flips: folding.** EM and frozen-$\varepsilon$ share one mean map,
-# $\tilde x\mapsto\tilde x - k\,(\tilde x-\hat x)$ with $k=(1+\rho^2)(1-\tilde\sigma'/\tilde\sigma)$;
-# since $d\hat x/d\tilde x = \mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2\in[0,1]$ its slope is
-# $1-k(1-\mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2)\ge 1-k$, so it can fold the line only where
-# $k>1$, which on this grid is {glue:text}`e32_k_over_1`. Measured on a fine grid of states with
-# the exact denoiser, the mean map has a negative slope (folds) in
-# {glue:text}`e32_folds`; the runs where both EM and frozen-$\varepsilon$ end more than 1 nat
-# from the target are {glue:text}`e32_fail`. The frozen-$\hat x$ mean map,
+# **Folding: a necessary condition for the flip.** EM and frozen-$\varepsilon$ share one mean
+# map, $\tilde x\mapsto\tilde x - k\,(\tilde x-\hat x)$ with
+# $k=(1+\rho^2)(1-\tilde\sigma'/\tilde\sigma)$; since
+# $d\hat x/d\tilde x = \mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2\ge 0$ (it is not bounded by 1:
+# on this mixture it reaches {glue:text}`e32_post_ratio:.2f` where the posterior is split
+# between the modes) its slope is $1-k(1-\mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2)\ge 1-k$, so
+# it can fold the line only where $k>1$, which on this grid is {glue:text}`e32_k_over_1`.
+# Measured on a fine grid of states with the exact denoiser, the mean map has a negative slope
+# (folds) in {glue:text}`e32_folds`; the runs where both EM and frozen-$\varepsilon$ end more
+# than 1 nat from the target are {glue:text}`e32_fail`. Every cell where frozen-$\hat x$ wins is
+# a fold cell, but folds without a flip occur too ({glue:text}`e32_fold_no_flip`): folding is
+# necessary, not sufficient. For a Gaussian target $k>1$ is a plain overshoot of the mean
+# (the affine map's slope $1-k(1-v/(v+\tilde\sigma^2))$ turns negative), not a fold of a
+# bimodal law. The frozen-$\hat x$ mean map,
 # $\hat x + c\,(\tilde x-\hat x)$ with $c\in[0,1]$, has slope
 # $c + (1-c)\,d\hat x/d\tilde x\ge 0$: its smallest measured slope over all runs is
-# {glue:text}`e32_xhat_slope:.2g`, so it never folds. The paper's remark that longer jumps carry
-# more error is consistent with all of this; the ranking between the formulas is our
+# {glue:text}`e32_xhat_slope:.2g`, so it never folds. The ranking between the formulas is our
 # measurement, not the paper's statement. (A folded step map is propagated on the grid by
 # linear mass splatting; the grid refinement above is of the decisive convergence fit.)
 
@@ -606,9 +760,10 @@ _ = ledger.record(
     paper=PAPER,
     section="s2n-backward",
     claim="Every member of the rho-family (rho in 0..2), under each of three discretisations, "
-    f"converges to the data marginal: largest ratio KL(N = {max(cfg['steps'])}) / KL(N = 10) "
-    "over rho and schemes, against the order-1.5 bound (10 / N)^1.5.",
-    measured=decay,
+    "converges to p at lambda = e^8 as N grows: largest ratio "
+    f"KL(N = {max(cfg['steps'])}) / KL(N = 10) over rho and schemes (grid-refinement error), "
+    "against the order-1.5 bound (10 / N)^1.5.",
+    measured=decay_ci,
     expect=at_most(decay_bound),
     rtol=1e-3,
 )
@@ -617,10 +772,12 @@ _ = ledger.record(
     kind="derived",
     paper=PAPER,
     section="s2n-backward",
-    claim="The discretisations converge at first order, KL ~ N^-2 (predicted slope -2): the "
-    f"log-log slope over N >= 20 whose fit interval reaches highest ({worst[1]}, rho = "
-    f"{worst[0]:g}).",
-    measured=fits[worst].slope_interval,
+    claim="The discretisations converge with KL order at least 1.5 (weak order >= 0.75; "
+    "first order predicts a KL slope of -2): last local log-log slope "
+    f"(N = {last3[1]}..{last3[2]}) of the run whose interval reaches highest ({worst[1]}, "
+    f"rho = {worst[0]:g}) on the base grid), recomputed on 2x and 4x the grid nodes; "
+    "error = grid refinement (the change from the previous local slope is in the text).",
+    measured=slope_ci,
     expect=at_most(-1.5),
     rtol=1e-3,
 )
@@ -630,7 +787,8 @@ _ = ledger.record(
     paper=PAPER,
     section="s2n-backward",
     claim="Question: for 0 < rho <= 1, is the frozen-x-hat kernel (valid for any jump) less "
-    "accurate than frozen-eps at every N of the sweep? Smallest KL ratio over those cells.",
+    "accurate than frozen-eps at every N of the sweep? Smallest KL ratio over those cells "
+    "(bimodal 1-D mixture; the Gaussian closed form is reported in the text).",
     measured=ratio_low_min,
     expect=at_least(1.0),
     rtol=1e-3,
@@ -651,12 +809,35 @@ _ = ledger.record(
     kind="check",
     paper=PAPER,
     section="s2n-backward",
-    claim="The grid does not decide the convergence order: change of the decisive slope when "
-    "the grid nodes are halved or doubled (a fifth of the margin between -2 and -1.5).",
+    claim="The grid does not decide the convergence order: change of the decisive slope from "
+    "2x to 4x the grid nodes (a fifth of the margin between -2 and -1.5).",
     measured=float(slope_grid_err),
     expect=at_most(0.1),
     rtol=1e-2,
     atol=1e-4,
+)
+_ = ledger.record(
+    "E3.2f",
+    kind="check",
+    paper=PAPER,
+    section="s2n-backward",
+    claim="The frozen-x-hat kernel is exact for a point mass: largest output KL (nats, closed "
+    "form) for a Gaussian of variance 1e-12, every rho and N of the sweep.",
+    measured=float(point_kl),
+    expect=at_most(1e-12),
+    atol=1e-13,
+)
+_ = ledger.record(
+    "E3.2g",
+    kind="check",
+    paper=PAPER,
+    section="s2n-backward",
+    claim="Independent recomputation: the grid propagation reproduces the closed-form output KL "
+    "of a single Gaussian N(0, 1) (frozen-x-hat and frozen-eps, rho = 1, N = 10, 20; largest "
+    "relative difference).",
+    measured=float(grid_vs_closed),
+    expect=at_most(0.05),
+    atol=5e-3,
 )
 
 # %% [markdown]
@@ -675,16 +856,25 @@ _ = ledger.record(
 # variance $\sigma_s^2$, whatever $\beta$: the marginals are preserved exactly. The model's
 # kernel plugs in the prediction, $p_\theta(z_s\mid z_t) = q(z_s\mid z_t, \hat x(z_t))$; with
 # $\beta$ from $\rho$ as in section {ref}`s2n-backward` it is the frozen-$\hat x$ step. We check
-# (a) the marginals by Monte Carlo for random $\beta$ (VP-cosine, random $t>s$, mixture data;
-# KS tests at a family-wise level of 1%, Bonferroni over the draws of $\beta$), and (b) the
-# one-jump error of $p_\theta$ with the *exact* denoiser as the jump grows. Statement (b) is the
-# paper's: "longer step sizes $t-s$ has more errors, hence compromising the generation
-# performance" (quoted in the summary). Its prediction is a KL that increases with the jump; we
-# accept a Spearman rank correlation that allows at most one adjacent swap among the jumps.
+# (a) the marginals by Monte Carlo for random $\beta$ (VP-cosine, random $t>s$, mixture data):
+# the recorded test (E3.3a, a check of the DDIM construction) is an equivalence test, the 95%
+# t-interval of $\mathrm{Var}(z_s-\alpha_s x)/\sigma_s^2$ over samples inside $1\pm5\%$ for every
+# draw of $\beta$, with KS tests of the marginal reported beside it; and (b) the paper's
+# statement "longer step sizes $t-s$ has more errors, hence compromising the generation
+# performance" (quoted in the summary). That sentence is about **generation**: a chain of
+# jumps from the same start to the same end, where fewer steps mean longer jumps. We test it at
+# fixed endpoints ($\lambda=e^{-8}$ to $e^{8}$) on the frozen-$\hat x$ kernel with the exact
+# denoiser, for every $\rho$ of section {ref}`s2n-backward`, on the bimodal mixture and on two
+# single Gaussians (closed form): the prediction is an output KL that falls as $N$ grows, and we
+# accept a Spearman rank correlation of KL with the step length $1/N$ that allows at most one
+# adjacent swap among the $N$ of the sweep (E3.3b). On trained networks, the same sentence is
+# asked of the NFE sweep of section {ref}`s2n-tuning` (E3.3c, three seeds: questions). Any
+# consistent discretisation improves with more steps, so this prediction is generic; the
+# single-jump error from the exact marginal is reported too, as a property of the kernel.
 
 # %%
 rng = np.random.default_rng(seed)
-beta_rows = []
+beta_rows, beta_cis = [], []
 for _ in range(cfg["n_beta"]):
     ls, lt = sorted(rng.uniform(-5, 6, size=2))[::-1]  # log SNR at s (larger) and t
     ts_, tt_ = (
@@ -711,10 +901,21 @@ for _ in range(cfg["n_beta"]):
             resid_var_ratio=float(resid.var() / s_s**2),
         )
     )
+    beta_cis.append(stats.t_interval((resid / s_s).numpy() ** 2))  # Var(z_s - a_s x) / s_s^2
 beta_table = pd.DataFrame(beta_rows)
 beta_p_adj = min(1.0, len(beta_table) * float(beta_table.p_value.min()))  # Bonferroni
 resid_err = float(beta_table.resid_var_ratio.sub(1).abs().max())
 assert resid_err < 10 / math.sqrt(cfg["n_mc"]), resid_err  # 10 standard errors of a variance
+beta_key = max(
+    range(len(beta_cis)), key=lambda i: abs(beta_cis[i].value - 1) + beta_cis[i].half_width
+)
+beta_fisher = float(scipy.stats.combine_pvalues(beta_table.p_value, method="fisher").pvalue)
+glue("e33_fisher", beta_fisher, display=False)
+glue(
+    "e33_var_worst",
+    float(abs(beta_cis[beta_key].value - 1) + beta_cis[beta_key].half_width),
+    display=False,
+)
 glue("e33_p_adj", float(beta_p_adj), display=False)
 glue("e33_n_beta", int(len(beta_table)), display=False)
 glue("e33_resid", resid_err, display=False)
@@ -751,50 +952,83 @@ glue("e33_small", float(smallest_jump_kl), display=False)
 glue("e33_small_jump", float(jumps[0]), display=False)
 glue("e33_rho_order", float(rho_order), display=False)
 glue("e33_n_jumps", int(n_j), display=False)
+jump_worst = e33.loc[((e33.kl - e33.kl_fine).abs() / e33.kl_fine).idxmax()]
+glue("e33_jump_worst", f"rho = {jump_worst.rho:g}, jump {jump_worst.jump:g}", display=False)
+# The paper's sentence on generation: N steps at fixed endpoints, frozen-x-hat, exact denoiser.
+n_N = len(cfg["steps"])
+gen_bound = 1 - 12 / (n_N * (n_N**2 - 1))  # one adjacent swap among the N of the sweep
+gen_mix = min(
+    stats.spearman(1 / grp.N, grp.kl) for _, grp in e32[e32.scheme == "frozen-x-hat"].groupby("rho")
+)
+gen_gauss = min(
+    stats.spearman(1 / grp.N, grp.kl)
+    for _, grp in gauss[gauss.scheme == "frozen-x-hat"].groupby(["v", "rho"])
+)
+gen_min = min(gen_mix, gen_gauss)
+glue("e33_gen_mix", float(gen_mix), display=False)
+glue("e33_gen_gauss", float(gen_gauss), display=False)
+glue("e33_gen_bound", float(gen_bound), display=False)
+glue("e33_n_N", int(n_N), display=False)
 
 # %% tags=["hide-input"]
-fig, ax = figure(ncols=2, height=2.8)
-ax[0].plot(beta_table.beta_over_sigma_s, beta_table.p_value, "o", label="KS p-value")
-ax[0].plot(
-    beta_table.beta_over_sigma_s,
-    beta_table.resid_var_ratio,
-    "s",
-    label="Var(z_s - alpha_s x) / sigma_s^2",
-)
-ax[0].axhline(1.0, color="k", lw=0.8, ls=":")
+fig, ax = figure(ncols=4, height=2.8)
+ax[0].semilogy(beta_table.beta_over_sigma_s, beta_table.p_value, "o", label="KS p-value")
 ax[0].axhline(KS_LEVEL / len(beta_table), color="r", lw=0.8, ls="--", label="Bonferroni level")
-ax[0].set(
-    xlabel="beta / sigma_s", ylabel="value", title="marginal of q(z_s | z_t, x)", ylim=(0, 1.6)
-)
+ax[0].set(xlabel="beta / sigma_s", ylabel="KS p-value", title="marginal of q(z_s | z_t, x)")
 ax[0].legend(fontsize=7)
-for i, (rho, g_) in enumerate(e33.groupby("rho")):
-    ax[1].semilogy(g_.jump, g_.kl, "o-", color=PALETTE[i], label=f"rho = {rho:g}")
-ax[1].set(
-    xlabel="jump length log(lambda_s / lambda_t)",
-    ylabel="one-jump KL (nats)",
-    title="p_theta = q(. | z_t, x-hat), exact x-hat",
+ax[1].errorbar(
+    beta_table.beta_over_sigma_s,
+    [c.value for c in beta_cis],
+    yerr=[c.half_width for c in beta_cis],
+    fmt="s",
+    capsize=2,
 )
-_ = ax[1].legend(fontsize=7)
+for y_ in [1 - VAR_MARGIN, 1.0, 1 + VAR_MARGIN]:
+    ax[1].axhline(y_, color="k", lw=0.8, ls=":" if y_ == 1.0 else "--")
+ax[1].set(xlabel="beta / sigma_s", ylabel="Var(z_s - alpha_s x) / sigma_s^2", title="95% CI")
+for i, (rho, g_) in enumerate(e33.groupby("rho")):
+    ax[2].semilogy(g_.jump, g_.kl, "o-", color=PALETTE[i], label=f"rho = {rho:g}")
+ax[2].set(xlabel="jump log(lambda_s / lambda_t)", ylabel="KL (nats)", title="one jump")
+ax[2].legend(fontsize=7)
+for i, (rho, g_) in enumerate(e32[e32.scheme == "frozen-x-hat"].groupby("rho")):
+    ax[3].loglog(g_.N, g_.kl, "o-", color=PALETTE[i], label=f"rho = {rho:g}")
+_ = ax[3].set(xlabel="steps N (fixed endpoints)", title="generation, frozen-x-hat")
 
 # %% [markdown]
-# *Left: for random $\beta\in[0,\sigma_s]$, the KS p-value of $z_s$ against the noised
-# mixture (circles; a p-value below the dashed Bonferroni level would reject the marginal) and
-# the conditional variance of $z_s-\alpha_s x$ over $\sigma_s^2$ (squares; 1 if the kernel is
-# right). Right: the KL of a single jump of the model kernel with the exact denoiser against
-# the jump length, for four values of $\rho$; look at whether every curve rises.*
+# *First panel: for random $\beta\in[0,\sigma_s]$, the KS p-value of $z_s$ against the noised
+# mixture (log axis; a p-value below the dashed Bonferroni level would reject the marginal).
+# Second: the conditional variance of $z_s-\alpha_s x$ over $\sigma_s^2$ with its 95% interval
+# (1 if the kernel is right; dashed: the $\pm5\%$ margin). Third: the KL of a single jump of the
+# model kernel with the exact denoiser against the jump length, for four values of $\rho$.
+# Fourth: output KL of $N$ frozen-$\hat x$ steps between fixed endpoints (bimodal mixture,
+# exact denoiser), the test of the paper's sentence: every curve should fall as $N$ grows.*
 #
-# The kernel preserves the marginals for every $\beta$ tried: the smallest p-value of the
-# {glue:text}`e33_n_beta` tests, Bonferroni-adjusted, is {glue:text}`e33_p_adj:.2g` (level
-# 0.01), and the conditional variance is $\sigma_s^2$ to {glue:text}`e33_resid:.1e`
-# (relative). A jump of $\log(\lambda_s/\lambda_t) =$ {glue:text}`e33_small_jump:.1f` costs at
+# The kernel preserves the marginals for every $\beta$ tried: the conditional variance is
+# $\sigma_s^2$ within {glue:text}`e33_var_worst:.3f` (farthest end of the 95% intervals, margin
+# 0.05) over {glue:text}`e33_n_beta` draws of $\beta$ (the `full` profile draws 24). The KS
+# p-values are reported, not recorded: the smallest, Bonferroni-adjusted, is
+# {glue:text}`e33_p_adj:.2g`, and Fisher's combination of all of them gives
+# {glue:text}`e33_fisher:.2g`; several p-values near 0.05 are what a few draws of uniform
+# p-values give now and then, and a variance interval is the sharper test of this kernel.
+#
+# **Generation at fixed endpoints (the paper's sentence).** The smallest Spearman correlation
+# of the output KL with the step length $1/N$ over $\rho$ is {glue:text}`e33_gen_mix:.3f` on the
+# bimodal mixture and {glue:text}`e33_gen_gauss:.3f` on the two Gaussians (closed form)
+# ({glue:text}`e33_n_N` values of $N$; one adjacent swap would give
+# {glue:text}`e33_gen_bound:.3f`): with the exact denoiser, fewer and longer steps give a worse
+# output for every $\rho$, as the paper says. The trained networks of section
+# {ref}`s2n-tuning` are asked the same (E3.3c).
+#
+# **A single jump.** A jump of $\log(\lambda_s/\lambda_t) =$ {glue:text}`e33_small_jump:.1f` costs at
 # most {glue:text}`e33_small:.2g` nats, and the smallest Spearman rank correlation of KL with jump
 # length over $\rho$ is {glue:text}`e33_spearman:.3f` ({glue:text}`e33_n_jumps` jumps; one
 # adjacent swap would give {glue:text}`e33_spearman_bound:.3f`). On twice the grid nodes the
-# KLs change by at most {glue:text}`e33_jump_grid:.1%` (the longest jumps end in narrow
-# densities that the grid resolves least well) and the correlation is
-# {glue:text}`e33_spearman_fine:.3f`, so the ordering is not a grid effect. The paper's "longer
-# step sizes have more errors" thus holds with the exact denoiser: it is a property of the
-# kernel, not of a network. At the shortest jump the rank correlation of KL with $\rho$ is
+# KLs change by at most {glue:text}`e33_jump_grid:.1%` (largest at {glue:text}`e33_jump_worst`)
+# and the correlation is
+# {glue:text}`e33_spearman_fine:.3f`, so the ordering is not a grid effect. A single jump from
+# the exact marginal is not what the paper's sentence is about, and it can hardly fail (in
+# closed form the one-jump KL rises with the jump for single Gaussians too), so it is reported,
+# not recorded. At the shortest jump the rank correlation of KL with $\rho$ is
 # {glue:text}`e33_rho_order:.2f` (1 would mean the error grows with $\rho$ there).
 
 # %%
@@ -804,9 +1038,10 @@ _ = ledger.record(
     paper=PAPER,
     section="s2n-nonmarkov",
     claim="q(z_s | z_t, x) keeps the forward marginal for any beta in [0, sigma_s] (the DDIM "
-    "construction; smallest KS p-value over random beta, Bonferroni-adjusted; level 0.01).",
-    measured=beta_p_adj,
-    expect=at_least(KS_LEVEL),
+    f"construction; equivalence: 95% t-interval of Var(z_s - alpha_s x) / sigma_s^2 inside "
+    f"1 +- {VAR_MARGIN:g} for each of {len(beta_cis)} random beta; decisive draw shown).",
+    measured=beta_cis[beta_key],
+    expect=in_range(1 - VAR_MARGIN, 1 + VAR_MARGIN),
 )
 _ = ledger.record(
     "E3.3b",
@@ -815,11 +1050,13 @@ _ = ledger.record(
     "compromising the generation performance'",
     paper=PAPER,
     section="s2n-nonmarkov",
-    claim="The model kernel q(z_s | z_t, x-hat) loses accuracy as the jump grows, with the "
-    "exact denoiser (min over rho of the Spearman correlation of one-jump KL with jump length; "
-    "accepted: at most one adjacent swap).",
-    measured=float(spearman_min),
-    expect=at_least(spearman_bound),
+    claim="Generation with the model kernel q(z_s | z_t, x-hat) (exact denoiser, fixed "
+    "endpoints lambda = e^-8..e^8) gets worse as the steps get longer: min over rho (5 values) "
+    "and targets (bimodal mixture; Gaussians v = 1, 0.05 in closed form) of the Spearman "
+    f"correlation of output KL with 1/N over {n_N} values of N; accepted: at most one adjacent "
+    "swap.",
+    measured=float(gen_min),
+    expect=at_least(gen_bound),
     rtol=1e-3,
 )
 
@@ -909,6 +1146,17 @@ raw_ve = (
     / raw_scale
 )  # VP against VE: different alpha(lambda), different raw z
 glue("e34_raw_vp", float(raw_vp), display=False)
+# The proposition is about the FORWARD process: its coefficients per unit of log SNR,
+# f / (log lambda)' and g^2 / (log lambda)', as functions of log lambda, for VP-linear and VP-cosine.
+ll_fw = torch.linspace(-5.0, 7.0, 25, dtype=torch.float64)
+fw = {}
+for sch in [VPLinear(), vpc]:
+    tt_fw = s2n.snr_grid_times(sch, ll_fw)
+    dll = 2 * (sch.dlog_alpha(tt_fw) - sch.dlog_sigma(tt_fw))  # d log lambda / dt
+    fw[sch.name] = (sch.f(tt_fw) / dll, sch.g2(tt_fw) / dll)
+fw_a, fw_b = fw.values()
+fw_diff = max(float(((u - w).abs() / w.abs()).max()) for u, w in zip(fw_a, fw_b, strict=True))
+glue("e34_fw_diff", fw_diff, display=False)
 glue("e34_raw_ve", float(raw_ve), display=False)
 
 t_vp = [float(u) for u in s2n.snr_grid_times(vpc, torch.tensor([l_hi, l_lo], dtype=torch.float64))]
@@ -958,12 +1206,16 @@ _ = ax[1].legend(fontsize=7)
 # difference between the VP and VE paths at each step stays at round-off, below the dotted
 # line ($10^{-12}$ times the largest $|\tilde x|$).*
 #
-# As the paper states it: VP-linear and VP-cosine give the same raw $z$ to
+# As the paper states it, for the forward process: the coefficients of the forward SDE per unit
+# of $\log\lambda$, $f/(\log\lambda)'$ and $g^2/(\log\lambda)'$, are the same functions of
+# $\lambda$ for VP-linear and VP-cosine to {glue:text}`e34_fw_diff:.1e` (relative; E3.4e), so the
+# two forward processes, indexed by $\lambda$, are one. For the sampler: VP-linear and
+# VP-cosine give the same raw $z$ to
 # {glue:text}`e34_raw_vp:.1e` (relative to the largest $|z|$), while VP-cosine and VE, whose
 # $\alpha(\lambda)$ differ, differ in raw $z$ by {glue:text}`e34_raw_ve:.2f` times the largest
 # VP-cosine $|z|$. In our
 # stronger form, the VP-cosine and VE trajectories agree to {glue:text}`e34_traj:.1e` in
-# $\tilde x$ (relative to the largest $|\tilde x|$ on the paths), the control differs by
+# $\tilde x$ (relative to the largest $|\tilde x|$ on the paths), a VE schedule with a smaller $\lambda_{\min}$ differs by
 # {glue:text}`e34_ctrl:.2f` at the end; the denoising losses agree to
 # {glue:text}`e34_loss_rel:.1e` (relative), while the control's differs by
 # {glue:text}`e34_loss_ctrl:.1e`. Only the SNR grid matters, and in $z$ also $\alpha(\lambda)$.
@@ -997,11 +1249,23 @@ _ = ledger.record(
     kind="check",
     paper=PAPER,
     section="s2n-snr-space",
-    claim="Control: a schedule with a different lambda_min gives different samples "
-    "(min over rho of the max final difference).",
-    measured=ctrl_diff,
+    claim="Control: VP-cosine and VE on the same SNR grid, whose alpha(lambda) differ, give "
+    "different raw z (min over rho of the max difference, relative to max |z|).",
+    measured=float(raw_ve),
     expect=at_least(1e-3),
     rtol=1e-3,
+)
+_ = ledger.record(
+    "E3.4e",
+    kind="check",
+    paper=PAPER,
+    section="s2n-snr-space",
+    claim="The paper's SNR-space statement for the forward process: f / (log lambda)' and "
+    "g^2 / (log lambda)' of VP-linear and VP-cosine agree as functions of lambda (max relative "
+    "difference over 25 values of log lambda in [-5, 7]).",
+    measured=fw_diff,
+    expect=at_most(1e-10),
+    atol=1e-11,
 )
 _ = ledger.record(
     "E3.4d",
@@ -1031,9 +1295,12 @@ _ = ledger.record(
 # the clean data. Both sides are computed independently: $I$ and $\mathrm{KL}(p_\lambda\|q_\lambda)$
 # by quadrature of densities, differentiated by a five-point stencil ($h=10^{-3}\lambda$); the
 # mmse and the mismatch by quadrature of posterior variances and of denoiser differences. These
-# are textbook identities, so the claims below are checks of our quadratures; the paper's
-# contribution here is to state them for general $(\alpha,\sigma)$, which follows from the
-# change of variable to $Y_\lambda$.
+# are textbook identities ({cite:p}`guo2005immse`, {cite:p}`verdu2010mismatch`), so the claims
+# below are checks of our quadratures. The summary says the paper states this view in
+# signal-to-noise space for S2N models; for a general schedule $(\alpha_t,\sigma_t)$ it follows
+# from $z_t/\sigma_t = Y_{\lambda_t}$ and the chain rule,
+# $\frac{d}{dt}I(X;z_t) = -\tfrac12\,\mathrm{mmse}(\lambda_t)\,|\lambda_t'|$, which we check for
+# VP-cosine by differentiating in $t$ (E3.5d).
 
 # %%
 lams = np.exp(np.linspace(-4, 5, 19))
@@ -1058,6 +1325,23 @@ loglam = torch.arange(-18.0, 22.0 + 1e-9, cfg["kl_dlog"], dtype=torch.float64)
 kl_int, running = info.kl_from_mismatch(p_data, q_data, loglam, cfg["n_quad"])
 kl_true = info.kl_noised(p_data, q_data, None, 20_001)
 kl_int_err = abs(kl_int / kl_true - 1)
+
+
+# d/dt I(X; z_t) = -1/2 mmse(lambda_t) |lambda_t'| on VP-cosine, differentiated in t
+def lam_of(t_):
+    return math.exp(float(vpc.log_snr(torch.tensor(t_, dtype=torch.float64))))
+
+
+chain_err = 0.0
+for t_ in np.linspace(0.2, 0.8, 7) * float(vpc.t_max):
+    h_t = 1e-4 * float(vpc.t_max)
+    dI_dt = s2n.derivative(
+        lambda u: info.mutual_information(p_data, lam_of(u), cfg["n_quad"]), t_, h_t
+    )
+    dlam = s2n.derivative(lam_of, t_, h_t)
+    rhs_ = -0.5 * info.mmse(p_data, lam_of(t_), cfg["n_quad"]) * abs(dlam)
+    chain_err = max(chain_err, abs(dI_dt / rhs_ - 1))
+glue("e35_chain", float(chain_err), display=False)
 assert immse_err < 1e-6 and klmmse_err < 1e-6 and kl_int_err < 1e-6, (
     immse_err,
     klmmse_err,
@@ -1104,7 +1388,9 @@ for a_ in ax:
 # {glue:text}`e35_klmmse:.1e` (largest relative error over {glue:text}`e35_n_lams` values of
 # $\lambda$); the
 # integral over $\log\lambda\in[-18, 22]$ recovers $\mathrm{KL}(p\|q) =$
-# {glue:text}`e35_kl:.4f` nats to {glue:text}`e35_klint:.1e` (relative).
+# {glue:text}`e35_kl:.4f` nats to {glue:text}`e35_klint:.1e` (relative). In the time of the
+# VP-cosine schedule, $\frac{d}{dt}I(X;z_t) = -\tfrac12\mathrm{mmse}\,|\lambda'|$ holds to
+# {glue:text}`e35_chain:.1e` (seven times).
 
 # %%
 _ = ledger.record(
@@ -1137,14 +1423,26 @@ _ = ledger.record(
     expect=at_most(1e-6),
     atol=1e-7,
 )
+_ = ledger.record(
+    "E3.5d",
+    kind="check",
+    paper=PAPER,
+    section="s2n-information",
+    claim="For a general schedule (VP-cosine, in its own time t): d/dt I(X; z_t) = "
+    "-mmse(lambda_t) |lambda_t'| / 2 (the chain rule through z_t / sigma_t = Y_lambda; max "
+    "relative error at 7 times).",
+    measured=float(chain_err),
+    expect=at_most(1e-5),
+    atol=1e-6,
+)
 
 # %% [markdown]
 # (s2n-tuning)=
 # ## 6. Does tuning a $(\gamma, \delta)$ knob improve samples? (questions of ours)
 #
 # **What the paper claims.** With appropriate hyperparameters its parametric inference formula
-# improves FID over the baseline samplers, on several image benchmarks, with dataset-dependent
-# gains (up to 0.31 FID on AFHQv2 as reported in a summary).
+# improves FID over the baseline samplers on image benchmarks, with gains up to 0.31 FID on
+# AFHQv2 (the only benchmark the summary names).
 #
 # **What we ask instead (our reconstruction, so every claim here is a question).** The paper's
 # Eq. (7) freezes the noise prediction over a step and carries hyperparameters $\gamma$ and
@@ -1157,7 +1455,10 @@ _ = ledger.record(
 #    + \delta\rho\sqrt{\tilde\sigma^2-\tilde\sigma'^2}\;\xi , $$
 #
 # which is DDIM/Euler at $\gamma=0,\rho=0$ and the frozen-$\varepsilon$ step at
-# $\gamma=0,\delta=1$. It is first-order consistent for every $\gamma$, so $\gamma$ only shapes the error at finite
+# $\gamma=0,\delta=1$. It converges for every $\gamma$ we use: on a single Gaussian target (closed
+# form, exact denoiser, $\rho=0$) the last local log-log slopes of the output KL against $N$
+# lie between {glue:text}`e36_gslope_min:.2f` and {glue:text}`e36_gslope_max:.2f` over the
+# $\gamma$ of the sweep (first order gives $-2$), so $\gamma$ only shapes the error at finite
 # steps, the role a tuning knob plays. Swap in the paper's formula by adding it to
 # `companion.s2n.PARAMETRIC_VARIANTS`.
 #
@@ -1176,7 +1477,14 @@ _ = ledger.record(
 # answer "yes" (verdict *supported*) when the whole 95% t-interval over seeds lies above a 1%
 # relative gain, an effect size fixed before the run. With the `ci` profile's
 # {glue:text}`e36_seeds` seeds the t-multiplier is {glue:text}`e36_tmult:.1f`, so only a large
-# effect can give a decided answer; the `full` profile trains 5 seeds per dataset. Beside every
+# effect can give a decided answer; the `full` profile's 5 seeds cannot decide effects near 1%
+# either (the seed counts that could are computed from the observed spreads below). Where
+# every leave-one-out fold chooses the baseline the gain is identically 0 (a zero-width
+# interval that says nothing about the spread); there we report instead the in-sample best
+# non-baseline $\gamma$ against the baseline, paired over seeds (optimistic, so a "no" stays a
+# "no"). The networks are small and trained briefly ({glue:text}`e36_train_steps` Adam steps):
+# every answer here concerns **undertrained networks at this training budget**, far from the
+# sampler-dominated regime of the paper's image models. Beside every
 # distance we report its **noise floor**, the same distance between independent samples of
 # real data: a distance near its floor cannot be improved by any sampler. The digits
 # classifier and the digits reference set are the denoisers' own training data (all
@@ -1329,7 +1637,73 @@ for name in datasets:
         )
     )
 gains = pd.DataFrame(gain_rows)
-gains.round(3)
+# Where every fold chose the baseline the leave-one-out gain is identically 0: use the in-sample
+# best non-baseline gamma against the baseline instead (paired over seeds, optimistic).
+gain_claim = {}
+for name in datasets:
+    c = cv[(name, nfes[0])]
+    if c.interval.half_width > 0:
+        gain_claim[name] = c.interval
+    else:
+        rel_ = det[name][:, 0, :] / det[name][:, 0, [i0]]
+        alt_j = min((j for j in range(len(gammas)) if j != i0), key=lambda j: rel_[:, j].mean())
+        gain_claim[name] = stats.t_interval(
+            1 - rel_[:, alt_j],
+            note=f"every fold chose the baseline; in-sample best other gamma = {gammas[alt_j]:g}",
+        )
+# Seeds needed for a 95% half-width of 1 percentage point, from the observed spread of gains
+sd_rows = []
+for name in datasets:
+    for label, per in [
+        ("deterministic", cv[(name, nfes[0])].per_seed),
+        ("stochastic", cv[(name, "sto")].per_seed),
+    ]:
+        sd = float(np.std(per, ddof=1))
+        sd_rows.append(
+            dict(
+                dataset=name,
+                sampler=label,
+                sd_of_gain=sd,
+                seeds_for_1pt=math.ceil((1.96 * sd / 0.01) ** 2),
+            )
+        )
+seed_need = pd.DataFrame(sd_rows)
+glue("e36_need_min", int(seed_need.seeds_for_1pt.min()), display=False)
+glue("e36_need_max", int(seed_need.seeds_for_1pt.max()), display=False)
+glue("e36_train_steps", int(cfg["train_steps"]), display=False)
+# The exact denoiser: gamma chosen at the smallest NFE, scored at the larger ones (held out)
+j_exact = int(np.argmin(exact_1d[0]))
+exact_heldout = {
+    nfe: 1 - float(exact_1d[k][j_exact] / exact_1d[k][i0]) for k, nfe in enumerate(nfes)
+}
+glue("e36_exact_gamma", float(gammas[j_exact]), display=False)
+glue("e36_exact_held_mid", float(exact_heldout[nfes[1]]), display=False)
+glue("e36_exact_held_last", float(exact_heldout[nfes[-1]]), display=False)
+glue("e36_nfe_mid", int(nfes[1]), display=False)
+# The placeholder converges for every gamma: last local slope on a Gaussian target, closed form
+gslopes = [
+    stats.asymptotic_slope(
+        cfg["steps"],
+        [
+            S.gaussian_kl(
+                0.0,
+                1.0 + s_min**2,
+                *S.gaussian_output_law(
+                    s2n.parametric_step(0.0, g),
+                    0.0,
+                    1.0,
+                    exponential_sigmas(N + 1, s_min, s_max, zero=False),
+                ),
+            )
+            for N in cfg["steps"]
+        ],
+    ).value
+    for g in gammas
+]
+glue("e36_gslope_min", float(min(gslopes)), display=False)
+glue("e36_gslope_max", float(max(gslopes)), display=False)
+IPython.display.display(gains.round(3))
+seed_need.round(4)
 
 # %% tags=["hide-input"]
 fig, ax = figure(ncols=3, height=2.8)
@@ -1352,7 +1726,7 @@ for a_, name in zip(ax, datasets, strict=True):
         a_.plot([], [], ls="--", lw=1.0, color="k", label="exact denoiser")
     a_.axhline(1.0, color="k", lw=0.8, ls=":")
     a_.set_yscale("log")
-    a_.set(xlabel="gamma (placeholder family)", title=name)
+    a_.set(xlabel="gamma", title=name)
 ax[0].set_ylabel("metric / metric at gamma = 0")
 _ = ax[0].legend(fontsize=7)
 
@@ -1371,13 +1745,20 @@ for a_, name in zip(ax, datasets, strict=True):
     im = a_.imshow(np.log10(rel), origin="lower", cmap="RdBu_r", vmin=-0.5, vmax=0.5, aspect="auto")
     a_.set_xticks(range(len(deltas)), [f"{d:g}" for d in deltas])
     a_.set_yticks(range(len(hgammas)), [f"{g:g}" for g in hgammas])
-    a_.set(xlabel="delta (noise multiplier)", title=name)
+    for (gi, di), val in np.ndenumerate(rel):
+        a_.text(di, gi, f"{val:.2f}", ha="center", va="center", fontsize=6)
+    gi, di = np.unravel_index(np.argmin(rel), rel.shape)
+    a_.add_patch(
+        matplotlib.patches.Rectangle((di - 0.5, gi - 0.5), 1, 1, fill=False, lw=1.5, ec="k")
+    )
+    a_.set(xlabel="delta", title=name)
 ax[0].set_ylabel("gamma")
 _ = fig.colorbar(im, ax=list(ax), label="log10(metric / baseline)", shrink=0.8)
 
 # %% [markdown]
 # *Stochastic sampling ($\rho=1$, NFE 20): log10 of the metric relative to the baseline
-# $(\gamma,\delta)=(0,1)$, averaged over seeds; blue cells beat the baseline. Compare where
+# $(\gamma,\delta)=(0,1)$, averaged over seeds; blue cells beat the baseline; each cell shows
+# the ratio, and the black frame marks the best cell of each panel. Compare where
 # the best cell lies in each panel; whether the best deterministic setting really differs
 # between datasets is asked below (E3.6c).*
 
@@ -1393,6 +1774,20 @@ for b in datasets:
     own = rel0[b][np.arange(n_seeds), cv[(b, nfe0)].chosen]
     rivals = {a: rel0[b][:, gammas.index(best_gamma[a])] for a in datasets if a != b}
     transfer[b] = stats.compare_rivals(own, rivals)
+    same = [
+        a for a in rivals if np.all(cv[(b, nfe0)].chosen == gammas.index(best_gamma[a]))
+    ]  # rivals that chose the same grid point as every fold of b: regret identically 0
+    if transfer[b].decisive in same:
+        transfer[b] = transfer[b]._replace(
+            interval=stats.undecidable(
+                "simultaneous-t",
+                n_seeds,
+                f"{transfer[b].decisive} chose the same grid gamma ({best_gamma[transfer[b].decisive]:g}) "
+                "as every fold: regret identically 0 at grid spacing 0.1",
+            )
+        )
+coincide = [b for b in datasets if not math.isfinite(transfer[b].interval.high)]
+glue("e36_coincide", ", ".join(coincide) or "none", display=False)
 shrink = stats.paired_t(cv[("1-D mixture", nfe0)].per_seed, cv[("1-D mixture", nfe1)].per_seed)
 exact_gain = {nfe: 1 - float(exact_1d[k].min() / exact_1d[k][i0]) for k, nfe in enumerate(nfes)}
 glue("e36_best", ", ".join(f"{k}: {v:g}" for k, v in best_gamma.items()), display=False)
@@ -1401,13 +1796,18 @@ glue("e36_shrink_unc", float(shrink.half_width), display=False)
 glue("e36_exact_gain0", exact_gain[nfe0], display=False)
 glue("e36_exact_gain1", exact_gain[nfe1], display=False)
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
-    c = cv[(name, nfe0)]
-    glue(f"e36_gain_{short}", float(100 * c.interval.value), display=False)
-    glue(f"e36_gain_{short}_unc", float(100 * c.interval.half_width), display=False)
+    c = gain_claim[name]
+    glue(f"e36_gain_{short}", float(100 * c.value), display=False)
+    glue(f"e36_gain_{short}_unc", float(100 * c.half_width), display=False)
     glue(f"e36_base_{short}", float(det[name][:, 0, i0].mean()), display=False)
     t = transfer[name].interval
-    glue(f"e36_regret_{short}", float(100 * t.value), display=False)
-    glue(f"e36_regret_{short}_unc", float(100 * t.half_width), display=False)
+    glue(
+        f"e36_regret_{short}",
+        f"{100 * t.value:.1f} ± {100 * t.half_width:.1f} %"
+        if math.isfinite(t.high)
+        else "undecidable (the rivals chose the same grid point)",
+        display=False,
+    )
 glue("e36_nfe0", int(nfe0), display=False)
 glue("e36_nfe1", int(nfe1), display=False)
 
@@ -1432,21 +1832,34 @@ for a_, imgs, title in [
 # *Samples from one trained digits denoiser at NFE {glue:text}`e36_nfe0`: the baseline
 # $\gamma=0$ (middle) and the best other $\gamma$ of the sweep (right; its mean digits-FD
 # relative to the baseline in the title), next to training images (left). The classifier behind
-# digits-FD reaches {glue:text}`e36_clf_acc:.3f` training accuracy.*
+# digits-FD reaches {glue:text}`e36_clf_acc:.3f` training accuracy. At NFE
+# {glue:text}`e36_nfe0` the samples are barely digits: the networks are undertrained (baseline
+# digits-FD {glue:text}`e36_base_digits:.3g` against a real-data floor of
+# {glue:text}`e36_floor_digits:.2g`).*
 #
 # For the ring, sliced $W_2$ drives the choice; the table below adds the MMD (Gaussian kernel,
 # median bandwidth) and the Frechet distance of Gaussian fits for the baseline and the chosen
 # $\gamma$ (first seed, NFE {glue:text}`e36_nfe0`), with bootstrap 95% half-widths. Sliced
-# $W_2$ was fixed as the ring's metric before any result was seen; where the three metrics
-# disagree on the table, the ring's verdict depends on that choice, and the reader should weigh
-# it accordingly.
+# $W_2$ was fixed as the ring's metric before any result was seen. The metrics agree on the
+# direction but not on the size: moving from $\gamma=0$ to $\gamma=$
+# {glue:text}`e36_ring_best:g` lowers sliced $W_2$ by {glue:text}`e36_ring_sw2_change:.0%`, the
+# MMD$^2$ by {glue:text}`e36_ring_mmd_change:.0%` and the Frechet distance by
+# {glue:text}`e36_ring_fd_change:.0%` (a negative number is a rise). The share of samples more
+# than three mode widths off the ring is {glue:text}`e36_ring_out_base:.1%` at $\gamma=0$ and
+# {glue:text}`e36_ring_out_best:.1%` at the tuned $\gamma$, against
+# {glue:text}`e36_ring_out_ref:.1%` for real ring samples. Sliced $W_2$ squares distances and
+# so weighs such outliers more than the bounded-kernel MMD does (a property of the two metrics,
+# not measured here); with the tuned $\gamma$ its value is {glue:text}`e36_ring_sw2_best:.3g`,
+# against a floor of {glue:text}`e36_floor_ring:.3g`.
 
 # %% tags=["hide-input"]
 ring_best = gammas[int(np.argmin((det["2-D ring"][:, 0, :] / det["2-D ring"][:, 0, [i0]]).mean(0)))]
-ring_rows = []
+ring_rows, ring_vals, ring_out = [], {}, {}
 for g in sorted({0.0, ring_best}):
     _, out = score("2-D ring", s2n.parametric_step(0.0, g), models["2-D ring"][0], nfes[0], 0)
-    row = {"gamma": g}
+    # samples more than 3 standard deviations of a mode off the ring of radius 2
+    ring_out[g] = float(((out.norm(dim=1) - 2.0).abs() > 3 * 0.15).double().mean())
+    row = {"gamma": g, "outside the ring": ring_out[g]}
     for mname, fn in [
         ("sliced W2", lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(0))),
         ("MMD^2", mmd),
@@ -1454,7 +1867,17 @@ for g in sorted({0.0, ring_best}):
     ]:
         est = bootstrap(fn, out, ring_ref, n_resamples=200, seed=1)
         row[mname] = f"{est.value:.4f} ± {est.half_width:.4f}"
+        ring_vals[(g, mname)] = float(est.value)
     ring_rows.append(row)
+ref_out = float(((ring_ref.norm(dim=1) - 2.0).abs() > 3 * 0.15).double().mean())
+for mname, short in [("sliced W2", "sw2"), ("MMD^2", "mmd"), ("Frechet (Gaussian fits)", "fd")]:
+    change = 1 - ring_vals[(ring_best, mname)] / ring_vals[(0.0, mname)]
+    glue(f"e36_ring_{short}_change", float(change), display=False)
+glue("e36_ring_best", float(ring_best), display=False)
+glue("e36_ring_out_base", ring_out[0.0], display=False)
+glue("e36_ring_out_best", ring_out[ring_best], display=False)
+glue("e36_ring_out_ref", ref_out, display=False)
+glue("e36_ring_sw2_best", ring_vals[(ring_best, "sliced W2")], display=False)
 pd.DataFrame(ring_rows).set_index("gamma")
 
 # %% [markdown]
@@ -1472,14 +1895,22 @@ pd.DataFrame(ring_rows).set_index("gamma")
 # {glue:text}`e36_exact_gain1:.0%` at NFE {glue:text}`e36_nfe1` (in sample: the best of the
 # sweep, no seeds involved). The in-sample best $\gamma$ per dataset is {glue:text}`e36_best`;
 # the loss, on each dataset, of using the $\gamma$ chosen on another dataset instead of its own
-# leave-one-out choice is, for the decisive rival, {glue:text}`e36_regret_1d:.1f` ±
-# {glue:text}`e36_regret_1d_unc:.1f` % (1-D), {glue:text}`e36_regret_ring:.1f` ±
-# {glue:text}`e36_regret_ring_unc:.1f` % (ring) and {glue:text}`e36_regret_digits:.1f` ±
-# {glue:text}`e36_regret_digits_unc:.1f` % (digits; simultaneous 95% intervals). On the 1-D
+# leave-one-out choice is, for the decisive rival, {glue:text}`e36_regret_1d` (1-D),
+# {glue:text}`e36_regret_ring` (ring) and {glue:text}`e36_regret_digits` (digits; simultaneous
+# 95% intervals); where a rival chose the same grid point as every fold the regret is
+# identically 0 and the question is undecidable on this grid (datasets: {glue:text}`e36_coincide`). On the 1-D
 # mixture the leave-one-out gain at NFE {glue:text}`e36_nfe0` exceeds the one at NFE
 # {glue:text}`e36_nfe1` by {glue:text}`e36_shrink:.2f` ± {glue:text}`e36_shrink_unc:.2f`
-# (fraction of the baseline metric; paired over seeds). The answers below are computed from
-# these numbers. Even where tuning helps, this says that **a** knob of this kind helps on small
+# (fraction of the baseline metric; paired over seeds). With the exact denoiser, the $\gamma$
+# chosen at NFE {glue:text}`e36_nfe0` ({glue:text}`e36_exact_gamma:g`) still lowers the KL by
+# {glue:text}`e36_exact_held_mid:.0%` at NFE {glue:text}`e36_nfe_mid` and
+# {glue:text}`e36_exact_held_last:.0%` at NFE {glue:text}`e36_nfe1` (held-out NFE). Where the
+# networks gain more than the exact denoiser at the same NFE, $\gamma$ partly compensates the
+# network's error: the answers concern these undertrained networks. The spread of the per-seed
+# gains (table above) sizes the experiment: a 95% half-width of 1 percentage point needs from
+# {glue:text}`e36_need_min` to {glue:text}`e36_need_max` seeds, depending on dataset and
+# sampler; neither 3 nor 5 seeds decide an effect near 1%, so "undecided" answers below are
+# what this budget can say. The answers below are computed from these numbers. Even where tuning helps, this says that **a** knob of this kind helps on small
 # trained models, not that the paper's formula or its AFHQv2 number is reproduced.
 
 # %%
@@ -1492,7 +1923,7 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         claim=f"Question: does tuning gamma of our placeholder family (deterministic, NFE {nfe0}) "
         f"improve over the gamma = 0 baseline on {name} by more than 1%? (leave-one-seed-out "
         "relative gain)",
-        measured=cv[(name, nfe0)].interval,
+        measured=gain_claim[name],
         expect=at_least(0.01),
         atol=5e-3,  # half the 1% effect size
     )
@@ -1526,12 +1957,27 @@ _ = ledger.record(
     kind="question",
     paper=PAPER,
     section="s2n-tuning",
-    claim=f"Question: does the gain from tuning gamma shrink as NFE grows? 1-D exact KL: "
+    claim=f"Question: does the gain from tuning gamma shrink as NFE grows? One target only "
+    "(1-D mixture, exact KL): "
     f"leave-one-out gain at NFE {nfe0} minus that at NFE {nfe1} (paired over seeds) above 1%.",
     measured=shrink,
     expect=at_least(0.01),
     atol=5e-3,  # half the 1% effect size
 )
+for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
+    _ = ledger.record(
+        f"E3.3c-{short}",
+        kind="question",
+        paper=PAPER,
+        section="s2n-nonmarkov",
+        claim="Question (the paper's 'longer step sizes ... compromising the generation "
+        f"performance' on trained networks): on {name}, does the baseline sampler (gamma = 0, "
+        f"rho = 0) get more than 1% better from NFE {nfe0} to NFE {nfe1}? Relative drop of the "
+        "metric, per seed.",
+        measured=stats.t_interval(1 - det[name][:, -1, i0] / det[name][:, 0, i0]),
+        expect=at_least(0.01),
+        atol=5e-3,  # half the 1% effect size
+    )
 
 # %% [markdown]
 # (s2n-coverage)=
@@ -1548,23 +1994,24 @@ ledger.coverage(
     [
         {
             "statement": "A forward SDE for any S2N schedule (alpha_t, sigma_t), consistent with "
-            "prior formulations.",
+            "prior formulations (E3.1c is the control of E3.1b).",
             "source": "summary",
-            "ids": ["E3.1a", "E3.1b", "E3.1c"],
+            "ids": ["E3.1a", "E3.1b"],
         },
         {
-            "statement": "A generalized backward SDE with stochasticity rho encompasses existing "
-            "inference methods (DDIM, DDPM) as special cases, with the same marginals for "
-            "every rho.",
+            "statement": "A generalized backward SDE with a stochasticity parameter encompasses "
+            "existing inference methods (DDIM, DDPM) as special cases. Tested on our "
+            "reconstruction of the family (rho, coefficient (1 + rho^2)/2); E3.2b/E3.2e concern "
+            "our discretisations and grid, E3.2c is our question.",
             "source": "summary",
-            "ids": ["E3.2a", "E3.2b", "E3.2d", "E3.2e"],
+            "ids": ["E3.2d", "E3.2a"],
         },
         {
             "statement": "An exact inference formula p_theta(z_s | z_t) = q(z_s | z_t, x-hat) "
             "moves from z_t to any z_s, s < t, but longer step sizes carry more error.",
             "source": "quoted: 'longer step sizes t − s has more errors, hence compromising "
             "the generation performance'",
-            "ids": ["E3.3b", "E3.2c"],
+            "ids": ["E3.3b", "E3.3c-1d", "E3.3c-ring", "E3.3c-digits"],
         },
         {
             "statement": "The approximate formula, Eq. (7), freezes the noise prediction and is "
@@ -1572,14 +2019,23 @@ ledger.coverage(
             "source": "quoted: 'The approximated inference formula in Eq. (7) is only "
             "sufficiently precise when s = t − ∆t'",
             "reason": "the paper's Eq. (7) was not available; section 2 measures the "
-            "frozen-eps step at gamma = 0 (our reading) converging at first order (E3.2b), "
-            "which does not test the paper's formula",
+            "frozen-eps step at gamma = 0 (our reading) converging with KL order >= 1.5 "
+            "(E3.2a, E3.2b): a partial test of 'precise for small steps' for our reading only, "
+            "not of the paper's formula",
         },
         {
             "statement": "A non-Markovian continuous variational model, q(z_s | z_t, x), "
             "exactly induces the forward marginals.",
             "source": "summary",
             "ids": ["E3.3a"],
+        },
+        {
+            "statement": "The inference formula of Eq. (8) (like p_theta(z_s | z_t)) moves from "
+            "z_t to any z_s, s < t.",
+            "source": "quoted: 'using p_theta(z_s|z_t) or the inference formula in Eq. (8) can "
+            "help us to move from z_t to any z_s as long as s < t'",
+            "reason": "Eq. (8) was not available; our frozen-x-hat kernel, which jumps to any "
+            "s < t, is the stand-in tested in E3.3b",
         },
         {
             "statement": "The non-Markovian model has its own backward SDE (Eq. (10)) for "
@@ -1601,13 +2057,15 @@ ledger.coverage(
             "source": "quoted: proposition on (alpha_1, sigma_1), (alpha_2, sigma_2) with "
             "lambda_1(0) = lambda_2(0), lambda_1(T) = lambda_2(T), alpha_1 o lambda_1^-1 = "
             "alpha_2 o lambda_2^-1",
-            "ids": ["E3.4d", "E3.4a", "E3.4b", "E3.4c"],
+            "ids": ["E3.4e", "E3.4d"],
         },
         {
             "statement": "In signal-to-noise space an information-theoretic view generalizes "
-            "previous work: derivatives of mutual information and KL are (mismatched) mmse.",
+            "previous work: derivatives of mutual information and KL are (mismatched) mmse. "
+            "E3.5a-c check the textbook identities in lambda; E3.5d the form for a general "
+            "schedule (one VP schedule, in its own time).",
             "source": "summary",
-            "ids": ["E3.5a", "E3.5b", "E3.5c"],
+            "ids": ["E3.5d", "E3.5a", "E3.5b", "E3.5c"],
         },
         {
             "statement": "With appropriate hyperparameters (gamma, delta, rho) the parameterized "
@@ -1621,7 +2079,7 @@ ledger.coverage(
         },
         {
             "statement": "The FID gains depend on the dataset (dataset-specific tuning).",
-            "source": "summary",
+            "source": "summary (its Limitations section: the summary writer's reading)",
             "reason": "as above; E3.6c asks the analogous question of our placeholder family",
         },
     ],
@@ -1645,7 +2103,8 @@ ledger.table()
 # * **The paper's Eq. (7) itself.** Its $(\gamma,\delta)$ family was not available to us; the
 #   tuning questions use our placeholder. The answers of section {ref}`s2n-tuning` are about
 #   that placeholder on small trained models, not about the paper's formula.
-# * **FID on CIFAR-10, CelebA, AFHQv2** (the reported gain of up to 0.31 on AFHQv2). This needs
+# * **FID on image benchmarks** (the reported gain of up to 0.31 on AFHQv2, the only benchmark
+#   the summary names). This needs
 #   pretrained image models and Inception features; the book downloads nothing at run time.
 #   Digits-FD on 8x8 digits is the closest CPU analogue and is not comparable in scale; its
 #   classifier and reference set are the denoisers' training data.
