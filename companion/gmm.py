@@ -116,21 +116,8 @@ class GaussianMixture(MixtureBase):
         variances: Tensor | list | float,
         device: torch.device | str | None = None,
     ) -> None:
-        w = torch.as_tensor(weights, dtype=torch.float64, device=device)
         m = torch.as_tensor(means, dtype=torch.float64, device=device)
-        if m.ndim == 1:
-            m = m.unsqueeze(-1)
-        if w.ndim != 1 or m.ndim != 2 or m.shape[0] != w.shape[0]:
-            raise ValueError(
-                f"weights must have shape (K,) and means (K, d); got {tuple(w.shape)} and "
-                f"{tuple(torch.as_tensor(means).shape)}"
-            )
-        check_finite("weights", w)
-        check_finite("means", m)
-        if (w < 0).any():
-            raise ValueError(f"weights must be non-negative, got {w.tolist()}")
-        if abs(float(w.sum()) - 1.0) > 1e-8:
-            raise ValueError(f"weights must sum to 1, got sum {float(w.sum()):.10g}")
+        w, m = _check_weights_means(weights, m.unsqueeze(-1) if m.ndim == 1 else m, device)
         v = torch.as_tensor(variances, dtype=torch.float64, device=device)
         K, d = m.shape
         if v.ndim == 0:
