@@ -684,7 +684,9 @@ def reciprocal_relative_error(delta: float, K: int, b_max: float = 1.0) -> float
     return (e / 2.0) / (1.0 + e / 2.0)
 
 
-def relu_ratio_network(delta: float, K: int, m: int, b_max: float = 1.0) -> ReLUNetwork:
+def relu_ratio_network(
+    delta: float, K: int, m: int, b_max: float = 1.0, clip: float | None = None
+) -> ReLUNetwork:
     r"""A deep ReLU network for :math:`p/q` on :math:`[0,1]\times[\delta,B]` (training-free).
 
     Layer 1: :math:`v=\delta\,c\,\hat r(q)`, with :math:`\hat r` the piecewise-linear interpolant
@@ -695,6 +697,10 @@ def relu_ratio_network(delta: float, K: int, m: int, b_max: float = 1.0) -> ReLU
     divides by :math:`\delta`. On :math:`\{p\le Cq\}` the error is at most
     :math:`C\,\epsilon_{\rm rel}(K) + 2\cdot4^{-m-1}/\delta`. Depth ``m + 2``, width
     ``max(K + 1, 9)``.
+
+    ``clip=C`` appends one hidden layer of two ReLUs, :math:`y\mapsto\mathrm{ReLU}(y)-
+    \mathrm{ReLU}(y-C)`, which clips the output to the known range :math:`[0, C]` of the
+    ratio on :math:`\{p\le Cq\}` (depth ``m + 3``); it can only reduce the error there.
     """
     delta = check_positive("delta", delta)
     b_max = check_positive("b_max", b_max)
@@ -719,9 +725,18 @@ def relu_ratio_network(delta: float, K: int, m: int, b_max: float = 1.0) -> ReLU
     stage1 = _compose(_identity(_t([0.0, 0.0]), _t([1.0, 1.0]), 1), stage1)
     prod = _post(_relu_product(m), _t([[1.0 / delta]]), _t([0.0]), _t([0.0]), _t([1.0 / delta]))
     chain = _compose(prod, stage1)
-    return ReLUNetwork(
-        chain.layers, domain=(_t([0.0, delta]), _t([1.0, b_max])), name=f"relu-ratio[K={K},m={m}]"
-    )
+    name = f"relu-ratio[K={K},m={m}]"
+    if clip is not None:
+        clip = check_positive("clip", clip)
+        lo, hi = chain.out_lo, chain.out_hi
+        clipper = _Chain(
+            [(_t([[1.0], [1.0]]), _t([0.0, -clip])), (_t([[1.0, -1.0]]), _t([0.0]))],
+            torch.zeros_like(lo),
+            torch.full_like(hi, clip),
+        )
+        chain = _compose(clipper, chain)
+        name = f"relu-ratio[K={K},m={m},clip={clip:g}]"
+    return ReLUNetwork(chain.layers, domain=(_t([0.0, delta]), _t([1.0, b_max])), name=name)
 
 
 # --------------------------------------------------------------------------------------------

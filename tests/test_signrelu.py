@@ -287,6 +287,21 @@ def test_relu_ratio_within_bound_on_bounded_ratios(delta, K, m):
     assert reciprocal_relative_error(delta, K) == pytest.approx(approx, rel=0.1)
 
 
+def test_relu_ratio_clip_is_min_max_of_the_unclipped_output():
+    delta, K, m = 1e-3, 8, 1  # a coarse network whose raw error far exceeds the range [0, 1]
+    raw, clipped = relu_ratio_network(delta, K, m), relu_ratio_network(delta, K, m, clip=1.0)
+    xc = bounded_ratio_grid(delta, 401, 11)
+    y_raw, y_clip = raw(xc)[:, 0], clipped(xc)[:, 0]
+    assert float(y_raw.max()) > 1.5 or float(y_raw.min()) < -0.5  # the clip has work to do
+    assert torch.allclose(y_clip, y_raw.clamp(0.0, 1.0), atol=1e-12, rtol=0)
+    assert clipped.depth == raw.depth + 1
+    assert clipped.n_parameters > raw.n_parameters  # the clip layer is counted
+    err = float((y_clip - xc[:, 0] / xc[:, 1]).abs().max())
+    assert err <= 1.0 + 1e-12
+    with pytest.raises(ValueError):
+        relu_ratio_network(delta, K, m, clip=0.0)
+
+
 def test_relu_rivals_bad_arguments():
     for bad in [0, -1, 1.5, True]:
         with pytest.raises(ValueError):
