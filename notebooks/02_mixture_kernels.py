@@ -15,7 +15,7 @@
 # # Gaussian-mixture reverse kernels in conditional diffusion
 #
 # This chapter is a companion to {cite:t}`jahara2026gmm` (arXiv 2604.13470). The paper proves a
-# universality theorem and reports no experiments, so every number below is ours: we make each
+# universality theorem and its abstract reports no experiments, so every number below is ours: we make each
 # step of the proof computable on conditional 1-D targets, where all errors can be evaluated
 # by quadrature rather than estimated from samples.
 #
@@ -33,8 +33,9 @@
 # 4. Under exact terminal matching the neural mixture-kernel class is *dense* in conditional KL.
 #
 # A third-party summary of the paper (a machine-written reading with a machine referee report)
-# adds one reading that we test: that more mixture components or wider ReLU networks reduce the
-# per-step error.
+# adds an implication: that more mixture components or wider ReLU networks reduce the per-step
+# error. It is not the paper's statement (and for best-in-class kernels it holds by nesting), so
+# we probe it only as questions of ours about specific fitting and training procedures.
 #
 # **What is our reconstruction** (labelled as such throughout): the exact parameterization of
 # the kernels, the chain-rule formula in our notation, the closed-form reverse kernel of
@@ -76,6 +77,7 @@ T_density = None
 n_density_seeds = None
 
 # %% tags=["hide-input"]
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -220,7 +222,11 @@ cfg
 # propagating the density through each mixture transition on the grid
 # (`companion.grid.mixture_transition`); they are not estimated from samples. Per-step KLs are
 # 2-D trapezoid rules and terminal KLs are 1-D trapezoid rules. These are deterministic numbers
-# with a numerical error, which the section {ref}`mk-accuracy` measures by refining every grid.
+# with a numerical error. We measure it by refinement for the terminal constants (E2.2), the
+# Gaussian per-step KL (E2.3) and the learned chains (section {ref}`mk-accuracy`), and check the
+# grid propagation of the exact chain against a 1-D quadrature that never propagates (E2.3e);
+# the per-step KLs of the ReLU-logit kernels, the floor $I(x_0; c)$, the logit-bound quadrature
+# and the fixed-perturbation profiles are computed on the same grids and not refined separately.
 
 
 # %% tags=["hide-input"]
@@ -299,8 +305,9 @@ plt.show()
 # and the data-processing inequality gives $\mathrm{KL}(q(x_0\mid c)\,\|\,p(x_0\mid c)) \le$ the path
 # KL. Both hold for any pair of chains, so measuring them tests our quadrature code, not the
 # paper: they are recorded as *checks*. We check them for three model chains on the mixture
-# target: the exact kernels, the moment-matched single Gaussian (the best Gaussian kernel in
-# forward KL, i.e. DDPM with the optimal variance), and exact kernels with logits perturbed by
+# target: the exact kernels, the moment-matched single Gaussian (at each $z_t$ the best Gaussian
+# kernel in forward KL; its variance depends on $z_t$, unlike the state-independent variances
+# of DDPM or Analytic-DPM), and exact kernels with logits perturbed by
 # $0.5\sin(1.3z + k + c)$. For $T = 2$ we also compute the path KL *directly* on a 3-D grid over
 # $(z_0, z_1, z_2)$, which never uses the true reverse kernels: an independent computation of
 # the chain-rule sum.
@@ -384,8 +391,8 @@ plt.show()
 # %% [markdown]
 # Path KL (the bound) against the output KL (what a user sees), for each kernel family and two
 # step counts at $B = 4$. Look at the gap: for the exact kernels the path KL is only the terminal
-# mismatch, and the output KL is at most {glue:text}`mk_exact_tight:.2g` times it (the reverse
-# chain forgets part of its wrong start). For the Gaussian kernel at $T = 2$ the output KL is
+# mismatch, and the output KL is at most {glue:text}`mk_exact_tight:.2g` times it. For the
+# Gaussian kernel at $T = 2$ the output KL is
 # {glue:text}`mk_gauss_tight_T2:.2g` times the path KL.
 
 # %%
@@ -472,7 +479,15 @@ term_curves = {
 fit_mask = Bs >= 4.0
 fits = {k: stats.fit_semilog(Bs[fit_mask], v[fit_mask]) for k, v in term_curves.items()}
 # local slopes of ln KL against B: log-log slopes against e^B
-asym = {k: stats.asymptotic_slope(np.exp(Bs), v) for k, v in term_curves.items()}
+asym = {
+    k: stats.scaled(
+        stats.asymptotic_slope(np.exp(Bs), v),
+        1.0,
+        note=f"local slope of ln KL vs B at B = {Bs[-2]:g}..{Bs[-1]:g}; error: change from the "
+        "previous pair",
+    )
+    for k, v in term_curves.items()
+}
 C1, C2_nc = moment_constants(mixture)
 _, C2 = moment_constants(centred)
 w_c, m_c, v_c = centred.components(torch.tensor(contexts, dtype=torch.float64))
@@ -724,24 +739,26 @@ axes[0].axhline(terminal, color="k", ls=":", lw=1, label="terminal mismatch")
 axes[0].set(xlabel="number of steps $T$ (fixed $B = 6$)", ylabel="$E_c$ output KL (nats)")
 axes[0].set_xticks(Ts, [str(t) for t in Ts])
 axes[0].minorticks_off()
-axes[0].legend(fontsize=7)
+axes[0].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 steps_w = summary23[summary23.kernel.str.startswith("ReLU")].copy()
 steps_w["width"] = [int(k.split("= ")[1]) for k in steps_w.kernel]
 for j, T in enumerate(Ts):
     s = steps_w[steps_w["T"] == T].sort_values("width")
     axes[1].loglog(s["width"], s["steps"], "o-", color=PALETTE[j], label=f"T = {T}")
-axes[1].set(xlabel="ReLU logit-network width $w$", ylabel="$E_c\\sum_t\\varepsilon_t$ (nats)")
+axes[1].set(xlabel="ReLU logit-network width $w$")
+axes[1].set_title("$E_c\\sum_t\\varepsilon_t$ (nats)", fontsize=8)
 axes[1].set_xticks(widths, [str(w) for w in widths])
 axes[1].minorticks_off()
-axes[1].legend(fontsize=7)
+axes[1].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 plt.show()
 
 # %% [markdown]
 # Left: output KL against the number of steps, for the Gaussian kernel, three of the ReLU-logit
 # widths and the exact mixture kernel, with the terminal mismatch (dotted). Look at the
-# Gaussian kernel (blue): it is far above the others with few large steps and improves as
-# steps shrink, while the exact mixture kernel sits at or below the terminal mismatch at every
-# $T$; the narrowest logit network is worse than the Gaussian kernel at
+# Gaussian kernel (blue): at $T \le 4$ it is far above the others; it improves as steps shrink,
+# while {glue:text}`mk_n_relu_worse` of the 3 fixed-width ReLU-logit kernels shown get worse
+# (the section {ref}`mk-uniformity` explains why), and the exact mixture kernel sits at or
+# below the terminal mismatch at every $T$; the narrowest logit network is worse than the Gaussian kernel at
 # {glue:text}`mk_n_w4_worse` of the {glue:text}`mk_n_T` step counts. Right: the summed per-step
 # KL of the ReLU-logit kernels against the width, one line per $T$. Look at the overall slope of
 # each line, not at single widths: every width draws one new random hidden layer here, so
@@ -751,6 +768,18 @@ plt.show()
 gauss = summary23[summary23.kernel == "Gaussian"].set_index("T")
 exact = summary23[summary23.kernel == "exact"].set_index("T")
 exact_minus_term = float((exact["output"] - exact["terminal"]).max())
+# independent recomputation: exact kernels from N(0, 1) output q(x0|c) r(x0), a 1-D quadrature
+x_ind = torch.linspace(-4.5, 4.5, 901, dtype=torch.float64)
+z_ind = torch.linspace(-8.0, 8.0, 801, dtype=torch.float64)
+exact_direct = np.array(
+    [
+        mk.exact_chain_output_kl(mixture, float(np.exp(-B_few / 2)), c, x_ind, z_ind)
+        for c in contexts
+    ]
+)
+direct_gap = float(max(np.abs(reports[("exact", T)].output - exact_direct).max() for T in Ts))
+glue("mk_direct_rel", float(direct_gap / exact_direct.min()), display=False)
+glue("mk_direct_gap", direct_gap, display=False)
 exact_spread = float((exact["output"].max() - exact["output"].min()) / exact["output"].mean())
 gauss_steps_Tmin = float(gauss.loc[min(Ts), "steps"])
 ch_min = VPChain.uniform(min(Ts), B_few)
@@ -803,6 +832,11 @@ glue("mk_exact_below_term", float((exact["terminal"] / exact["output"]).min()), 
 glue("mk_Tmin", min(Ts), display=False)
 out_w0 = summary23[summary23.kernel == f"ReLU logits, w = {widths[0]}"].set_index("T")["output"]
 glue("mk_n_w4_worse", int((out_w0 > gauss["output"]).sum()), display=False)
+n_relu_worse = 0
+for w in [widths[0], widths[len(widths) // 2], widths[-1]]:
+    o = summary23[summary23.kernel == f"ReLU logits, w = {w}"].set_index("T")["output"]
+    n_relu_worse += int(o.loc[max(Ts)] > o.loc[min(Ts)])
+glue("mk_n_relu_worse", n_relu_worse, display=False)
 glue("mk_n_T", len(Ts), display=False)
 glue("mk_wmin", widths[0], display=False)
 glue("mk_wmax", widths[-1], display=False)
@@ -815,7 +849,15 @@ glue("mk_wmax", widths[-1], display=False)
 # ($w$ = {glue:text}`mk_wmin`) and {glue:text}`mk_relu_wmax_Tmin:.2g` nats for the widest
 # ($w$ = {glue:text}`mk_wmax`). The exact kernel's output KL is the same for every $T$ to a
 # relative {glue:text}`mk_exact_spread:.1g` (with zero per-step error, the output at fixed $B$
-# is the law of $x_0$ given $z_T$ averaged over the wrong prior, whatever the number of steps).
+# is the law of $x_0$ given $z_T$ averaged over the wrong prior, whatever the number of steps),
+# and it agrees with that 1-D integral $\int q(x_0\mid z_T, c)\mathcal N(z_T; 0, 1)\,dz_T$,
+# computed without propagating any density (`mk.exact_chain_output_kl`, converged to about
+# 1e-17 nats), to {glue:text}`mk_direct_gap:.1g` nats at every $T$ and context (relative
+# {glue:text}`mk_direct_rel:.1g` at the smallest output). This absolute error of the grid
+# propagation does not shrink when its grid is refined (we checked 401 to 1601 nodes; it comes
+# from the truncated domain), so output KLs below about 1e-8 nats are poorly resolved; the exact
+# kernels from the exact start in E2.6 show the same floor, and E2.3e checks that it does not
+# move the rates fitted there.
 # Going from the narrowest to the widest logit network divides the summed per-step KL by a
 # factor of at least {glue:text}`mk_width_drop:.3g` at every $T$; the fitted log-log slopes
 # against the width lie between {glue:text}`mk_wslope_lo:.2f` and
@@ -907,7 +949,10 @@ _ = ledger.record(
 # {glue:text}`mk_n_seeds_side` and are recorded as questions. Error bars and intervals are 95%
 # Student-t intervals over seeds, paired where two settings share seeds. References: the
 # moment-matched Gaussian kernel computed from the *true* kernel by quadrature (the best
-# possible $K = 1$ kernel) and the terminal mismatch.
+# $K = 1$ kernel in per-step forward KL, which is not the best in output KL) and the terminal
+# mismatch. In `ci`, $K \in$ {glue:text}`mk_K_list`: a comparison of two values, which cannot
+# test monotonicity in $K$; only the `full` profile ($K$ = 1, 2, 4, 8) compares consecutive
+# $K$, and only the `full` profile's seeds decide the side questions.
 
 # %%
 T_l, B_l = cfg["T_learned"], 5.0
@@ -926,6 +971,7 @@ for key, val in [
     ("mk_n_seeds", cfg["n_seeds"]),
     ("mk_n_seeds_side", cfg["n_seeds_side"]),
     ("mk_Kmax", Kmax),
+    ("mk_K_list", ", ".join(str(k) for k in cfg["K_values"])),
 ]:
     glue(key, val, display=False)
 
@@ -1034,13 +1080,13 @@ axes[0].axhline(
     color=PALETTE[3],
     ls="--",
     lw=1,
-    label="best Gaussian kernel (true moments)",
+    label="moment-matched Gaussian kernel",
 )
 axes[0].axhline(gauss_l.terminal.mean(), color="k", ls=":", lw=1, label="terminal mismatch")
 axes[0].set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
 axes[0].set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
 axes[0].minorticks_off()
-axes[0].legend(fontsize=7)
+axes[0].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 best = runs[
     (runs.features == "full") & (runs.variant == "full") & (runs.K == Kmax) & (runs.width == W)
 ].iloc[0]
@@ -1062,9 +1108,9 @@ plt.show()
 
 # %% [markdown]
 # Left: output KL against the number of components, for the two variants (error bars: 95%
-# t-intervals over seeds), with the best Gaussian kernel (dashed) and the terminal mismatch
-# (dotted). Look at $K = 1$ against the dashed line (how close training gets to the best
-# Gaussian kernel) and at how far below it the $K$ = {glue:text}`mk_Kmax` mixtures go. Right:
+# t-intervals over seeds), with the moment-matched Gaussian kernel (dashed) and the terminal mismatch
+# (dotted). Look at $K = 1$ against the dashed line (how trained single Gaussians compare with
+# the moment-matched one) and at how far below it the $K$ = {glue:text}`mk_Kmax` mixtures go. Right:
 # the output law of the first seed's fully networked $K$ = {glue:text}`mk_Kmax` model (dashed)
 # against the target (solid) at three contexts.
 
@@ -1083,6 +1129,8 @@ lit1 = per_seed(variant="logits", features="full", width=W, K=Kmin)
 litK = per_seed(variant="logits", features="full", width=W, K=Kmax)
 lit_gain = stats.paired_t(lit1, litK, note=f"logits only, K={Kmin} minus K={Kmax}")
 lit_gap = stats.paired_t(litK, kK[:n_side], note=f"logits only minus fully networked, K={Kmax}")
+seed_floor = float(kK.std(ddof=1))  # seed-to-seed scatter of the fully networked K=max chain
+glue("mk_seed_floor", seed_floor, display=False)
 glue("mk_full_K", float(kK.mean()), display=False)
 glue("mk_full_1", float(k1.mean()), display=False)
 glue("mk_gauss_l", gauss_out, display=False)
@@ -1101,13 +1149,17 @@ glue("mk_lit_gap_hw", lit_gap.half_width, display=False)
 # networked chain by {glue:text}`mk_gain_K:.3g` nats (95% paired interval
 # [{glue:text}`mk_gain_K_lo:.3g`, {glue:text}`mk_gain_K_hi:.3g`]); its output KL goes from
 # {glue:text}`mk_full_1:.3g` to {glue:text}`mk_full_K:.3g` nats, which is
-# {glue:text}`mk_beat_gauss:.2g` times the output KL of the best Gaussian kernel
+# {glue:text}`mk_beat_gauss:.2g` times the output KL of the moment-matched Gaussian kernel
 # ({glue:text}`mk_gauss_l:.3g` nats; terminal mismatch {glue:text}`mk_term_l:.2g` nats). The
 # logits-only class goes from {glue:text}`mk_lit_1:.3g` to {glue:text}`mk_lit_K:.3g` nats and
 # stays {glue:text}`mk_lit_gap:.2g` ± {glue:text}`mk_lit_gap_hw:.2g` nats above the fully
 # networked one at $K$ = {glue:text}`mk_Kmax` (95% paired interval over
-# {glue:text}`mk_n_seeds_side` seeds). Whether the gap comes from its means ignoring $c$ is not
-# tested here: the mixtures of regressions with means affine in $(z_t, c)$ are not implemented.
+# {glue:text}`mk_n_seeds_side` seeds). At $K$ = 1 the logits-only kernel ignores $c$ entirely
+# (one component, context-free means and widths), so its output KL cannot go below
+# $I(x_0; c)$ = {glue:text}`mk_I:.3g` nats (E2.5). Whether the gap at larger $K$ comes from its
+# means ignoring $c$ or from optimisation (its seed scatter is much larger at $K$ =
+# {glue:text}`mk_Kmax`) is not tested here: the mixtures of regressions with means affine in
+# $(z_t, c)$ are not implemented.
 
 # %%
 ledger.record(
@@ -1127,8 +1179,9 @@ ledger.record(
     "E2.4b",
     kind="question",
     paper=PAPER,
-    claim="Question: does training find mixture kernels far better than the best single-Gaussian "
-    "kernel? Output KL ratio, learned K=max (fully networked) / best Gaussian, below 0.5",
+    claim="Question: does training find mixture kernels far better than the moment-matched "
+    "Gaussian kernel (best K=1 in per-step KL, not in output KL)? Output KL ratio, learned K=max "
+    "(fully networked) / moment-matched Gaussian, below 0.5 (a factor 2, fixed in advance)",
     measured=beat_gauss,
     expect=at_most(0.5),
     section="mk-learned",
@@ -1151,10 +1204,11 @@ _ = ledger.record(
     "E2.4d",
     kind="question",
     paper=PAPER,
-    claim="Question: at K=max, is the logits-only class within the terminal mismatch of the fully "
-    "networked one? Output KL difference (nats), paired over seeds",
+    claim="Question: at K=max, is the logits-only class within the seed noise floor (seed sd of "
+    "the fully networked chain) of the fully networked one? Output KL difference (nats), paired "
+    "over seeds",
     measured=lit_gap,
-    expect=at_most(float(gauss_l.terminal.mean())),
+    expect=at_most(seed_floor),
     section="mk-learned",
     rtol=0.2,
     atol=0.005,
@@ -1162,7 +1216,8 @@ _ = ledger.record(
 
 # %% [markdown]
 # A wider logit network is the other knob of the summary's statement; here it is only a side
-# experiment on the trained kernels (the fitted-logit kernels of E2.3 measure it properly).
+# experiment on the trained kernels (E2.3 and E2.6 vary the width of random-feature logit
+# networks, which are fitted by least squares, not trained).
 
 # %%
 w_other = [w for w in cfg["net_widths"] if w != W]
@@ -1181,13 +1236,15 @@ _ = ledger.record(
     measured=width_gain_l,
     expect=at_least(0.0),
     section="mk-learned",
-    rtol=0.2,
-    atol=0.005,
+    rtol=0.1,
+    atol=0.001,
 )
 
 # %% [markdown]
 # Width {glue:text}`mk_w_alt` minus width {glue:text}`mk_net_width`: {glue:text}`mk_width_gain_l:.2g`
-# ± {glue:text}`mk_width_gain_l_hw:.2g` nats of output KL (95% paired interval).
+# ± {glue:text}`mk_width_gain_l_hw:.2g` nats of output KL (95% paired interval over
+# {glue:text}`mk_n_seeds_side` seeds: an interval this close to 0 on so few seeds is a hint, not
+# a decision).
 
 # %% [markdown]
 # (mk-features)=
@@ -1235,7 +1292,10 @@ for i, (f, lab) in enumerate(
 ax.axhline(I_floor, color="k", ls=":", lw=1, label="floor $I(x_0; c)$ for maps that drop $c$")
 ax.set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
 ax.set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
-ax.minorticks_off()
+ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
 ax.legend(fontsize=7)
 plt.show()
 
@@ -1244,7 +1304,9 @@ plt.show()
 # seeds). Look at the orange points against the dotted floor ({glue:text}`mk_I:.3g` nats):
 # dropping the context leaves the error above it (on average {glue:text}`mk_drop_ratio:.3g`
 # times the floor; smallest margin over seeds {glue:text}`mk_drop_margin:.2g` nats), while the
-# full features reach {glue:text}`mk_full_ratio:.2g` times the floor. The learned bottleneck of
+# full features reach {glue:text}`mk_full_ratio:.2g` times the floor (E2.5b is therefore nearly
+# forced by E2.5a: any chain that uses $c$ well beats a floor that every context-free chain
+# pays). The learned bottleneck of
 # size 1 reaches {glue:text}`mk_bott:.3g` nats, {glue:text}`mk_bott_gap:.2g` ±
 # {glue:text}`mk_bott_gap_hw:.2g` nats above the full features (95% paired interval).
 
@@ -1421,7 +1483,10 @@ plt.show()
 # decay does not slow down towards a floor. This is density on one target whose true kernel is
 # in the class up to its logits, at one step count; it says nothing of targets outside the
 # class (E2.4 trains kernels on one) or of how the width needed grows with $T$ (the section
-# {ref}`mk-uniformity`).
+# {ref}`mk-uniformity`). Moving every output KL by the grid propagation's absolute error
+# ({glue:text}`mk_direct_gap:.1g` nats, E2.3) changes the mean output slope by
+# {glue:text}`mk_slope_shift:.2g`, against a margin of {glue:text}`mk_slope_margin:.2g` to the
+# criterion (E2.3e).
 
 # %%
 ledger.record(
@@ -1453,6 +1518,33 @@ _ = ledger.record(
     section="mk-density",
     rtol=0.05,
     atol=0.1,
+)
+# the grid-propagation error of E2.3 (absolute, nats) moved up or down on every output KL
+shifted = [
+    stats.t_interval(
+        [
+            stats.fit_loglog(widths, np.maximum(v + sign * direct_gap, 1e-300)).slope
+            for v in dens_out
+        ]
+    ).value
+    for sign in (-1.0, 1.0)
+]
+slope_shift = float(max(abs(x - slope_out.value) for x in shifted))
+slope_margin = float(-1.0 - slope_out.high)
+glue("mk_slope_shift", slope_shift, display=False)
+glue("mk_slope_margin", slope_margin, display=False)
+_ = ledger.record(
+    "E2.3e",
+    kind="check",
+    paper=PAPER,
+    claim="The grid propagation's absolute error (against an independent 1-D quadrature of the "
+    "exact chain's output, E2.3) does not move the E2.6b rate: largest change of the mean slope "
+    "when every output KL moves by that error, at most a tenth of the margin to the criterion -1",
+    measured=slope_shift,
+    expect=at_most(0.1 * slope_margin),
+    section="mk-density",
+    rtol=0.5,
+    atol=0.01,
 )
 
 # %% [markdown]
@@ -1515,7 +1607,11 @@ b1sq = np.array([VPChain.uniform(T, B_few).b2(1) for T in T_u])
 eps1 = np.array([pert_profiles[T][0] for T in T_u])
 # b_1^2 decreases as T grows: the local slope of 1/eps_1 against 1/b_1^2 (the same slope),
 # taken at the two largest T
-b2_slope = stats.asymptotic_slope(1.0 / b1sq, 1.0 / eps1)
+b2_slope = stats.scaled(
+    stats.asymptotic_slope(1.0 / b1sq, 1.0 / eps1),
+    1.0,
+    note=f"local slope at T = {T_u[-2]}..{T_u[-1]}; error: change from the previous pair",
+)
 tol_b2 = float(b1sq[-2])
 learned = runs[
     (runs.features == "full") & (runs.variant == "full") & (runs.width == W) & (runs.K == Kmax)
@@ -1729,7 +1825,8 @@ _ = ledger.record(
 # Every number above is a quadrature or a grid propagation. Besides the refinements already
 # shown (the terminal constants of E2.2 and the Gaussian per-step KL of E2.3, each recomputed
 # on $z$ grids of 121, 241 and 481 nodes), we refine the learned chain of the first seed
-# ($K$ = {glue:text}`mk_Kmax`): its output KL on propagation grids of half, one and two times
+# ($K$ = {glue:text}`mk_Kmax`, and the $K$ = 1 chain of the first seed for the first two
+# refinements): its output KL on propagation grids of half, one and two times
 # {glue:text}`mk_n_grid` nodes (all evaluation contexts), its summed per-step KL on quadrature
 # grids of half, one and two times {glue:text}`mk_n_quad` nodes (middle context), and the
 # quadrature inside the Gumbel + Beta target's noised marginals (2001, 4001, 8001 nodes). The
@@ -1737,19 +1834,22 @@ _ = ledger.record(
 # intervals of E2.4 and E2.5 measure.
 
 # %%
-net0 = learned.iloc[0].net
-kern0 = mk.net_kernel(net0)
+kern0 = mk.net_kernel(learned.iloc[0].net)
+learned_1 = runs[
+    (runs.features == "full") & (runs.variant == "full") & (runs.width == W) & (runs.K == Kmin)
+]
+kern1 = mk.net_kernel(learned_1.iloc[0].net)
 n_g, n_q = cfg["n_grid"], cfg["n_quad"]
 c_mid = eval_contexts[len(eval_contexts) // 2]
 
 
-def learned_output(n):
+def learned_output(n, kern=kern0):
     z = torch.linspace(-6.0, 6.0, n, dtype=torch.float64)
     return float(
         np.mean(
             [
                 output_kl(
-                    mk.context_marginal(gumbel_beta, c), mk.propagate_chain(chain_l, kern0, c, z)
+                    mk.context_marginal(gumbel_beta, c), mk.propagate_chain(chain_l, kern, c, z)
                 ).value
                 for c in eval_contexts
             ]
@@ -1757,11 +1857,11 @@ def learned_output(n):
     )
 
 
-def learned_steps(n, target=gumbel_beta):
+def learned_steps(n, target=gumbel_beta, kern=kern0):
     z = torch.linspace(-6.0, 6.0, n, dtype=torch.float64)
     return sum(
         chain_rule_kl(
-            chain_l, mk.context_marginal(target, c_mid), mk.context_kernel(kern0, c_mid), z
+            chain_l, mk.context_marginal(target, c_mid), mk.context_kernel(kern, c_mid), z
         )[1]
     )
 
@@ -1771,11 +1871,23 @@ steps_ref = stats.refinement(*[learned_steps(n) for n in ((n_q + 1) // 2, n_q, 2
 marg_ref = stats.refinement(
     *[learned_steps(n_q, GumbelBetaTarget(n_quad=m)) for m in (2001, 4001, 8001)]
 )
+out_ref1 = stats.refinement(*[learned_output(n, kern1) for n in ((n_g + 1) // 2, n_g, 2 * n_g - 1)])
+steps_ref1 = stats.refinement(
+    *[learned_steps(n, kern=kern1) for n in ((n_q + 1) // 2, n_q, 2 * n_q - 1)]
+)
 sd_out = float(kK.std(ddof=1))
 sd_steps = float(sK.std(ddof=1))
 num_vs_seed = float(
-    max(out_ref.half_width / sd_out, (steps_ref.half_width + marg_ref.half_width) / sd_steps)
+    max(
+        out_ref.half_width / sd_out,
+        (steps_ref.half_width + marg_ref.half_width) / sd_steps,
+    )
 )
+n1_err = float(max(out_ref1.half_width, steps_ref1.half_width))
+n1_vs_effect = n1_err / float(gain_K.value)
+n1_vs_seed = float(steps_ref1.half_width / (s1 - sK).std(ddof=1))
+glue("mk_n1_vs_effect", n1_vs_effect, display=False)
+glue("mk_n1_vs_seed", n1_vs_seed, display=False)
 glue("mk_n_grid", n_g, display=False)
 glue("mk_n_quad", n_q, display=False)
 glue("mk_out_err", out_ref.half_width / out_ref.value, display=False)
@@ -1784,13 +1896,27 @@ glue("mk_marg_err", marg_ref.half_width / marg_ref.value, display=False)
 glue("mk_num_vs_seed", num_vs_seed, display=False)
 pd.DataFrame(
     {
-        "value (nats)": [out_ref.value, steps_ref.value, marg_ref.value],
-        "change on refinement": [out_ref.half_width, steps_ref.half_width, marg_ref.half_width],
+        "value (nats)": [
+            out_ref.value,
+            steps_ref.value,
+            marg_ref.value,
+            out_ref1.value,
+            steps_ref1.value,
+        ],
+        "change on refinement": [
+            out_ref.half_width,
+            steps_ref.half_width,
+            marg_ref.half_width,
+            out_ref1.half_width,
+            steps_ref1.half_width,
+        ],
     },
     index=[
-        "output KL (propagation grid)",
-        "Σ per-step KL (2-D quadrature)",
-        "Σ per-step KL (marginal quadrature)",
+        f"K={Kmax}: output KL (propagation grid)",
+        f"K={Kmax}: Σ per-step KL (2-D quadrature)",
+        f"K={Kmax}: Σ per-step KL (marginal quadrature)",
+        f"K={Kmin}: output KL (propagation grid)",
+        f"K={Kmin}: Σ per-step KL (2-D quadrature)",
     ],
 )
 
@@ -1798,18 +1924,37 @@ pd.DataFrame(
 # Refining the propagation grid changes the learned chain's output KL by a relative
 # {glue:text}`mk_out_err:.1g`, refining the 2-D quadrature changes its summed per-step KL by a
 # relative {glue:text}`mk_steps_err:.1g`, and refining the target's marginal quadrature by
-# {glue:text}`mk_marg_err:.1g`. The largest numerical error is
-# {glue:text}`mk_num_vs_seed:.2g` times the seed-to-seed standard deviation, so the intervals of
-# the learned claims measure training, not quadrature.
+# {glue:text}`mk_marg_err:.1g`: the marginal quadrature (trapezoid and Simpson rules over
+# 2001 to 8001 nodes) has converged to round-off at these noise levels. The largest numerical
+# error, over both chains, is
+# {glue:text}`mk_num_vs_seed:.2g` times the seed-to-seed standard deviation for the
+# $K$ = {glue:text}`mk_Kmax` chain, so its intervals measure training, not quadrature. The
+# $K$ = 1 chain is less well resolved: its summed per-step KL moves by
+# {glue:text}`mk_n1_vs_seed:.2g` times the seed standard deviation of the paired difference of
+# E2.4a, so part of that interval's width is quadrature; against the effect itself the error
+# is a fraction {glue:text}`mk_n1_vs_effect:.2g` (E2.N2). The 2-D quadrature is refined at the
+# middle context only.
 
 # %%
 _ = ledger.record(
     "E2.N1",
     kind="check",
     paper=PAPER,
-    claim="Numerical error of the learned chain's output and summed per-step KL (grid refinement) "
-    "is below a tenth of the seed-to-seed standard deviation",
+    claim="Numerical error of the learned K=max chain's output and summed per-step KL (grid "
+    "refinement, first seed) is below a tenth of the seed-to-seed standard deviation",
     measured=num_vs_seed,
+    expect=at_most(0.1),
+    section="mk-accuracy",
+    rtol=0.2,
+    atol=0.005,
+)
+_ = ledger.record(
+    "E2.N2",
+    kind="check",
+    paper=PAPER,
+    claim="Numerical error of the learned K=1 chain (grid refinement of output and summed "
+    "per-step KL, first seed) is below a tenth of the E2.4a effect (K=1 minus K=max)",
+    measured=n1_vs_effect,
     expect=at_most(0.1),
     section="mk-accuracy",
     rtol=0.2,
@@ -1928,7 +2073,11 @@ ledger.coverage(
 # ## Verdicts
 #
 # Each verdict is computed by code from the measurement, its uncertainty and the criterion
-# (see the `companion.ledger` module). Only the *paper* rows are verdicts on the paper.
+# (see the `companion.ledger` module). Only the *paper* rows are verdicts on the paper. The
+# verdicts shown are those of the `ci` profile ($K \in$ {glue:text}`mk_K_list`, $T$ =
+# {glue:text}`mk_T_learned` for the learned chains, {glue:text}`mk_train_steps` training steps,
+# {glue:text}`mk_n_eval` scoring contexts); the questions on 3 seeds (E2.4c-e, E2.5b-c) and
+# monotonicity in $K$ are decided only by the `full` profile.
 
 # %%
 ledger.table()
@@ -1940,12 +2089,13 @@ ledger.table()
 #   exact kernel parameterization, the feature-map assumption, the regularity conditions and
 #   whether the theorem gives rates are unknown to us. Our kernel classes, the chain-rule
 #   formula and the logit bound are our reconstruction, consistent with the abstract.
-# * **Density as a limit.** E2.3c fits a rate in the width for kernels whose logits are fitted
-#   by least squares on a random ReLU layer, on a target whose true kernel is in the class; on
-#   the non-mixture target (E2.4) the kernels are trained from samples for a fixed budget, so
-#   their errors include optimisation error, and we show a decrease with $K$, not a decrease to
-#   the terminal mismatch. Minimising the per-step KL directly by quadrature, which would
-#   separate approximation from optimisation, is not done here.
+# * **Density as a limit.** E2.6 shows the decrease to 0 under exact terminal matching for
+#   kernels whose logits are fitted by least squares on random ReLU layers, on one target whose
+#   true kernel is in the class up to its logits, at one step count. On the non-mixture target
+#   (E2.4) the kernels are trained from samples for a fixed budget, so their errors include
+#   optimisation error, and we show a decrease with $K$, not a decrease to a floor. Minimising
+#   the per-step KL directly by quadrature, which would separate approximation from
+#   optimisation, and the paper's own quantitative ReLU rates are not done here.
 # * **The literal class.** Our logits-only variant has means that ignore the context; Norets'
 #   mixtures of regressions have means affine in the covariates. Its gap to the fully networked
 #   class (E2.4d) is therefore not a verdict on the paper's class.
