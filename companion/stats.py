@@ -56,6 +56,7 @@ __all__ = [
     "fit_semilog",
     "ks_test",
     "mean_t_halfwidth",
+    "p_value",
     "paired_t",
     "refinement",
     "scaled",
@@ -93,7 +94,7 @@ def _kind_text(kind: str, n: int | None, note: str) -> str:
         "refinement": "resolutions",
     }
     if kind == "none":
-        return "exact"
+        return note or "exact"
     base = {
         "t": "95% t-interval",
         "paired-t": "95% paired t-interval",
@@ -638,3 +639,18 @@ def undecidable(kind: str, n: int, note: str) -> Interval:
     if not note:
         raise ValueError("note must say why the design cannot decide")
     return Interval(0.0, -math.inf, math.inf, kind, n, note)
+
+
+def p_value(p: float, test: str, n: int) -> Interval:
+    """A test's p-value as a measurement: no interval, and a note saying what it is.
+
+    A p-value is a random quantity with no confidence interval of its own; its verdict against a
+    level fixed before the run has the level as its false-alarm rate. ``test`` names the test
+    (e.g. ``"KS, Bonferroni over 8"``), ``n`` the sample size.
+    """
+    v = float(p)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return Interval(v, v, v, "none", None, f"{test} p-value on {n} samples (no interval)")

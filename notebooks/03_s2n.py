@@ -358,7 +358,7 @@ _ = ledger.record(
     claim=f"Control: particles of a wrong SDE (g^2 x {G2_WRONG:g}, VP-cosine) are rejected by the "
     "KS test of the marginal at t_max (p-value Bonferroni-adjusted over the "
     f"{n_ks} marginal tests).",
-    measured=ks_p_wrong,
+    measured=stats.p_value(ks_p_wrong, f"KS, Bonferroni over {n_ks}", int(n_em)),
     expect=at_most(KS_LEVEL),
     atol=KS_LEVEL / 10,
 )

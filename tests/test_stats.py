@@ -246,3 +246,12 @@ def test_undecidable_is_always_inconclusive():
         stats.undecidable("t", 3, "")
     with pytest.raises(ValueError, match="kind"):
         stats.undecidable("magic", 3, "why")
+
+
+def test_p_value_is_a_measurement_without_interval():
+    iv = stats.p_value(0.32, "chi-square, Bonferroni over 4", 4000)
+    assert (iv.kind, iv.half_width) == ("none", 0.0)
+    assert iv.text == "chi-square, Bonferroni over 4 p-value on 4000 samples (no interval)"
+    assert stats.Interval(1.0, 1.0, 1.0, "none").text == "exact"
+    with pytest.raises(ValueError, match="p must"):
+        stats.p_value(1.5, "KS", 10)
