@@ -58,6 +58,7 @@ import pandas as pd
 import torch
 from matplotlib.ticker import NullFormatter
 from myst_nb import glue
+from scipy.signal import find_peaks
 
 from companion import ratio as R
 from companion import signrelu as S
@@ -1093,7 +1094,9 @@ dec
 # included), not the approximation-theoretic rates of the paper: both claims of this section are
 # our questions. This run trains {glue:text}`n_fit_seeds` seed(s) at {glue:text}`n_fit_widths`
 # widths for {glue:text}`fit_steps_g` steps; the `ci` profile cannot decide them and records no
-# verdict, the `full` profile (5 seeds, 6 widths, 2000 steps) does. The training grid and the
+# verdict. The `full` profile (5 seeds, 6 widths, 2000 steps) is sized to meet the ledger's
+# minimum for a verdict (5 seeds, 5 fit points); whether that is enough to decide them is
+# not known, since no `full` results are shown here. The training grid and the
 # evaluation grid cover the same $\Omega$ (interleaved points), and the modular route's shift,
 # cap and floor come from the training grid only.
 
@@ -1359,6 +1362,11 @@ for n in cfg["ns"]:
         pk = R.kernel_ratio_path_kl(p0, ph, chainK, per_step=False)
         assert pk.output <= pk.total + 1e-9
         row = {"n": n, "rep": rep, "ratio path": pk.total, "ratio output": pk.output}
+        # the two terminal terms of the telescoped path KL (Figure: path vs output KL)
+        row["KL(p_T||N(0,1))"] = pk.terminal
+        row["KL(p_T||hat p_T)"] = R.marginal_kl(
+            chainK.marginal(p0, chainK.T), chainK.marginal(ph, chainK.T), 4001
+        ).value
         if n in cfg["gauss_ns"] and rep < max(2, cfg["n_reps"] // 3):
             gk = R.gaussian_kernel_path_kl(
                 p0, ph.denoise, chainK, cfg["quad_points"], cfg["quad_points"], 1500
@@ -1370,6 +1378,14 @@ n_fit = stats.fit_loglog(kl["n"].to_numpy(dtype=float), kl["ratio output"].to_nu
 glue("n_slope", n_fit.slope, display=False)
 glue("n_slope_ci", n_fit.ci95, display=False)
 glue("n_slope_pts", n_fit.n, display=False)
+glue("kl_terminal_max", float(kl["KL(p_T||N(0,1))"].max()), display=False)
+glue("kl_terminal_hat_max", float(kl["KL(p_T||hat p_T)"].abs().max()), display=False)
+glue("kl_out_min", float(kl["ratio output"].min()), display=False)
+glue(
+    "kl_path_out_gap",
+    float(((kl["ratio path"] - kl["ratio output"]).abs() / kl["ratio output"]).max()),
+    display=False,
+)
 kl.groupby("n").mean().drop(columns="rep")
 
 # %% tags=["hide-input"]
@@ -1464,9 +1480,12 @@ plt.show()
 # sample of size 256; here the ratio path KL is summed from per-step 2-D quadratures, without the
 # identity. Pale lines use the exact posterior mean, so they show the pure discretisation error of
 # Gaussian kernels. Look at the flat line of the exact-ratio path KL against the falling
-# Gaussian-kernel path KL. The exact-ratio path and output KLs nearly coincide: the terminal terms
-# $\mathrm{KL}(p_T\|\mathcal N(0,1))$ and $\mathrm{KL}(p_T\|\hat p_T)$ are almost zero, so both are
-# close to $\mathrm{KL}(p_0\|\hat p_0)$. The Gaussian-kernel series on the left is evaluated at few
+# Gaussian-kernel path KL. The exact-ratio path and output KLs nearly coincide (relative
+# difference at most {glue:text}`kl_path_out_gap:.1e` over the $n$ sweep): there
+# the terminal terms $\mathrm{KL}(p_T\|\mathcal N(0,1))$ and $\mathrm{KL}(p_T\|\hat p_T)$ are at
+# most {glue:text}`kl_terminal_max:.1e` and {glue:text}`kl_terminal_hat_max:.1e` nats, against
+# output KLs of at least {glue:text}`kl_out_min:.1e`, so both are close to
+# $\mathrm{KL}(p_0\|\hat p_0)$. The Gaussian-kernel series on the left is evaluated at few
 # sample sizes and replicates only; its error bars are not meaningful where it has two.
 
 # %%
@@ -1499,16 +1518,37 @@ for k, v in {
     "ratio_T_spread_cc": spread_cc,
 }.items():
     glue(k, v, display=False)
+# A heuristic log correction (ours): to second order the KL integrand is (bias^2 + var)/(2 p0);
+# the variance part is about R(K)/(2nh) per unit length where n h p0 >~ 1, a region whose length
+# grows like sqrt(log(nh)) for Gaussian tails. If the variance part dominated, the slope over the
+# measured n range would be -4/5 plus this much; the bias part (pure n^-4/5) pulls it back.
+n_lo, n_hi = min(cfg["ns"]), max(cfg["ns"])
+nh_lo, nh_hi = n_lo * R.kde_bandwidth(n_lo), n_hi * R.kde_bandwidth(n_hi)
+log_corr = 0.5 * math.log(math.log(nh_hi) / math.log(nh_lo)) / math.log(n_hi / n_lo)
+E13A_CRIT = close_to(-0.8, 0.2)  # tolerance asserted before the run, not computed
 ledger.record(
     "E1.3a",
     kind="derived",
     paper=PAPER,
-    claim="The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) falls at the rate of a Gaussian KDE, n^-4/5 (its integrated squared error's rate; to second order KL weights that error by 1/(2 p0)): log-log slope over all replicates, tolerance 0.2 for a logarithmic correction from the 1/p0 weighting over this range of n. A rate of the KDE, not of the paper's SignReLU estimator",
+    claim=f"The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) falls at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction (log-log slope over all replicates, n = {n_lo}..{n_hi}; tolerance 0.2 asserted, not computed: a sqrt(log(nh)) factor from the variance term alone would move the slope by +{log_corr:.2f} over this range). The band also contains -2/3, so this does not tell n^-4/5 from n^-2/3; only a wider n range decides. A rate of the KDE, not of the paper's SignReLU estimator",
     measured=n_fit.slope_interval,
-    expect=close_to(-0.8, 0.2),
+    expect=E13A_CRIT,
     section="sec-plugin",
     rtol=0.0,
-    atol=0.1,
+    atol=0.01,
+)
+e13a_lo, e13a_hi = n_fit.slope_interval.low, n_fit.slope_interval.high
+glue("n_slope_lo", float(e13a_lo), display=False)
+glue("n_slope_hi", float(e13a_hi), display=False)
+glue("n_log_corr", float(log_corr), display=False)
+glue("n_slope_corr", float(-0.8 + log_corr), display=False)
+glue("n_slope_margin", float(min(e13a_lo + 1.0, -0.6 - e13a_hi)), display=False)
+glue(
+    "n_slope_23",
+    "contains -2/3 as well, so this run does not tell n^-4/5 from n^-2/3"
+    if e13a_lo <= -2 / 3 <= e13a_hi
+    else "excludes -2/3",
+    display=False,
 )
 ledger.record(
     "E1.3c",
@@ -1535,9 +1575,17 @@ ledger.record(
 
 # %% [markdown]
 # The output KL of the kernel-ratio estimator has slope {glue:text}`n_slope:.2f` ±
-# {glue:text}`n_slope_ci:.2f` in $n$ (95% fit interval over {glue:text}`n_slope_pts` replicate
-# values; E1.3a), and $-4/5$, the rate of the KDE's integrated squared error with this bandwidth,
-# lies within the tolerance: no difference from the KDE rate is detected. This is a rate of a
+# {glue:text}`n_slope_ci:.2f` in $n$ (95% fit interval [{glue:text}`n_slope_lo:.3f`,
+# {glue:text}`n_slope_hi:.3f`] over {glue:text}`n_slope_pts` replicate values; E1.3a). The
+# criterion is $-4/5$, the rate of the KDE's integrated squared error with this bandwidth, with a
+# tolerance of 0.2 that we asserted for a logarithmic correction rather than computed; the
+# interval's distance to the nearer edge of that band is {glue:text}`n_slope_margin:.3f` (the
+# regression tolerance, 0.01, is below it). A heuristic
+# correction, a $\sqrt{\log(nh)}$ factor from the variance term alone, would give
+# {glue:text}`n_slope_corr:.2f` over this range of $n$ (+{glue:text}`n_log_corr:.2f`); the bias
+# term pulls the slope back towards $-4/5$, and we did not derive the split. The interval
+# {glue:text}`n_slope_23`: only a wider range of $n$ decides between them (the `full` profile
+# extends it to 4096; whether that suffices is not shown here). This is a rate of a
 # Gaussian KDE on our mixture with our bandwidth constant, not of the paper's SignReLU
 # estimator, whose rate we could not read.
 #
@@ -1644,7 +1692,9 @@ plt.show()
 # scale, against the true mixture. Right: the KL integrand $p_0\log(p_0/\hat p)$ of the seed-mean
 # density; its integral is the KL of the seed-mean density, not the mean of the per-seed KLs in the
 # table. The integrand is positive where the model puts too little mass and negative where it
-# puts too much. Look at the peaks: no model resolves the three modes at this budget.
+# puts too much. Look at the peaks: {glue:text}`modes_text`. A mode is a local maximum of one
+# seed's output density with height and prominence above {glue:text}`mode_thr` (counted in the
+# next cell; the true $p_0$ has {glue:text}`p0_modes` by the same count).
 
 # %%
 kl_by = trained[trained["data"] == "1-D mixture"].pivot(
@@ -1653,6 +1703,27 @@ kl_by = trained[trained["data"] == "1-D mixture"].pivot(
 d_relu = stats.paired_t(kl_by["relu"], kl_by["signrelu"])
 slow = stats.paired_t(kl_by["signrelu"], kl_by["relu"])
 d_silu = stats.paired_t(kl_by["silu"], kl_by["signrelu"])
+MODE_THR = 0.01  # density units; the true modes peak near 0.4
+
+
+def n_modes(d: torch.Tensor) -> int:
+    """Local maxima of a grid density with height and prominence above MODE_THR."""
+    return len(find_peaks(d.detach().cpu().numpy(), height=MODE_THR, prominence=MODE_THR)[0])
+
+
+modes = pd.DataFrame(
+    [{"activation": a, "seed": s_, "modes": n_modes(dens[(a, s_)])} for a, s_ in dens]
+)
+n_three = int((modes["modes"] >= 3).sum())
+modes_text = (
+    f"no model resolves the three modes at this budget (at most {int(modes['modes'].max())} "
+    f"modes over {len(modes)} seed-activation pairs)"
+    if n_three == 0
+    else f"{n_three} of {len(modes)} seed-activation pairs show at least three modes"
+)
+glue("modes_text", modes_text, display=False)
+glue("mode_thr", MODE_THR, display=False)
+glue("p0_modes", n_modes(p0.prob(xq[:, None])), display=False)
 for k, v in {
     "kl_signrelu": float(kl_by["signrelu"].mean()),
     "kl_relu": float(kl_by["relu"].mean()),
@@ -1684,8 +1755,8 @@ ledger.record(
 # negative difference means SignReLU is worse). The table above also lists the 2-D ring metrics
 # (first seed only; they enter no claim).
 # These numbers hold for one small architecture, one learning rate shared by all activations and
-# one short budget; the figure shows that no model resolves the three modes yet, so E1.4 measures
-# how fast training starts, not what the networks reach. The paper's argument is about what
+# one short budget; by the mode count under the figure, {glue:text}`modes_text`. E1.4 asks how
+# fast training starts at this budget, not what the networks reach. The paper's argument is about what
 # SignReLU networks *can* represent ({ref}`sec-approx`), not about what training finds, so this
 # comparison neither supports nor refutes it. The output KL comes from grid propagation of the
 # Gaussian kernels on one grid; it is not refined nor cross-checked by sampling here.
@@ -1765,20 +1836,39 @@ ledger.table()
 # %% [markdown]
 # ## What we could not check, and why
 #
-# * **The paper's rates and constants.** We had a paraphrase of the abstract and the summary.
-#   Our training-free approximant has depth 5 and width $2n$, close in kind to the summary's
-#   depth 7 and width $O(n+9)$, and at $d=1$ its error shape matches $M^{-1}$ and $n^{-2}$ as
-#   separate terms (E1.5a, b), not as a product. What the paper's $n$ counts, and its rates in
-#   higher dimension, we could not check.
-# * **The reverse-density target without training.** E1.5 uses the posterior mean only. The
-#   reverse density $f_1(z_{t-1},z_t)/f_2(z_t)$ needs 2-D hinge approximants (or a product of 1-D
-#   ones through the exact product gadget); not built yet.
+# * **No statement of the paper is tested (no row of kind `paper`).** We could not read the
+#   theorems. The abstract is public but states no quantity: no rate, constant, depth or width.
+#   The bounds we know come from the third-party summary, whose exponents we could not confirm,
+#   and they are upper bounds on the paper's own network, which is not available. An upper bound
+#   is not a predicted rate, so measuring our construction's rate cannot confirm or refute it.
+#   Every row therefore tests a construction of ours or asks a question of ours, and the coverage
+#   table says how each bears on the paper.
+# * **The summary's approximation bound.** What our construction says about its form is E1.5e:
+#   at $d=1$ our error is a *sum* of an $n^{-2}$ term (E1.5a, the textbook rate of
+#   piecewise-linear interpolation) and an $M^{-1}$ term (E1.5b, built into the emulation error
+#   $a/M$), not the product $M^{-1}n^{-2}$ of the summary. Whether the paper's network behaves
+#   differently, or the summary garbled the form, we cannot tell, so the bound gets no verdict.
+#   Our network has depth 5 and width $2n$; nothing here relates that to the summary's depth 7
+#   and width $O(n+9)$, what the paper's $n$ counts, its parameter norm $M$ (our largest weight is
+#   about $\max(M, 9/\delta)$), or its rates in higher dimension.
+# * **The abstract's target, the conditional density.** E1.5f approximates one 1-D section of
+#   the reverse density, $x\mapsto p(z_{t-1}=y_0\mid z_t=x)$ at one $t$ and one $y_0$ (the middle
+#   mode), with the same training-free construction as the posterior mean. The full 2-D density
+#   $f_1(z_{t-1},z_t)/f_2(z_t)$ without training needs 2-D hinge approximants (or a product of
+#   1-D ones through the exact product gadget) and is not built; E1.2 trains networks on it, but
+#   records its questions only in the `full` profile. The paper's "for any $f_1,f_2$" is tested on
+#   one mixture.
+# * **What the ratio route costs, fully.** E1.5d measures it at equal uniform knots and E1.5g
+#   (a question) with knots placed for $f_1/f_2$; a knot placement chosen for $f_1$ and $f_2$
+#   themselves is not built.
+# * **The KDE rate.** E1.3a cannot tell $n^{-4/5}$ (with its logarithmic correction, which we did
+#   not derive) from $n^{-2/3}$ on this range of $n$.
 # * **A fair trained modular route.** E1.2b fits $f_1,f_2$ by plain MSE; a fit of $\log f_2$ or a
 #   relative loss trained to convergence at equal parameter count, and the training-free
 #   perturbation test of the division's conditioning, are not done.
-# * **Which $f_1/f_2$ the theorems use.** We treat both the posterior mean and the reverse
-#   conditional density. The paper's function class and its lower bound on $f_2$ are unknown to
-#   us; our floor $\delta$ is half the smallest $f_2/\max f_2$ on $\Omega$.
+# * **Which $f_1/f_2$ the theorems use.** We treat the posterior mean and a section of the
+#   reverse conditional density. The paper's function class and its lower bound on $f_2$ are
+#   unknown to us; our floor $\delta$ is half the smallest $f_2/\max f_2$ on $\Omega$.
 # * **The excess-risk definition.** We report path KL (terminal + sum of per-step KLs) and output
 #   KL. If the paper's "excess KL" is a per-step quantity summed over $T$ steps, the linear
 #   factor $T$ is built in. Our finding is only that the total does not grow with $T$ for these
