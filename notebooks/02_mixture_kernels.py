@@ -739,7 +739,7 @@ axes[0].axhline(terminal, color="k", ls=":", lw=1, label="terminal mismatch")
 axes[0].set(xlabel="number of steps $T$ (fixed $B = 6$)", ylabel="$E_c$ output KL (nats)")
 axes[0].set_xticks(Ts, [str(t) for t in Ts])
 axes[0].minorticks_off()
-axes[0].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+axes[0].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 steps_w = summary23[summary23.kernel.str.startswith("ReLU")].copy()
 steps_w["width"] = [int(k.split("= ")[1]) for k in steps_w.kernel]
 for j, T in enumerate(Ts):
@@ -749,7 +749,7 @@ axes[1].set(xlabel="ReLU logit-network width $w$")
 axes[1].set_title("$E_c\\sum_t\\varepsilon_t$ (nats)", fontsize=8)
 axes[1].set_xticks(widths, [str(w) for w in widths])
 axes[1].minorticks_off()
-axes[1].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+axes[1].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 plt.show()
 
 # %% [markdown]
@@ -1086,7 +1086,7 @@ axes[0].axhline(gauss_l.terminal.mean(), color="k", ls=":", lw=1, label="termina
 axes[0].set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
 axes[0].set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
 axes[0].minorticks_off()
-axes[0].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+axes[0].legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 best = runs[
     (runs.features == "full") & (runs.variant == "full") & (runs.K == Kmax) & (runs.width == W)
 ].iloc[0]
@@ -1440,8 +1440,7 @@ fig, ax = figure(1, height=2.9)
 for i, (vals, lab) in enumerate(
     [(dens_out, "output KL"), (dens_steps, "$\\sum_t\\varepsilon_t$ (= path KL)")]
 ):
-    m, h = stats.mean_t_halfwidth(vals)
-    ax.errorbar(widths, m, yerr=h, fmt="o-", capsize=3, color=PALETTE[i], label=lab)
+    ax.loglog(widths, vals.mean(0), "o-", color=PALETTE[i], label=lab)
     for v in vals:
         ax.loglog(widths, v, "-", color=PALETTE[i], alpha=0.2, lw=0.8)
 w_arr = np.asarray(widths, dtype=float)
@@ -1466,8 +1465,9 @@ plt.show()
 
 # %% [markdown]
 # Output KL and summed per-step KL against the width when the chain starts from the exact
-# $q(z_T\mid c)$ (held-out contexts; thin lines: single seeds, points: mean with 95% t-intervals
-# over {glue:text}`mk_n_density_seeds` seeds). Look at both curves falling far faster than the
+# $q(z_T\mid c)$ (held-out contexts; thin lines: single seeds, points: mean over
+# {glue:text}`mk_n_density_seeds` seeds; on a log axis the seed scatter is shown by the thin
+# lines rather than by t-intervals, which reach below 0). Look at both curves falling far faster than the
 # dashed $w^{-1}$ line and staying above the dotted floor, the output KL of the exact kernels
 # from the same start ({glue:text}`mk_dens_floor:.1g` nats: quadrature error only). From the
 # narrowest to the widest network the output KL falls from {glue:text}`mk_dens_out_wmin:.2g` to
