@@ -202,7 +202,7 @@ class SignReLUNetwork(nn.Module):
             mods.append(lin)
         self.layers = nn.ModuleList(mods)
         self._linears: list[nn.Linear] = mods
-        self.act = SignReLU(self.a)
+        self.act: nn.Module = SignReLU(self.a)
         in_dim = int(layers[0][0].shape[1])
         if domain is None:
             inf = torch.full((in_dim,), math.inf, dtype=torch.float64)
