@@ -37,6 +37,7 @@ import scipy.stats
 
 __all__ = [
     "LEVEL",
+    "SettledSlope",
     "MIN_RESAMPLES",
     "UNCERTAINTY_KINDS",
     "CVGain",
@@ -45,6 +46,7 @@ __all__ = [
     "KSResult",
     "LineFit",
     "asymptotic_slope",
+    "settled_slope",
     "local_slopes",
     "RivalComparison",
     "bootstrap_ci",
@@ -626,6 +628,54 @@ def asymptotic_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.nd
     xa = np.asarray(x, dtype=float)
     note = f"local slope at x = {xa[-2]:.3g}..{xa[-1]:.3g}; error: change from the previous pair"
     return _symmetric(last, err, "refinement", 2, note)
+
+
+@dataclass(frozen=True)
+class SettledSlope:
+    """The last local log-log slope of a deterministic sequence computed on two grids.
+
+    ``interval`` is the slope on the finer grid, with half-width ``drift + grid_error``;
+    ``drift`` is the change from the previous pair of ``x`` (finer grid), ``grid_error`` the
+    change of the last slope between the two grids.
+    """
+
+    interval: Interval
+    drift: float
+    grid_error: float
+
+    def settled(self, drift_tol: float, grid_tol: float) -> bool:
+        """Whether the slope has stopped moving: drift and grid error both within tolerances
+        fixed before the run."""
+        return self.drift <= drift_tol and self.grid_error <= grid_tol
+
+
+def settled_slope(
+    x: Sequence[float] | np.ndarray,
+    y_coarse: Sequence[float] | np.ndarray,
+    y_fine: Sequence[float] | np.ndarray,
+    extra_error: float = 0.0,
+) -> SettledSlope:
+    """The rate of a deterministic sequence ``y(x)`` computed on a coarse and a fine grid.
+
+    Like :func:`asymptotic_slope` on ``y_fine``, with the numerical error of the grid added: the
+    change of the last local slope from ``y_coarse`` to ``y_fine``, plus ``extra_error`` (a bound
+    on the slope error of a numerical step not refined here, e.g. a quadrature error estimate).
+    Needs at least 3 points.
+    """
+    if not math.isfinite(extra_error) or extra_error < 0:
+        raise ValueError(f"extra_error must be finite and >= 0, got {extra_error!r}")
+    s_fine, s_coarse = local_slopes(x, y_fine), local_slopes(x, y_coarse)
+    if s_fine.size < 2:
+        raise ValueError("settled_slope needs at least 3 points")
+    last = float(s_fine[-1])
+    drift = float(abs(s_fine[-1] - s_fine[-2]))
+    grid_error = float(abs(s_fine[-1] - s_coarse[-1])) + float(extra_error)
+    xa = np.asarray(x, dtype=float)
+    note = (
+        f"local slope at x = {xa[-2]:.3g}..{xa[-1]:.3g} on the finer grid; error: change from the "
+        f"previous pair ({drift:.3g}) plus change from the coarser grid ({grid_error:.3g})"
+    )
+    return SettledSlope(_symmetric(last, drift + grid_error, "refinement", 2, note), drift, grid_error)
 
 
 def undecidable(kind: str, n: int, note: str) -> Interval:

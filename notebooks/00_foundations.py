@@ -36,17 +36,18 @@
 #    own error we measure by refining it, and the output KL is below the path KL.
 # 6. For DDPM with an exact denoiser and a single Gaussian target, the per-step terms of the
 #    chain-rule path KL add up to order $N^{-1}$ while the output KL falls like $N^{-2}$ (exact
-#    closed forms); on the three-component mixture the `ci` sweep is still approaching these
-#    rates.
+#    closed forms, while the step sum dominates the terminal KL and the data variance is not
+#    1); on the three-component mixture we ask the same of a sweep to $N = 256$.
 #
 # Each check records a claim in the ledger, and the verdicts are computed from the measured
 # numbers. No claim here is about a paper: most are of kind `check` (a property of the
-# machinery, shown as a unit test), a few are rates we derived ourselves (`derived`), and two
-# are `question`s that only the `full` profile can decide. All orders and rates are measured on
-# one 1-D target (the three-component mixture below, or a single Gaussian of the variance of
-# its narrowest component) and one family of noise grids; how soon they reach their asymptotic
-# values depends on that narrowest variance. The coverage table at the end lists the facts of
-# the shared setting that later chapters rely on, with the claims that test each.
+# machinery, shown as a unit test), a few are rates we derived ourselves (`derived`), and the
+# rest are `question`s: the mixture's path rates (F12b, F13b, F17b), and any order of Check 4
+# that has not settled at the largest step counts of the profile (a criterion fixed in advance,
+# stated there). All orders and rates are measured on one 1-D target (the three-component
+# mixture below, or a single Gaussian of the variance of its narrowest component) and one
+# family of noise grids. The coverage table at the end lists the facts of the shared setting
+# that later chapters rely on, with the claims that test each.
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci": minutes on 2 CPU cores; "full": finer grids, more steps and samples
@@ -104,10 +105,13 @@ from companion.style import figure, method_colors, use_style
 cfg = resolve(
     profile,
     ci=dict(
-        n_grid=2000,
+        n_grid=1500,
         n_ring=4000,
         n_mc=100_000,
-        steps=[6, 8, 12, 16, 24, 32, 48],
+        steps=[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
+        fine_levels=[8, 16],
+        cross_steps=[8, 16, 32],
+        split_max_n=48,
         n_chunks=10,
         n_chain=[121, 181, 241],
         n_conv=1601,
@@ -121,7 +125,10 @@ cfg = resolve(
         n_grid=8000,
         n_ring=40_000,
         n_mc=1_000_000,
-        steps=[8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
+        steps=[8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512],
+        fine_levels=[8, 16],
+        cross_steps=[8, 16, 32, 64],
+        split_max_n=512,
         n_chunks=10,
         n_conv=3201,
         n_path_quad=300,
@@ -445,7 +452,8 @@ pd.DataFrame(
 # with `denoiser(x, sigma)` returning $\hat x$. Each is one *step* iterated over the grid; a step
 # returns the Gaussian law of the next state given the current one. With the exact ring denoiser:
 # Euler and Heun integrate the probability-flow ODE $d\tilde x/d\sigma = (\tilde x - \hat x)/\sigma$;
-# DDIM {cite:p}`song2021ddim` is identical to Euler in this form (Check 4 measures it); DDPM
+# DDIM {cite:p}`song2021ddim` with $\eta = 0$ is algebraically identical to Euler in this form
+# (F7 shows it to round-off; F7b checks the published VP update against it); DDPM
 # {cite:p}`ho2020ddpm` samples the forward posterior; Euler-Maruyama integrates the reverse SDE
 # (the member $\rho = 1$ of the family of SDEs of chapter 03, not Karras' grid exponent).
 #
@@ -559,7 +567,7 @@ sets = (
     | wider
 )
 width_iv = {
-    k: stats.t_interval(width_ratio(x), note="chunks of the samples") for k, x in sets.items()
+    k: stats.t_interval(width_ratio(x), note=f"{K} chunks of one run") for k, x in sets.items()
 }
 sw_ratio = {k: stats.t_interval(chunk_sw2(x, exact) / floor) for k, x in sets.items()}
 pvals = {k: mode_pvalue(x) for k, x in sets.items()}
@@ -602,7 +610,7 @@ ledger.record(
     atol=0.05,
 )
 calib = width_iv["exact ring, std 0.132 (calibration)"]
-assert calib.low > 1.0 + 0.5 * (calib.value - 1.0)  # the prose: the statistic resolves 10%
+assert calib.low < 1.1 < calib.high  # the prose: a 10% error would be inconclusive
 glue("coarse_ratio", float((chunk_sw2(coarse, exact) / floor).mean()), display=False)
 glue("coarse_width", float(width_ratio(coarse).mean()), display=False)
 glue("floor_sw", float(floor.mean()), display=False)
@@ -617,11 +625,9 @@ glue("width_hw", max(iv.half_width for iv in long_iv.values()), display=False)
 for key, name in [("euler", "Euler"), ("heun", "Heun"), ("ddpm", "DDPM"), ("em", ring_em)]:
     glue(f"w40_{key}", short_iv[name].value, display=False)
     glue(f"wlong_{key}", long_iv[name].value, display=False)
-shrink = [
-    abs(short_iv[k].value - 1) / abs(long_iv[k].value - 1) for k in ["Euler", "DDPM", ring_em]
-]
-glue("shrink_lo", min(shrink), display=False)
-glue("shrink_hi", max(shrink), display=False)
+assert long_iv["DDPM"].high < 1.0  # the prose: DDPM's remaining bias is resolved
+glue("wlong_ddpm_lo", long_iv["DDPM"].low, display=False)
+glue("wlong_ddpm_hi", long_iv["DDPM"].high, display=False)
 glue("calib_width", calib.value, display=False)
 glue("calib_width_lo", calib.low, display=False)
 glue("min_mode_p", min(sampler_p.values()), display=False)
@@ -647,17 +653,21 @@ sw_table
 # {glue:text}`chunk_size` points. At the 40 steps of the figure only Heun reproduces the width
 # of the modes closely (width ratio {glue:text}`w40_heun:.3f`); the first-order samplers are off
 # by several percent, Euler {glue:text}`w40_euler:.3f`, DDPM {glue:text}`w40_ddpm:.3f` and
-# Euler-Maruyama {glue:text}`w40_em:.3f`, errors of the size that their 1-D KLs in Check 4
-# imply. With {glue:text}`n_long` steps these errors shrink by factors of
-# {glue:text}`shrink_lo:.1f` to {glue:text}`shrink_hi:.1f` (first order predicts 4): Euler
+# Euler-Maruyama {glue:text}`w40_em:.3f`. With {glue:text}`n_long` steps these errors are
+# smaller (how much smaller is not resolved: the widths at {glue:text}`n_long` steps are within
+# their interval half-widths of 1, so their ratio to the 40-step errors is undetermined): Euler
 # {glue:text}`wlong_euler:.3f`, Heun {glue:text}`wlong_heun:.3f`, DDPM
 # {glue:text}`wlong_ddpm:.3f`, Euler-Maruyama {glue:text}`wlong_em:.3f`. At
 # {glue:text}`n_long` steps the 95% t-intervals lie within [{glue:text}`width_lo:.3f`,
 # {glue:text}`width_hi:.3f`] (F3, F3a to F3c; half-widths up to {glue:text}`width_hw:.3f`),
-# inside the $\pm 10\%$ window, and the mode counts are consistent with equal weights (smallest
-# p-value {glue:text}`min_mode_p:.2f`, F3w). The statistic can see an error of the size of the
-# window: exact samples of a ring whose modes are 10% wider give {glue:text}`calib_width:.3f`,
-# with an interval starting at {glue:text}`calib_width_lo:.3f`. The sliced $W_2$ cannot: the
+# inside the $\pm 10\%$ window; DDPM's, [{glue:text}`wlong_ddpm_lo:.3f`,
+# {glue:text}`wlong_ddpm_hi:.3f`], excludes 1: its modes are still measurably too narrow at
+# {glue:text}`n_long` steps, by less than the window. The mode counts are consistent with
+# equal weights (smallest p-value {glue:text}`min_mode_p:.2f`, F3w; Euler and Heun give
+# identical counts, being deterministic maps of the same starting points). An error of the size of the window sits at the
+# edge of what the statistic resolves: exact samples of a ring whose modes are 10% wider give
+# {glue:text}`calib_width:.3f`, with an interval starting at {glue:text}`calib_width_lo:.3f`, a
+# verdict that would be inconclusive, not refuted. The sliced $W_2$ cannot: the
 # same 10% wider ring is at {glue:text}`sw_132:.2f` times the noise floor, and even a ring with
 # modes 2.5 times wider (std 0.30, width ratio {glue:text}`sw_30_width:.2f`) is only at
 # {glue:text}`sw_30:.2f` (interval from {glue:text}`sw_30_lo:.2f`), because with
@@ -683,35 +693,46 @@ sw_table
 # measure how far the sequence still is from its asymptote; instead we read the order off the
 # *local* slope between the two largest step counts, $p = -\tfrac12\,\Delta\log\mathrm{KL}/\Delta\log N$,
 # and take as its error how much that local order still moves from the previous pair of step
-# counts ({func}`companion.stats.asymptotic_slope`). F4 to F6 accept the theoretical order
-# $\pm 0.1$. Every numerical step (the grid of the starting density, the propagation grid and
-# the KL quadrature) is run at $n$, $2n$ and $4n$ nodes, and at $8n$ for the three largest step
-# counts, where the orders are read.
+# counts ({func}`companion.stats.settled_slope`). Every numerical step (the grid of the
+# starting density, the propagation grid and the KL quadrature) is run at $n$, $2n$ and $4n$
+# nodes at every step count, and at {glue:text}`fine_lo` and {glue:text}`fine_hi` nodes at the
+# three largest, $N =$ {glue:text}`n_prev2`, {glue:text}`n_prev` and {glue:text}`n_last`, where
+# the orders are read; the grid error of an order is its change between these two grids.
+# Fixed before the run: an order is *settled* when its drift from the previous pair is at most
+# 0.05 and its grid error at most 0.02 (half and a fifth of the tolerance); F4 to F6 then accept
+# the theoretical order $\pm 0.1$ on the interval order $\pm$ (drift + grid error). An order that
+# has not settled is recorded as a `question`, which only a longer sweep on finer grids (the
+# `full` profile) can decide.
 #
 # **A second method.** For Gaussian data $\mathcal N(m, v)$ the exact denoiser is affine, so every
 # step is affine in the state plus Gaussian noise and the output law is Gaussian, computable by a
-# two-number recursion with no grid ({func}`companion.samplers.gaussian_output_law`). We run it
-# with $v = 0.04$, the variance of the mixture's narrowest component, on the same noise grids up
-# to thousands of steps, for every sampler that later chapters use (F16a to F16g, same
-# criterion at the two largest step counts).
+# two-number recursion with no grid ({func}`companion.samplers.gaussian_output_law`). We take
+# the mixture's narrowest component, $m =$ {glue:text}`gauss_m:g` and $v = 0.04$ ($m \ne 0$, so
+# that every step's mean update is exercised), run it on the same noise grids up to thousands
+# of steps for every sampler that later chapters use (F16a to F16g, same criterion at the two
+# largest step counts), and compare it with the grid propagation on the same Gaussian for all
+# seven samplers at a few step counts (F20): the two methods share the step functions but not
+# the way a law is carried from step to step.
 
 # %% tags=["hide-input"]
 smin, smax = 0.01, 40.0
 p_min = lambda z: target.prob(z.unsqueeze(-1), smin)  # noqa: E731
 order_methods = {"euler": {}, "heun": {}, "ddim": {"eta": 0.0}, "ddpm": {}}
-levels_x = [1, 2, 4]  # resolution multipliers
+levels_x = [1, 2, 4]  # resolution multipliers at every step count
+fine_x = cfg["fine_levels"]  # and at the three largest step counts, where the orders are read
+ORDER_TOL, DRIFT_TOL, GRID_TOL = 0.1, 0.05, 0.02  # fixed before the run: see the text
+low_n = [n for n in cfg["steps"] if n <= cfg["split_max_n"]]  # n and 2n grids: up to here
 kl_rows = []
-for mult in levels_x + [8]:
+for mult in levels_x + fine_x:
     ng = cfg["n_grid"] * mult
     prior = G.GridDensity.from_function(
         lambda z: target.prob(z.unsqueeze(-1), smax), -12 * smax, 12 * smax, ng
     )
-    xq = torch.linspace(-5.0, 5.5, 20_000 * mult + 1, dtype=torch.float64)
+    xq = torch.linspace(-5.0, 5.5, 20_000 * min(mult, 8) + 1, dtype=torch.float64)
     for name, opts in order_methods.items():
         if name == "ddim" and mult > 1:
             continue  # DDIM is Euler (F7): shown at the base grid only
-        # the finest grid only where the orders are read: the three largest step counts
-        for n in cfg["steps"] if mult < 8 else cfg["steps"][-3:]:
+        for n in cfg["steps"] if mult == 4 else low_n if mult in levels_x else cfg["steps"][-3:]:
             sig = karras_sigmas(n + 1, smin, smax, zero=False)
             out = G.propagate(
                 S.STEPS[name], target.denoise, sig, prior=prior, n_points=ng, disable=True, **opts
@@ -719,26 +740,35 @@ for mult in levels_x + [8]:
             kl = G.kl_divergence(p_min, out, xq).value
             kl_rows.append({"sampler": name, "steps": n, "nodes": f"{mult}n", "KL": kl})
 kl_all = pd.DataFrame(kl_rows).pivot_table(index=["sampler", "steps"], columns="nodes", values="KL")
+kl_all = kl_all[[f"{k}n" for k in levels_x + fine_x]]
 kl_all["relative change 2n to 4n"] = (kl_all["4n"] - kl_all["2n"]).abs() / kl_all["4n"]
-kl_all["relative change 4n to 8n"] = (kl_all["8n"] - kl_all["4n"]).abs() / kl_all["8n"]
+c1, c2 = f"{fine_x[0]}n", f"{fine_x[1]}n"
+kl_all[f"relative change {c1} to {c2}"] = (kl_all[c2] - kl_all[c1]).abs() / kl_all[c2]
 kl_all["relative error at n"] = (kl_all["1n"] - kl_all["4n"]).abs() / kl_all["4n"]
 
 steps_arr = np.asarray(cfg["steps"], dtype=float)
-order_iv, local_orders, order_change = {}, {}, {}
+order_fit, order_iv, local_orders, order_settled = {}, {}, {}, {}
 for name in ["euler", "heun", "ddpm"]:
     sub = kl_all.loc[name]
     local_orders[name] = -stats.local_slopes(steps_arr, sub["4n"].to_numpy()) / 2
-    finest_kl = sub["8n"].to_numpy()[-3:]
-    order_iv[name] = stats.scaled(
-        stats.asymptotic_slope(steps_arr[-3:], finest_kl),
-        -0.5,
-        note=f"order = -slope/2 at N = {cfg['steps'][-2]}..{cfg['steps'][-1]} on the 8n grid; "
-        f"error: change from N = {cfg['steps'][-3]}..{cfg['steps'][-2]}",
+    # KL ~ N^(-2p): the order's drift and grid error are half the slope's
+    order_fit[name] = stats.settled_slope(
+        steps_arr[-3:], sub[c1].to_numpy()[-3:], sub[c2].to_numpy()[-3:]
     )
-    order_change[name] = float(abs(order_iv[name].value - local_orders[name][-1]))
+    order_iv[name] = stats.scaled(
+        order_fit[name].interval,
+        -0.5,
+        note=f"order = -slope/2 at N = {cfg['steps'][-2]}..{cfg['steps'][-1]} on the {c2} grid; "
+        f"error: change from N = {cfg['steps'][-3]}..{cfg['steps'][-2]} plus change from the "
+        f"{c1} grid",
+    )
+    order_settled[name] = order_fit[name].settled(2 * DRIFT_TOL, 2 * GRID_TOL)
 
-# the second method: closed-form output law for a single Gaussian, every sampler
-gauss_v = float(target.variances.min())
+# the second method: closed-form output law for a single Gaussian, every sampler; its mean is
+# the narrowest component's (m != 0 exercises each step's mean update)
+i_narrow = int(torch.argmin(target.variances[:, 0]))
+gauss_v = float(target.variances[i_narrow, 0])
+gauss_m = float(target.means[i_narrow, 0])
 gauss_samplers = {
     "euler": ("F16a", {}, 1),
     "heun": ("F16b", {}, 2),
@@ -754,13 +784,49 @@ for name, (_, opts, _) in gauss_samplers.items():
     kls = []
     for n in cfg["gauss_steps"]:
         law = S.gaussian_output_law(
-            S.STEPS[name], 0.0, gauss_v, karras_sigmas(n + 1, smin, smax, zero=False), **opts
+            S.STEPS[name], gauss_m, gauss_v, karras_sigmas(n + 1, smin, smax, zero=False), **opts
         )
-        kls.append(S.gaussian_kl(0.0, gauss_v + smin**2, *law))
+        kls.append(S.gaussian_kl(gauss_m, gauss_v + smin**2, *law))
     gauss_kl[name] = np.array(kls)
     gauss_order[name] = stats.scaled(
         stats.asymptotic_slope(gsteps[-3:], gauss_kl[name][-3:]), -0.5, note="order = -slope/2"
     )
+
+# the two methods against each other (F20): grid propagation and the closed-form law, same
+# Gaussian, every sampler, a few N; the grid's own error by refining it (2n -> 4n)
+one_g = GaussianMixture([1.0], [[gauss_m]], [[gauss_v]])
+p_min_g = lambda z: one_g.prob(z.unsqueeze(-1), smin)  # noqa: E731
+xq_g = torch.linspace(gauss_m - 2.0, gauss_m + 2.0, 40_001, dtype=torch.float64)
+cross_rows = []
+for n in cfg["cross_steps"]:
+    sig = karras_sigmas(n + 1, smin, smax, zero=False)
+    for name, (_, opts, _) in gauss_samplers.items():
+        law = S.gaussian_output_law(S.STEPS[name], gauss_m, gauss_v, sig, **opts)
+        closed = S.gaussian_kl(gauss_m, gauss_v + smin**2, *law)
+        grid_kl = []
+        for mult in (2, 4):
+            ng = cfg["n_grid"] * mult
+            prior = G.GridDensity.from_function(
+                lambda z: one_g.prob(z.unsqueeze(-1), smax), -12 * smax, 12 * smax, ng
+            )
+            out = G.propagate(
+                S.STEPS[name], one_g.denoise, sig, prior=prior, n_points=ng, disable=True, **opts
+            )
+            grid_kl.append(G.kl_divergence(p_min_g, out, xq_g).value)
+        cross_rows.append(
+            {
+                "sampler": name,
+                "N": n,
+                "closed form": closed,
+                "grid (4n)": grid_kl[1],
+                "relative difference": abs(grid_kl[1] - closed) / closed,
+                "grid refinement (2n to 4n)": abs(grid_kl[1] - grid_kl[0]) / closed,
+            }
+        )
+cross_df = pd.DataFrame(cross_rows).set_index(["sampler", "N"])
+cross_ratio = float(
+    (cross_df["relative difference"] / cross_df["grid refinement (2n to 4n)"]).max()
+)
 
 fig_orders, (ax, ax2) = figure(2, height=3.2)
 colors = method_colors(list(gauss_samplers) + ["ddim"])
@@ -792,8 +858,13 @@ for name in gauss_samplers:
     )
 for p in (1, 2):
     ax2.axhspan(p - 0.1, p + 0.1, color="0.9", zorder=0)
-ax2.set(xlabel="number of steps $N$ (geometric mid-point)", ylabel="local order $p$", ylim=(0, 3))
-ax2.legend(fontsize=6, ncol=3, loc="upper center", bbox_to_anchor=(-0.2, -0.22))
+lo_order = min(float(np.min(-stats.local_slopes(gsteps, v) / 2)) for v in gauss_kl.values())
+ax2.set(
+    xlabel="number of steps $N$ (geometric mid-point)",
+    ylabel="local order $p$",
+    ylim=(min(0.0, lo_order - 0.2), 3),
+)
+ax2.legend(fontsize=5, ncol=2, loc="upper right")
 glue("fig_orders", fig_orders, display=False)
 
 particles0 = 40.0 * torch.randn(10_000, 1, dtype=torch.float64, generator=gen)
@@ -809,27 +880,39 @@ ddim_euler_gap = float(
 expected_order = {"euler": 1, "heun": 2, "ddpm": 1}
 for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True):
     p = expected_order[name]
+    fit = order_fit[name]
+    state = (
+        "settled"
+        if order_settled[name]
+        else f"not settled in this profile (drift {fit.drift / 2:.3f}, grid error "
+        f"{fit.grid_error / 2:.3f} in order)"
+    )
     ledger.record(
         cid,
-        kind="check",
+        kind="check" if order_settled[name] else "question",
         paper="foundations",
         claim=f"{name} with the exact denoiser converges with weak order {p}: local order of the "
-        f"exact 1-D KL on the mixture (8n grid) at the two largest N within {p} +- 0.1",
+        f"exact 1-D KL on the mixture ({c2} grid) at N = {cfg['steps'][-2]}..{cfg['steps'][-1]} "
+        f"within {p} +- {ORDER_TOL}, read only if settled (drift from the previous pair <= "
+        f"{DRIFT_TOL}, change from the {c1} grid <= {GRID_TOL}): {state}",
         measured=order_iv[name],
-        expect=in_range(p - 0.1, p + 0.1),
+        expect=in_range(p - ORDER_TOL, p + ORDER_TOL),
         section="f-orders",
         rtol=1e-3,
         atol=1e-3,
     )
     glue(f"order_{name}", order_iv[name].value, display=False)
     glue(f"order_{name}_err", order_iv[name].half_width, display=False)
+    glue(f"order_{name}_drift", fit.drift / 2, display=False)
+    glue(f"order_{name}_grid", fit.grid_error / 2, display=False)
 for name, (cid, opts, p) in gauss_samplers.items():
     opt_text = f" (rho = {opts['rho']:g})" if opts else ""
     ledger.record(
         cid,
         kind="check",
         paper="foundations",
-        claim=f"{name}{opt_text}, exact denoiser, Gaussian data (v = {gauss_v:g}): weak order {p} "
+        claim=f"{name}{opt_text}, exact denoiser, Gaussian data (m = {gauss_m:g}, v = {gauss_v:g}): "
+        f"weak order {p} "
         f"from the closed-form output law, local order at N = {cfg['gauss_steps'][-2]}.."
         f"{cfg['gauss_steps'][-1]} within {p} +- 0.1",
         measured=gauss_order[name],
@@ -848,18 +931,32 @@ ledger.record(
     section="f-orders",
     atol=1e-10,
 )
-max_order_change = max(order_change.values())
+max_grid_change = max(order_fit[k].grid_error / 2 for k in order_fit)
 ledger.record(
     "F11",
     kind="check",
     paper="foundations",
-    claim="the local orders of F4-F6 are converged in the grid: doubling every grid (start, "
-    "propagation, KL quadrature) from 4n to 8n moves none by more than 0.01 (a tenth of the "
-    "order tolerance)",
-    measured=max_order_change,
-    expect=at_most(0.01),
+    claim=f"the local orders of F4-F6 at the pair read are converged in the grid: doubling every "
+    f"grid (start, propagation, KL quadrature) from {c1} to {c2} moves none by more than "
+    f"{GRID_TOL} (a fifth of the order tolerance)",
+    measured=max_grid_change,
+    expect=at_most(GRID_TOL),
     section="f-orders",
     atol=1e-3,
+)
+ledger.record(
+    "F20",
+    kind="check",
+    paper="foundations",
+    claim=f"second method for Check 4: on one Gaussian (m = {gauss_m:g}, v = {gauss_v:g}) the grid "
+    f"propagation's KL equals the closed-form output law's for all seven samplers at N = "
+    f"{', '.join(map(str, cfg['cross_steps']))}: largest relative difference at most 0.02 (a "
+    "2% error in both KLs of a pair N, 2N tilts a local order by at most 0.03, under a third of the "
+    "order tolerance 0.1)",
+    measured=float(cross_df["relative difference"].max()),
+    expect=at_most(0.02),
+    section="f-orders",
+    rtol=0.5,
 )
 refined = kl_all.drop(index="ddim")
 worst = refined["relative change 2n to 4n"].idxmax()
@@ -870,11 +967,35 @@ glue("ddim_euler_gap", ddim_euler_gap, display=False)
 glue("ddim_kl_gap", ddim_kl_gap, display=False)
 glue("n_grid", cfg["n_grid"], display=False)
 glue("kl_rel_err", float(refined["relative change 2n to 4n"].max()), display=False)
-glue("kl_rel_err8", float(refined["relative change 4n to 8n"].max()), display=False)
+glue("kl_rel_err8", float(refined[f"relative change {c1} to {c2}"].max()), display=False)
+glue("cross_ratio", cross_ratio, display=False)
+glue("cross_max_rel", float(cross_df["relative difference"].max()), display=False)
+cross_worst = cross_df["relative difference"].idxmax()
+glue("cross_worst_name", cross_worst[0].replace("_", " "), display=False)
+glue("cross_worst_n", int(cross_worst[1]), display=False)
+glue("cross_worst_kl", float(cross_df.loc[cross_worst, "closed form"]), display=False)
+glue(
+    "cross_worst_ref", float(cross_df.loc[cross_worst, "grid refinement (2n to 4n)"]), display=False
+)
+glue(
+    "cross_rest_max",
+    float(cross_df["relative difference"].drop(index=cross_worst).max()),
+    display=False,
+)
+glue("gauss_m", gauss_m, display=False)
+glue("split_max_n", cfg["split_max_n"], display=False)
+glue("fine_lo", c1, display=False)
+glue("fine_hi", c2, display=False)
+glue("n_prev2", cfg["steps"][-3], display=False)
+glue("max_grid_change", max_grid_change, display=False)
 glue("kl_rel_err_n", float(refined["relative error at n"].max()), display=False)
 assert worst[0] == "heun"  # the prose below names the sampler
+assert kl_all.loc["heun"][c2].iloc[-2:].max() < 1e-6  # the prose: Heun at the grid floor
+assert (
+    refined[f"relative change {c1} to {c2}"].idxmax()[0] == "heun"
+    and refined[f"relative change {c1} to {c2}"].idxmax()[1] == cfg["steps"][-1]
+)
 glue("kl_worst_n", int(worst[1]), display=False)
-glue("max_order_change", max_order_change, display=False)
 glue("n_last", cfg["steps"][-1], display=False)
 glue("n_prev", cfg["steps"][-2], display=False)
 glue("gauss_v", gauss_v, display=False)
@@ -902,6 +1023,7 @@ order_table = pd.DataFrame(
     }
 )
 display(kl_all)
+display(cross_df)
 order_table
 
 # %% [markdown]
@@ -909,39 +1031,54 @@ order_table
 # :name: fig-orders
 #
 # Left: exact KL divergence between the target at $\tilde\sigma_{\min}$ and each sampler's
-# output on the mixture against the number of Karras steps (finest grid); the legend gives the
-# local order at the two largest $N$. DDIM (crosses, base grid) coincides with Euler's base-grid
-# KLs to round-off. Right: local orders between consecutive step counts, on the mixture (solid,
-# up to $N =$ {glue:text}`n_last`) and for a single Gaussian in closed form (dashed, up to
-# $N =$ {glue:text}`gauss_n_last`); grey bands are the accepted windows. Look at how the dashed
-# lines settle on 1 and 2 only after some hundred steps, and how the mixture's orders still
-# drift at $N \le$ {glue:text}`n_last`.
+# output on the mixture against the number of Karras steps ($4n$ grid); the legend gives the
+# local order read at the two largest $N$ ({glue:text}`fine_hi` grid). DDIM (crosses, base grid)
+# coincides with Euler's base-grid KLs to round-off. Right: local orders between consecutive
+# step counts, on the mixture (solid, $4n$ grid, up to $N =$ {glue:text}`n_last`) and for a
+# single Gaussian in closed form (dashed, up to $N =$ {glue:text}`gauss_n_last`); grey bands are
+# the accepted windows. Look at Heun on the mixture: its local order falls below 2 at the
+# largest $N$, where its KL reaches the grid's floor; and at the dashed lines: most sit near
+# their order from the smallest step counts on, the frozen-denoiser and frozen-noise samplers
+# only after some hundred steps.
 # ```
 #
-# On the mixture the local orders at $N =$ {glue:text}`n_prev` to {glue:text}`n_last` are: Euler
-# {glue:text}`order_euler:.2f` (still moving by {glue:text}`order_euler_err:.2f`), Heun
-# {glue:text}`order_heun:.2f` ({glue:text}`order_heun_err:.2f`), DDPM
-# {glue:text}`order_ddpm:.2f` ({glue:text}`order_ddpm_err:.2f`): first, second and first order
-# within the tolerance (F4 to F6). They are not yet asymptotic: Euler's local order falls from
-# {glue:text}`euler_first_local:.2f` at the smallest step counts and Heun's from
-# {glue:text}`heun_first_local:.2f`. The closed-form recursion for a single Gaussian of variance
-# {glue:text}`gauss_v:.2f` settles every sampler that later chapters use on its order: at
-# $N =$ {glue:text}`gauss_n_last` the local orders are within {glue:text}`gauss_max_dev:.3f` of
-# 1 or 2 and move by at most {glue:text}`gauss_max_err:.3f` from the previous pair (F16a to
-# F16g). DDIM with $\eta = 0$ and Euler, run on the same 10,000 starting points, end within
-# {glue:text}`ddim_euler_gap:.1e` of each other, and their grid KLs differ by a relative
-# {glue:text}`ddim_kl_gap:.0e`: in the SNR form they are the same update, up to round-off (F7).
+# On the mixture, at $N =$ {glue:text}`n_prev` to {glue:text}`n_last` on the
+# {glue:text}`fine_hi` grid, Euler's local order is {glue:text}`order_euler:.3f` (drift
+# {glue:text}`order_euler_drift:.3f` from the previous pair, grid error
+# {glue:text}`order_euler_grid:.4f`) and DDPM's {glue:text}`order_ddpm:.3f` (drift
+# {glue:text}`order_ddpm_drift:.3f`, grid error {glue:text}`order_ddpm_grid:.4f`): both have
+# settled, and they are first order within the tolerance (F4, F6). Heun's is
+# {glue:text}`order_heun:.2f`, but it has not settled: doubling the grid from
+# {glue:text}`fine_lo` to {glue:text}`fine_hi` still moves it by {glue:text}`order_heun_grid:.2f`.
+# Its KL at these $N$ is below $10^{-6}$, at the floor of the grid's own error, so the `ci`
+# profile cannot say whether Heun is second order on the mixture, and F5 is a `question` here
+# (the `full` profile runs the same sweep on grids twice as fine). The closed-form recursion for
+# a single Gaussian of variance {glue:text}`gauss_v:.2f` puts the seven samplers that later
+# chapters use on their orders: at $N =$ {glue:text}`gauss_n_last` the local orders are within
+# {glue:text}`gauss_max_dev:.3f` of 1 or 2 and move by at most {glue:text}`gauss_max_err:.3f`
+# from the previous pair (F16a to F16g; the samplers not covered are listed in the coverage
+# table). The two methods agree where both apply, with one exception at the grid's floor: on
+# that Gaussian the grid propagation's KLs equal the closed form's to a relative
+# {glue:text}`cross_rest_max:.1%` at most for all seven samplers at $N$ = 8, 16 and 32 (second
+# table), except {glue:text}`cross_worst_name` at $N =$ {glue:text}`cross_worst_n`, whose KL
+# ({glue:text}`cross_worst_kl:.0e`) is so small that the grid's own refinement change is
+# {glue:text}`cross_worst_ref:.1%` of it and the difference {glue:text}`cross_max_rel:.1%`, over
+# the 2% fixed in advance (F20 records this). DDIM with $\eta = 0$ and Euler, run on the
+# same 10,000 starting points, end within {glue:text}`ddim_euler_gap:.1e` of each other, and
+# their grid KLs differ by a relative {glue:text}`ddim_kl_gap:.0e`: in the SNR form they are the
+# same update, up to round-off (F7, a unit test of an algebraic identity).
 #
 # **Numerical error.** The first table gives each KL at $n =$ {glue:text}`n_grid`, $2n$ and $4n$
-# grid nodes, and at $8n$ for the three largest step counts. At the base grid the KLs are off
+# grid nodes ($n$ and $2n$ up to $N =$ {glue:text}`split_max_n`), and at {glue:text}`fine_lo` and
+# {glue:text}`fine_hi` nodes for the three largest step counts. At the base grid the KLs are off
 # by up to {glue:text}`kl_rel_err_n:.1%` (relative to $4n$); the doubling from $2n$ to $4n$
-# still changes them by up to {glue:text}`kl_rel_err:.2%`, the largest for Heun at
-# $N =$ {glue:text}`kl_worst_n`, where the KL is smallest, and the doubling from $4n$ to $8n$ by
-# up to {glue:text}`kl_rel_err8:.2%`. The local orders at the two largest $N$ move by at most
-# {glue:text}`max_order_change:.4f` under that last doubling (F11; the criterion 0.01 is a tenth
-# of the $\pm 0.1$ order tolerance of F4 to F6): they measure the samplers, not the grid.
+# changes them by up to {glue:text}`kl_rel_err:.2%`, the largest for Heun at
+# $N =$ {glue:text}`kl_worst_n`, and the doubling from {glue:text}`fine_lo` to
+# {glue:text}`fine_hi` by up to {glue:text}`kl_rel_err8:.1%`, for Heun at the largest $N$. The
+# orders read at the two largest $N$ move by at most {glue:text}`max_grid_change:.3f` under that
+# last doubling (F11, criterion 0.02): Heun's is the one that fails it, which is why F5 is a
+# question.
 
-# %% [markdown]
 # (f-snr-form)=
 # ### The SNR form against the published VP updates
 #
@@ -1228,7 +1365,11 @@ chain_df.style.format("{:.10f}")
 # by the path KL of the chain rule, a sum of $N$ per-step terms. How tight is that bound for a
 # sampler whose denoiser is exact? We take the DDPM of {cite:t}`ho2020ddpm` with variance
 # $\beta_t$ (Gaussian reverse kernels $\mathcal N(\hat\mu_t(z_t), \beta_t)$, with the mean computed
-# from the exact denoiser) on a discrete VP chain with the linear schedule cut into $N$ steps
+# from the exact denoiser) on a discrete VP chain. One departure from Ho et al.'s Algorithm 2:
+# their last step ($t = 1$) adds no noise, ours adds $\mathcal N(0, \beta_1)$
+# ({func}`companion.ratio.ddpm_output_density`), because a noiseless last kernel is a point
+# mass, against which the true reverse kernel $q(z_0 \mid z_1)$ has infinite KL, so the path
+# KL would be infinite; the output is compared with the data themselves with the linear schedule cut into $N$ steps
 # (`VPChain.fixed_total`: the same continuous process and the same terminal law for every $N$),
 # as in chapter 01.
 #
@@ -1245,11 +1386,16 @@ chain_df.style.format("{:.10f}")
 # $V_t = \alpha_t^2 v + \sigma_t^2$, a relative mismatch
 # $\delta_t \approx -\beta_t (1-v)/(v + \tilde\sigma_{t-1}^2)$; the KL of two Gaussians whose
 # variances differ by a relative $\delta$ is about $\delta^2/4$, so each step contributes
-# $O(\beta_t^2) = O(N^{-2})$ and the $N$ steps add up to order $N^{-1}$. This needs
+# $O(\beta_t^2) = O(N^{-2})$ and the $N$ steps add up to order $N^{-1}$, with a constant
+# proportional to $(1-v)^2$: for $v = 1$ (data already standard normal) every step KL
+# vanishes. This needs
 # $\beta_t \ll v + \tilde\sigma_{t-1}^2$ at every step, which for a narrow component ($v$ small,
 # at the last steps) takes many steps. The sampler itself is a weak-order-1 discretisation of
 # the reverse SDE, so its output KL is of order $N^{-2}$, and the chain-rule bound overstates it
-# by a factor that grows like $N$. These are asymptotic rates, so we read them, as in Check 4,
+# by a factor that grows like $N$, as long as the step sum dominates the terminal KL, which is
+# fixed by the chain and does not shrink with $N$; beyond that the ratio grows like $N^2$. The
+# ratio's exponent (F17) is the difference of those of F12 and F13, not an independent test.
+# These are asymptotic rates, so we read them, as in Check 4,
 # from the local log-log slope at the two largest $N$ with the change from the previous pair as
 # its error, and accept $\pm 0.1$ in the path exponent and in the ratio exponent and $\pm 0.2$ in
 # the output exponent (the $\pm 0.1$ in order of Check 4).
@@ -1295,6 +1441,10 @@ gauss_rates = {
     col: stats.asymptotic_slope(csteps[-3:], cg[col].to_numpy()[-3:])
     for col in ["sum of step KLs", "output KL", "path / output"]
 }
+v05_rates = {
+    col: stats.asymptotic_slope(csteps[-3:], closed_df.loc[0.5][col].to_numpy()[-3:])
+    for col in ["sum of step KLs", "output KL"]
+}
 # second method for the closed form: quadrature and grid on a one-component mixture
 one = GaussianMixture([1.0], [[0.0]], [[gauss_v]])
 ch12 = VPChain.fixed_total(12)
@@ -1332,11 +1482,14 @@ for n_steps in cfg["steps"]:
         cfg["n_path_quad"],
     )
     mm = moment_matched_kernel(chain_target, ch)
-    _, gauss_parts = mixture_path_kl(
-        ch, target, context_kernel(mm, 0.0), cfg["n_path_quad"], cfg["n_path_quad"]
+    do_split = n_steps <= cfg["split_max_n"]  # the split (F19) on the lower part of the sweep
+    _, gauss_parts = (
+        mixture_path_kl(ch, target, context_kernel(mm, 0.0), cfg["n_path_quad"], cfg["n_path_quad"])
+        if do_split
+        else (None, [])
     )
-    mismatch = 0.0
-    for t in range(1, ch.T + 1):
+    mismatch = 0.0 if do_split else math.nan
+    for t in range(1, ch.T + 1 if do_split else 1):
         ratio_v = mm(x_split, 0.0, t).stds[:, 0] ** 2 / ch.b2(t)
         dens_t = torch.exp(log_q(x_split, ch.alpha(t), ch.sigma(t)))
         mismatch += float((w_split * dens_t * 0.5 * (ratio_v - 1 - torch.log(ratio_v))).sum())
@@ -1344,12 +1497,14 @@ for n_steps in cfg["steps"]:
     path = term.value + steps_sum
     path_err = term.error + sum(q.error for q in parts)
     outs = []
-    for mult in levels_x:
+    out_levels = [2, 4, 8] if n_steps in cfg["steps"][-3:] else [1, 2, 4] if do_split else [2, 4]
+    for mult in out_levels:
         dens = R.ddpm_output_density(target.denoise, ch, mult * cfg["n_path_grid"])
         xo = torch.linspace(-6.0, 6.5, 4000 * mult + 1, dtype=torch.float64)
         outs.append(output_kl(log_q, dens, xo).value)
-    out_iv = stats.refinement(*outs[1:])
-    non_gauss = sum(q.value for q in gauss_parts)
+    out_iv = stats.refinement(*outs[-2:])
+    out_coarse = outs[-2]  # one doubling coarser than the value kept
+    non_gauss = sum(q.value for q in gauss_parts) if do_split else math.nan
     path_rows.append(
         {
             "N": n_steps,
@@ -1360,18 +1515,65 @@ for n_steps in cfg["steps"]:
             "variance mismatch": mismatch,
             "split residual": steps_sum - non_gauss - mismatch,
             "split quadrature error": sum(q.error for q in parts)
-            + sum(q.error for q in gauss_parts),
+            + sum(q.error for q in gauss_parts)
+            if do_split
+            else math.nan,
             "output KL": out_iv.value,
             "output refinement error": out_iv.half_width,
+            "output KL, one grid coarser": out_coarse,
+            "step-sum quadrature error": sum(q.error for q in parts),
             "path / output": path / out_iv.value,
             "largest beta_t": float(ch.betas.max()),
         }
     )
 path_df = pd.DataFrame(path_rows).set_index("N")
-mix_rates = {
-    col: stats.asymptotic_slope(steps_arr[-3:], path_df[col].to_numpy()[-3:])
-    for col in ["sum of step KLs", "output KL", "path / output"]
+# rates read at the three largest N, as in Check 4: drift from the previous pair plus the grid
+# error of the last slope (output KL: one propagation-grid doubling; step sum: the quadrature
+# error estimate, as a bound on how far it can tilt the slope)
+tail = path_df.iloc[-3:]
+log_step = math.log(steps_arr[-1] / steps_arr[-2])
+step_tilt = float(
+    (tail["step-sum quadrature error"] / tail["sum of step KLs"]).iloc[-2:].sum() / log_step
+)
+out_fit = stats.settled_slope(
+    steps_arr[-3:], tail["output KL, one grid coarser"].to_numpy(), tail["output KL"].to_numpy()
+)
+ratio_coarse = tail["path KL"].to_numpy() / tail["output KL, one grid coarser"].to_numpy()
+ratio_fit = stats.settled_slope(
+    steps_arr[-3:], ratio_coarse, tail["path / output"].to_numpy(), extra_error=step_tilt
+)
+step_sum = tail["sum of step KLs"].to_numpy()
+mix_fit = {
+    "sum of step KLs": stats.settled_slope(steps_arr[-3:], step_sum, step_sum, step_tilt),
+    "output KL": out_fit,
+    "path / output": ratio_fit,
 }
+mix_rates = {k: v.interval for k, v in mix_fit.items()}
+# the Gaussian closed form at the mixture's N, for the same reading
+gauss_same = {
+    col: stats.asymptotic_slope(
+        steps_arr[-3:],
+        [
+            getattr(gaussian_ddpm_kl(VPChain.fixed_total(int(n)), 0.0, gauss_v), attr)
+            for n in steps_arr[-3:]
+        ]
+        if attr != "steps"
+        else [
+            float(gaussian_ddpm_kl(VPChain.fixed_total(int(n)), 0.0, gauss_v).steps.sum())
+            for n in steps_arr[-3:]
+        ],
+    )
+    for col, attr in [("sum of step KLs", "steps"), ("output KL", "output")]
+}
+# the regime: v != 1 (at v = 1 every step KL vanishes) and step sum >> terminal KL
+v1 = gaussian_ddpm_kl(VPChain.fixed_total(cfg["steps"][-1]), 0.0, 1.0)
+step_sum_v1 = float(v1.steps.sum())
+mix_terminal = float(path_df["path KL"].iloc[-1] - path_df["sum of step KLs"].iloc[-1])
+n_cross_mix = float(path_df["sum of step KLs"].iloc[-1] * steps_arr[-1] / mix_terminal)
+regime = (
+    "VP-linear chain of N steps with the same total noise for every N (VPChain.fixed_total), "
+    "v != 1, step sum >> terminal KL"
+)
 rate_claims = [
     (
         "sum of step KLs",
@@ -1386,7 +1588,9 @@ rate_claims = [
         "F17",
         1.0,
         0.1,
-        "the path KL overstates the output KL by a factor growing like N",
+        "the path KL overstates the output KL by a factor growing like N (not independent: its "
+        "slope is F12's minus F13's while the step sum dominates the terminal KL; beyond that "
+        "the factor grows like N^2)",
     ),
 ]
 for col, cid, rate, tol, text in rate_claims:
@@ -1394,7 +1598,7 @@ for col, cid, rate, tol, text in rate_claims:
         cid,
         kind="derived",
         paper="foundations",
-        claim=f"DDPM (variance beta_t, exact denoiser, VP-linear chain of N steps), Gaussian data "
+        claim=f"DDPM (variance beta_t, exact denoiser; {regime}), Gaussian data "
         f"N(0, {gauss_v:g}), closed form: {text} (local log-log slope at N = "
         f"{cfg['chain_steps'][-2]}..{cfg['chain_steps'][-1]} within {rate:g} +- {tol:g})",
         measured=gauss_rates[col],
@@ -1403,13 +1607,17 @@ for col, cid, rate, tol, text in rate_claims:
         rtol=1e-3,
         atol=1e-3,
     )
+    fit = mix_fit[col]
+    settled = fit.settled(tol / 2, tol / 5)
     ledger.record(
         f"{cid}b",
         kind="question",
         paper="foundations",
-        claim=f"on the three-component mixture, does {text.replace('the ', '', 1)} already at the "
-        f"largest N of the sweep? (local slope at N = {cfg['steps'][-2]}..{cfg['steps'][-1]} "
-        f"within {rate:g} +- {tol:g}; only the full profile reaches N = 256)",
+        claim=f"on the three-component mixture, does {text.replace('the ', '', 1).split(' (')[0]} "
+        f"at N = {cfg['steps'][-2]}..{cfg['steps'][-1]}? (local slope within {rate:g} +- {tol:g}, "
+        f"error: drift from the previous pair plus grid error; read only if settled, drift <= "
+        f"{tol / 2:g} and grid error <= {tol / 5:g}: "
+        f"{'settled' if settled else f'not settled (drift {fit.drift:.3f}, grid {fit.grid_error:.3f})'})",
         measured=mix_rates[col],
         expect=in_range(rate - tol, rate + tol),
         section="f-path",
@@ -1439,6 +1647,7 @@ ledger.record(
     atol=1e-6,
 )
 split_rel = float((path_df["split residual"].abs() / path_df["sum of step KLs"]).max())
+split_n = max(low_n)
 split_floor = float((path_df["split quadrature error"] / path_df["sum of step KLs"]).max())
 ledger.record(
     "F19",
@@ -1446,7 +1655,7 @@ ledger.record(
     paper="foundations",
     claim="Pythagorean split on the mixture: each DDPM step KL equals the KL to the moment-matched "
     "Gaussian kernel (2-D quadrature) plus the variance-mismatch KL (1-D quadrature); largest "
-    "relative residual of the summed split over the sweep, at most the quadrature error estimate "
+    f"relative residual of the summed split over the sweep up to N = {cfg['split_max_n']}, at most the quadrature error estimate "
     "of the two 2-D quadratures (halving both grids)",
     measured=split_rel,
     expect=at_most(split_floor),
@@ -1455,6 +1664,10 @@ ledger.record(
     atol=1e-6,
 )
 assert path_df["path / output"].is_monotonic_increasing  # the prose below
+for col, _, rate, tol, _ in rate_claims:  # the prose: all three settled and answered yes
+    assert mix_fit[col].settled(tol / 2, tol / 5)
+    assert rate - tol <= mix_rates[col].low and mix_rates[col].high <= rate + tol
+assert mix_terminal < 0.01 * path_df["sum of step KLs"].iloc[-1]  # the regime
 n_lo, n_hi = cfg["steps"][-2], cfg["steps"][-1]
 g48 = closed_df.loc[(gauss_v, n_hi)]
 res48 = gaussian_ddpm_kl(VPChain.fixed_total(n_hi), 0.0, gauss_v)
@@ -1490,13 +1703,31 @@ for key, val in dict(
     ratio_lo=path_df["path / output"].iloc[0],
     ratio_hi=path_df["path / output"].iloc[-1],
     nongauss_share=float(
-        path_df.loc[n_hi, "non-Gaussianity"] / path_df.loc[n_hi, "sum of step KLs"]
+        path_df.loc[split_n, "non-Gaussianity"] / path_df.loc[split_n, "sum of step KLs"]
     ),
+    split_n=split_n,
     split_rel=split_rel,
     split_floor=split_floor,
     closed_vs_numeric=closed_vs_numeric,
     path_rel_err=float((path_df["path quadrature error"] / path_df["path KL"]).max()),
     out_rel_err=float((path_df["output refinement error"] / path_df["output KL"]).max()),
+    gs_path=gauss_same["sum of step KLs"].value,
+    gs_path_err=gauss_same["sum of step KLs"].half_width,
+    gs_out=gauss_same["output KL"].value,
+    gs_out_err=gauss_same["output KL"].half_width,
+    m_path_drift=mix_fit["sum of step KLs"].drift,
+    m_path_grid=mix_fit["sum of step KLs"].grid_error,
+    m_out_drift=mix_fit["output KL"].drift,
+    m_out_grid=mix_fit["output KL"].grid_error,
+    m_ratio_err=mix_rates["path / output"].half_width,
+    v05_path=v05_rates["sum of step KLs"].value,
+    v05_out=v05_rates["output KL"].value,
+    v1_step_sum=step_sum_v1,
+    mix_terminal=mix_terminal,
+    n_cross_mix=n_cross_mix,
+    n_cross_gauss=float(
+        cg["sum of step KLs"].iloc[-1] * csteps[-1] / float(cg["terminal KL"].iloc[-1])
+    ),
 ).items():
     glue(f"pk_{key}", float(val) if isinstance(val, float) else val, display=False)
 
@@ -1541,43 +1772,55 @@ path_df
 # of the path KL's step terms on the mixture (markers); the path and output KL for a single
 # Gaussian of variance {glue:text}`gauss_v:.2f` in closed form (black lines). Right: local
 # log-log slopes between consecutive $N$; grey bands are the accepted windows around $-1$ and
-# $-2$. Look at the gap between path and output: it widens with $N$; and at the right panel: the
-# Gaussian slopes reach $-1$ and $-2$ only at a few hundred steps, where the mixture sweep of
-# the `ci` profile does not go.
+# $-2$. Look at the gap between path and output: it widens with $N$; and at the right panel:
+# where the mixture's slopes (markers, to $N =$ {glue:text}`pk_n_hi`) enter the windows, next
+# to the Gaussian's.
 # ```
 #
 # **Single Gaussian (closed form).** The summed step KLs fall with a local exponent of
 # {glue:text}`pk_g_path:.3f` at $N =$ {glue:text}`pk_gauss_n_last` (moving by
 # {glue:text}`pk_g_path_err:.3f` from the previous pair, F12), the output KL with
 # {glue:text}`pk_g_out:.3f` ({glue:text}`pk_g_out_err:.3f`, F13), and their ratio grows with
-# exponent {glue:text}`pk_g_ratio:.3f` ({glue:text}`pk_g_ratio_err:.3f`, F17): the derivation
-# holds. (The terminal KL, {glue:text}`pk_g_terminal:.0e` for every $N$, is part of the path
-# KL but not of the step sum; it is the same for every $N$.) The rates are reached late: between
-# $N = 128$ and 256 the local exponents are still {glue:text}`pk_g_path_256:.3f` and
-# {glue:text}`pk_g_out_256:.3f`, and at $N =$ {glue:text}`pk_n_hi` the reverse
-# variance still differs from $\beta_t$ by up to {glue:text}`pk_g_mismatch_48:.0%` (at step
+# exponent {glue:text}`pk_g_ratio:.3f` ({glue:text}`pk_g_ratio_err:.3f`, F17, their difference):
+# the derivation holds. It holds in a stated regime. The terminal KL,
+# {glue:text}`pk_g_terminal:.0e`, is part of the path KL but not of the step sum, and is the
+# same for every $N$ by construction (`fixed_total` keeps the total noise); the step sum falls
+# to it only near $N \approx$ {glue:text}`pk_n_cross_gauss:.0e`, beyond which the path KL stops
+# falling and the ratio grows like $N^2$. And the data variance must differ from 1: at
+# $v = 1$ the step KLs sum to {glue:text}`pk_v1_step_sum:.0e` at $N =$ {glue:text}`pk_n_hi`.
+# At $v = 0.5$ the same rates appear, {glue:text}`pk_v05_path:.3f` and
+# {glue:text}`pk_v05_out:.3f` at $N =$ {glue:text}`pk_gauss_n_last`. The rates are approached
+# slowly: at $N =$ {glue:text}`pk_n_lo` to {glue:text}`pk_n_hi`, the step counts of the mixture
+# sweep, the Gaussian's local exponents are {glue:text}`pk_gs_path:.3f` (drift
+# {glue:text}`pk_gs_path_err:.3f`) and {glue:text}`pk_gs_out:.3f`
+# ({glue:text}`pk_gs_out_err:.3f`). At $N =$ {glue:text}`pk_n_hi` the reverse variance still
+# differs from $\beta_t$ by up to {glue:text}`pk_g_mismatch_48:.0%` (at step
 # $t =$ {glue:text}`pk_g_mismatch_t`, close to the data, where $v + \tilde\sigma_{t-1}^2$ is
-# small), and at the noisy end the largest $\beta_t$ is {glue:text}`pk_beta_max_48:.2f`, too
-# large for $\beta_t$ to scale like $1/N$: the small parameters of the derivation are not yet
-# small at either end of the chain. The closed form agrees with the quadrature and grid machinery on a
+# small), and at the noisy end the largest $\beta_t$ is {glue:text}`pk_beta_max_48:.3f`; $\beta_t$
+# does scale like $1/N$, but the expansions need it small against $v + \tilde\sigma_{t-1}^2$ at
+# every step. The closed form agrees with the quadrature and grid machinery on a
 # one-component mixture to a relative {glue:text}`pk_closed_vs_numeric:.0e` (F18).
 #
 # **The mixture.** At $N =$ {glue:text}`pk_n_lo` to {glue:text}`pk_n_hi` the local exponents
-# are {glue:text}`pk_m_path:.2f` for the step KLs (moving by {glue:text}`pk_m_path_err:.2f`,
-# F12b) and {glue:text}`pk_m_out:.2f` for the output KL ({glue:text}`pk_m_out_err:.2f`, F13b),
-# and the ratio's exponent is {glue:text}`pk_m_ratio:.2f` (F17b): still approaching the
-# Gaussian rates, as the closed form at the same $N$ predicts, so the `ci` sweep cannot decide
-# them (the `full` profile extends it to $N = 256$, where for the Gaussian the exponents are
-# within a few hundredths of their limits). The bound is loose by a factor that grows with $N$
-# all the same: the path KL is {glue:text}`pk_ratio_lo:.1f` times the output KL at
-# $N =$ {glue:text}`pk_n_first` and {glue:text}`pk_ratio_hi:.0f` times at $N =$
-# {glue:text}`pk_n_hi`. The Pythagorean split holds to a relative
+# are {glue:text}`pk_m_path:.3f` for the step KLs (drift {glue:text}`pk_m_path_drift:.3f`, grid
+# error {glue:text}`pk_m_path_grid:.4f`; F12b) and {glue:text}`pk_m_out:.3f` for the output KL
+# (drift {glue:text}`pk_m_out_drift:.3f`, grid error {glue:text}`pk_m_out_grid:.3f`; F13b), and
+# the ratio's exponent is {glue:text}`pk_m_ratio:.3f` ($\pm$ {glue:text}`pk_m_ratio_err:.3f`,
+# F17b). All three have settled by the criterion of Check 4 (drift at most half the tolerance,
+# grid error at most a fifth), and the answer to the three questions is yes: on the mixture,
+# too, the step sum falls like $N^{-1}$ and the output KL like $N^{-2}$ at a few hundred steps
+# (compare the Gaussian's exponents at the same $N$ above). The regime holds here as well: the mixture's terminal KL, {glue:text}`pk_mix_terminal:.0e`, is
+# reached by the step sum only near $N \approx$ {glue:text}`pk_n_cross_mix:.0e`. The bound is
+# loose by a factor that grows with $N$: the path KL is {glue:text}`pk_ratio_lo:.1f` times the
+# output KL at $N =$ {glue:text}`pk_n_first` and {glue:text}`pk_ratio_hi:.0f` times at
+# $N =$ {glue:text}`pk_n_hi`. The Pythagorean split holds to a relative
 # {glue:text}`pk_split_rel:.0e`, within the quadrature error estimate
-# {glue:text}`pk_split_floor:.0e` (F19); non-Gaussianity of the true kernels is
-# {glue:text}`pk_nongauss_share:.0%` of the step KLs at $N =$ {glue:text}`pk_n_hi`, the rest is
-# the variance mismatch. Numerical errors are small against these effects: at most
-# {glue:text}`pk_path_rel_err:.0e` of the path KL (halving the quadrature grids) and
-# {glue:text}`pk_out_rel_err:.0e` of the output KL (the last doubling of the propagation grid).
+# {glue:text}`pk_split_floor:.0e` (F19, computed up to $N =$ {glue:text}`pk_split_n`);
+# non-Gaussianity of the true kernels is {glue:text}`pk_nongauss_share:.0%` of the step KLs at
+# $N =$ {glue:text}`pk_split_n`, the rest is the variance mismatch. Numerical errors are small
+# against these effects: at most {glue:text}`pk_path_rel_err:.0e` of the path KL (halving the
+# quadrature grids) and {glue:text}`pk_out_rel_err:.0e` of the output KL (the last doubling of
+# the propagation grid).
 # Chapter 01 asks the same question of the factor $T$ in the SignReLU paper's bound.
 
 # %% [markdown]
@@ -1598,9 +1841,10 @@ ledger.coverage(
             "ids": ["F0", "F1", "F2"],
         },
         {
-            "statement": "VP, VE and EDM forward processes are one process in the SNR form "
-            "x~ = z/alpha, sigma~ = sigma/alpha, and published VP samplers (DDIM, DDPM with "
-            "posterior variance) are the SNR-form samplers after that change of variables",
+            "statement": "published VP samplers (DDIM with eta = 0, DDPM with posterior "
+            "variance) are the SNR-form samplers after the change of variables x~ = z/alpha, "
+            "sigma~ = sigma/alpha (sampler equivalence only: that VP, VE and EDM forward "
+            "processes are one process in these variables is the definition, not tested)",
             "source": "setting: samplers of chapters 03 and 04",
             "ids": ["F7b", "F15"],
         },
@@ -1612,7 +1856,8 @@ ledger.coverage(
         },
         {
             "statement": "Euler, Heun and DDPM converge with weak orders 1, 2 and 1 in the number "
-            "of steps (on the mixture, and in closed form for a Gaussian)",
+            "of steps (on the mixture where the order has settled, and in closed form for a "
+            "Gaussian)",
             "source": "setting: step-count sweeps of chapters 03 and 04",
             "ids": ["F4", "F5", "F6", "F16a", "F16b", "F16c"],
         },
@@ -1632,9 +1877,29 @@ ledger.coverage(
         },
         {
             "statement": "exact 1-D grid propagation gives a sampler's output law to a numerical "
-            "error that refinement measures, and agrees with Monte Carlo",
+            "error that refinement measures, agrees with Monte Carlo, and with the closed-form "
+            "Gaussian output law of all seven samplers",
             "source": "setting: exact output KLs of chapters 01, 03 and 04",
-            "ids": ["F8", "F11", "F18"],
+            "ids": ["F8", "F11", "F18", "F20"],
+        },
+        {
+            "statement": "the grid's non-monotone fallback ('mass splatting', first order) used by "
+            "sampler_output_kl when a trained network's mean map is not monotone",
+            "source": "setting: exact output KLs of trained networks in chapters 03 and 04",
+            "reason": "every denoiser here is exact and its mean maps are monotone, so the "
+            "fallback never runs; untested in this chapter",
+        },
+        {
+            "statement": "the noise grids karras_sigmas and exponential_sigmas",
+            "source": "setting: step-count sweeps of chapters 03 and 04",
+            "reason": "karras_sigmas is used by every sampler run here but not checked against its "
+            "formula; exponential_sigmas is shown only; neither is tested",
+        },
+        {
+            "statement": "GaussianMixture.noised and the reverse kernels in VP variables "
+            "(z = alpha x + sigma eps)",
+            "source": "setting: chapter 02",
+            "reason": "touched only indirectly, through the quadratures of F9, F10 and F19",
         },
         {
             "statement": "the chain rule of KL: path KL = terminal KL + per-step kernel KLs, "
@@ -1650,9 +1915,12 @@ ledger.coverage(
             "ids": ["F19"],
         },
         {
-            "statement": "for DDPM with an exact denoiser the chain-rule path KL falls like N^-1 "
-            "and the output KL like N^-2, so the bound loosens like N (our derivation; decided "
-            "for a Gaussian in closed form, asked on the mixture)",
+            "statement": "for DDPM with an exact denoiser the sum of the per-step KLs of the "
+            "chain-rule path KL falls like N^-1 (the path KL itself tends to the terminal KL) "
+            "and the output KL like N^-2, so the bound loosens like N while the step sum "
+            "dominates the terminal KL (our derivation, for data variance v != 1 on the "
+            "VP-linear fixed_total chain; decided for a Gaussian in closed form, asked on the "
+            "mixture at N up to 256)",
             "source": "setting: chapter 01's question about the factor T in its bound",
             "ids": ["F12", "F13", "F17", "F12b", "F13b", "F17b"],
         },

@@ -255,3 +255,23 @@ def test_p_value_is_a_measurement_without_interval():
     assert stats.Interval(1.0, 1.0, 1.0, "none").text == "exact"
     with pytest.raises(ValueError, match="p must"):
         stats.p_value(1.5, "KS", 10)
+
+
+def test_settled_slope_adds_grid_error_to_drift():
+    n = np.array([64.0, 128.0, 256.0])
+    fine = n**-2.0 * (1 + 1 / n)  # slope approaching -2
+    coarse = fine + 1e-6  # a grid floor that flattens the coarse slope
+    res = stats.settled_slope(n, coarse, fine)
+    s = stats.local_slopes(n, fine)
+    assert res.interval.value == pytest.approx(s[-1])
+    assert res.drift == pytest.approx(abs(s[-1] - s[-2]))
+    assert res.grid_error == pytest.approx(abs(s[-1] - stats.local_slopes(n, coarse)[-1]))
+    assert res.interval.half_width == pytest.approx(res.drift + res.grid_error)
+    assert res.interval.kind == "refinement"
+    assert res.grid_error > 0.01 and not res.settled(0.05, 0.01)
+    assert stats.settled_slope(n, fine, fine).settled(0.05, 0.01)
+    assert stats.settled_slope(n, fine, fine, extra_error=0.3).grid_error == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        stats.settled_slope(n, fine, fine, extra_error=-1.0)
+    with pytest.raises(ValueError):
+        stats.settled_slope(n[:2], fine[:2], fine[:2])
