@@ -1052,8 +1052,8 @@ order_table
 # {glue:text}`fine_lo` to {glue:text}`fine_hi` still moves it by {glue:text}`order_heun_grid:.2f`.
 # Its KL at these $N$ is below $10^{-6}$, at the floor of the grid's own error, so the `ci`
 # profile cannot say whether Heun is second order on the mixture, and F5 is a `question` here
-# (the `full` profile runs the same sweep on grids twice as fine). The closed-form recursion for
-# a single Gaussian of variance {glue:text}`gauss_v:.2f` puts the seven samplers that later
+# (the `full` profile runs the same sweep to $N = 512$ on grids about five times finer; not
+# run here). The closed-form recursion for a single Gaussian of variance {glue:text}`gauss_v:.2f` puts the seven samplers that later
 # chapters use on their orders: at $N =$ {glue:text}`gauss_n_last` the local orders are within
 # {glue:text}`gauss_max_dev:.3f` of 1 or 2 and move by at most {glue:text}`gauss_max_err:.3f`
 # from the previous pair (F16a to F16g; the samplers not covered are listed in the coverage
