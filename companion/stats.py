@@ -675,7 +675,9 @@ def settled_slope(
         f"local slope at x = {xa[-2]:.3g}..{xa[-1]:.3g} on the finer grid; error: change from the "
         f"previous pair ({drift:.3g}) plus change from the coarser grid ({grid_error:.3g})"
     )
-    return SettledSlope(_symmetric(last, drift + grid_error, "refinement", 2, note), drift, grid_error)
+    return SettledSlope(
+        _symmetric(last, drift + grid_error, "refinement", 2, note), drift, grid_error
+    )
 
 
 def undecidable(kind: str, n: int, note: str) -> Interval:
