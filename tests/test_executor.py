@@ -239,3 +239,18 @@ def test_publish_to_a_local_bare_repository(tmp_path, monkeypatch):
     src.write_text(src.read_text() + "\n# %%\nx = 1\n")  # the chapter changed since it ran
     with pytest.raises(publish.PublishError, match="stale"):
         publish.publish(html, executed=executed, root=root)
+
+
+def test_kernel_does_not_inherit_the_nannys_malloc_setting(tmp_path, monkeypatch):
+    body = (
+        "\n# %%\nimport os\nfrom myst_nb import glue\n"
+        'glue("trim", str(os.environ.get("MALLOC_TRIM_THRESHOLD_")), display=False)\n'
+    )
+    src = tmp_path / "nbs" / "01_env.py"
+    toy(tmp_path / "nbs", "01_env")
+    src.write_text(src.read_text() + body)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    (o,) = pipeline.execute_all([src], tmp_path / "out", {}, timeout=120, report=lambda s: None)
+    assert o.ok, o.message
+    text = (tmp_path / "out" / "01_env.ipynb").read_text()
+    assert '"None"' in text or "'None'" in text  # the nanny's 65536 did not reach the kernel
