@@ -31,7 +31,7 @@ import shutil
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,28 +236,34 @@ def full_reference(
     return Reference(name, result, True)
 
 
+def _load_references(
+    names: Sequence[str],
+    directory: Path,
+    notebooks: Path,
+    digest: str,
+    build: Callable[[str, dict[str, Any], str | None, str], Reference],
+) -> dict[str, Reference]:
+    """``build`` applied to every committed ``directory/<name>.json`` of the chapters."""
+    out = {}
+    for name in names:
+        data = _read_json(directory / f"{name}.json")
+        if data is not None:
+            out[name] = build(name, data, _source_text(notebooks, name), digest)
+    return out
+
+
 def load_sweeps(
     names: Sequence[str], sweeps_dir: Path, notebooks: Path, digest: str
 ) -> dict[str, Reference]:
     """The committed sweeps (``sweeps_dir/<name>.json``) of the chapters that have one."""
-    out = {}
-    for name in names:
-        data = _read_json(sweeps_dir / f"{name}.json")
-        if data is not None:
-            out[name] = sweep_reference(name, data, _source_text(notebooks, name), digest)
-    return out
+    return _load_references(names, sweeps_dir, notebooks, digest, sweep_reference)
 
 
 def load_full(
     names: Sequence[str], full_dir: Path, notebooks: Path, digest: str
 ) -> dict[str, Reference]:
     """The committed full-profile results (``full_dir/<name>.json``) of the chapters."""
-    out = {}
-    for name in names:
-        data = _read_json(full_dir / f"{name}.json")
-        if data is not None:
-            out[name] = full_reference(name, data, _source_text(notebooks, name), digest)
-    return out
+    return _load_references(names, full_dir, notebooks, digest, full_reference)
 
 
 def verdict_counts(entry: dict[str, Any]) -> Counter[str]:
