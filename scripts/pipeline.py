@@ -13,8 +13,8 @@ The notebooks are jupytext ``py:percent`` files ``notebooks/NN_name.py``. Each i
 ipynb, its ``parameters`` cell is checked against the parameters we are about to pass, and
 papermill executes it (kernel ``python3``, working directory ``notebooks/``, a per-cell
 timeout) into ``executed/NN_name.ipynb``. The executed notebook records a *stamp*: a hash of
-its source text, the parameters and the ``companion`` package source (plus the pinned
-requirements). :func:`verify_executed` recomputes the stamp from the current sources and
+its source text, the parameters and the ``companion`` modules it imports, directly or through
+other modules (plus the package's data files and the pinned requirements). :func:`verify_executed` recomputes the stamp from the current sources and
 refuses to publish a notebook whose stamp does not match.
 
 Command line (what ``make execute`` calls)::
@@ -211,26 +211,123 @@ def check_parameters(nb: Any, name: str, params: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+PACKAGE = "companion"
+
+
+def imported_modules(source_text: str, module: str | None = None) -> set[str]:
+    """Dotted names of the ``companion`` modules that ``source_text`` imports (anywhere in it,
+    including imports inside functions). ``module`` is the dotted name of the importing module,
+    needed to resolve relative imports; a notebook has none. IPython magics are ignored."""
+    lines = [ln for ln in source_text.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        # Not plain Python: fall back to the import lines alone.
+        pattern = re.compile(
+            rf"^\s*(?:from\s+({PACKAGE}(?:\.\w+)*)\s+import\s+([\w\s,]+)"
+            rf"|import\s+({PACKAGE}(?:\.\w+)*))",
+            re.M,
+        )
+        found: set[str] = set()
+        for m in pattern.finditer(source_text):
+            if m.group(3):
+                found.add(m.group(3))
+            else:
+                found.add(m.group(1))
+                found.update(
+                    f"{m.group(1)}.{n.split()[0]}" for n in m.group(2).split(",") if n.strip()
+                )
+        return found
+    package = module.rsplit(".", 1)[0] if module else None
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if package is None:
+                    continue
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            if base.split(".")[0] != PACKAGE:
+                continue
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)  # ``from pkg import module``
+    return found
+
+
 def package_digest(root: Path = ROOT) -> str:
-    """Hash of the ``companion`` package source and the pinned requirements under ``root``."""
-    h = hashlib.sha256()
-    pkg = root / "companion"
-    files = sorted(p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts)
+    """Manifest of the ``companion`` package under ``root`` and the pinned requirements: for
+    every file its SHA-256 and, for a module, the ``companion`` modules it imports.
+
+    It is what a run records as the version of the package; :func:`stamp` hashes only the part
+    of it a notebook depends on (:func:`dependencies`), so changing a module that a chapter does
+    not import leaves that chapter's executions current.
+    """
+    pkg = root / PACKAGE
+    manifest: dict[str, dict[str, Any]] = {}
+    for p in sorted(pkg.rglob("*")):
+        if not p.is_file() or "__pycache__" in p.parts:
+            continue
+        rel = p.relative_to(root).as_posix()
+        data = p.read_bytes()
+        entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest()}
+        if p.suffix == ".py":
+            dotted = rel[: -len(".py")].replace("/", ".")
+            name = dotted if p.name != "__init__.py" else dotted + ".__init__"
+            entry["imports"] = sorted(imported_modules(data.decode("utf-8"), name))
+        manifest[rel] = entry
     req = root / "requirements.txt"
     if req.is_file():
-        files.append(req)
-    for p in files:
-        h.update(p.relative_to(root).as_posix().encode() + b"\0")
-        h.update(p.read_bytes() + b"\0")
-    return h.hexdigest()
+        manifest["requirements.txt"] = {"sha256": hashlib.sha256(req.read_bytes()).hexdigest()}
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+
+
+def _module_file(name: str, manifest: dict[str, Any]) -> str | None:
+    """The manifest key of module ``name`` (``companion.x`` -> ``companion/x.py``), if any."""
+    path = name.replace(".", "/")
+    for key in (f"{path}.py", f"{path}/__init__.py"):
+        if key in manifest:
+            return key
+    return None  # a name defined inside a module, not a module of its own
+
+
+def dependencies(source_text: str, manifest: dict[str, Any]) -> list[str]:
+    """The manifest entries a notebook depends on: the ``companion`` modules it imports,
+    directly or through other ``companion`` modules, every package ``__init__`` on the way,
+    every non-Python file of the package (data) and the pinned requirements."""
+    keep = {k for k in manifest if not k.endswith(".py")}
+    todo = sorted(imported_modules(source_text))
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # the module and its parent packages
+            key = _module_file(".".join(parts[:i]), manifest)
+            if key is None or key in keep:
+                continue
+            keep.add(key)
+            todo.extend(manifest[key].get("imports", []))
+    return sorted(keep)
 
 
 def stamp(source_text: str, params: dict[str, Any], digest: str) -> str:
-    """Hash of a notebook's source text, its parameters and the package digest."""
+    """Hash of a notebook's source text, its parameters and the part of the package manifest
+    ``digest`` (:func:`package_digest`) that the notebook depends on. A ``digest`` that is not
+    a manifest is hashed as it is."""
     h = hashlib.sha256()
     h.update(b"source\0" + source_text.encode("utf-8") + b"\0")
     h.update(b"params\0" + json.dumps(params, sort_keys=True, default=str).encode() + b"\0")
-    h.update(b"companion\0" + digest.encode())
+    try:
+        manifest = json.loads(digest)
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict):
+        h.update(b"companion\0" + digest.encode())
+        return h.hexdigest()
+    for key in dependencies(source_text, manifest):
+        h.update(f"{key}\0{manifest[key]['sha256']}\0".encode())
     return h.hexdigest()
 
 

@@ -88,10 +88,18 @@ def ledger_notebook(directory: Path, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def fake_root(tmp_path_factory):
-    """A minimal repository: notebooks/, a companion/ package source, requirements.txt."""
+    """A minimal repository: notebooks/, a companion/ package source, requirements.txt.
+
+    The toy notebooks import ``companion.ledger`` and ``companion.stats``; here ``ledger``
+    imports ``core`` (so the notebooks depend on it) and nothing imports ``unused``.
+    """
     root = tmp_path_factory.mktemp("repo")
     (root / "companion").mkdir()
+    (root / "companion" / "__init__.py").write_text('"""Toy package."""\n')
     (root / "companion" / "core.py").write_text("X = 1\n")
+    (root / "companion" / "ledger.py").write_text("from .core import X\n")
+    (root / "companion" / "stats.py").write_text("Y = 2\n")
+    (root / "companion" / "unused.py").write_text("Z = 3\n")
     (root / "requirements.txt").write_text("torch==2.13.0\n")
     ledger_notebook(root / "notebooks", "01_toy")
     ledger_notebook(root / "notebooks", "02_toy")
@@ -354,12 +362,24 @@ def test_staleness_guard(executed_serial, fake_root):
         assert p.startswith("01_toy: executed notebook is stale")
     finally:
         src.write_text(text)
-    core = fake_root / "companion" / "core.py"
+    core = fake_root / "companion" / "core.py"  # imported through companion.ledger
     try:
         core.write_text("X = 2\n")
         assert [p.split(":")[0] for p in problems()] == names
     finally:
         core.write_text("X = 1\n")
+    unused = fake_root / "companion" / "unused.py"  # imported by no notebook: nothing stale
+    try:
+        unused.write_text("Z = 4\n")
+        assert problems() == []
+    finally:
+        unused.write_text("Z = 3\n")
+    data = fake_root / "companion" / "data.npz"  # package data: every notebook may read it
+    try:
+        data.write_bytes(b"\x00")
+        assert len(problems()) == 2
+    finally:
+        data.unlink()
     req = fake_root / "requirements.txt"
     try:
         req.write_text("torch==2.13.1\n")
@@ -367,6 +387,38 @@ def test_staleness_guard(executed_serial, fake_root):
     finally:
         req.write_text("torch==2.13.0\n")
     assert problems() == []
+
+
+def test_stamp_follows_the_import_graph(tmp_path):
+    """A notebook's stamp covers the modules it imports, directly, from a package, relatively
+    inside the package or inside a function, and nothing else."""
+    pkg = tmp_path / "companion"
+    (pkg / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "a.py": "from . import b\n\ndef f():\n    from .sub.c import g\n",
+        "b.py": "import math\n",
+        "sub/__init__.py": "",
+        "sub/c.py": "from companion.d import h\n",
+        "d.py": "h = 1\n",
+        "e.py": "from .a import f\n",  # imports a, but nothing imports e
+    }
+    for rel, text in files.items():
+        (pkg / rel).write_text(text)
+    manifest = json.loads(pipeline.package_digest(tmp_path))
+    nb = "# %%\nfrom companion import a as A\n%matplotlib inline\n"
+    deps = pipeline.dependencies(nb, manifest)
+    assert deps == [f"companion/{f}" for f in sorted(set(files) - {"e.py"})]
+    before = pipeline.stamp(nb, {}, pipeline.package_digest(tmp_path))
+    (pkg / "e.py").write_text("from .a import f\nX = 1\n")
+    assert pipeline.stamp(nb, {}, pipeline.package_digest(tmp_path)) == before
+    (pkg / "d.py").write_text("h = 2\n")  # three imports away
+    assert pipeline.stamp(nb, {}, pipeline.package_digest(tmp_path)) != before
+    # The chapters: chapter 04 does not depend on the SignReLU module, chapter 01 does.
+    real = json.loads(pipeline.package_digest(ROOT))
+    ch = {p.stem[:2]: p.read_text() for p in (ROOT / "notebooks").glob("0*.py")}
+    assert "companion/signrelu.py" in pipeline.dependencies(ch["01"], real)
+    assert "companion/signrelu.py" not in pipeline.dependencies(ch["04"], real)
 
 
 def test_staleness_guard_catches_changed_parameters(executed_serial, fake_root, tmp_path):
