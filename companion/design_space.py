@@ -25,6 +25,12 @@ the chapter), used as proxies up to one fitted constant.
 * Independent references and machinery checks: :func:`gaussian_output_kl` (closed-form output
   KL of the sampler for Gaussian data, no grid) and :func:`gd_ntk_trace` (trace of the
   empirical neural tangent kernel of the GD network at initialisation).
+* The crossover level of the score error (E4.3): error shapes :data:`ERROR_PROFILES`,
+  :func:`normalised_profile`, :func:`interpolated_profile`; the level :func:`bound_crossover`
+  at which the reconstructed bounds of the two schedules are equal; random affine errors
+  (:func:`affine_error_fields`, :func:`affine_error`) whose output KL on Gaussian data is in
+  closed form (:func:`gaussian_perturbed_output_kl`); :func:`first_crossing` of a measured
+  difference.
 
 Conventions: SNR (VE) form :math:`\tilde x = x + \sigma\varepsilon`; a denoiser is
 ``D(x, sigma)`` with ``x`` of shape ``(n, d)`` and ``sigma`` of shape ``(n,)``; the score is
@@ -72,6 +78,14 @@ __all__ = [
     "eps_weight_density",
     "gaussian_output_kl",
     "gd_ntk_trace",
+    "normalised_profile",
+    "ERROR_PROFILES",
+    "interpolated_profile",
+    "bound_crossover",
+    "affine_error_fields",
+    "affine_error",
+    "gaussian_perturbed_output_kl",
+    "first_crossing",
 ]
 
 
@@ -691,3 +705,173 @@ def gd_ntk_trace(data: Tensor, levels: Tensor, width: int, depth: int = 2, seed:
             grads = torch.autograd.grad(f[i, k], params, retain_graph=True)
             total += sum(float((gr**2).sum()) for gr in grads)
     return total / x.shape[0]
+
+
+# -- the crossover level of the score error (chapter 04, E4.3) -----------------------------------
+def _log_grid(sigma_min: float, sigma_max: float, n: int = 4001) -> np.ndarray:
+    return np.exp(np.linspace(math.log(sigma_min), math.log(sigma_max), n))
+
+
+def normalised_profile(
+    profile: Callable[[np.ndarray], np.ndarray], sigma_min: float, sigma_max: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    r"""The error profile ``profile`` scaled to unit mean square over :math:`\log\sigma`.
+
+    :math:`f(\sigma)/c` with :math:`c^2` the mean of :math:`f^2` over :math:`\log\sigma` uniform on
+    ``[sigma_min, sigma_max]``, so that an error :math:`e(\sigma) = e\,f(\sigma)` has RMS level
+    ``e`` over the sampler's range whatever its shape (and :math:`E_S\approx 2Le^2` to leading
+    order for every profile).
+    """
+    check_positive("sigma_min", sigma_min)
+    if not sigma_max > sigma_min:
+        raise ValueError(f"sigma_max must exceed sigma_min, got {sigma_max!r} <= {sigma_min!r}")
+    c = math.sqrt(float(np.mean(np.asarray(profile(_log_grid(sigma_min, sigma_max))) ** 2)))
+    if not c > 0:
+        raise ValueError("profile must not vanish on [sigma_min, sigma_max]")
+    return lambda s: np.asarray(profile(np.asarray(s, dtype=float)), dtype=float) / c
+
+
+def _bump(center: float, width: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda s: np.exp(-0.5 * ((np.log(s) - math.log(center)) / width) ** 2)
+
+
+#: Shapes :math:`f(\sigma)` of a score error :math:`e(\sigma) = e\,f(\sigma)` in
+#: :math:`\varepsilon` units (normalise with :func:`normalised_profile`): of uniform size, growing
+#: like :math:`1/\sigma` towards small noise, and bumps of width 1 in :math:`\log\sigma` at low
+#: noise (:math:`\sigma = 0.01`) and mid noise (:math:`\sigma = 0.4`, the geometric middle of
+#: EDM's range).
+ERROR_PROFILES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "uniform": lambda s: np.ones_like(np.asarray(s, dtype=float)),
+    "1/sigma": lambda s: 1.0 / np.asarray(s, dtype=float),
+    "low sigma": _bump(0.01),
+    "mid sigma": _bump(0.4),
+}
+
+
+def interpolated_profile(
+    levels: Sequence[float] | np.ndarray, errors: Sequence[float] | np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    r"""A measured error profile: log-log linear interpolation of ``errors`` at ``levels``
+    (increasing noise levels, constant beyond the ends)."""
+    lv = np.log(np.asarray(levels, dtype=float))
+    le = np.log(np.asarray(errors, dtype=float))
+    if lv.ndim != 1 or lv.shape != le.shape or lv.size < 2 or np.any(np.diff(lv) <= 0):
+        raise ValueError("levels must be >= 2 increasing positive values, errors of equal length")
+    if not np.all(np.isfinite(le)):
+        raise ValueError("errors must be positive and finite")
+    return lambda s: np.exp(np.interp(np.log(np.asarray(s, dtype=float)), lv, le))
+
+
+def bound_crossover(
+    n: int,
+    sigma_min: float,
+    sigma_max: float,
+    profile: Callable[[np.ndarray], np.ndarray],
+    rho: float = 7.0,
+) -> float:
+    r"""Score-error level :math:`e^*` at which the reconstructed bounds of the exponential and the
+    polynomial (``rho``) grid of ``n`` levels are equal, for an error :math:`e\,f(\sigma)`.
+
+    :math:`E_I` is the same for both grids, and :math:`E_S` is :math:`e^2` times
+    :math:`S = \sum_k(1-\sigma_{k+1}^2/\sigma_k^2)f(\sigma_k)^2`, so the root of
+    :math:`E_D^{\exp} + e^2S^{\exp} = E_D^{\rho} + e^2S^{\rho}` is
+    :math:`e^* = \big((E_D^{\rho}-E_D^{\exp})/(S^{\exp}-S^{\rho})\big)^{1/2}`. Below
+    :math:`e^*` the bound prefers the grid with the smaller :math:`E_D`, above it the other one.
+    Returns ``nan`` when the two differences have opposite signs (the same grid wins at every
+    ``e``: no crossover).
+    """
+    if not isinstance(n, int) or n < 3:
+        raise ValueError(f"n must be an integer >= 3, got {n!r}")
+    se = schedule_sigmas(n, sigma_min, sigma_max)
+    sp = schedule_sigmas(n, sigma_min, sigma_max, rho)
+
+    def f(s: Tensor) -> Tensor:
+        return torch.as_tensor(profile(s.numpy()), dtype=torch.float64)
+
+    d_ed = bound_discretization(sp) - bound_discretization(se)
+    d_s = bound_score(se, f) - bound_score(sp, f)
+    if d_s == 0 or d_ed / d_s <= 0:
+        return math.nan
+    return math.sqrt(d_ed / d_s)
+
+
+def affine_error_fields(n_fields: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Random phases :math:`\theta(\sigma) = b + \nu\log\sigma` of :func:`affine_error`:
+    :math:`b\sim U(0, 2\pi)`, :math:`\nu\sim\mathcal N(0, 1)`, one pair per field; arrays
+    ``(b, nu)`` of shape ``(n_fields,)``."""
+    if not isinstance(n_fields, int) or n_fields < 1:
+        raise ValueError(f"n_fields must be a positive integer, got {n_fields!r}")
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.0, 2 * math.pi, n_fields), rng.normal(size=n_fields)
+
+
+def affine_error(
+    sigmas: Tensor | np.ndarray,
+    e: float | np.ndarray,
+    profile: Callable[[np.ndarray], np.ndarray],
+    b: np.ndarray,
+    nu: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Shift and slope of a random affine score error of RMS size :math:`e\,f(\sigma)`.
+
+    The denoiser error at level :math:`\sigma` is :math:`\sigma\,e f(\sigma)\,(\cos\theta +
+    \sin\theta\,u)` with :math:`u = (x-\mu)/\sqrt{v+\sigma^2}` the standardised noisy point of
+    Gaussian data :math:`\mathcal N(\mu, v)` and :math:`\theta = b + \nu\log\sigma`; as
+    :math:`u` has mean 0 and variance 1 under :math:`p_\sigma`, its RMS in :math:`\varepsilon`
+    units is exactly :math:`e f(\sigma)`. Returns ``(shift, slope)``, each of shape
+    ``(*e.shape, n_fields, N - 1)`` at the levels ``sigmas[:-1]`` where the sampler evaluates
+    the score, for :func:`gaussian_perturbed_output_kl`.
+    """
+    s = np.asarray(sigmas, dtype=float)[:-1]
+    ev = np.asarray(e, dtype=float)[..., None, None]
+    theta = np.asarray(b, dtype=float)[:, None] + np.asarray(nu, dtype=float)[:, None] * np.log(s)
+    size = ev * np.asarray(profile(s), dtype=float)
+    return size * np.cos(theta), size * np.sin(theta)
+
+
+def gaussian_perturbed_output_kl(
+    mean: float, var: float, sigmas: Tensor | np.ndarray, shift: np.ndarray, slope: np.ndarray
+) -> np.ndarray:
+    r"""Closed-form output KL of the VE exponential integrator for Gaussian data and an affine
+    score error (1-D, vectorised over leading axes).
+
+    The denoiser is :math:`D = D^* + \sigma_k(a_k + c_k u)` at level :math:`\sigma_k`, with
+    :math:`u = (x-\mu)/\sqrt{v+\sigma_k^2}` and ``shift`` :math:`a_k`, ``slope`` :math:`c_k`
+    (:math:`\varepsilon` units, shape ``(..., N - 1)``). The step stays affine,
+    :math:`y_{k+1} = A_k y_k + B_k + \sqrt{\Delta_k}\xi_k` for :math:`y = x-\mu`, with
+    :math:`A_k = 1 - \Delta_k/(v+\sigma_k^2) + \Delta_k c_k/(\sigma_k\sqrt{v+\sigma_k^2})` and
+    :math:`B_k = \Delta_k a_k/\sigma_k`, so from :math:`\mathcal N(0,\sigma_{\max}^2)` the
+    output is Gaussian and its KL to :math:`p_{\sigma_{\min}}` needs no grid. With zero error it
+    equals :func:`gaussian_output_kl`.
+    """
+    s = np.asarray(sigmas, dtype=float)
+    check_decreasing_sigmas(torch.as_tensor(s))
+    check_positive("var", var)
+    a_s, b_s = s[:-1], s[1:]
+    delta = a_s**2 - b_s**2
+    sh, sl = np.broadcast_arrays(np.asarray(shift, dtype=float), np.asarray(slope, dtype=float))
+    if sh.shape[-1:] != (s.size - 1,):
+        raise ValueError(f"shift and slope must end in axis {s.size - 1}, got {sh.shape}")
+    m = np.full(sh.shape[:-1], -float(mean))
+    p = np.full(sh.shape[:-1], float(s[0]) ** 2)
+    for k in range(s.size - 1):
+        root = math.sqrt(var + a_s[k] ** 2)
+        a = 1.0 - delta[k] / root**2 + delta[k] * sl[..., k] / (a_s[k] * root)
+        m = a * m + delta[k] * sh[..., k] / a_s[k]
+        p = a * a * p + delta[k]
+    t = var + float(s[-1]) ** 2
+    return 0.5 * (t / p + m * m / p - 1.0 + np.log(p / t))
+
+
+def first_crossing(x: np.ndarray, y: np.ndarray) -> float:
+    r"""First point of the increasing grid ``x`` where ``y`` turns from negative to positive,
+    by linear interpolation in :math:`\log x`; ``nan`` if ``y`` is never negative then positive."""
+    xv, yv = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xv.ndim != 1 or xv.shape != yv.shape or xv.size < 2:
+        raise ValueError("x and y must be 1-D of equal length >= 2")
+    k = np.nonzero((yv[:-1] < 0) & (yv[1:] >= 0))[0]
+    if k.size == 0:
+        return math.nan
+    i = int(k[0])
+    t = yv[i] / (yv[i] - yv[i + 1])
+    return float(np.exp(np.log(xv[i]) + t * (np.log(xv[i + 1]) - np.log(xv[i]))))

@@ -333,3 +333,88 @@ def test_classify_profile_and_design_shapes():
     for name, shape in expect.items():
         d = ds.eps_weight_density(name, grid, sigma_data=1.2, n=200_000)
         assert ds.classify_profile(d) == shape, name
+
+
+# -- the crossover level of the score error (E4.3, Test 4) ---------------------------------------
+def test_normalised_profiles_have_unit_mean_square_and_shape():
+    lg = np.exp(np.linspace(math.log(0.002), math.log(80.0), 4001))
+    for name, f in ds.ERROR_PROFILES.items():
+        g = ds.normalised_profile(f, 0.002, 80.0)
+        assert np.mean(g(lg) ** 2) == pytest.approx(1.0, rel=1e-12), name
+    inv = ds.normalised_profile(ds.ERROR_PROFILES["1/sigma"], 0.002, 80.0)
+    assert inv(np.array([0.01]))[0] / inv(np.array([1.0]))[0] == pytest.approx(100.0)
+    low = ds.ERROR_PROFILES["low sigma"](np.array([0.01, 0.4]))
+    assert low[0] == pytest.approx(1.0) and low[1] < 0.01
+    with pytest.raises(ValueError):
+        ds.normalised_profile(lambda s: 0 * s, 0.002, 80.0)
+    # a measured profile is reproduced at its levels and interpolated log-log in between
+    p = ds.interpolated_profile([0.1, 1.0, 10.0], [4.0, 1.0, 0.25])
+    assert p(np.array([0.1, 1.0, 10.0])) == pytest.approx([4.0, 1.0, 0.25])
+    assert p(np.array([math.sqrt(0.1)]))[0] == pytest.approx(2.0)  # power law in between
+    assert p(np.array([1e-4, 1e4])) == pytest.approx([4.0, 0.25])  # constant beyond the ends
+    with pytest.raises(ValueError):
+        ds.interpolated_profile([1.0, 0.1], [1.0, 2.0])
+
+
+def test_bound_crossover_equalises_the_two_bounds():
+    f = ds.normalised_profile(ds.ERROR_PROFILES["uniform"], 0.002, 80.0)
+    for n in (18, 35, 80):
+        e = ds.bound_crossover(n, 0.002, 80.0, f)
+        se, sp = ds.schedule_sigmas(n, 0.002, 80.0), ds.schedule_sigmas(n, 0.002, 80.0, 7.0)
+
+        def total(s, level):
+            err = torch.full((s.numel() - 1,), level * float(f(np.ones(1))[0]), dtype=torch.float64)
+            return ds.bound_discretization(s) + ds.bound_score(s, err)
+
+        assert total(se, e) == pytest.approx(total(sp, e), rel=1e-10)
+        assert total(se, 0.5 * e) < total(sp, 0.5 * e)  # below e*: the exponential grid
+        assert total(se, 2.0 * e) > total(sp, 2.0 * e)  # above e*: rho = 7
+    # more levels shrink the E_D gap faster than the E_S gap: the crossover comes earlier
+    assert ds.bound_crossover(80, 0.002, 80.0, f) < ds.bound_crossover(35, 0.002, 80.0, f)
+    # an error at high sigma only, where rho = 7 takes more and smaller log-steps: by
+    # concavity rho = 7 then has the larger E_S as well as the larger E_D, so no crossover
+    high = ds.normalised_profile(lambda s: np.exp(-0.5 * np.log(s / 30.0) ** 2 / 0.25), 0.002, 80.0)
+    assert math.isnan(ds.bound_crossover(35, 0.002, 80.0, high))
+
+
+@pytest.mark.parametrize("rho", [None, 7.0])
+def test_gaussian_perturbed_output_kl_zero_error_and_against_grid(rho):
+    sig = ds.schedule_sigmas(25, 0.01, 20.0, rho)
+    z = np.zeros(24)
+    assert ds.gaussian_perturbed_output_kl(0.7, 0.1, sig, z, z) == pytest.approx(
+        ds.gaussian_output_kl(0.7, 0.1, sig), rel=1e-12
+    )
+    # an affine error: the closed form against the grid propagation of the perturbed denoiser
+    b, nu = ds.affine_error_fields(3, seed=1)
+    sh, sl = ds.affine_error(sig, 0.4, lambda s: np.ones_like(s), b, nu)
+    assert sh.shape == (3, 24) and np.allclose(sh**2 + sl**2, 0.16)
+    closed = ds.gaussian_perturbed_output_kl(0.7, 0.1, sig, sh, sl)
+    g = GaussianMixture([1.0], [[0.7]], [0.1])
+    levels = sig[:-1].tolist()
+    for j in range(3):
+
+        def denoiser(x, s, j=j):
+            k = min(range(len(levels)), key=lambda i: abs(levels[i] - float(s.reshape(-1)[0])))
+            sd = math.sqrt(0.1 + levels[k] ** 2)
+            err = levels[k] * (sh[j, k] + sl[j, k] * (x - 0.7) / sd)
+            return g.denoise(x, s) + err
+
+        grid = ds.output_kl(denoiser, g, sig, n_points=3000).value
+        assert grid == pytest.approx(closed[j], rel=1e-2)
+    # the error moves the output: the KL grows with e (a wrong sign or scale would not)
+    big = ds.gaussian_perturbed_output_kl(
+        0.7, 0.1, sig, *ds.affine_error(sig, 2.0, np.ones_like, b, nu)
+    )
+    assert np.all(big > closed)
+    with pytest.raises(ValueError):
+        ds.gaussian_perturbed_output_kl(0.7, 0.1, sig, np.zeros(5), np.zeros(5))
+
+
+def test_first_crossing():
+    x = np.array([0.1, 1.0, 10.0, 100.0])
+    assert ds.first_crossing(x, np.array([-1.0, -1.0, 1.0, -1.0])) == pytest.approx(
+        math.sqrt(10) * 1.0
+    )
+    assert ds.first_crossing(x, np.array([-1.0, 0.0, 1.0, 1.0])) == pytest.approx(1.0)
+    assert math.isnan(ds.first_crossing(x, np.array([1.0, 2.0, 3.0, 4.0])))
+    assert math.isnan(ds.first_crossing(x, -np.ones(4)))
