@@ -1,0 +1,220 @@
+"""Tests of companion.kernel_fit: the exact per-step objective, its optimiser and the floors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from companion import kernel_fit as kf
+from companion import mixture_kernels as mk
+from companion.chains import VPChain
+from companion.conditional_targets import GumbelBetaTarget, MixtureTarget
+from companion.gmm import ConditionalGaussianMixture
+from companion.information import context_mutual_information
+
+F64 = torch.float64
+CONTEXTS = [0.1, 0.5, 0.9]
+GRID = dict(n_z=81, n_y=121, z_range=(-6.0, 6.0), y_range=(-6.0, 6.0))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def mixture() -> MixtureTarget:
+    """Two components whose weights and means move with c."""
+    return MixtureTarget(
+        ConditionalGaussianMixture(
+            lambda c: torch.stack([0.3 + 0.4 * c, 0.7 - 0.4 * c], -1),
+            lambda c: torch.stack([-1.5 + 0.5 * c, 1.2 + 0.3 * c], -1).unsqueeze(-1),
+            lambda c: torch.tensor([0.3**2, 0.4**2], dtype=F64).expand(c.shape[0], 2).unsqueeze(-1),
+        )
+    )
+
+
+def _gaussian(c_slope: float = 0.8) -> MixtureTarget:
+    """N(-0.3 + c_slope * c, 0.5^2): its reverse kernel is Gaussian with a mean affine in (z, c)."""
+    return MixtureTarget(
+        ConditionalGaussianMixture(
+            lambda c: torch.ones(c.shape[0], 1, dtype=F64),
+            lambda c: (-0.3 + c_slope * c).reshape(-1, 1, 1),
+            lambda c: torch.full((c.shape[0], 1, 1), 0.25, dtype=F64),
+        )
+    )
+
+
+CHAIN = VPChain.uniform(3, 4.0)
+
+
+def test_exact_kernel_has_zero_step_kl(mixture):
+    # log q(y|z,c) by Bayes from the marginals against the closed-form reverse kernel
+    for t in (1, 3):
+        prob = kf.step_problem(mixture, CHAIN, t, CONTEXTS, **GRID)
+        assert abs(prob.mass - 1) < 1e-6 and prob.dropped < 1e-12
+        val = float(prob.kl(kf.kernel_fn_params(prob, mk.exact_kernel(mixture, CHAIN))))
+        assert abs(val) < 1e-10
+
+
+def test_perturbed_kernel_matches_monte_carlo(mixture):
+    t = 2
+    kern = mk.perturbed_logit_kernel(mk.exact_kernel(mixture, CHAIN), 1.5)
+    prob = kf.step_problem(mixture, CHAIN, t, CONTEXTS, **GRID)
+    quad = float(prob.kl(kf.kernel_fn_params(prob, kern)))
+    fine = kf.step_problem(mixture, CHAIN, t, CONTEXTS, n_z=161, n_y=241)
+    assert abs(float(fine.kl(kf.kernel_fn_params(fine, kern))) - quad) < 1e-5
+    # Monte Carlo: forward samples, log q(y|z,c) from the batched closed-form reverse kernel
+    g = torch.Generator().manual_seed(0)
+    n = 40_000
+    c = torch.tensor(CONTEXTS, dtype=F64)[torch.randint(0, 3, (n,), generator=g)]
+    x0 = mixture.sample(c, g)
+    e = torch.randn(2, n, dtype=F64, generator=g)
+    y = CHAIN.alpha(t - 1) * x0 + CHAIN.sigma(t - 1) * e[0]
+    z = CHAIN.a(t) * y + math.sqrt(CHAIN.b2(t)) * e[1]
+    rk = mixture.mixture.reverse_kernel(
+        c, CHAIN.alpha(t - 1), CHAIN.sigma(t - 1), CHAIN.alpha(t), CHAIN.sigma(t)
+    )
+    log_q = rk.log_prob(y[:, None], z[:, None])
+    log_p = torch.empty(n, dtype=F64)
+    for cv in CONTEXTS:
+        i = c == cv
+        log_p[i] = kern(z[i], cv, t).log_prob_rows(y[i, None])[:, 0]
+    d = (log_q - log_p).numpy()
+    mc, se = d.mean(), d.std(ddof=1) / math.sqrt(n)
+    assert quad > 0.01  # a real error, not a rounding residue
+    assert abs(quad - mc) < 4 * se
+
+
+def test_literal_k1_recovers_exact_gaussian_posterior():
+    target = _gaussian()
+    t = 2
+    prob = kf.step_problem(target, CHAIN, t, CONTEXTS, **GRID)
+    model = kf.RegressionMixture(
+        1, 4, math.sqrt(CHAIN.b2(t)), CHAIN.a(t), generator=torch.Generator().manual_seed(0)
+    )
+    fit = kf.fit_step(prob, model, max_iter=150)
+    assert fit.value < 1e-8
+    with torch.no_grad():
+        got = model(prob.features).means[:, 0]
+    exact = kf.kernel_fn_params(prob, mk.exact_kernel(target, CHAIN)).means[:, 0]
+    assert float((got - exact).abs().max()) < 1e-4
+    # the constant-mean variant cannot follow z_t: its error stays large
+    const = kf.RegressionMixture(
+        1, 4, math.sqrt(CHAIN.b2(t)), CHAIN.a(t), means="constant",
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert kf.fit_step(prob, const, max_iter=100).value > 0.05
+
+
+def test_networked_k1_reaches_moment_matched_floor(mixture):
+    # the moment-matched Gaussian is the best single Gaussian at every (z, c): a lower bound
+    t = 1  # bimodal reverse kernel: a large single-Gaussian error
+    prob = kf.step_problem(mixture, CHAIN, t, CONTEXTS, **GRID)
+    mm = float(prob.kl(kf.kernel_fn_params(prob, mk.moment_matched_kernel(mixture, CHAIN))))
+    model = kf.NetworkedMixture(
+        1, 16, math.sqrt(CHAIN.b2(t)), min_std=1e-3, generator=torch.Generator().manual_seed(1)
+    )
+    fit = kf.fit_step(prob, model, max_iter=250)
+    assert mm > 0.2
+    assert fit.value >= mm - 1e-9
+    assert fit.value < 1.01 * mm
+    assert fit.history[-1] <= fit.history[0]
+
+
+def test_held_out_equals_in_sample_on_the_same_contexts(mixture):
+    t = 1
+    prob = kf.step_problem(mixture, CHAIN, t, CONTEXTS, **GRID)
+    same = kf.step_problem(mixture, CHAIN, t, list(CONTEXTS), **GRID)
+    other = kf.step_problem(mixture, CHAIN, t, [0.2, 0.6], **GRID)
+    model = kf.NetworkedMixture(2, 8, 0.5, generator=torch.Generator().manual_seed(0))
+    kf.fit_step(prob, model, max_iter=20)
+    assert kf.step_value(same, model) == pytest.approx(kf.step_value(prob, model), rel=1e-12)
+    assert kf.step_value(other, model) != pytest.approx(kf.step_value(prob, model), rel=1e-3)
+    # per-context values average to the total
+    with torch.no_grad():
+        per = prob.kl_per_context(model(prob.features))
+    assert float(per.mean()) == pytest.approx(kf.step_value(prob, model), rel=1e-12)
+
+
+def test_multistart_and_chain_kernel(mixture):
+    probs = kf.chain_problems(mixture, VPChain.uniform(2, 3.0), CONTEXTS, **GRID)
+    fits = kf.fit_chain(
+        probs,
+        lambda t, g: kf.NetworkedMixture(2, 8, 0.6, generator=g),
+        n_starts=2,
+        max_iter=20,
+    )
+    assert len(fits) == 2 and all(f.values.shape == (2,) for f in fits)
+    assert fits[0].spread >= 0 and fits[0].best_value == fits[0].values.min()
+    kern = kf.chain_kernel([f.best for f in fits])
+    p = kern(torch.linspace(-2, 2, 5, dtype=F64), 0.5, 2)
+    assert p.log_w.shape == (5, 2)
+    assert torch.allclose(torch.logsumexp(p.log_w, -1), torch.zeros(5, dtype=F64))
+
+
+def test_grouped_floor_is_the_lost_information(mixture):
+    chain = VPChain.uniform(2, 3.0)
+    one_group = torch.zeros(3, dtype=torch.long)
+    floors = [kf.grouped_step_floor(mixture, chain, t, CONTEXTS, one_group) for t in (1, 2)]
+    x = torch.linspace(-7, 7, 1401, dtype=F64)
+    i0 = kf.conditional_context_information(mixture, CONTEXTS, one_group, 1.0, 0.0, x)
+    iT = kf.conditional_context_information(
+        mixture, CONTEXTS, one_group, chain.alpha(2), chain.sigma(2), x
+    )
+    assert i0 == pytest.approx(context_mutual_information(mixture, CONTEXTS, x), rel=1e-10)
+    assert min(floors) > 0
+    assert sum(floors) == pytest.approx(i0 - iT, rel=1e-4)  # the chain rule
+    own = torch.arange(3)
+    assert kf.grouped_step_floor(mixture, chain, 1, CONTEXTS, own) == pytest.approx(0, abs=1e-12)
+    # a kernel that cannot see the context cannot beat the floor
+    prob = kf.step_problem(mixture, chain, 1, CONTEXTS, **GRID)
+    blind = kf.NetworkedMixture(
+        3, 16, math.sqrt(chain.b2(1)), context_map=kf.ContextMap.fixed([[0.0]]),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert kf.fit_step(prob, blind, max_iter=100).value >= floors[0] - 1e-6
+
+
+def test_projected_target_and_context_maps():
+    base = GumbelBetaTarget(n_quad=501)
+    tg = kf.ProjectedTarget(base, [0.5, 0.5, 0.0])
+    c = torch.tensor([0.2, 0.6, 0.9], dtype=F64)
+    z = torch.linspace(-3, 3, 7, dtype=F64)
+    assert torch.allclose(tg.log_marginal(z, c, 0.8, 0.6), base.log_marginal(z, 0.4, 0.8, 0.6))
+    cs = torch.tensor([[0.1, 0.3, 0.0], [0.3, 0.1, 1.0], [0.1, 0.3, 1.0]], dtype=F64)
+    drop = kf.context_groups(cs, kf.ContextMap.fixed([[1.0, 0.0, 0.0]]))
+    assert drop[0] == drop[2] != drop[1]
+    learned = kf.ContextMap.learned(3, 2, torch.Generator().manual_seed(0))
+    assert learned(cs).shape == (3, 2) and learned.matrix.requires_grad
+    model = kf.RegressionMixture(4, 8, 0.5, 0.8, context_map=learned)
+    assert model(torch.cat([z[:3, None], cs], -1)).means.shape == (3, 4)
+    with pytest.raises(ValueError, match="features must have shape"):
+        model(torch.zeros(3, 2, dtype=F64))
+
+
+def test_bad_inputs(mixture):
+    with pytest.raises(ValueError, match="miss mass"):
+        kf.step_problem(mixture, CHAIN, 1, CONTEXTS, z_range=(-1.0, 1.0))
+    with pytest.raises(ValueError, match="t must be"):
+        kf.step_problem(mixture, CHAIN, 4, CONTEXTS)
+    with pytest.raises(ValueError, match="contexts"):
+        kf.step_problem(mixture, CHAIN, 1, torch.zeros(2, 2, 2))
+    with pytest.raises(ValueError, match="context_weights"):
+        kf.step_problem(mixture, CHAIN, 1, CONTEXTS, context_weights=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="n_components"):
+        kf.NetworkedMixture(0, 8, 0.5)
+    with pytest.raises(ValueError, match="means"):
+        kf.RegressionMixture(2, 8, 0.5, 0.8, means="quadratic")
+    with pytest.raises(ValueError, match="w must"):
+        kf.ProjectedTarget(GumbelBetaTarget(n_quad=501), [0.5, 0.6])
+    prob = kf.step_problem(mixture, CHAIN, 1, CONTEXTS, **GRID)
+    with pytest.raises(ValueError, match="float64"):
+        kf.fit_step(prob, torch.nn.Linear(2, 3))
+    assert np.isfinite(prob.n_points)
