@@ -31,7 +31,8 @@ The step :math:`h = c/\lambda_{\max}` with :math:`c<2` makes every mode contract
 * :func:`gd_lazy`: full-batch GD at :math:`h = c/\lambda_{\max}(A_0)`, returning the loss trace,
   the per-mode residuals and the relative kernel change :math:`\|K_T-K_0\|_F/\|K_0\|_F`.
 * :func:`relevant_mode`, :func:`predicted_loss`, :func:`dominance_window`: the linearised
-  prediction and where one mode dominates it.
+  prediction and where one mode dominates it; :func:`rate_test`: measured against predicted
+  late-window rate.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ __all__ = [
     "predicted_log_rate",
     "relevant_mode",
     "dominance_window",
+    "RateTest",
+    "rate_test",
 ]
 
 
@@ -475,3 +478,44 @@ def dominance_window(
     total = terms.sum(1)
     ok = (terms[:, mode] >= share * total) & (total >= floor * total[0])
     return k[ok]
+
+
+@dataclass(frozen=True)
+class RateTest:
+    """Measured and predicted late-window decay rate of one member's loss (see :func:`rate_test`)."""
+
+    measured: float
+    predicted: float
+    mode: int
+    window: np.ndarray
+    eigenvalue: float
+
+    @property
+    def ratio(self) -> float:
+        """Measured over predicted slope of :math:`\\log\\bar L_k` per step."""
+        return self.measured / self.predicted
+
+
+def rate_test(
+    result: LazyGD, member: int, threshold: float = 1e-10, share: float = 0.5, floor: float = 1e-24
+) -> RateTest:
+    r"""The late-window test of the linearised rate for one member of a :func:`gd_lazy` run.
+
+    The relevant eigenvalue (:func:`relevant_mode` with ``threshold``, from the initial residual
+    only) and the window where its mode holds at least ``share`` of the *predicted* loss
+    (:func:`dominance_window`) are fixed before looking at the trained losses; the measured
+    rate is the least-squares slope of :math:`\log\bar L_k` over that window, the predicted one
+    :math:`2\log|1-h\lambda|`. Raises if the window has fewer than 5 steps (run longer).
+    """
+    lam, h = result.eigenvalues[member], float(result.h[member])
+    c0 = result.modes[member, 0]
+    i = relevant_mode(c0, threshold)
+    steps = result.losses.shape[1] - 1
+    win = dominance_window(c0, lam, h, i, steps, share, floor)
+    if win.size < 5:
+        raise ValueError(
+            f"member {member}: the relevant mode dominates the predicted loss on {win.size} < 5 "
+            "steps; run more steps"
+        )
+    slope = float(np.polyfit(win, np.log(result.losses[member, win]), 1)[0])
+    return RateTest(slope, predicted_log_rate(float(lam[i]), h), i, win, float(lam[i]))

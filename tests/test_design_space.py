@@ -418,3 +418,83 @@ def test_first_crossing():
     assert ds.first_crossing(x, np.array([-1.0, 0.0, 1.0, 1.0])) == pytest.approx(1.0)
     assert math.isnan(ds.first_crossing(x, np.array([1.0, 2.0, 3.0, 4.0])))
     assert math.isnan(ds.first_crossing(x, -np.ones(4)))
+
+
+# -- E4.4: sensitivity of the output law to a localised score error (worker A) ------------------
+def test_gaussian_sensitivity_matches_finite_differences_of_the_affine_recursion():
+    mean, var = 0.7, 1.5
+    sp = ds.schedule_sigmas(20, 0.01, 40.0, rho=7.0)
+    shift, scale = ds.gaussian_sensitivity(mean, var, sp)
+
+    def out_law(a, c):  # independent forward recursion of the perturbed affine step
+        s = sp.numpy()
+        m, p = -mean, s[0] ** 2
+        for k in range(s.size - 1):
+            d, v = s[k] ** 2 - s[k + 1] ** 2, var + s[k] ** 2
+            amp = 1 - d / v + d * c[k] / (s[k] * math.sqrt(v))
+            m, p = amp * m + d * a[k] / s[k], amp * amp * p + d
+        return m, p
+
+    z, h = np.zeros(19), 1e-6
+    for k in (0, 7, 18):
+        e = np.zeros(19)
+        e[k] = h
+        fd_m = (out_law(e, z)[0] - out_law(-e, z)[0]) / (2 * h) / math.sqrt(var)
+        fd_p = (math.log(out_law(z, e)[1]) - math.log(out_law(z, -e)[1])) / (2 * h)
+        assert shift[k] == pytest.approx(fd_m, rel=1e-6)
+        assert scale[k] == pytest.approx(fd_p, rel=1e-6)
+
+
+def test_gaussian_sensitivity_tends_to_the_continuum_bells():
+    var = 0.64  # sigma_d = 0.8
+    u = np.log(0.8) + np.arange(-2.0, 2.0, 0.01)
+    for n, tol in ((800, 0.02),):
+        sp = ds.schedule_sigmas(n, 1e-3, 200.0)  # exponential grid: uniform in log sigma
+        shift, scale = ds.gaussian_sensitivity(0.0, var, sp)
+        for j, s_ in enumerate((shift, scale)):
+            disc = ds.bump_response(s_, sp, u, 0.4)
+            cont = ds.bump_density_response(
+                lambda ell, j=j: ds.gaussian_sensitivity_density(ell, var, 1e-3)[j], u, 0.4
+            )
+            # a per-step sensitivity is the per-log-sigma density times one log step
+            assert np.max(np.abs(disc - cont)) < tol * cont.max()
+    # the continuum kernels: 1/cosh(log t) (peak at sigma_d) and 4t/(1+t^2)^1.5 (at sigma_d/sqrt2)
+    ell = np.log(0.8) + np.linspace(-3, 3, 6001)
+    k_shift, k_scale = ds.gaussian_sensitivity_density(ell, var, 0.0)
+    assert np.allclose(k_shift, 1 / np.cosh(ell - np.log(0.8)))
+    assert ds.peak_location(ell, k_shift) == pytest.approx(np.log(0.8), abs=1e-6)
+    assert ds.peak_location(ell, k_scale) == pytest.approx(np.log(0.8 / math.sqrt(2)), abs=1e-6)
+
+
+def test_bump_denoiser_on_the_grid_agrees_with_the_closed_form_sensitivity():
+    from companion.grid import propagate
+    from companion.samplers import ve_exponential_step
+
+    mean, var = 0.5, 1.0
+    sp = ds.schedule_sigmas(12, 0.01, 20.0, rho=7.0)
+    shift, scale = ds.gaussian_sensitivity(mean, var, sp)
+    for kind, s_ in (("shift", shift), ("scale", scale)):
+        out = [
+            propagate(
+                ve_exponential_step,
+                ds.BumpDenoiser(mean, var, 0.0, 0.5, e, kind),
+                sp,
+                n_points=3000,
+                disable=True,
+            )
+            for e in (1e-3, -1e-3)
+        ]
+        if kind == "shift":
+            fd = (out[0].mean() - out[1].mean()) / 2e-3
+        else:
+            fd = (math.log(out[0].var()) - math.log(out[1].var())) / 2e-3
+        assert fd == pytest.approx(float(ds.bump_response(s_, sp, [0.0], 0.5)[0]), rel=5e-3)
+    with pytest.raises(ValueError, match="kind"):
+        ds.BumpDenoiser(mean, var, 0.0, 0.5, 0.1, "twist")
+
+
+def test_peak_location_refines_a_parabola_and_refuses_an_end():
+    x = np.linspace(0, 1, 11)
+    assert ds.peak_location(x, -((x - 0.537) ** 2)) == pytest.approx(0.537, abs=1e-12)
+    with pytest.raises(ValueError, match="end"):
+        ds.peak_location(x, x)

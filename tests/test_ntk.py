@@ -88,6 +88,11 @@ def test_wide_network_is_lazy_and_follows_the_linearised_rate():
     assert win.size >= 5
     slope = np.polyfit(win, np.log(res.losses[0, win]), 1)[0]
     assert slope / ntk.predicted_log_rate(lam[i], h) == pytest.approx(1.0, abs=0.1)
+    rt = ntk.rate_test(res, 0)
+    assert (rt.mode, rt.window.tolist()) == (i, win.tolist())
+    assert rt.ratio == pytest.approx(slope / ntk.predicted_log_rate(lam[i], h))
+    with pytest.raises(ValueError, match="run more steps"):
+        ntk.rate_test(res, 0, share=1.1)
     assert res.losses[0, -1] < 1e-10 * res.losses[0, 0]
 
 
