@@ -49,13 +49,15 @@
 profile = "ci"  # "ci": a few minutes on 2 shared CPU cores (runtime_s in the results); "full": more
 seed = 0
 device = "cpu"  # exact computations stay in float64 on CPU; small networks train on `device`
-gd_widths = None  # widths of the ReLU MLP trained by GD (E4.1)
+gd_widths = None  # E4.1: [width trained by GD, a wider one for the kernel-trace check]
 gd_steps = None  # GD iterations (E4.1)
 n_seeds = None  # training seeds and random error fields (E4.3)
 checkpoints = None  # Adam steps at which E4.3 evaluates the network
 preset_steps = None  # Adam steps per training design (E4.4)
 
 # %% tags=["hide-input"]
+import re
+
 import numpy as np
 import pandas as pd
 import torch
@@ -63,24 +65,23 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from myst_nb import glue
 
 from companion import design_space as ds
-from companion import stats
+from companion import ntk, stats
 from companion.gmm import GaussianMixture, ring_mixture
-from companion.grid import GridDensity
+from companion.grid import GridDensity, propagate
 from companion.ledger import Ledger, at_least, at_most, close_to, in_range
 from companion.metrics import sliced_w2
 from companion.profiles import get_device, resolve, seed_everything
-from companion.samplers import sample_ve_exponential
+from companion.samplers import sample_ve_exponential, ve_exponential_step
 from companion.stats import fit_loglog
 from companion.style import PALETTE, figure, use_style
+from companion.training import lognormal
 
 cfg = resolve(
     profile,
     ci=dict(
-        gd_widths=[16, 64, 256],
+        gd_widths=[512, 4096],  # E4.1: GD at the first width; the trace check also at the second
         gd_steps=1000,
-        gd_n=16,
-        gd_levels=4,
-        gd_seeds=3,
+        gd_seeds=5,
         n_seeds=5,
         n_list=[10, 14, 20, 28, 40, 57, 80],
         smax_list=[2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
@@ -88,18 +89,23 @@ cfg = resolve(
         checkpoints=[100, 300, 1000],
         kl_steps=[18, 35],
         e_list=[0.1, 0.3],
+        extra_max_step=300,  # E4.3: the extra targets' networks train to 300 steps in ci
+        xo_n=[18, 35, 80],  # E4.3 crossover sweep: step counts, random fields, e grid points
+        xo_fields=24,
+        xo_e=41,
         preset_steps=600,
         preset_seeds=5,
+        pm_offsets=[-3.6, -1.8, 0.0, 1.8, 3.6],  # E4.4 sweep: P_mean - log sigma_d
+        pm_steps=200,
+        pm_seeds=5,
         ring_and_long=False,  # E4.4c (ring) and E4.4e (3x budget): only `full` can decide them
         n_ring=2000,
         n_grid=1500,
     ),
     full=dict(
-        gd_widths=[64, 256, 1024],
-        gd_steps=3000,
-        gd_n=32,
-        gd_levels=8,
-        gd_seeds=5,
+        gd_widths=[2048, 16384],
+        gd_steps=2000,
+        gd_seeds=8,
         n_seeds=8,
         n_list=[10, 20, 40, 80, 160, 320],
         smax_list=[2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
@@ -107,8 +113,15 @@ cfg = resolve(
         checkpoints=[100, 300, 1000, 3000, 10000],
         kl_steps=[18, 35, 79],
         e_list=[0.03, 0.1, 0.3, 1.0],
+        extra_max_step=3000,
+        xo_n=[18, 35, 80, 160],
+        xo_fields=64,
+        xo_e=81,
         preset_steps=3000,
         preset_seeds=8,
+        pm_offsets=[-3.6, -2.4, -1.2, 0.0, 1.2, 2.4, 3.6],
+        pm_steps=1000,
+        pm_seeds=8,
         ring_and_long=True,
         n_ring=5000,
         n_grid=2500,
@@ -189,9 +202,13 @@ def glue_verdicts(n):
 # summing to $L$. To leading order in the steps, $1-e^{-2\ell}\approx 2\ell$ and
 # $E_S\approx 2Le^2$ **for every grid**: the reconstructed bound makes no leading-order
 # prediction about the schedule for an error of uniform size. The concavity of
-# $1-e^{-2\ell}$ corrects this at finite $N$: at $N=35$, $E_S^{\exp}/E_S^{\rho=7}=$
-# {glue:text}`es_unif_ratio:.3f` for a uniform error. Which grid has the smaller $E_S$ therefore depends on *how the error varies
-# with $\sigma$*, which the reconstruction does not supply.
+# $1-e^{-2\ell}$ corrects this at finite $N$: for fixed $\sum_k\ell_k = L$ the sum
+# $\sum_k(1-e^{-2\ell_k})$ is largest for equal log-steps, so the exponential grid has the
+# larger $E_S$ (at $N=35$, $E_S^{\exp}/E_S^{\rho=7}=$ {glue:text}`es_unif_ratio:.3f` for a
+# uniform error). With $E_D$ favouring the exponential grid and $E_S$ the polynomial one, the
+# reconstructed bound predicts a crossover: $\rho=7$ has the smaller bound above an error level
+# $e^*$ that depends on $N$ and on *how the error varies with $\sigma$* (E4.3, Test 4); the
+# reconstruction does not say which error profile a trained network has.
 #
 # The 1-D data are a two-component mixture with non-zero mean (so that the initial KL decays
 # like $\sigma_{\max}^{-2}$, not faster), with component variances 0.05 and 0.2.
@@ -229,162 +246,232 @@ glue("data_mean", float(gmm.mean()[0]), display=False)
 #
 # decreases exponentially under full-batch gradient descent, into a neighbourhood of a
 # minimizer, for sufficiently wide ReLU networks under the theorem's assumptions on
-# initialisation and step size (which we do not have). **What we ask instead (a question, not
-# a test of the theorem).** Does the decay look geometric outside that regime: a ReLU MLP with
-# two hidden layers of moderate width, PyTorch's default (standard) parameterisation, one
-# constant step for every width, on $n$ points of a 2-D four-mode ring with $N$ levels from
-# EDM's grid? The networks have far more parameters than the $nN$ fitted values; we assume (we
-# do not show) that the infimum of $\bar L$ is near 0 and plot $\log\bar L_k$ itself. On the window after the first
-# 10% of the run we fit $\log\bar L_k$ by a line in $k$ (geometric decay) and by a line in
-# $\log k$ (power law), and compare the $R^2$ of the two fits at the largest width.
+# initialisation and step size. The theorem's rate factor is not available to us.
+#
+# **What we test: the linearised (neural tangent kernel) prediction of the rate (our
+# derivation, the standard NTK argument).** Write $r = F_\theta - \xi$ for the residual
+# (one entry per point and level), $W=\mathrm{diag}(\omega_j)$, $J=\partial F/\partial\theta$
+# and $K = JJ^\top$ for the empirical NTK. Since $\nabla_\theta\bar L = \tfrac{2}{nN}J^\top W r$,
+# a GD step of size $h$ moves the weighted residual $u = W^{1/2}r$ by
+#
+# $$u_{k+1} = (I - hA)\,u_k + O(\|\Delta\theta\|^2),\qquad A = \tfrac{2}{nN}\,W^{1/2}KW^{1/2}.$$
+#
+# If $K$ stays at its value at initialisation (the lazy regime of wide networks in the NTK
+# parameterisation), the coefficient $c_{k,i}$ of $u_k$ on the $i$-th eigenvector of $A_0$
+# decays exactly as $(1-h\lambda_i)^k$ and $\bar L_k = \frac1{nN}\sum_i c_{0,i}^2
+# (1-h\lambda_i)^{2k}$: a geometric decay whose late rate per step is
+# $2\log(1-h\lambda_{\rm rel})$, where $\lambda_{\rm rel}$ is the smallest eigenvalue whose
+# mode carries the initial residual (a fraction at least $10^{-10}$ of its energy, fixed in
+# advance). The weighting $\omega$ enters only through $W$, so the *weighted* kernel predicts
+# how the rate changes with the weighting. We take $h = 1/\lambda_{\max}(A_0)$.
+#
+# **Setting** (`companion.ntk`). A ReLU network with one hidden layer of width
+# {glue:text}`gd_width` in the NTK parameterisation (weights $\mathcal N(0,1)$, each layer's
+# output scaled by $1/\sqrt{\text{fan-in}}$, no biases), whose input is a fixed random
+# Fourier-feature embedding (64 features, length 0.1) of $(c_{\rm in}\tilde x, \log\sigma)$;
+# $n=4$ points of the chapter's mixture and $N=3$ levels ($\rho=7$ grid on $[0.2, 5]$), one
+# noise draw each. The network has {glue:text}`gd_params` parameters for $nN=12$ fitted values:
+# the interpolation regime, where $\min\bar L=0$ and the loss itself decays. Everything is in
+# float64 and the spectrum of $A_0$ is an exact eigendecomposition of a $12\times12$ matrix.
+# The embedding is there for the budget: on the raw two-dimensional inputs the same network's
+# kernel (flat weighting) has a condition number of {glue:text}`gd_cond_raw_lo:.2g` to
+# {glue:text}`gd_cond_raw_hi:.2g` over the seeds, so its slow modes would need about that many
+# steps per e-fold and a width at which the kernel moves by less than
+# $\lambda_{\min}/\lambda_{\max}$; on the embedded inputs it is {glue:text}`gd_cond_lo:.0f` to {glue:text}`gd_cond_hi:.0f`
+# (over the weightings and seeds). Seeds are {glue:text}`gd_nseeds` initialisations (same data
+# and noise draws). Before training, from the initial residual alone, we fix the relevant mode
+# and the window where it holds at least half of the *predicted* loss (and the predicted loss
+# is above $10^{-24}$ of its start, clear of round-off); the measured rate is the least-squares
+# slope of $\log\bar L_k$ over that window. Criterion: measured/predicted within 10% of 1 (an
+# effect size: a step or kernel convention off by a factor of 2 gives 0.5 or 2).
 
 # %% tags=["hide-input"]
-ring4 = ring_mixture(4, 1.0, 0.2)
-gd_data = ring4.sample(cfg["gd_n"], gen).float()
-gd_levels = ds.schedule_sigmas(cfg["gd_levels"], 0.05, 10.0, rho=7.0)
-GD_LR = 0.05
-gd_curves, gd_fits = {}, []
-for w in cfg["gd_widths"]:
-    for s in GD_SEEDS:
-        L = ds.gd_dsm(gd_data, gd_levels, w, cfg["gd_steps"], GD_LR, seed=s, device=dev)
-        gd_curves[(w, s)] = L
-        f = stats.fit_decay(L)
-        k0 = f.window[0] - 1
-        gd_fits.append(
+gd_data = gmm.sample(4, torch.Generator().manual_seed(seed))
+gd_levels = ds.schedule_sigmas(3, 0.2, 5.0, rho=7.0)
+SD_GMM = float(np.sqrt(gmm.covariance()[0, 0]))
+GD_W, GD_W2 = cfg["gd_widths"]
+gd_runs, gd_rows = {}, []
+for p in ds.EPS_PROFILES:
+    prob = ntk.dsm_problem(
+        gd_data, gd_levels, ds.EPS_PROFILES[p](gd_levels), sigma_data=SD_GMM, seed=seed
+    )
+    if p == "flat":  # the same network on the raw inputs (c_in x, log sigma), for comparison
+        k_raw = ntk.NTKEnsemble(2, 1, GD_W, depth=1, beta=0.0, seeds=GD_SEEDS).ntk(prob.z)
+        lam_raw = [ntk.loss_kernel(k_, prob.omega, prob.z.shape[0])[1] for k_ in k_raw]
+        cond_raw = [float(v[-1] / v[0]) for v in lam_raw]
+    prob = ntk.DSMProblem(ntk.fourier_embedding(prob.z, 64, 0.1, seed), prob.xi, prob.omega)
+    ens = ntk.NTKEnsemble(64, 1, GD_W, depth=1, beta=0.0, seeds=GD_SEEDS)
+    res = ntk.gd_lazy(ens, prob, cfg["gd_steps"], c=1.0, record_every=5)
+    gd_runs[p] = res
+    for j, s in enumerate(GD_SEEDS):
+        rt = ntk.rate_test(res, j)
+        lam = res.eigenvalues[j]
+        gd_rows.append(
             dict(
-                width=w,
+                weighting=p,
                 seed=s,
-                rate=f.rate,
-                r2_geometric=f.r2_geometric,
-                r2_power=f.r2_power,
-                drop_head=L[k0] / L[0],
-                drop_tail=L[-1] / L[k0],
-                ntk_trace=ds.gd_ntk_trace(gd_data, gd_levels, w, seed=s)
-                if w in (cfg["gd_widths"][0], cfg["gd_widths"][-1])
-                else np.nan,
+                cond=lam[-1] / lam[0],
+                rel_mode=rt.mode,
+                h_lambda_rel=res.h[j] * rt.eigenvalue,
+                predicted=rt.predicted,
+                measured=rt.measured,
+                ratio=rt.ratio,
+                window=f"{rt.window[0]}-{rt.window[-1]}",
+                orders_fallen=float(np.log10(res.losses[j, 0] / res.losses[j, -1])),
+                kernel_change=res.kernel_change[j],
             )
         )
-gd = pd.DataFrame(gd_fits)
-w_mid = cfg["gd_widths"][1]
-prof_curves = {
-    p: ds.gd_dsm(
-        gd_data, gd_levels, w_mid, cfg["gd_steps"], GD_LR, profile=p, seed=seed, device=dev
-    )
-    for p in ds.EPS_PROFILES
-}
-prof_table = pd.DataFrame(
-    [
-        dict(profile=p, rate=stats.fit_decay(L).rate, final_loss=L[-1])
-        for p, L in prof_curves.items()
-    ]
-).set_index("profile")
-gd.groupby("width")[
-    ["rate", "r2_geometric", "r2_power", "drop_head", "drop_tail", "ntk_trace"]
+    if p == "flat":  # width check: kernel trace at initialisation on the same inputs, two widths
+        tr = [
+            ntk.NTKEnsemble(64, 1, w, depth=1, beta=0.0, seeds=GD_SEEDS)
+            .ntk(prob.z)
+            .diagonal(dim1=1, dim2=2)
+            .sum(-1)
+            .numpy()
+            for w in (GD_W, GD_W2)
+        ]
+gd = pd.DataFrame(gd_rows)
+gd.groupby("weighting", sort=False)[
+    ["cond", "h_lambda_rel", "predicted", "measured", "ratio", "orders_fallen", "kernel_change"]
 ].mean()
 
 # %% tags=["hide-input"]
 fig, ax = figure(2)
-for i, w in enumerate(cfg["gd_widths"]):
-    for s in GD_SEEDS:
-        ax[0].semilogy(
-            gd_curves[(w, s)],
-            color=PALETTE[i],
-            alpha=0.8,
-            label=f"width {w}" if s == GD_SEEDS[0] else None,
-        )
+res, j = gd_runs["bell"], 0
+k = res.steps_kept
+c0, lam, h = res.modes[j, 0], res.eigenvalues[j], res.h[j]
+for i in range(lam.size):
+    ax[0].semilogy(k, np.abs(res.modes[j, :, i]), color=PALETTE[i % 10], lw=1)
+    ax[0].semilogy(k, np.abs(c0[i]) * (1 - h * lam[i]) ** k, color=PALETTE[i % 10], ls=":", lw=1)
 ax[0].set(
     xlabel="GD iteration $k$",
-    ylabel=r"empirical DSM loss $\bar L_k$",
-    title=f"flat weighting, step {GD_LR}",
+    ylabel=r"$|c_{k,i}|$ (mode $i$ of $A_0$)",
+    title=f"bell weighting, seed {GD_SEEDS[0]}: per-mode residuals",
 )
-ax[0].legend()
-for i, (p, L) in enumerate(prof_curves.items()):
-    ax[1].semilogy(L, color=PALETTE[i + 3], label=f"{p} $\\omega$ (width {w_mid})")
-ax[1].set(xlabel="GD iteration $k$", ylabel=r"$\bar L_k$", title="weighting profiles")
+ax[0].set_ylim(1e-17, 1e3)
+steps_all = np.arange(cfg["gd_steps"] + 1)
+for i, (p, r_) in enumerate(gd_runs.items()):
+    rt = ntk.rate_test(r_, j)
+    ax[1].semilogy(r_.losses[j], color=PALETTE[i], label=f"{p} $\\omega$")
+    ax[1].semilogy(
+        steps_all,
+        ntk.predicted_loss(r_.modes[j, 0], r_.eigenvalues[j], r_.h[j], r_.n_rows, steps_all),
+        color="k",
+        ls=":",
+        lw=1,
+    )
+    ax[1].axvspan(rt.window[0], rt.window[-1], color=PALETTE[i], alpha=0.08)
+ax[1].set(xlabel="GD iteration $k$", ylabel=r"$\bar L_k$", title="loss: measured and linearised")
+ax[1].set_ylim(1e-34, None)
 ax[1].legend()
 
 # %%
-wmin, wmax = cfg["gd_widths"][0], cfg["gd_widths"][-1]
-widest = gd[gd.width == wmax].set_index("seed")
-narrowest = gd[gd.width == wmin].set_index("seed")
-d_r2 = stats.t_interval(widest["r2_geometric"] - widest["r2_power"])
-log_ntk = stats.t_interval(np.log(widest["ntk_trace"] / narrowest["ntk_trace"]))
-log_rate = stats.t_interval(np.log(widest["rate"] / narrowest["rate"]))
-ledger.record(
-    "E4.1a",
-    kind="question",
-    paper=PAPER,
-    claim=f"outside Theorem 1's regime (width {wmax}, standard parameterisation, one fixed "
-    "step), does the tail of log L_k fit a geometric decay better than a power law? "
-    "R^2(geometric) - R^2(power law)",
-    measured=d_r2,
-    expect=at_least(0.0),
-    section="ds-gd",
-    **reg_tol(d_r2),
-)
+ratio_iv = {p: stats.t_interval(gd[gd.weighting == p]["ratio"]) for p in ds.EPS_PROFILES}
+for cid, p in [("E4.1c", "flat"), ("E4.1d", "bell"), ("E4.1e", "increasing")]:
+    ledger.record(
+        cid,
+        kind="derived",
+        paper=PAPER,
+        claim=f"{p} weighting: in the lazy regime of GD (NTK parameterisation, width {GD_W}, "
+        "step 1/lambda_max), the late-window decay rate of the empirical DSM loss equals "
+        "2 log(1 - h lambda_rel) of the initial weighted kernel: measured/predicted rate",
+        measured=ratio_iv[p],
+        expect=close_to(1.0, 0.1),
+        section="ds-gd",
+        **reg_tol(ratio_iv[p]),
+    )
+log_tr = stats.t_interval(np.log(tr[1] / tr[0]))
+kchange = stats.t_interval(gd["kernel_change"])
 ledger.record(
     "E4.1b",
     kind="check",
     paper=PAPER,
-    claim="under PyTorch's standard parameterisation the trace of the empirical NTK at "
-    f"initialisation grows with width: log(trace at width {wmax} / trace at width {wmin})",
-    measured=log_ntk,
-    expect=at_least(0.0),
+    claim="in the NTK parameterisation the trace of the empirical kernel at initialisation "
+    f"does not grow with width: log(trace at width {GD_W2} / trace at width {GD_W}), "
+    "same inputs and seeds",
+    measured=log_tr,
+    expect=close_to(0.0, 0.1),
     section="ds-gd",
-    **reg_tol(log_ntk),
+    rtol=0.0,
+    atol=0.25 * log_tr.half_width,
 )
-glue_verdicts(2)
-glue("gd_r2_geo", float(widest["r2_geometric"].mean()), display=False)
-glue("gd_r2_pow", float(widest["r2_power"].mean()), display=False)
-glue("gd_d_r2", d_r2.value, display=False)
-glue("gd_d_r2_lo", d_r2.low, display=False)
-glue("gd_d_r2_hi", d_r2.high, display=False)
-glue("gd_rate", float(widest["rate"].mean()), display=False)
-glue("gd_rate_ratio", float(np.exp(log_rate.value)), display=False)
-glue("gd_rate_ratio_lo", float(np.exp(log_rate.low)), display=False)
-glue("gd_rate_ratio_hi", float(np.exp(log_rate.high)), display=False)
-glue("gd_ntk_ratio", float(np.exp(log_ntk.value)), display=False)
-glue("gd_drop_head", float(widest["drop_head"].mean()), display=False)
-glue("gd_drop_tail", float(widest["drop_tail"].mean()), display=False)
-glue("gd_wmax", wmax, display=False)
-glue("gd_wmin", wmin, display=False)
-glue("gd_wmid", w_mid, display=False)
+ledger.record(
+    "E4.1f",
+    kind="check",
+    paper=PAPER,
+    claim=f"the GD runs of E4.1c-e are lazy: relative kernel change ||K_T - K_0|| / ||K_0|| "
+    f"at width {GD_W} (all weightings and seeds)",
+    measured=kchange,
+    expect=at_most(0.05),
+    section="ds-gd",
+    rtol=0.0,
+    atol=0.25 * kchange.half_width,
+)
+glue_verdicts(5)
+for p in ds.EPS_PROFILES:
+    g_ = gd[gd.weighting == p]
+    glue(f"gd_ratio_{p}", ratio_iv[p].value, display=False)
+    glue(f"gd_ratio_{p}_lo", ratio_iv[p].low, display=False)
+    glue(f"gd_ratio_{p}_hi", ratio_iv[p].high, display=False)
+    glue(f"gd_pred_{p}", float(g_["predicted"].mean()), display=False)
+    glue(f"gd_orders_{p}", float(g_["orders_fallen"].min()), display=False)
+    glue(f"gd_cond_{p}", float(g_["cond"].mean()), display=False)
+glue("gd_cond_raw_lo", min(cond_raw), display=False)
+glue("gd_cond_raw_hi", max(cond_raw), display=False)
+glue("gd_cond_lo", float(gd["cond"].min()), display=False)
+glue("gd_cond_hi", float(gd["cond"].max()), display=False)
+glue("gd_kchange", kchange.value, display=False)
+glue("gd_kchange_max", float(gd["kernel_change"].max()), display=False)
+glue("gd_tr_ratio", float(np.exp(log_tr.value)), display=False)
+glue("gd_width", GD_W, display=False)
+glue("gd_width2", GD_W2, display=False)
+glue("gd_params", int(64 * GD_W + GD_W), display=False)
 glue("gd_nseeds", len(GD_SEEDS), display=False)
 glue("gd_steps", cfg["gd_steps"], display=False)
-prof_table
+gd.set_index(["weighting", "seed"])[
+    ["cond", "rel_mode", "predicted", "measured", "ratio", "window"]
+]
 
 # %% [markdown]
-# **Figure.** Left: the empirical loss under GD for each width (one line per seed), log scale;
-# a straight tail is geometric decay. Look at whether the tails are straight and at how their
-# slopes change with width. Right: the same at width {glue:text}`gd_wmid` for three weighting
-# profiles $\omega$ (flat, a bell in $\log\sigma$ at EDM's centre, increasing like $\sigma$),
-# all normalised to mean 1 over the levels: an illustration only, no claim rests on it
-# (fitted tail rates in the table above).
+# **Figure.** Left: the coefficients of the weighted residual on the 12 eigenvectors of the
+# initial kernel (bell weighting, one seed; solid: measured, dotted: $c_{0,i}(1-h\lambda_i)^k$).
+# Look at how each mode follows its own geometric line until it meets a floor that then
+# decays with the slow modes: the kernel moves slightly, which couples the modes, so a fast
+# mode is slaved to the slow ones at the size of that coupling. The loss is set by the slow
+# modes, which follow their lines throughout. Right: the loss for each
+# weighting (one seed) with the linearised prediction (dotted) and the window of the rate test
+# (shaded); the loss falls by at least {glue:text}`gd_orders_increasing:.0f` orders of magnitude
+# in {glue:text}`gd_steps` steps (increasing weighting; {glue:text}`gd_orders_flat:.0f` for the
+# flat one).
 #
-# At width {glue:text}`gd_wmax` the loss falls to {glue:text}`gd_drop_head:.2g` of its initial
-# value over the first 10% of the {glue:text}`gd_steps` steps and to a further
-# {glue:text}`gd_drop_tail:.2g` of that over the rest (means over {glue:text}`gd_nseeds` seeds); the tail is still falling at the end (fitted
-# rate {glue:text}`gd_rate:.2g` per step), so the neighbourhood where the geometric phase ends is
-# not reached. On the tail, a geometric decay fits with $R^2=${glue:text}`gd_r2_geo:.3f` and a
-# power law with $R^2=${glue:text}`gd_r2_pow:.3f`; their difference,
-# {glue:text}`gd_d_r2:.3f` (95% t-interval [{glue:text}`gd_d_r2_lo:.3f`,
-# {glue:text}`gd_d_r2_hi:.3f`]), answers question E4.1a: {glue:text}`v_E41a`. Over a window this
-# short and rates this small the two shapes are hard to separate, so "inconclusive" here means
-# *not resolved*, not *refuted*, and nothing here bears on Theorem 1, whose regime we do not
-# reach.
+# **Result.** Measured over predicted late-window rate, mean over {glue:text}`gd_nseeds` seeds
+# with 95% t-intervals: flat weighting {glue:text}`gd_ratio_flat:.3f`
+# [{glue:text}`gd_ratio_flat_lo:.3f`, {glue:text}`gd_ratio_flat_hi:.3f`] (E4.1c:
+# {glue:text}`v_E41c`), bell {glue:text}`gd_ratio_bell:.3f` [{glue:text}`gd_ratio_bell_lo:.3f`,
+# {glue:text}`gd_ratio_bell_hi:.3f`] (E4.1d: {glue:text}`v_E41d`), increasing
+# {glue:text}`gd_ratio_increasing:.3f` [{glue:text}`gd_ratio_increasing_lo:.3f`,
+# {glue:text}`gd_ratio_increasing_hi:.3f`] (E4.1e: {glue:text}`v_E41e`). The predicted rates
+# differ between the weightings (per step: {glue:text}`gd_pred_flat:.3g` flat,
+# {glue:text}`gd_pred_bell:.3g` bell, {glue:text}`gd_pred_increasing:.3g` increasing), because
+# a weighting that puts little weight on one level shrinks that level's eigenvalues relative to
+# $\lambda_{\max}$ (mean condition numbers {glue:text}`gd_cond_flat:.0f`,
+# {glue:text}`gd_cond_bell:.0f`, {glue:text}`gd_cond_increasing:.0f`): with the step tied to
+# $\lambda_{\max}$, the least-weighted level sets the rate. The kernel moved by
+# {glue:text}`gd_kchange:.3f` on average (largest {glue:text}`gd_kchange_max:.3f`; check E4.1f:
+# {glue:text}`v_E41f`).
 #
-# The fitted tail rate at width {glue:text}`gd_wmax` is {glue:text}`gd_rate_ratio:.2f` times that
-# at width {glue:text}`gd_wmin` (95% t-interval of the ratio [{glue:text}`gd_rate_ratio_lo:.2f`,
-# {glue:text}`gd_rate_ratio_hi:.2f`]). We do not record this as evidence for the theorem: with the
-# standard parameterisation and a step fixed across widths, the trace of the neural tangent
-# kernel at initialisation, which sets the effective step of gradient descent in the linearised
-# regime, is itself {glue:text}`gd_ntk_ratio:.2f` times larger at width {glue:text}`gd_wmax` than at
-# width {glue:text}`gd_wmin` (check E4.1b: {glue:text}`v_E41b`). In the linearised regime each
-# kernel mode decays at a rate proportional to the step times its eigenvalue, and the slow
-# modes that set the tail rate are the small eigenvalues, not the trace: the trace grows far
-# more than the rate, so the trace does not explain the rate, and we have not separated any
-# width effect of the theorem. A test of the rate that Theorem 1
-# predicts needs the NTK parameterisation and the kernel's spectrum; it is not done here.
+# **Width.** The earlier version of this section compared widths under PyTorch's standard
+# parameterisation with one fixed step, where the kernel's trace itself grows with the width,
+# so a faster decay at larger width said nothing about Theorem 1. That comparison is dropped,
+# and with it question E4.1a (the shape of the decay under that parameterisation), which
+# E4.1c-e replace by a test of the rate itself.
+# In the NTK parameterisation the trace does not grow (ratio {glue:text}`gd_tr_ratio:.3f`
+# between widths {glue:text}`gd_width2` and {glue:text}`gd_width`, check E4.1b:
+# {glue:text}`v_E41b`), and width enters only through how little the kernel moves, which is
+# what E4.1f measures. What this does **not** show: Theorem 1's own rate factor and
+# neighbourhood (not available to us), a deep network (one hidden layer here; the argument is
+# the same with a deeper kernel), or the regime of a realistic data set, where the kernel's
+# spectrum spans many decades and the slow modes set a much slower rate.
 #
 # (ds-sampling)=
 # ## E4.2 The VE sampling error and its parts, with the exact score (Theorem 2)
@@ -447,7 +534,7 @@ ledger.record(
     expect=at_most(1.0),
     section="ds-sampling",
     rtol=0.0,
-    atol=0.25 * abs(1.0 - ei_ratio.value),
+    atol=0.25 * min(abs(1.0 - ei_ratio.value), ei_ratio.value),  # margin, or the value itself
 )
 # the pure initialisation rate (N -> infinity), closed form for a Gaussian with the data's mean
 # and variance; the mixture's gap at finite N mixes it with the discretization (cross term)
@@ -686,7 +773,8 @@ for a, ticks in [(ax[0], cfg["n_list"]), (ax[1], smax_cf)]:
 # the winner of the pair wrong at {glue:text}`n_misranked` values of $N$
 # ({glue:text}`misranked_N`): at $N=${glue:text}`n10` the exact KLs are
 # {glue:text}`kl10_exp:.4f` (exponential) and {glue:text}`kl10_rho7:.4f` ($\rho=7$), while
-# $E_D$ makes the exponential grid better by a factor {glue:text}`ed10_ratio:.2f`. The
+# $E_D^{\exp}/E_D^{\rho=7}=${glue:text}`ed10_ratio:.2f` makes the exponential grid the better
+# one. The
 # reconstructed $E_D$ is monotone in $\rho$ and cannot see the data; it is a bound, and as a
 # predictor of the ranking of these two schedules it fails.
 #
@@ -721,7 +809,7 @@ for a, ticks in [(ax[0], cfg["n_list"]), (ax[1], smax_cf)]:
 # $\Delta\mathrm{KL} = \mathrm{KL}_{\exp} - \mathrm{KL}_{\rho=7}$ at a fixed number of levels:
 # positive when the score is poorly trained, negative when it is well trained or exact. The
 # paper states the rule without conditions on the data, so we test it on the chapter's mixture
-# and, with the exact score, on three more targets.
+# and on three more targets, with the exact score and with trained networks.
 #
 # **Test 1: trained networks.** An EDM-preconditioned SiLU MLP (3 hidden layers of 64) is
 # trained by Adam with EDM's noise distribution and weighting on the 1-D mixture, one run per
@@ -729,35 +817,55 @@ for a, ticks in [(ax[0], cfg["n_list"]), (ax[1], smax_cf)]:
 # score error $e(\sigma)$ against the mixture, the proxy $E_S$ for both schedules, and the exact
 # output KL for both schedules at several $N$. Both schedules are evaluated on the same network,
 # so $\Delta\mathrm{KL}$ is a paired difference per seed. The same is done (output KL only) on
-# the mixture with narrow components (variances 0.01, 0.02) and with wide ones (0.5, 0.6).
+# the mixture with narrow components (variances 0.01, 0.02), with wide ones (0.5, 0.6), and on a
+# single Gaussian with the data's mean and variance, whose exact-score KL comes from the closed
+# form of the affine recursion (`companion.design_space.gaussian_output_kl`), not from the grid.
+# On these three targets the networks train to {glue:text}`extra_max` steps here (the
+# less-trained regime the test is about), on the chapter's mixture to {glue:text}`ck_last`.
+# Every (target, checkpoint, $N$) gets its own paired t-interval of $\Delta\mathrm{KL}$ over
+# {glue:text}`n_seeds` seeds (table below).
 #
 # **When does score error dominate?** Fixed before the run: at a checkpoint and $N$, score
 # error dominates when the network's output KL (mean over seeds) is at least
 # {glue:text}`dominates` times the exact score's for both schedules. The paper's "less trained"
 # half is tested at *every* (checkpoint, $N$) that meets this, jointly (Bonferroni-adjusted paired
 # t-intervals; the verdict is decided by the least favourable one).
+#
+# All comparisons use the sampler of Theorem 2 (the exponential integrator of the VE SDE) and
+# change only its grid. EDM's own sampler (second-order Heun steps with stochastic "churn") is
+# a different design axis, on which the paper's advice as we have it says nothing, so it is not
+# compared here.
 
 # %% tags=["hide-input"]
 e_sig = torch.logspace(np.log10(SMIN), np.log10(SMAX), 13, dtype=torch.float64)
 first, last, n_mid = min(cfg["checkpoints"]), max(cfg["checkpoints"]), cfg["kl_steps"][1]
 DOMINATES = 2.0  # score error dominates: KL_net >= 2 KL_exact for both schedules (fixed)
 glue("dominates", DOMINATES, display=False)
+glue("extra_max", int(min(cfg["extra_max_step"], max(cfg["checkpoints"]))), display=False)
 narrow_gmm = GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.01, 0.02])
 wide_gmm = GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.5, 0.6])
-EXTRA = {"narrow": narrow_gmm, "wide": wide_gmm}
+mu_g, var_g = float(gmm.mean()[0]), float(gmm.covariance()[0, 0])
+gauss_gmm = GaussianMixture([1.0], [[mu_g]], [var_g])  # the data's mean and variance
+EXTRA = {"narrow": narrow_gmm, "wide": wide_gmm, "gaussian": gauss_gmm}
+EXTRA_CK = [k for k in cfg["checkpoints"] if k <= cfg["extra_max_step"]]
 kl_exact_net = {}  # (target, N) -> (exact KL exponential, exact KL rho=7)
 for tname, tg in [("chapter", gmm), *EXTRA.items()]:
     for n in cfg["kl_steps"]:
         kl_exact_net[(tname, n)] = tuple(
-            ds.output_kl(
+            ds.gaussian_output_kl(mu_g, var_g, ds.schedule_sigmas(n, SMIN, SMAX, r))
+            if tname == "gaussian"  # closed form: the zero-noise reference, no grid
+            else ds.output_kl(
                 tg.denoise, tg, ds.schedule_sigmas(n, SMIN, SMAX, r), n_points=N_GRID
             ).value
             for r in (None, 7.0)
         )
-extra_rows = []
+extra_rows, nets0 = [], {}  # nets0: seed-0 networks per target, refined on 2x nodes (E4.5a)
 for tname, tg in EXTRA.items():
     for s in SEEDS:
-        for k, D in ds.train_checkpoints(tg, cfg["checkpoints"], seed=s, device=dev).items():
+        nets = ds.train_checkpoints(tg, EXTRA_CK, seed=s, device=dev)
+        if s == SEEDS[0]:
+            nets0[tname] = nets
+        for k, D in nets.items():
             for n in cfg["kl_steps"]:
                 kg, kp = (
                     ds.output_kl(D, tg, ds.schedule_sigmas(n, SMIN, SMAX, r), n_points=N_GRID).value
@@ -769,6 +877,8 @@ for tname, tg in EXTRA.items():
 cross_rows, err_rows, refine = [], [], {}
 for s in SEEDS:
     nets = ds.train_checkpoints(gmm, cfg["checkpoints"], seed=s, device=dev)
+    if s == SEEDS[0]:
+        nets0["chapter"] = nets
     for k, D in nets.items():
         err = ds.score_error(D, gmm, e_sig)
         err_rows += [
@@ -846,24 +956,28 @@ cross_sum = summarize(cross, "step")
 cross_sum
 
 # %% [markdown]
-# **Test 2: a controlled score error of uniform size (a question of ours).**
+# **Test 2: a controlled score error of uniform size.**
 # `companion.design_space.PerturbedDenoiser` adds to the exact denoiser a smooth random field
 # of size $e$ in $\varepsilon$ units at *every* level (our model, not the paper's); each seed
-# draws a different field. The reconstructed bound makes no leading-order prediction here (see
-# the setting), so this asks what an error of uniform size does, nothing more.
+# draws a different field. To leading order the reconstructed bound does not separate the
+# schedules here (see the setting); at finite $N$ it prefers the exponential grid below a
+# crossover level $e^*$ and $\rho=7$ above it (Test 4). At the largest $e$ and
+# $N=${glue:text}`n_mid` we draw {glue:text}`n_unif` fields (E4.3d), elsewhere
+# {glue:text}`n_seeds`.
 
 # %% tags=["hide-input"]
 pert_rows = []
+XO_SEEDS = [seed + i for i in range(cfg["xo_fields"])]  # random fields of E4.3d and Test 4
 for e in cfg["e_list"]:
-    for s in SEEDS:
+    for s in XO_SEEDS if e == max(cfg["e_list"]) else SEEDS:
         D = ds.PerturbedDenoiser(gmm, e, seed=s)
-        for n in cfg["kl_steps"]:
+        for n in cfg["kl_steps"] if s in SEEDS else [n_mid]:
             sg, sp = ds.schedule_sigmas(n, SMIN, SMAX), ds.schedule_sigmas(n, SMIN, SMAX, 7.0)
             kg = ds.output_kl(D, gmm, sg, n_points=N_GRID).value
             kp = ds.output_kl(D, gmm, sp, n_points=N_GRID).value
             pert_rows.append(dict(seed=s, e=e, N=n, kl_exp=kg, kl_poly=kp, dkl=kg - kp))
 pert = pd.DataFrame(pert_rows)
-pert_sum = summarize(pert, "e")
+pert_sum = summarize(pert[pert.seed.isin(SEEDS)], "e")  # the figure: the same seeds at every e
 pert_sum
 
 # %% [markdown]
@@ -1006,7 +1120,7 @@ d_first = stats.paired_t(t_first["kl_exp"], t_first["kl_poly"])
 d_last = stats.paired_t(t_last["kl_exp"], t_last["kl_poly"])
 e_max = max(cfg["e_list"])
 p_max = pert[(pert.e == e_max) & (pert.N == n_mid)].sort_values("seed")
-d_unif = stats.paired_t(p_max["kl_exp"], p_max["kl_poly"])
+d_unif = stats.paired_t(p_max["kl_exp"], p_max["kl_poly"], note="seeds of the random fields")
 names = list(TARGETS)
 gauss_name = names[1]
 by_target = {t: targets[targets.target == t].set_index("N") for t in names}
@@ -1029,26 +1143,51 @@ for cid, tname, label in [
     ("E4.3a", "chapter", "the chapter's mixture"),
     ("E4.3h", "narrow", "the narrow mixture"),
     ("E4.3i", "wide", "the wide mixture"),
+    ("E4.3k", "gaussian", "the single Gaussian (data's mean and variance)"),
 ]:
     fam = dominated_family(tname)
-    if not fam:
-        continue
+    tested = bool(fam)
+    if not tested:  # score error never dominates on this target: a question on every setting
+        g_all = dominance.loc[tname]
+        fam = {
+            f"{k} steps, N={n}": (lambda g: (g["kl_exp"] - g["kl_poly"]).values)(
+                trained(k, n, trained_all[trained_all.target == tname])
+            )
+            for k, n in g_all.index
+        }
+        ratio_max = float(g_all[["ratio_exp", "ratio_poly"]].max().max())
     cmp = stats.compare_rivals(np.zeros(len(SEEDS)), fam)  # advantage = Delta-KL per seed
     under[tname] = cmp
     ledger.record(
         cid,
-        kind="paper",
-        source=less,
+        kind="paper" if tested else "question",
+        source=less if tested else None,
         paper=PAPER,
-        claim=f"score error dominates (network KL >= {DOMINATES:g} x exact-score KL for both "
-        f"schedules) on {label}: the polynomial (rho=7) schedule is better, Delta-KL = KL_exp - "
-        f"KL_poly > 0 at every qualifying checkpoint and N ({', '.join(fam)}); least favourable "
-        "Bonferroni-adjusted paired interval",
+        claim=(
+            f"score error dominates (network KL >= {DOMINATES:g} x exact-score KL for both "
+            f"schedules) on {label}: the polynomial (rho=7) schedule is better, Delta-KL = "
+            f"KL_exp - KL_poly > 0 at every qualifying checkpoint and N ({', '.join(fam)})"
+            if tested
+            else f"on {label} the networks' KL stays within {ratio_max:.2f} x the exact score's "
+            "(score error never dominates, so the paper's rule is not tested here): does rho=7 "
+            f"win at every checkpoint and N ({', '.join(fam)}), as with the exact score?"
+        )
+        + "; least favourable Bonferroni-adjusted paired interval",
         measured=cmp.interval,
         expect=at_least(0.0),
         section="ds-crossover",
         **reg_tol(cmp.interval),
     )
+    if tname == "gaussian":
+        glue(
+            "gauss_dom_text",
+            "score error dominates at " + ", ".join(fam) + " (a test of the paper's rule)"
+            if tested
+            else f"the networks' KL is at most {ratio_max:.2f} times the exact score's at every "
+            "checkpoint, so score error never dominates and the paper's rule is not tested "
+            "there (a question of ours)",
+            display=False,
+        )
 ratio_last = float(dominance.loc[("chapter", last, n_mid), "ratio_poly"])
 ledger.record(
     "E4.3b",
@@ -1076,14 +1215,18 @@ ledger.record(
     rtol=0.0,
     atol=1e-6,
 )
+UNIF = ds.normalised_profile(ds.ERROR_PROFILES["uniform"], SMIN, SMAX)
+e_star_unif = ds.bound_crossover(n_mid, SMIN, SMAX, UNIF)
 ledger.record(
     "E4.3d",
-    kind="question",
+    kind="derived",
     paper=PAPER,
-    claim=f"does a controlled score error of uniform size e = {e_max} (a case on which the "
-    f"reconstructed bound is silent) favour the polynomial schedule? Delta-KL > 0 at N = {n_mid}",
+    claim=f"a controlled score error of uniform size e = {e_max} on the chapter's mixture lies "
+    f"below the reconstructed bound's crossover e* = {e_star_unif:.2g} (N = {n_mid}), where the "
+    "bound prefers the exponential schedule: Delta-KL = KL_exp - KL_poly < 0 "
+    f"({len(p_max)} random fields, paired)",
     measured=d_unif,
-    expect=at_least(0.0),
+    expect=at_most(0.0),
     section="ds-crossover",
     **reg_tol(d_unif),
 )
@@ -1119,7 +1262,39 @@ ledger.record(
     rtol=0.0,
     atol=0.01,
 )
-glue_verdicts(len(under) + 7)
+# what the data show at the least-trained checkpoint, on every target and N at once
+least = {
+    f"{t}, N={n}": trained(first, n, trained_all[trained_all.target == t]).pipe(
+        lambda g: (g["kl_exp"] - g["kl_poly"]).values
+    )
+    for t in ["chapter", *EXTRA]
+    for n in cfg["kl_steps"]
+}
+cmp_least = stats.compare_rivals(np.zeros(len(SEEDS)), least)
+dom_first = dominance.xs(first, level="step").drop(index="gaussian", level="target")
+ratio_least = float(dom_first[["ratio_exp", "ratio_poly"]].min().min())  # the three mixtures
+ledger.record(
+    "E4.3l",
+    kind="question",
+    paper=PAPER,
+    claim=f"at the least-trained checkpoint ({first} Adam steps; network KL at least "
+    f"{ratio_least:.1f} x the exact score's on the three mixtures), does the polynomial "
+    "schedule win on every target (chapter, narrow, wide mixture, single Gaussian) and N in "
+    f"{cfg['kl_steps']}? Delta-KL > 0, least favourable Bonferroni-adjusted paired interval",
+    measured=cmp_least.interval,
+    expect=at_least(0.0),
+    section="ds-crossover",
+    **reg_tol(cmp_least.interval),
+)
+glue_verdicts(len(under) + 8)
+glue("least_dkl", cmp_least.interval.value, display=False)
+glue("least_lo", cmp_least.interval.low, display=False)
+glue("least_hi", cmp_least.interval.high, display=False)
+glue("least_at", cmp_least.decisive, display=False)
+glue("least_ratio", ratio_least, display=False)
+glue("n_least", len(least), display=False)
+glue("n_least_pos", int(sum(iv.low > 0 for iv in cmp_least.per_rival.values())), display=False)
+glue("n_least_mean_pos", int(sum(v.mean() > 0 for v in least.values())), display=False)
 for key, iv in [("d_first", d_first), ("d_last", d_last), ("d_unif", d_unif)]:
     glue(key, iv.value, display=False)
     glue(key + "_err", iv.half_width, display=False)
@@ -1129,6 +1304,9 @@ for tname, cmp in under.items():
     glue(f"under_{tname}_hi", cmp.interval.high, display=False)
     glue(f"under_{tname}_at", cmp.decisive, display=False)
     glue(f"under_{tname}_n", len(cmp.per_rival), display=False)
+    k_d, n_d = (int(x) for x in re.findall(r"\d+", cmp.decisive))
+    r_d = dominance.loc[(tname, k_d, n_d), ["ratio_exp", "ratio_poly"]].min()
+    glue(f"under_{tname}_ratio", float(r_d), display=False)
 for key, t in zip(["d_chapter", "d_gauss", "d_wide", "d_narrow"], names, strict=True):
     g = by_target[t]
     col = "dkl_closed" if t == gauss_name else "dkl_fine"
@@ -1148,6 +1326,7 @@ glue("n_nlist", len(cfg["n_list"]), display=False)
 glue("ratio_first", float(dominance.loc[("chapter", first, n_mid), "ratio_poly"]), display=False)
 glue("ratio_last", ratio_last, display=False)
 glue("e_max", e_max, display=False)
+glue("n_unif", len(p_max), display=False)
 glue("last_exp", float(s_exp35[-2] / s_exp35[-1]), display=False)
 glue("last_poly", float(s_poly35[-2] / s_poly35[-1]), display=False)
 s_r15 = ds.schedule_sigmas(35, SMIN, SMAX, 15.0)
@@ -1165,7 +1344,7 @@ glue("sd_data", float(np.sqrt(var_total)), display=False)
 glue("sd_narrow_comp", float(np.sqrt(0.05)), display=False)
 v005 = float(VARS[np.argmin(np.abs(VARS - 0.05))])
 glue("v005", v005, display=False)
-glue("rel_v005", float(sd_ref.loc[v005, "rel_dKL"]), display=False)
+glue("rel_v005", abs(float(sd_ref.loc[v005, "rel_dKL"])), display=False)  # favours exp
 glue(
     "rel_vdata",
     float(sweep[(sweep.N == n_mid)].iloc[int(np.argmin(np.abs(VARS - var_total)))]["rel_dKL"]),
@@ -1251,9 +1430,11 @@ ax[1].legend(fontsize=7)
 # | narrow mixture | {glue:text}`d_narrow:.2g` | {glue:text}`d_narrow_npos` | {glue:text}`d_narrow_rel_lo:.1%` to {glue:text}`d_narrow_rel_hi:.1%` | {glue:text}`v_E43g` |
 #
 # On the chapter's mixture $\rho=7$ wins at $N=${glue:text}`chapter_pos_N`. The well-trained
-# half of the rule holds here only for data whose scale is small against $\sigma_{\max}$ and
-# near $\sigma_{\min}$ in the sense of the sweep; the reconstructed $E_D$ depends on the grid
-# only and cannot see this.
+# half of the rule holds here only on targets whose components are narrow against the single
+# Gaussian's crossover standard deviation of about {glue:text}`sd_mid:.2f`: on the narrow
+# mixture, and on the chapter's (component variances 0.05 and 0.2) except at
+# $N=${glue:text}`chapter_pos_N`; the reconstructed $E_D$ depends on the grid only and cannot
+# see this.
 #
 # **Result, less-trained half (networks).** At {glue:text}`ck_first` steps the network's KL is
 # {glue:text}`ratio_first:.1f` times the exact score's ($\rho=7$, $N=${glue:text}`n_mid`), at
@@ -1265,31 +1446,261 @@ ax[1].legend(fontsize=7)
 # {glue:text}`under_narrow:.2g` [{glue:text}`under_narrow_lo:.2g`, {glue:text}`under_narrow_hi:.2g`]
 # at "{glue:text}`under_narrow_at`" (E4.3h: {glue:text}`v_E43h`), on the wide mixture
 # {glue:text}`under_wide:.2g` [{glue:text}`under_wide_lo:.2g`, {glue:text}`under_wide_hi:.2g`] at
-# "{glue:text}`under_wide_at`" (E4.3i: {glue:text}`v_E43i`). At {glue:text}`ck_last` steps on the
+# "{glue:text}`under_wide_at`" (E4.3i: {glue:text}`v_E43i`). On the single Gaussian
+# {glue:text}`gauss_dom_text`; over all its (checkpoint, $N$) the least favourable
+# $\Delta\mathrm{KL}$ is {glue:text}`under_gaussian:.2g` [{glue:text}`under_gaussian_lo:.2g`,
+# {glue:text}`under_gaussian_hi:.2g`] at "{glue:text}`under_gaussian_at`" (E4.3k:
+# {glue:text}`v_E43k`). At the least-trained checkpoint ({glue:text}`ck_first` steps; on the
+# three mixtures the networks' KL is at least {glue:text}`least_ratio:.1f` times the exact
+# score's) the simultaneous
+# interval of $\Delta\mathrm{KL}$ lies above zero at {glue:text}`n_least_pos` of the
+# {glue:text}`n_least` (target, $N$) pairs; the least favourable, "{glue:text}`least_at`", is
+# {glue:text}`least_dkl:.2g` [{glue:text}`least_lo:.2g`, {glue:text}`least_hi:.2g`] (E4.3l, our
+# question: {glue:text}`v_E43l`). At {glue:text}`ck_last` steps on the
 # chapter's mixture $\Delta\mathrm{KL}=${glue:text}`d_last:.2g` $\pm$ {glue:text}`d_last_err:.2g`
 # (E4.3b: {glue:text}`v_E43b`), close to the exact score's value, so it restates E4.3c on this
 # target. The reconstructed score term's ratio $E_S^{\exp}/E_S^{\rho=7}$ is
 # {glue:text}`es_ratio_first:.2f` at {glue:text}`ck_first` and {glue:text}`es_ratio_last:.2f` at
-# {glue:text}`ck_last` steps. One architecture and one optimiser throughout. The uniform error
-# (E4.3d, our question; its realised $e(\sigma)$ is not measured) gives
-# {glue:text}`d_unif:.2g` $\pm$ {glue:text}`d_unif_err:.2g`: {glue:text}`v_E43d`.
+# {glue:text}`ck_last` steps. One architecture and one optimiser throughout.
+#
+# **What the data show, per target.** With the exact score (Test 3) the better grid is a
+# property of the target: $\rho=7$ wins at {glue:text}`d_narrow_npos` of the
+# {glue:text}`n_nlist` values of $N$ on the narrow mixture, {glue:text}`d_chapter_npos` on the
+# chapter's mixture, {glue:text}`d_wide_npos` on the wide mixture and
+# {glue:text}`d_gauss_npos` on the single Gaussian. With trained networks the exact-score
+# preference survives a score error that dominates only moderately: at the decisive settings
+# of E4.3a and E4.3h the networks' KL is {glue:text}`under_chapter_ratio:.1f` and
+# {glue:text}`under_narrow_ratio:.1f` times the exact score's, and the exponential grid is
+# still the better one there. Only far from the exact score ({glue:text}`ck_first` steps) is
+# $\rho=7$ ahead in the seed mean at {glue:text}`n_least_mean_pos` of the {glue:text}`n_least`
+# (target, $N$) pairs, significantly so at {glue:text}`n_least_pos` (E4.3l). Stated as the data show it: *on targets
+# with narrow components (fine structure at small noise) the exponential grid is better with
+# an exact or moderately wrong score, and $\rho=7$ only with a score far from exact; on the
+# wide mixture and the single Gaussian $\rho=7$ is better at every training stage we ran and
+# with the exact score.* Both regimes of the paper's rule appear only on the first kind of
+# target, and there the switch to $\rho=7$ needs a score error far larger than our criterion of
+# a factor {glue:text}`dominates` (fixed before the run) asks.
+#
+# **Test 4: the crossover level the reconstructed bound predicts.** For a score error
+# $e(\sigma) = e\,f(\sigma)$ of shape $f$ (normalised to unit mean square over $\log\sigma$ on
+# $[\sigma_{\min},\sigma_{\max}]$, so that $e$ is its RMS level), $E_I$ is the same for both
+# grids and $E_S = e^2 S$ with $S = \sum_k(1-\sigma_{k+1}^2/\sigma_k^2)f(\sigma_k)^2$. The two
+# reconstructed bounds are therefore equal at
+# $e^* = \big((E_D^{\rho=7}-E_D^{\exp})/(S^{\exp}-S^{\rho=7})\big)^{1/2}$
+# (`companion.design_space.bound_crossover`, deterministic): below $e^*$ the bound prefers the
+# exponential grid, above it $\rho=7$. We compute $e^*$ at $N\in${glue:text}`xo_n` for five
+# shapes: uniform, $\propto 1/\sigma$, a bump of width 1 in $\log\sigma$ at $\sigma=0.01$ (low)
+# and at $\sigma=0.4$ (mid), and the measured profile of the networks at
+# {glue:text}`ck_first` steps (seed mean, log-log interpolated). The crossover is measured on
+# a single Gaussian with the data's mean and variance 0.05, on which the exact score favours
+# the exponential grid at every $N$ (so a crossover can exist), with
+# {glue:text}`xo_fields` random *affine* error fields: the denoiser error at level $\sigma$ is
+# $\sigma\,e f(\sigma)(\cos\theta+\sin\theta\,u)$ with $u$ the standardised noisy point and a
+# random phase $\theta = b+\nu\log\sigma$, so its RMS in $\varepsilon$ units is exactly
+# $e f(\sigma)$ and the sampler's recursion stays affine: every output KL is in closed form
+# (`companion.design_space.gaussian_perturbed_output_kl`), no grid. For each setting, $e$
+# runs over {glue:text}`xo_e` log-spaced values in $[0.1, 10]$; the measured $e^*$ is where
+# the field-averaged $\Delta\mathrm{KL}$ first turns positive, with a 95% BCa bootstrap interval
+# over the fields (a crossing outside $[0.1, 10]$ is censored at the end of the range).
+#
+# **Criterion, fixed before the run (E4.3m, derived).** The reconstruction predicts the
+# crossover if measured and predicted $e^*$ agree within a factor 2 at every setting (the
+# decisive setting is the one whose interval lies farthest outside; per-setting intervals,
+# not adjusted for multiplicity).
+
+# %% tags=["hide-input"]
+XO_VAR = 0.05
+E_GRID = np.logspace(-1, 1, cfg["xo_e"])
+err_first = errs[errs.step == first].groupby("sigma")["err"].mean()
+XO_PROFILES = {k: ds.normalised_profile(f, SMIN, SMAX) for k, f in ds.ERROR_PROFILES.items()}
+XO_PROFILES["trained"] = ds.normalised_profile(
+    ds.interpolated_profile(err_first.index.values, err_first.values), SMIN, SMAX
+)
+fb, fnu = ds.affine_error_fields(cfg["xo_fields"], seed)
+
+
+def crossing_stat(d, pred=1.0):
+    """log10(measured e* / pred) from the field-averaged Delta-KL (fields x e); censored at
+    the ends of the e grid."""
+    m = d.mean(0)
+    c = ds.first_crossing(E_GRID, m)
+    if not np.isfinite(c):
+        c = E_GRID[0] if m[0] >= 0 else E_GRID[-1]
+    return float(np.log10(c / pred))
+
+
+xo_rows, xo_rel = [], {}
+for pname, f in XO_PROFILES.items():
+    for n in cfg["xo_n"]:
+        kl = {}
+        for r in (None, 7.0):
+            sig = ds.schedule_sigmas(n, SMIN, SMAX, r)
+            kl[r] = ds.gaussian_perturbed_output_kl(
+                mu_g, XO_VAR, sig, *ds.affine_error(sig, E_GRID, f, fb, fnu)
+            ).T  # (fields, e)
+        d = kl[None] - kl[7.0]
+        xo_rel[(pname, n)] = (d / (0.5 * (kl[None] + kl[7.0]))).mean(0)
+        pred = ds.bound_crossover(n, SMIN, SMAX, f)
+        meas = 10 ** crossing_stat(d)
+        row = dict(profile=pname, N=n, e_pred=pred, e_meas=meas, censored=meas in E_GRID[[0, -1]])
+        if np.isfinite(pred):
+            iv = stats.bootstrap_ci(  # resample whole fields (rows of d)
+                (np.arange(d.shape[0]),),
+                lambda i, d=d, p=pred: crossing_stat(d[i.astype(int)], p),
+                n_resamples=999,
+            )
+            row.update(log10_ratio=iv.value, lo=iv.low, hi=iv.high, iv=iv)
+        xo_rows.append(row)
+xo = pd.DataFrame(xo_rows).set_index(["profile", "N"])
+C2 = float(np.log10(2.0))
+ok_rows = xo.dropna(subset=["log10_ratio"])
+outside = np.maximum(ok_rows["lo"] - C2, -C2 - ok_rows["hi"])
+reach = np.maximum(ok_rows["hi"] - C2, -C2 - ok_rows["lo"])
+xo_key = outside.idxmax() if (outside > 0).any() else reach.idxmax()
+xo_iv = ok_rows.loc[xo_key, "iv"]
+ledger.record(
+    "E4.3m",
+    kind="derived",
+    paper=PAPER,
+    claim="the reconstructed bound predicts the score-error level e* at which rho=7 overtakes "
+    "the exponential grid within a factor 2, at every error profile and N "
+    f"({len(ok_rows)} settings; Gaussian data of variance {XO_VAR}, {cfg['xo_fields']} random "
+    f"affine error fields, closed form); log10(measured / predicted e*) at the decisive "
+    f"setting {xo_key[0]}, N = {xo_key[1]}",
+    measured=xo_iv,
+    expect=in_range(-C2, C2),
+    section="ds-crossover",
+    **reg_tol(xo_iv),
+)
+glue_verdicts(1)
+ratio_all = 10 ** ok_rows["log10_ratio"]
+glue("xo_n", ", ".join(str(n) for n in cfg["xo_n"]), display=False)
+glue("xo_fields", cfg["xo_fields"], display=False)
+glue("xo_e", cfg["xo_e"], display=False)
+glue("xo_ratio_lo", float(ratio_all.min()), display=False)
+glue("xo_ratio_hi", float(ratio_all.max()), display=False)
+glue("xo_n_settings", len(ok_rows), display=False)
+glue("xo_n_below", int((ok_rows["hi"] < -C2).sum()), display=False)
+glue("xo_n_cens", int(xo["censored"].sum()), display=False)
+glue("xo_n_nopred", int(xo["e_pred"].isna().sum()), display=False)
+glue("xo_dec", f"{xo_key[0]}, N = {xo_key[1]}", display=False)
+glue("xo_dec_ratio", float(10**xo_iv.value), display=False)
+glue("xo_dec_lo", float(10**xo_iv.low), display=False)
+glue("xo_dec_hi", float(10**xo_iv.high), display=False)
+glue("e_star_unif", e_star_unif, display=False)
+# where the two grids' log-steps are equal: rho b sigma^(-1/rho) = L / (N - 1), for every N
+HIGH = ds.normalised_profile(lambda x: np.exp(-0.5 * np.log(x / 2.0) ** 2), SMIN, SMAX)
+glue(
+    "high_nopred",
+    int(sum(np.isnan(ds.bound_crossover(n, SMIN, SMAX, HIGH)) for n in cfg["xo_n"])),
+    display=False,
+)
+glue("n_xo_n", len(cfg["xo_n"]), display=False)
+glue(
+    "sigma_eq",
+    float((rho * (SMAX ** (1 / rho) - SMIN ** (1 / rho)) / L_range) ** rho),
+    display=False,
+)
+glue("xo_unif_meas", float(xo.loc[("uniform", n_mid), "e_meas"]), display=False)
+pred_mid = xo.xs(n_mid, level="N")["e_pred"]
+meas_mid = xo.xs(n_mid, level="N")["e_meas"]
+glue("xo_rank_pred", ", ".join(pred_mid.sort_values().index), display=False)
+glue("xo_rank_meas", ", ".join(meas_mid.sort_values().index), display=False)
+glue("xo_spearman", float(stats.spearman(pred_mid.values, meas_mid.values)), display=False)
+xo.drop(columns="iv")
+
+# %% tags=["hide-input"]
+fig, ax = figure(2)
+for i, pname in enumerate(XO_PROFILES):
+    ax[0].semilogx(E_GRID, xo_rel[(pname, n_mid)], "-", color=PALETTE[i], label=pname)
+    ax[0].axvline(xo.loc[(pname, n_mid), "e_pred"], color=PALETTE[i], ls="--", lw=0.8)
+ax[0].axhline(0, color="k", lw=0.8)
+ax[0].set(
+    xlabel=r"score-error level $e$ ($\varepsilon$ units, RMS over $\log\sigma$)",
+    ylabel=r"$\Delta$KL / $\overline{\mathrm{KL}}$ (field mean)",
+    ylim=(-0.3, 0.6),
+    title=f"N = {n_mid}: + means rho=7 better",
+)
+ax[0].legend(fontsize=7, loc="upper left")
+for i, pname in enumerate(XO_PROFILES):
+    g = xo.loc[pname].dropna(subset=["log10_ratio"])
+    ax[1].errorbar(
+        g["e_pred"],
+        g["e_pred"] * 10 ** g["log10_ratio"],
+        yerr=[
+            g["e_pred"] * (10 ** g["log10_ratio"] - 10 ** g["lo"]),
+            g["e_pred"] * (10 ** g["hi"] - 10 ** g["log10_ratio"]),
+        ],
+        fmt="o",
+        color=PALETTE[i],
+        capsize=3,
+        label=pname,
+    )
+lim = np.array([0.05, 100.0])
+ax[1].loglog(lim, lim, "k-", lw=0.8)
+ax[1].fill_between(lim, lim / 2, lim * 2, color="grey", alpha=0.2, label="factor 2")
+ax[1].set(xlabel=r"predicted $e^*$ (reconstructed bound)", ylabel=r"measured $e^*$", xlim=lim)
+ax[1].legend(fontsize=7, loc="upper left", ncol=2)
+
+# %% [markdown]
+# **Figure.** Left: field-averaged relative $\Delta\mathrm{KL}$ against the error level $e$ at
+# $N=${glue:text}`n_mid`, one line per error profile; the dashed vertical line of each colour is
+# the reconstructed bound's $e^*$. Above zero $\rho=7$ wins. Right: measured against predicted
+# $e^*$ at every profile and $N$, with 95% bootstrap intervals over the fields; the grey band is
+# the factor-2 criterion. Look at how far below the band the points lie.
+#
+# **Result.** The bound's $e^*$ exists for every profile and $N$ here ({glue:text}`xo_n_nopred`
+# settings without one): the exponential grid's $S$ is the larger. The weight
+# $1-\sigma_{k+1}^2/\sigma_k^2 = 1-e^{-2\ell_k}$ is concave in the log-step $\ell_k$, so fewer,
+# larger log-steps over the same range collect less of the error, and the polynomial grid's
+# log-steps are the larger ones below $\sigma\approx$ {glue:text}`sigma_eq:.2f` (to leading
+# order the same for every $N$), the smaller ones above it. An error concentrated above that
+# level reverses the sign: for a bump of width 1 in $\log\sigma$ at $\sigma=2$ the bound has
+# no crossover at {glue:text}`high_nopred` of the {glue:text}`n_xo_n` values of $N$ (where
+# there is none, $\rho=7$'s bound is the larger at every $e$). So the reconstruction does predict the *direction*
+# of the paper's advice: a large enough score error favours $\rho=7$. The measured crossover
+# comes at a level {glue:text}`xo_ratio_lo:.2g` to {glue:text}`xo_ratio_hi:.2g` times the
+# predicted one over the {glue:text}`xo_n_settings` settings ({glue:text}`xo_n_below` of them
+# entirely below the factor-2 band; {glue:text}`xo_n_cens` measured crossings censored at the
+# ends of the range); at the decisive setting ({glue:text}`xo_dec`) the ratio is
+# {glue:text}`xo_dec_ratio:.2g` [{glue:text}`xo_dec_lo:.2g`, {glue:text}`xo_dec_hi:.2g`]
+# (E4.3m: {glue:text}`v_E43m`). At $N=${glue:text}`n_mid` the bound orders the profiles by
+# $e^*$ as {glue:text}`xo_rank_pred`, the measurement as {glue:text}`xo_rank_meas` (Spearman
+# {glue:text}`xo_spearman:.2f`). For a uniform error the bound puts $e^*$ at
+# {glue:text}`e_star_unif:.2g`, the Gaussian at {glue:text}`xo_unif_meas:.2g`; on the
+# chapter's mixture a uniform error of size {glue:text}`e_max` (below the predicted $e^*$, so
+# the bound prefers the exponential grid) gives $\Delta\mathrm{KL}=${glue:text}`d_unif:.2g`
+# $\pm$ {glue:text}`d_unif_err:.2g` over {glue:text}`n_unif` random fields (E4.3d:
+# {glue:text}`v_E43d`).
+#
+# **What the reconstruction can and cannot carry.** It can carry the direction of "less
+# trained $\to$ polynomial": with our $E_D$ and $E_S$, every error profile we tried has a
+# finite $e^*$ above which $\rho=7$ has the smaller bound. It cannot carry *when* the advice
+# applies: its $e^*$ misses the measured crossover by the factors above, does not order the
+# profiles as the measurement does, and, because $E_D$ depends on the grid only, it predicts an
+# exponential win at small error on every target, while on the single Gaussian with the data's
+# variance and on the wide mixture $\rho=7$ already wins with the exact score (E4.3e, E4.3f), so
+# there is no crossover to predict. The paper's own $E_S$ may weight the levels differently
+# from ours; these statements are about our reconstruction, not about the paper's theorem.
 #
 # (ds-weighting)=
 # ## E4.4 Bell-shaped noise distribution and weighting
 #
 # **The paper's claim** (summary): the analysis gives a "theoretical justification for
 # 'bell-shaped' weighting in training (as used in Karras et al.)". **Test.** Same network, same
-# budget, seven designs (`companion.design_space.TRAINING_PRESETS`): EDM's log-normal with
+# budget, five designs (from `companion.design_space.TRAINING_PRESETS`): EDM's log-normal with
 # $\lambda(\sigma)$; log-uniform $\sigma$ with the $\varepsilon$-loss (Song's VE); uniform $t$
 # on the VP-linear schedule with the $\varepsilon$-loss (DDPM/Song VP); a deliberately
 # increasing and a decreasing weighting (log-uniform $\sigma$, denoiser weight 1 or
-# $\sigma^{-4}$, so the $\varepsilon$-weight grows like $\sigma^2$ or falls like $\sigma^{-2}$);
-# and EDM's bell shifted to high ($P_{\rm mean}=1.5$) and low ($P_{\rm mean}=-3.5$) noise.
+# $\sigma^{-4}$, so the $\varepsilon$-weight grows like $\sigma^2$ or falls like $\sigma^{-2}$).
+# Where the bell should sit is the subject of the second half of this section (the exact
+# sensitivity of the output law to a score error at each noise level, and a sweep of EDM's
+# $P_{\rm mean}$).
 # Each design is **classified by its measured $\varepsilon$-weight density** in $\log\sigma$
 # (`companion.design_space.classify_profile`: a bell has its maximum inside its support and
 # falls below half of it at both ends): the non-bell designs are {glue:text}`nonbell_list`;
-# VP's uniform $t$ is a bell (figure, left), so it is compared with EDM as another bell, with
-# the shifted ones ({glue:text}`bells_list`). The noise distribution and the loss weighting
+# VP's uniform $t$ is a bell (figure, left), so it is compared with EDM as another bell
+# ({glue:text}`bells_list`). The noise distribution and the loss weighting
 # enter only through their product here; the paper's separate preferences for each are not
 # separated. Metrics: the
 # exact per-level score error and the exact output KL in 1-D, and the sliced $W_2$ distance to
@@ -1312,7 +1723,8 @@ dens = {
 }
 shape = {n: ds.classify_profile(d) for n, d in dens.items()}
 NONBELL = [n for n in ds.TRAINING_PRESETS if shape[n] in ("flat", "increasing", "decreasing")]
-SHIFTED = [n for n in ds.TRAINING_PRESETS if shape[n] == "bell" and n != "edm"]
+DESIGNS = [n for n in ds.TRAINING_PRESETS if n not in ("bell-high", "bell-low")]  # see the sweep
+SHIFTED = [n for n in DESIGNS if shape[n] == "bell" and n != "edm"]
 FULL_ONLY = cfg["ring_and_long"]  # E4.4c and E4.4e run in the `full` profile only
 RING_DESIGNS = ["edm", *NONBELL] if FULL_ONLY else []  # the designs the ring claim compares
 LONG = 3 * cfg["preset_steps"]  # a second, longer budget (1-D, EDM and the non-bell designs)
@@ -1328,7 +1740,7 @@ for _s in PRESET_SEEDS:
         cfg["n_ring"], 2, generator=gen, dtype=torch.float64
     )
     sw_floor.append(float(sliced_w2(fresh, ref_ring, generator=torch.Generator().manual_seed(1))))
-for name in ds.TRAINING_PRESETS:
+for name in DESIGNS:
     for s in PRESET_SEEDS:
         kl_long = np.nan
         if name in RING_DESIGNS:
@@ -1368,7 +1780,7 @@ pre_sum.assign(shape=[shape[n] for n in pre_sum.index])
 
 # %% tags=["hide-input"]
 fig, ax = figure(3, height=2.7)
-for i, name in enumerate(ds.TRAINING_PRESETS):
+for i, name in enumerate(DESIGNS):
     ax[0].plot(grid_ls, dens[name], color=PALETTE[i], label=f"{name} ({shape[name]})")
     ax[1].loglog(
         e_sig,
@@ -1409,7 +1821,7 @@ if FULL_ONLY:
     floor_iv = stats.t_interval(sw_floor)
     cmp_sw = stats.compare_rivals(sw_by["edm"], {r: sw_by[r] for r in NONBELL})
 cmp_shift = stats.compare_rivals(kl_by["edm"], {r: kl_by[r] for r in SHIFTED})
-not_incr = [n for n in ds.TRAINING_PRESETS if n != "increasing"]
+not_incr = [n for n in DESIGNS if n != "increasing"]
 nb_text = ", ".join(f"{r} ({shape[r]})" for r in NONBELL)
 cmp_incr = stats.compare_rivals(
     kl_by["increasing"], {r: kl_by[r] for r in not_incr}, lower_is_better=False
@@ -1432,8 +1844,8 @@ ledger.record(
     "E4.4b",
     kind="question",
     paper=PAPER,
-    claim="is the increasing weighting the worst of the six designs in 1-D output KL? "
-    "smallest excess KL(increasing) - KL(other), simultaneous over the five others",
+    claim=f"is the increasing weighting the worst of the {len(DESIGNS)} designs in 1-D output KL? "
+    f"smallest excess KL(increasing) - KL(other), simultaneous over the {len(not_incr)} others",
     measured=cmp_incr.interval,
     expect=at_least(0.0),
     section="ds-weighting",
@@ -1443,9 +1855,9 @@ ledger.record(
     "E4.4d",
     kind="question",
     paper=PAPER,
-    claim="is EDM's bell better than the other bells (its shifts to high and low noise, and "
-    "VP's uniform t, whose measured eps-weight density is also a bell)? smallest excess "
-    f"KL(other bell) - KL(edm) in 1-D, simultaneous over {', '.join(SHIFTED)}",
+    claim="is EDM's bell better than the other bell among the designs (VP's uniform t, whose "
+    "measured eps-weight density is also a bell)? smallest excess KL(other bell) - KL(edm) in "
+    f"1-D, simultaneous over {', '.join(SHIFTED)}",
     measured=cmp_shift.interval,
     expect=at_least(0.0),
     section="ds-weighting",
@@ -1533,49 +1945,348 @@ else:
 glue("full_only_text", full_text, display=False)
 glue("nonbell_list", nb_text, display=False)
 glue("bells_list", ", ".join(SHIFTED), display=False)
+glue("vp_peak", float(grid_ls[int(torch.argmax(dens["vp-uniform-t"]))]), display=False)
 for j, label in [(0, "lo"), (-1, "hi")]:
-    err_end = {n: np.mean([pre_err[(n, s)][j] for s in PRESET_SEEDS]) for n in ds.TRAINING_PRESETS}
+    err_end = {n: np.mean([pre_err[(n, s)][j] for s in PRESET_SEEDS]) for n in DESIGNS}
     glue(f"worst_{label}", max(err_end, key=err_end.get), display=False)
 rivals
 
 # %% [markdown]
 # **Figure.** Left: the effective weight each design puts on the $\varepsilon$-loss, as a density
 # in $\log\sigma$, with its measured shape (VP's uniform $t$ is a bell peaking near
-# $\log\sigma\approx 0.5$). Middle: the resulting exact score error per level in 1-D (mean over
+# $\log\sigma\approx$ {glue:text}`vp_peak:.1f`). Middle: the resulting exact score error per level in 1-D (mean over
 # seeds); look at where each design leaves its error. Right: the exact output KL of one fixed
 # sampler, mean over {glue:text}`preset_seeds` seeds with 95% t-intervals (log scale).
 #
-# **Result.** After {glue:text}`preset_steps` Adam steps, the smallest mean 1-D output KL comes
-# from "{glue:text}`best_design`" and the largest from "{glue:text}`worst_design`". The paired
-# comparisons (table above: excess of each rival over the
+# **Result.** After {glue:text}`preset_steps` Adam steps, the smallest *mean* 1-D output KL
+# comes from "{glue:text}`best_design`" and the largest from "{glue:text}`worst_design`" (seed
+# means, descriptive only: an ordering is claimed only where a paired comparison decides it).
+# The paired comparisons (table above: excess of each rival over the
 # candidate, 95% simultaneous intervals):
 #
 # * EDM against the non-bell designs, 1-D KL (E4.4a, the paper's claim): {glue:text}`v_E44a`;
 #   the deciding rival is "{glue:text}`dec_kl`" ({glue:text}`dec_kl_shape` profile) with excess
 #   {glue:text}`exc_kl:.3g` [{glue:text}`exc_kl_lo:.3g`, {glue:text}`exc_kl_hi:.3g`] nats.
 # * Decided by the `full` profile only (E4.4c, E4.4e): {glue:text}`full_only_text`
-# * EDM against the other bells (E4.4d, our question, about location rather than shape):
+# * EDM against the other bell, VP's uniform $t$ (E4.4d, our question):
 #   {glue:text}`v_E44d`; closest "{glue:text}`dec_shift`", excess {glue:text}`exc_shift:.3g`
 #   [{glue:text}`exc_shift_lo:.3g`, {glue:text}`exc_shift_hi:.3g`].
-# * The increasing weighting as the worst of all (E4.4b, our question; the paper does not say
-#   this): {glue:text}`v_E44b`; decisive comparison with "{glue:text}`dec_incr`", excess
+# * The increasing weighting worse than every other design (E4.4b, our question; the paper
+#   does not say this; paired, Bonferroni over the others): {glue:text}`v_E44b`; decisive comparison with "{glue:text}`dec_incr`", excess
 #   {glue:text}`exc_incr:.3g` [{glue:text}`exc_incr_lo:.3g`, {glue:text}`exc_incr_hi:.3g`].
 #
-# Where the error lands (middle panel): at $\sigma_{\min}=0.002$ the largest mean error comes
-# from "{glue:text}`worst_lo`", at $\sigma_{\max}=80$ from "{glue:text}`worst_hi`". This is one
-# small network, two budgets and two targets; the sweep of the bell's location with the exact
-# sensitivity of the output law is not done here.
+# Where the error lands (middle panel): at $\sigma_{\min}=0.002$ the largest *mean* error comes
+# from "{glue:text}`worst_lo`", at $\sigma_{\max}=80$ from "{glue:text}`worst_hi`" (seed means,
+# descriptive only).
+#
+# ### Where the bell should sit: the exact sensitivity, and a sweep of $P_{\rm mean}$
+#
+# **Derivation (ours).** For Gaussian data $\mathcal N(\mu,\sigma_d^2)$ the exact score is
+# linear and the chapter's sampler stays affine under an error that is affine in $x$:
+# $D = D^* + \sigma_k(a_k + c_k u)$ with $u = (x-\mu)/\sqrt{\sigma_d^2+\sigma_k^2}$ (unit
+# variance under $p_{\sigma_k}$), a score error of $a_k + c_k u$ in $\varepsilon$ units: a
+# *shift* $a$ and a *scale* error $c$. The output law is then $\mathcal N(m_N, P_N)$ and its
+# first-order sensitivities to the error at step $k$ are closed forms
+# (`companion.design_space.gaussian_sensitivity`): with $\Delta_k=\sigma_k^2-\sigma_{k+1}^2$ and
+# $A_k = 1-\Delta_k/(\sigma_d^2+\sigma_k^2)$,
+#
+# $$\frac{\partial m_N}{\partial a_k} = \frac{\Delta_k}{\sigma_k}\prod_{j>k}A_j,\qquad
+#   \frac{\partial P_N}{\partial c_k} = \frac{2A_kP_k\Delta_k}{\sigma_k\sqrt{\sigma_d^2+\sigma_k^2}}
+#   \prod_{j>k}A_j^2 .$$
+#
+# In the continuum limit ($\sigma_{\max}\to\infty$, $\sigma_{\min}\to0$), per unit $\log\sigma$
+# and with $t=\sigma/\sigma_d$,
+#
+# $$\frac{\delta m}{\sigma_d} = \int\frac{a(\sigma)\,d\log\sigma}{\cosh(\log t)},\qquad
+#   \frac{\delta P}{P} = \int c(\sigma)\,\frac{4t}{(1+t^2)^{3/2}}\,d\log\sigma .$$
+#
+# Both kernels are bells in $\log\sigma$: an error at $\sigma\ll\sigma_d$ moves the output
+# little (the steps in $\sigma^2$ are small there), and an error at $\sigma\gg\sigma_d$ is
+# forgotten (the reverse SDE contracts towards the data at rate $2\sigma/(\sigma_d^2+\sigma^2)$
+# per unit $\sigma$). Their maxima sit at $\sigma_d$ (shift) and $\sigma_d/\sqrt2$ (scale). The
+# output KL to $p_{\sigma_{\min}}$ is, to second order, $\tfrac12(\delta m/\sigma_d)^2 +
+# \tfrac14(\delta P/P)^2$, so a score error costs most near the data scale. The figure (left)
+# shows the response to an error localised by a Gaussian bump of width 0.5 in $\log\sigma$,
+# for the sampler of the sweep below ($\rho=7$, $N=79$) and three data scales; check E4.4f
+# compares the closed form with a brute-force computation (finite differences of the output
+# density propagated on the grid with a bump-perturbed denoiser, `BumpDenoiser`).
+#
+# **Sweep (our prediction, with one heuristic step: training removes error where it puts
+# weight).** We train on Gaussian data with the chapter's mixture's mean and variance
+# ($\sigma_d=$ {glue:text}`pm_sd:.3f`), EDM's noise distribution $\ln\sigma\sim\mathcal N(P_{\rm
+# mean}, 1.2^2)$ and weighting, at $P_{\rm mean} = \log\sigma_d + \{${glue:text}`pm_offsets`$\}$,
+# a SiLU MLP (3 hidden layers of 32) for {glue:text}`pm_steps` Adam steps, the same
+# {glue:text}`pm_nseeds` seeds at every $P_{\rm mean}$ (paired), and measure the exact output
+# KL of the $\rho=7$, $N=79$ sampler on the grid. If the weight should sit under the bell,
+# then (E4.4h) $\log\mathrm{KL}$ is U-shaped in $P_{\rm mean}$: the curvature of a quadratic
+# fitted to each seed's five points is positive; (E4.4i) its vertex lies within the bells'
+# half width at half maximum ({glue:text}`pm_hwhm:.2f`, the smaller of the two, from the
+# closed form before any training) of $\log\sigma_d$; (E4.4j) the middle $P_{\rm mean}$ beats
+# both extremes (paired, Bonferroni over the two).
+
+# %% tags=["hide-input"]
+SD_G, MU_G = float(np.sqrt(gmm.covariance()[0, 0])), float(gmm.mean()[0])
+sp79 = ds.schedule_sigmas(79, SMIN, SMAX, 7.0)
+u_c = {h: np.arange(np.log(SMIN) + 1.5, np.log(SMAX) - 1.5, h) for h in (0.02, 0.01)}
+bell_rows, bell_curves = [], {}
+for sd_ in (0.25, SD_G, 2.0):  # the bell follows the data scale
+    sens = dict(zip(("shift", "scale"), ds.gaussian_sensitivity(MU_G, sd_**2, sp79), strict=True))
+    for j, (kind, S) in enumerate(sens.items()):
+        r = {h: ds.bump_response(S, sp79, u, 0.5) for h, u in u_c.items()}
+        bell_curves[(sd_, kind)] = r[0.01]
+        above = u_c[0.01][r[0.01] >= r[0.01].max() / 2]
+        cont = ds.bump_density_response(
+            lambda ell, v=sd_**2, j=j: ds.gaussian_sensitivity_density(ell, v, SMIN)[j],
+            u_c[0.01],
+            0.5,
+        )
+        bell_rows.append(
+            dict(
+                sigma_data=sd_,
+                error=kind,
+                peak_minus_log_sd=stats.refinement(
+                    *[ds.peak_location(u_c[h], r[h]) - np.log(sd_) for h in (0.02, 0.01)]
+                ),
+                continuum_peak=ds.peak_location(u_c[0.01], cont) - np.log(sd_),
+                hwhm=(above[-1] - above[0]) / 2,
+                ends_over_peak=max(r[0.01][0], r[0.01][-1]) / r[0.01].max(),
+            )
+        )
+bells = pd.DataFrame(bell_rows)
+# check: the closed form against finite differences of the grid-propagated output density
+u0 = float(np.log(SD_G))
+sens35 = dict(zip(("shift", "scale"), ds.gaussian_sensitivity(MU_G, SD_G**2, sp35), strict=True))
+fd_err = {}
+for kind, S in sens35.items():
+    out = [
+        propagate(
+            ve_exponential_step,
+            ds.BumpDenoiser(MU_G, SD_G**2, u0, 0.5, e, kind),
+            sp35,
+            n_points=N_FINE,
+            disable=True,
+        )
+        for e in (1e-3, -1e-3)
+    ]
+    fd = (
+        (out[0].mean() - out[1].mean()) / 2e-3 / SD_G
+        if kind == "shift"
+        else (np.log(out[0].var()) - np.log(out[1].var())) / 2e-3
+    )
+    fd_err[kind] = abs(fd / float(ds.bump_response(S, sp35, [u0], 0.5)[0]) - 1)
+bells.assign(peak_minus_log_sd=[iv.value for iv in bells["peak_minus_log_sd"]])
+
+# %% tags=["hide-input"]
+g_gauss = GaussianMixture([1.0], [[MU_G]], [SD_G**2])
+PM_SEEDS = [seed + i for i in range(cfg["pm_seeds"])]
+P_LIST = np.log(SD_G) + np.asarray(cfg["pm_offsets"])
+pm_rows = []
+for P in P_LIST:
+    for s in PM_SEEDS:
+        D = ds.train_checkpoints(
+            g_gauss,
+            [cfg["pm_steps"]],
+            seed=s,
+            width=32,
+            n_train=2048,
+            noise=lognormal(float(P), 1.2),
+            weighting="edm",
+            device=dev,
+        )[cfg["pm_steps"]]
+        kl = ds.output_kl(D, g_gauss, sp79, n_points=N_GRID).value
+        if s == PM_SEEDS[0] and P == P_LIST[len(P_LIST) // 2]:
+            pm_refine = (kl, ds.output_kl(D, g_gauss, sp79, n_points=N_FINE).value)
+        pm_rows.append(dict(p_mean=float(P), seed=s, kl=kl))
+pm = pd.DataFrame(pm_rows)
+pm_kl = pm.pivot(index="seed", columns="p_mean", values="kl")
+x_rel = P_LIST - np.log(SD_G)
+quad = np.array([np.polyfit(x_rel, np.log(pm_kl.loc[s].to_numpy()), 2) for s in PM_SEEDS])
+pm_kl.assign(curvature=quad[:, 0], vertex_minus_log_sd=-quad[:, 1] / (2 * quad[:, 0]))
+
+# %% tags=["hide-input"]
+fig, ax = figure(2)
+for i, sd_ in enumerate((0.25, SD_G, 2.0)):
+    for kind, ls in (("shift", "-"), ("scale", "--")):
+        r = bell_curves[(sd_, kind)]
+        ax[0].plot(
+            u_c[0.01],
+            r / r.max(),
+            ls=ls,
+            color=PALETTE[i],
+            label=f"{kind}, $\\sigma_d$ = {sd_:.2g}",
+        )
+    ax[0].axvline(np.log(sd_), color=PALETTE[i], lw=0.8, alpha=0.6)
+ax[0].set(
+    xlabel=r"$\log\sigma$ of the error bump",
+    ylabel="response / its maximum",
+    title=r"output sensitivity ($\rho=7$, $N=79$)",
+)
+ax[0].legend(fontsize=7)
+mean_, half_ = stats.mean_t_halfwidth(np.log(pm_kl.to_numpy()))
+for s in PM_SEEDS:
+    ax[1].plot(P_LIST, np.log(pm_kl.loc[s]), color="0.7", lw=0.8)
+ax[1].errorbar(P_LIST, mean_, yerr=half_, color=PALETTE[0], marker="o", capsize=3, label="mean")
+ax[1].axvline(np.log(SD_G), color="k", lw=0.8, ls=":", label=r"$\log\sigma_d$")
+ax[1].axvline(-1.2, color=PALETTE[3], lw=0.8, ls="--", label="EDM's $-1.2$")
+ax[1].set(
+    xlabel=r"$P_{\rm mean}$",
+    ylabel=r"$\log$ output KL",
+    title=f"Gaussian data, {cfg['pm_steps']} Adam steps",
+)
+ax[1].legend(fontsize=7)
+
+# %%
+peak_err = max(
+    abs(iv.value - (0.0 if k == "shift" else -0.5 * np.log(2))) + iv.half_width
+    for iv, k in zip(bells["peak_minus_log_sd"], bells["error"], strict=True)
+)
+peak_abs = max(abs(iv.value) + iv.half_width for iv in bells["peak_minus_log_sd"])
+HWHM = float(bells["hwhm"].min())  # fixed by the closed form, before the training
+curv_iv = stats.t_interval(quad[:, 0], note="curvature of log KL in P_mean, per-seed fit")
+vertex_iv = (
+    stats.t_interval(-quad[:, 1] / (2 * quad[:, 0]), note="vertex - log sigma_d, per-seed fit")
+    if bool((quad[:, 0] > 0).all())
+    else stats.undecidable("t", len(PM_SEEDS), "a seed's quadratic is not convex: no minimum")
+)
+mid, lo, hi = P_LIST[len(P_LIST) // 2], P_LIST[0], P_LIST[-1]
+cmp_mid = stats.compare_rivals(
+    pm_kl[mid], {f"P_mean={lo:.2f}": pm_kl[lo], f"P_mean={hi:.2f}": pm_kl[hi]}
+)
+ledger.record(
+    "E4.4f",
+    kind="check",
+    paper=PAPER,
+    claim="closed-form first-order sensitivity of the sampler's output mean and variance to a "
+    "score error bump at log sigma_d (Gaussian data) equals finite differences of the "
+    f"grid-propagated output density ({N_FINE} nodes, rho=7, N=35): largest relative error",
+    measured=max(fd_err.values()),
+    expect=at_most(0.01),
+    section="ds-weighting",
+    rtol=0.5,
+    atol=1e-4,
+)
+ledger.record(
+    "E4.4g",
+    kind="derived",
+    paper=PAPER,
+    claim="the sensitivity of the output law of the VE sampler (rho=7, N=79) to a score error "
+    "localised at log sigma (bump of width 0.5) is a bell whose maximum lies within 0.5 of "
+    "log sigma_d, for shift and scale errors and sigma_d = 0.25, 1.21, 2: largest "
+    "|peak - log sigma_d| plus its numerical error",
+    measured=peak_abs,
+    expect=at_most(0.5),
+    section="ds-weighting",
+    rtol=0.0,
+    atol=0.02,
+)
+ledger.record(
+    "E4.4h",
+    kind="derived",
+    paper=PAPER,
+    claim="Gaussian data, EDM's noise distribution and weighting: log output KL is U-shaped in "
+    f"P_mean over log sigma_d + {list(cfg['pm_offsets'])} ({cfg['pm_steps']} Adam steps): "
+    "curvature of the per-seed quadratic fit",
+    measured=curv_iv,
+    expect=at_least(0.0),
+    section="ds-weighting",
+    **reg_tol(curv_iv),
+)
+ledger.record(
+    "E4.4i",
+    kind="derived",
+    paper=PAPER,
+    claim="the minimum of the U (vertex of the per-seed quadratic) lies within the sensitivity "
+    f"bells' half width at half maximum ({HWHM:.2f}) of log sigma_d: vertex - log sigma_d",
+    measured=vertex_iv,
+    expect=in_range(-HWHM, HWHM),
+    section="ds-weighting",
+    **(reg_tol(vertex_iv) if np.isfinite(vertex_iv.half_width) else {}),
+)
+ledger.record(
+    "E4.4j",
+    kind="derived",
+    paper=PAPER,
+    claim=f"P_mean = log sigma_d gives a smaller output KL than both extremes ({lo:.2f} and "
+    f"{hi:.2f}): smallest excess KL(extreme) - KL(middle), simultaneous over the two",
+    measured=cmp_mid.interval,
+    expect=at_least(0.0),
+    section="ds-weighting",
+    **reg_tol(cmp_mid.interval),
+)
+glue_verdicts(5)
+glue("pm_sd", SD_G, display=False)
+glue("pm_offsets", ", ".join(f"{o:+.1f}" for o in cfg["pm_offsets"]), display=False)
+glue("pm_steps", cfg["pm_steps"], display=False)
+glue("pm_nseeds", len(PM_SEEDS), display=False)
+glue("pm_hwhm", HWHM, display=False)
+glue("pm_fd_err", float(max(fd_err.values())), display=False)
+glue("pm_peak_abs", float(peak_abs), display=False)
+glue("pm_peak_err", float(peak_err), display=False)
+glue("pm_ends", float(bells["ends_over_peak"].max()), display=False)
+glue("pm_cont_scale", float(-bells[bells.error == "scale"]["continuum_peak"].mean()), display=False)
+glue("pm_exact_floor", ds.gaussian_output_kl(MU_G, SD_G**2, sp79), display=False)
+for key, iv in (("curv", curv_iv), ("vert", vertex_iv), ("mid", cmp_mid.interval)):
+    glue(f"pm_{key}", float(iv.value), display=False)
+    glue(f"pm_{key}_lo", float(iv.low), display=False)
+    glue(f"pm_{key}_hi", float(iv.high), display=False)
+glue("pm_dec", cmp_mid.decisive, display=False)
+glue("pm_grid_change", abs(pm_refine[1] - pm_refine[0]), display=False)
+glue("pm_grid_margin", max(abs(cmp_mid.interval.value), cmp_mid.interval.half_width), display=False)
+glue("pm_seed0", PM_SEEDS[0], display=False)
+glue("pm_edm_offset", float(-1.2 - np.log(SD_G)), display=False)
+pd.DataFrame(
+    [
+        dict(rival=r, excess=iv.value, low=iv.low, high=iv.high)
+        for r, iv in cmp_mid.per_rival.items()
+    ]
+).set_index("rival")
+
+# %% [markdown]
+# **Figure.** Left: the first-order response of the output law to a unit score error
+# localised at $\log\sigma$ (solid: shift error, output mean; dashed: scale error, output
+# log-variance), each divided by its maximum, for three data scales (vertical lines:
+# $\log\sigma_d$). Look at how each bell moves with $\sigma_d$. Right: the exact output KL after
+# training with EDM's log-normal centred at $P_{\rm mean}$ (grey: single seeds; blue: mean with
+# 95% t-intervals; dotted: $\log\sigma_d$; dashed: EDM's $-1.2$, tuned for images with
+# $\sigma_d=0.5$).
+#
+# **Result.** The closed form matches the brute-force finite differences to
+# {glue:text}`pm_fd_err:.1e` (relative; check E4.4f: {glue:text}`v_E44f`). Every sensitivity
+# curve is a bell: at the ends of the range of bump centres it is at most
+# {glue:text}`pm_ends:.2f` of its maximum, and its maximum lies within
+# {glue:text}`pm_peak_abs:.2f` of $\log\sigma_d$ for both error kinds and all three data scales
+# (E4.4g: {glue:text}`v_E44g`; the criterion, 0.5 in $\log\sigma$, a factor 1.65 in
+# $\sigma$, was set from the continuum prediction, which puts the scale bell 0.35 below
+# $\log\sigma_d$ and {glue:text}`pm_cont_scale:.2f` after smoothing by the bump, with room for the sampler's
+# discretisation); the continuum closed form puts it at $\log\sigma_d$ (shift) and
+# $\log\sigma_d - \tfrac12\log2$ (scale), and the discrete $N=79$ sampler departs from these by
+# at most {glue:text}`pm_peak_err:.2f` (table above, with the continuum peaks of the
+# bump-smoothed kernels). In the sweep, the curvature of $\log\mathrm{KL}$ in $P_{\rm mean}$ is
+# {glue:text}`pm_curv:.3f` [{glue:text}`pm_curv_lo:.3f`, {glue:text}`pm_curv_hi:.3f`] (E4.4h:
+# {glue:text}`v_E44h`); the vertex lies {glue:text}`pm_vert:.2f` [{glue:text}`pm_vert_lo:.2f`,
+# {glue:text}`pm_vert_hi:.2f`] from $\log\sigma_d$ (E4.4i: {glue:text}`v_E44i`); the middle
+# against the extremes, decided by "{glue:text}`pm_dec`": excess {glue:text}`pm_mid:.3g`
+# [{glue:text}`pm_mid_lo:.3g`, {glue:text}`pm_mid_hi:.3g`] nats (E4.4j: {glue:text}`v_E44j`).
+# For comparison, the exact-score KL of this sampler is {glue:text}`pm_exact_floor:.2g`: the
+# trained networks' KLs can fall below it when their errors cancel part of the discretisation
+# bias. EDM's $P_{\rm mean}=-1.2$ is {glue:text}`pm_edm_offset:.2f` from $\log\sigma_d$ on
+# these data. Doubling the grid nodes moves the middle KL of seed {glue:text}`pm_seed0` by
+# {glue:text}`pm_grid_change:.1e`, against a margin of {glue:text}`pm_grid_margin:.2g` for E4.4j.
+# This is one small network, one budget and Gaussian data, where the sensitivity is exact; on
+# the mixture the location comparison is E4.4d (EDM against VP's uniform $t$).
 #
 # (ds-numerics)=
 # ## E4.5 Numerical accuracy of the exact computations
 #
-# Every KL above is a deterministic number computed by propagating the sampler's output density
-# on a grid of {glue:text}`n_grid` nodes. Its numerical error is measured by recomputing each
-# quantity a verdict rests on with twice the nodes, and compared with its margin: for a
-# deterministic quantity the distance from its criterion's boundary, for a seed-averaged effect
-# the larger of the effect and its 95% half-width. A ratio well below 1 means the grid cannot
-# move any verdict. Independently of the grid, the single Gaussian's output law has a
-# closed form (the sampler's recursion is affine), which checks the whole propagation.
+# Every grid KL above is a deterministic number computed by propagating the sampler's output
+# density on a grid of {glue:text}`n_grid` nodes (E4.2b: {glue:text}`n_rate`). Its numerical
+# error is measured by recomputing the quantities the verdicts rest on with twice the nodes (for
+# a seed-based claim: the first seed's $\Delta\mathrm{KL}$ at the claim's decisive setting),
+# and compared with its margin: for a deterministic quantity the distance from its criterion's
+# boundary, for a seed-averaged effect the larger of the effect and its 95% half-width. A ratio
+# well below 1 means the grid cannot move the verdict. Independently of the grid, the single
+# Gaussian's output law has a closed form (the sampler's recursion is affine), which checks the
+# whole propagation (E4.5b) and is the zero-noise reference of E4.3e and E4.3k.
 
 
 # %% tags=["hide-input"]
@@ -1621,6 +2332,55 @@ num_rows = [
         margin=seed_margin(cmp_kl.interval),
     ),
 ]
+
+
+def refine_dkl(tname, k, n, D=None):
+    """Delta-KL of one seed-0 denoiser on N_GRID and N_FINE nodes."""
+    tg = {"chapter": gmm, **EXTRA}[tname]
+    D = nets0[tname][k] if D is None else D
+    sg, sp = ds.schedule_sigmas(n, SMIN, SMAX), ds.schedule_sigmas(n, SMIN, SMAX, 7.0)
+    return [
+        ds.output_kl(D, tg, sg, n_points=m).value - ds.output_kl(D, tg, sp, n_points=m).value
+        for m in (N_GRID, N_FINE)
+    ]
+
+
+for cid, tname in [
+    ("E4.3a", "chapter"),
+    ("E4.3h", "narrow"),
+    ("E4.3i", "wide"),
+    ("E4.3k", "gaussian"),
+]:
+    if tname in under:  # the decisive (checkpoint, N) of the least-trained family
+        k, n = (int(x) for x in re.findall(r"\d+", under[tname].decisive))
+        c, f = refine_dkl(tname, k, n)
+        num_rows.append(
+            dict(
+                quantity=f"{cid} Delta-KL, {under[tname].decisive}, seed {SEEDS[0]}",
+                coarse=c,
+                fine=f,
+                margin=seed_margin(under[tname].interval),
+            )
+        )
+t_l, n_l = cmp_least.decisive.split(", N=")
+c, f = refine_dkl(t_l, first, int(n_l))
+num_rows.append(
+    dict(
+        quantity=f"E4.3l Delta-KL, {cmp_least.decisive}, {first} steps, seed {SEEDS[0]}",
+        coarse=c,
+        fine=f,
+        margin=seed_margin(cmp_least.interval),
+    )
+)
+c, f = refine_dkl("chapter", None, n_mid, ds.PerturbedDenoiser(gmm, e_max, seed=SEEDS[0]))
+num_rows.append(
+    dict(
+        quantity=f"E4.3d Delta-KL, uniform e = {e_max}, field {SEEDS[0]}",
+        coarse=c,
+        fine=f,
+        margin=seed_margin(d_unif),
+    )
+)
 for cid, t in zip(["E4.3c", "E4.3f", "E4.3g"], [names[0], names[2], names[3]], strict=True):
     num_rows.append(
         dict(
@@ -1641,17 +2401,18 @@ closed_err = max(
 closed_err_coarse = max(
     float(np.max(np.abs(g_rows[f"kl_{k}"] / g_rows[f"kl_{k}_closed"] - 1))) for k in ("exp", "poly")
 )
+num_max = float(numerics["change / margin"].max())
 ledger.record(
     "E4.5a",
     kind="check",
     paper=PAPER,
     claim="doubling the grid nodes changes every grid quantity a verdict rests on by less "
     "than 10% of its margin (largest change / margin)",
-    measured=float(numerics["change / margin"].max()),
+    measured=num_max,
     expect=at_most(0.1),
     section="ds-numerics",
-    rtol=0.5,
-    atol=1e-3,
+    rtol=0.0,
+    atol=0.25 * (0.1 - num_max),
 )
 ledger.record(
     "E4.5b",
@@ -1662,25 +2423,49 @@ ledger.record(
     measured=closed_err,
     expect=at_most(0.01),
     section="ds-numerics",
-    rtol=0.5,
-    atol=1e-5,
+    rtol=0.0,
+    atol=0.25 * abs(0.01 - closed_err),
 )
 glue_verdicts(2)
 glue("num_max", float(numerics["change / margin"].max()), display=False)
 glue("num_argmax", str(numerics["change / margin"].idxmax()), display=False)
 glue("closed_err", closed_err, display=False)
 glue("closed_err_coarse", closed_err_coarse, display=False)
+# the score-error quadrature (4001 nodes) behind E_S and Test 4's trained profile, doubled
+se_nets = nets0["chapter"][first]
+se_ref = float(
+    (ds.score_error(se_nets, gmm, e_sig, n_points=8001) / ds.score_error(se_nets, gmm, e_sig) - 1)
+    .abs()
+    .max()
+)
+glue("se_ref", se_ref, display=False)
+# the closed form as the zero-noise reference of the grid's Delta-KL (single Gaussian, exact score)
+for key, col in [("gdkl", "dkl"), ("gdkl_fine", "dkl_fine")]:
+    err = (g_rows[col] - g_rows["dkl_closed"]).abs()
+    glue(key + "_abs", float(err.max()), display=False)
+    glue(key + "_rel", float((err / g_rows["dkl_closed"].abs()).max()), display=False)
+glue("gdkl_change", float((g_rows["dkl"] - g_rows["dkl_fine"]).abs().max()), display=False)
+glue("num_n", len(numerics), display=False)
 numerics
 
 # %% [markdown]
-# The largest change on doubling the nodes is {glue:text}`num_max:.2g` of its margin
+# Over the {glue:text}`num_n` quantities the largest change on doubling the nodes is
+# {glue:text}`num_max:.2g` of its margin
 # ("{glue:text}`num_argmax`"; E4.5a: {glue:text}`v_E45a`), so none of these verdicts depends on
-# the number of grid nodes. Not refined here: the quadrature order, the 4001-node quadrature of
-# the score error, the $\pm 12\sigma_{\max}$ support of the prior, and the grid behind E4.2c,
-# E4.3d, E4.4b, E4.4d and E4.4e. On the
+# the number of grid nodes. The score-error quadrature behind $E_S$ and Test 4's trained
+# profile changes by at most {glue:text}`se_ref:.1e` (relative) when its 4001 nodes are
+# doubled. Test 4 (E4.3m), E4.3e and E4.3j are closed forms with no grid. Not refined here: the
+# 20001-node KL quadrature, the $\pm 12\sigma_{\max}$ support of the exact prior (E4.2a), and
+# the grid behind E4.4b, E4.4d and E4.4e. On the
 # single Gaussian the grid's output KL differs from the closed form by at most
 # {glue:text}`closed_err_coarse:.1e` (relative) on {glue:text}`n_grid` nodes and
-# {glue:text}`closed_err:.1e` on {glue:text}`n_fine` (E4.5b: {glue:text}`v_E45b`). The sliced
+# {glue:text}`closed_err:.1e` on {glue:text}`n_fine` (E4.5b: {glue:text}`v_E45b`). In the
+# difference $\Delta\mathrm{KL}$ of the two schedules, which the E4.3 verdicts rest on, the
+# grid's error against the closed form is at most {glue:text}`gdkl_abs:.1e` nats on
+# {glue:text}`n_grid` nodes (up to {glue:text}`gdkl_rel:.0%` of $\Delta\mathrm{KL}$, at the
+# largest $N$, where $\Delta\mathrm{KL}$ is smallest) and {glue:text}`gdkl_fine_abs:.1e` on
+# {glue:text}`n_fine`; doubling the nodes changes it by up to {glue:text}`gdkl_change:.1e`,
+# so the doubling change of the table is a fair measure of the coarse grid's error. The sliced
 # $W_2$ distances of E4.4c are sample estimates; their seed-to-seed spread is part of the
 # paired intervals.
 #
@@ -1701,10 +2486,7 @@ ledger.coverage(
             "statement": "Exponential convergence of denoising score matching under gradient "
             "descent training, into a neighbourhood of a minimizer (Theorem 1)",
             "source": "summary",
-            "reason": "the theorem's width, initialisation and step conditions are not "
-            "available to us and not reached on CPU; E4.1a asks whether the decay looks "
-            "geometric outside that regime (a question) and E4.1b checks the parameterisation; "
-            "an NTK-grounded rate test is not done yet",
+            "ids": ["E4.1c", "E4.1d", "E4.1e"],
         },
         {
             "statement": "Sampling error analysis extended to the variance exploding case under "
@@ -1724,12 +2506,19 @@ ledger.coverage(
             "statement": "Theoretical justification for 'bell-shaped' weighting in training (as "
             "used in Karras et al.)",
             "source": "summary",
-            "ids": ["E4.4a", *(["E4.4c", "E4.4e"] if FULL_ONLY else [])],
+            "ids": [
+                "E4.4a",
+                *(["E4.4c", "E4.4e"] if FULL_ONLY else []),
+                "E4.4g",
+                "E4.4h",
+                "E4.4i",
+                "E4.4j",
+            ],
         },
         {
             "statement": "Polynomial schedules are preferable when score error dominates",
             "source": "summary",
-            "ids": ["E4.3a", "E4.3h", "E4.3i"],
+            "ids": ["E4.3a", "E4.3h", "E4.3i", "E4.3k", "E4.3l", "E4.3d", "E4.3m"],
         },
         {
             "statement": "Exponential schedules are better when sampling error dominates",
@@ -1758,7 +2547,8 @@ ledger.coverage(
 # {glue:text}`n_seeds` seeds (Bonferroni-adjusted where a design is compared with several
 # rivals); exact-score claims are deterministic, with their numerical error from doubling the
 # grid (E4.5a). The regression tolerance of a seed-based claim is a quarter of its effect or of
-# its half-width, whichever is smaller.
+# its half-width, whichever is smaller; that of a deterministic claim at most a quarter of its
+# distance from the criterion's boundary (E4.2, E4.3c-g, E4.3j, E4.5).
 
 # %%
 ledger.table()
@@ -1770,18 +2560,28 @@ ledger.table()
 #   factor of Theorem 1, the exact $E_D$ and $E_S$ and the entries of the paper's Table 2 were
 #   not available to us. $E_I$, $E_D$, $E_S$ above are our reconstructions of their *form*; we
 #   compare shapes and orderings, never constants.
-# * **Theorem 1's regime.** The theorem needs very wide networks and specific initialization
-#   and step sizes; we used moderate widths with PyTorch's default initialization and one step
-#   size. A test of the predicted rate through the empirical neural tangent kernel (its spectrum
-#   at initialisation, per-mode residuals, the weighted kernel for each weighting profile) is
-#   not done here.
-# * **The crossover level of the score error.** The exact-score comparison shows that the
-#   well-trained half of the schedule rule depends on the data scale; the score-error level at
-#   which the preference flips, as the reconstructed bound would predict it, is not computed.
-# * **The bell's location.** Whether the output KL is U-shaped in the location of the weighting
-#   ($P_{\rm mean}$), with its minimum near the data scale, needs a sweep of the location with
-#   the exact sensitivity of the output law to a score error at each noise level; E4.4d compares
-#   only two shifted bells.
+# * **Theorem 1's rate and regime.** We test the rate that the linearised (NTK) argument
+#   predicts, in a lazy regime we can reach on CPU: one hidden layer, 12 fitted values, inputs
+#   embedded so that the kernel is well conditioned. The theorem's own rate factor and
+#   neighbourhood, deep networks, and realistic data sets (whose kernels have spectra spanning
+#   many decades, so that the slow modes would need far more steps) are not tested.
+# * **The crossover level on the mixtures.** The bound's crossover level $e^*$ is compared
+#   with the measured one on Gaussian data with random *affine* errors, where every output KL
+#   is a closed form (Test 4). On the mixtures the same sweep (several profiles and $N$, tens
+#   of fields, tens of error levels) costs thousands of grid propagations and is not run, in
+#   `ci` or `full`; there we test one level below $e^*$ (E4.3d). Non-affine errors, which make
+#   the output of Gaussian data non-Gaussian, are covered only by that mixture test.
+# * **Networks on the single Gaussian.** The EDM-preconditioned network learns the Gaussian's
+#   (affine) denoiser within the first checkpoint, so score error never dominates there and
+#   the paper's less-trained half cannot be tested on that target with this network (E4.3k is
+#   a question).
+# * **The bell's location beyond Gaussian data.** The exact sensitivity (a bell near
+#   $\sigma_d$) and the sweep of $P_{\rm mean}$ are for Gaussian data, where the sensitivity is
+#   a closed form; on the mixtures, whose fine structure adds sensitivity at small $\sigma$, the
+#   location is not swept. The link from "errors cost most near $\sigma_d$" to "the best
+#   $P_{\rm mean}$ is near $\log\sigma_d$" is a heuristic step of ours; the sweep tests its
+#   consequence with one small network and one budget in `ci` (more seeds, steps and
+#   $P_{\rm mean}$ values in `full`).
 # * **Scale.** Everything is 1-D or 2-D. The dimension factors of the bounds ($d$ in $E_I$ and
 #   $E_D$) and image-scale conclusions (CIFAR-10, ImageNet with U-Nets) are out of reach here;
 #   we found no experiments of the paper to compare with.
