@@ -288,7 +288,7 @@ glue("data_mean", float(gmm.mean()[0]), display=False)
 # %% tags=["hide-input"]
 gd_data = gmm.sample(4, torch.Generator().manual_seed(seed))
 gd_levels = ds.schedule_sigmas(3, 0.2, 5.0, rho=7.0)
-SD_GMM = float(np.sqrt(gmm.covariance()[0, 0]))
+SD_GMM = float(gmm.covariance()[0, 0]) ** 0.5
 GD_W, GD_W2 = cfg["gd_widths"]
 gd_runs, gd_rows = {}, []
 for p in ds.EPS_PROFILES:
@@ -301,11 +301,15 @@ for p in ds.EPS_PROFILES:
         cond_raw = [float(v[-1] / v[0]) for v in lam_raw]
     prob = ntk.DSMProblem(ntk.fourier_embedding(prob.z, 64, 0.1, seed), prob.xi, prob.omega)
     ens = ntk.NTKEnsemble(64, 1, GD_W, depth=1, beta=0.0, seeds=GD_SEEDS)
+    k0 = ens.ntk(prob.z)  # the kernel at initialisation, for the eigenvectors
     res = ntk.gd_lazy(ens, prob, cfg["gd_steps"], c=1.0, record_every=5)
     gd_runs[p] = res
+    omega_lv = ds.EPS_PROFILES[p](gd_levels)
     for j, s in enumerate(GD_SEEDS):
         rt = ntk.rate_test(res, j)
         lam = res.eigenvalues[j]
+        v_rel = ntk.loss_kernel(k0[j], prob.omega, prob.z.shape[0])[2][:, rt.mode]
+        share = (v_rel**2).reshape(len(gd_levels), -1).sum(1)  # rows are level-major
         gd_rows.append(
             dict(
                 weighting=p,
@@ -319,6 +323,9 @@ for p in ds.EPS_PROFILES:
                 window=f"{rt.window[0]}-{rt.window[-1]}",
                 orders_fallen=float(np.log10(res.losses[j, 0] / res.losses[j, -1])),
                 kernel_change=res.kernel_change[j],
+                least_weighted_share=float(share[int(torch.argmin(omega_lv))])
+                if float(omega_lv.max() / omega_lv.min()) > 1.5
+                else np.nan,
             )
         )
     if p == "flat":  # width check: kernel trace at initialisation on the same inputs, two widths
@@ -381,7 +388,7 @@ for cid, p in [("E4.1c", "flat"), ("E4.1d", "bell"), ("E4.1e", "increasing")]:
         **reg_tol(ratio_iv[p]),
     )
 log_tr = stats.t_interval(np.log(tr[1] / tr[0]))
-kchange = stats.t_interval(gd["kernel_change"])
+kchange = float(gd["kernel_change"].max())
 ledger.record(
     "E4.1b",
     kind="check",
@@ -400,12 +407,12 @@ ledger.record(
     kind="check",
     paper=PAPER,
     claim=f"the GD runs of E4.1c-e are lazy: relative kernel change ||K_T - K_0|| / ||K_0|| "
-    f"at width {GD_W} (all weightings and seeds)",
+    f"at width {GD_W}, largest over the weightings and seeds",
     measured=kchange,
     expect=at_most(0.05),
     section="ds-gd",
-    rtol=0.0,
-    atol=0.25 * kchange.half_width,
+    rtol=0.1,
+    atol=0.0,
 )
 glue_verdicts(5)
 for p in ds.EPS_PROFILES:
@@ -420,8 +427,9 @@ glue("gd_cond_raw_lo", min(cond_raw), display=False)
 glue("gd_cond_raw_hi", max(cond_raw), display=False)
 glue("gd_cond_lo", float(gd["cond"].min()), display=False)
 glue("gd_cond_hi", float(gd["cond"].max()), display=False)
-glue("gd_kchange", kchange.value, display=False)
-glue("gd_kchange_max", float(gd["kernel_change"].max()), display=False)
+glue("gd_kchange", float(gd["kernel_change"].mean()), display=False)
+glue("gd_kchange_max", kchange, display=False)
+glue("gd_least_share", float(gd["least_weighted_share"].mean()), display=False)
 glue("gd_tr_ratio", float(np.exp(log_tr.value)), display=False)
 glue("gd_width", GD_W, display=False)
 glue("gd_width2", GD_W2, display=False)
@@ -456,7 +464,9 @@ gd.set_index(["weighting", "seed"])[
 # a weighting that puts little weight on one level shrinks that level's eigenvalues relative to
 # $\lambda_{\max}$ (mean condition numbers {glue:text}`gd_cond_flat:.0f`,
 # {glue:text}`gd_cond_bell:.0f`, {glue:text}`gd_cond_increasing:.0f`): with the step tied to
-# $\lambda_{\max}$, the least-weighted level sets the rate. The kernel moved by
+# $\lambda_{\max}$, the least-weighted level sets the rate (the relevant eigenvector has on
+# average {glue:text}`gd_least_share:.2f` of its mass on the least-weighted level, for the bell
+# and increasing weightings). The kernel moved by
 # {glue:text}`gd_kchange:.3f` on average (largest {glue:text}`gd_kchange_max:.3f`; check E4.1f:
 # {glue:text}`v_E41f`).
 #
@@ -1727,7 +1737,7 @@ ax[1].legend(fontsize=7, loc="upper left", ncol=2)
 # log sigma_min and log sigma_max, wide enough for every design's support)
 h_ls = float(np.log(SMAX / SMIN)) / 40
 grid_ls = float(np.log(SMIN)) + h_ls * (torch.arange(-16, 56, dtype=torch.float64) + 0.5)
-SD_DATA = float(np.sqrt(gmm.covariance()[0, 0]))
+SD_DATA = float(gmm.covariance()[0, 0]) ** 0.5
 dens = {
     n: ds.eps_weight_density(n, grid_ls, sigma_data=SD_DATA, n=100_000) for n in ds.TRAINING_PRESETS
 }
@@ -2034,7 +2044,7 @@ rivals
 # both extremes (paired, Bonferroni over the two).
 
 # %% tags=["hide-input"]
-SD_G, MU_G = float(np.sqrt(gmm.covariance()[0, 0])), float(gmm.mean()[0])
+SD_G, MU_G = float(gmm.covariance()[0, 0]) ** 0.5, float(gmm.mean()[0])
 sp79 = ds.schedule_sigmas(79, SMIN, SMAX, 7.0)
 u_c = {h: np.arange(np.log(SMIN) + 1.5, np.log(SMAX) - 1.5, h) for h in (0.02, 0.01)}
 bell_rows, bell_curves = [], {}
@@ -2053,9 +2063,8 @@ for sd_ in (0.25, SD_G, 2.0):  # the bell follows the data scale
             dict(
                 sigma_data=sd_,
                 error=kind,
-                peak_minus_log_sd=stats.refinement(
-                    *[ds.peak_location(u_c[h], r[h]) - np.log(sd_) for h in (0.02, 0.01)]
-                ),
+                peak_coarse=ds.peak_location(u_c[0.02], r[0.02]) - np.log(sd_),
+                peak_minus_log_sd=ds.peak_location(u_c[0.01], r[0.01]) - np.log(sd_),
                 continuum_peak=ds.peak_location(u_c[0.01], cont) - np.log(sd_),
                 hwhm=(above[-1] - above[0]) / 2,
                 ends_over_peak=max(r[0.01][0], r[0.01][-1]) / r[0.01].max(),
@@ -2083,7 +2092,7 @@ for kind, S in sens35.items():
         else (np.log(out[0].var()) - np.log(out[1].var())) / 2e-3
     )
     fd_err[kind] = abs(fd / float(ds.bump_response(S, sp35, [u0], 0.5)[0]) - 1)
-bells.assign(peak_minus_log_sd=[iv.value for iv in bells["peak_minus_log_sd"]])
+bells
 
 # %% tags=["hide-input"]
 g_gauss = GaussianMixture([1.0], [[MU_G]], [SD_G**2])
@@ -2145,11 +2154,16 @@ ax[1].set(
 ax[1].legend(fontsize=7)
 
 # %%
-peak_err = max(
-    abs(iv.value - (0.0 if k == "shift" else -0.5 * np.log(2))) + iv.half_width
-    for iv, k in zip(bells["peak_minus_log_sd"], bells["error"], strict=True)
+peak_err = float(
+    (bells["peak_minus_log_sd"] - np.where(bells["error"] == "shift", 0.0, -0.5 * np.log(2)))
+    .abs()
+    .max()
 )
-peak_abs = max(abs(iv.value) + iv.half_width for iv in bells["peak_minus_log_sd"])
+peak_abs = stats.refinement(  # bump centres every 0.02 and every 0.01 in log sigma
+    float(bells["peak_coarse"].abs().max()),
+    float(bells["peak_minus_log_sd"].abs().max()),
+    note="largest |peak - log sigma_d|",
+)
 HWHM = float(bells["hwhm"].min())  # fixed by the closed form, before the training
 curv_iv = stats.t_interval(quad[:, 0], note="curvature of log KL in P_mean, per-seed fit")
 vertex_iv = (
@@ -2181,7 +2195,7 @@ ledger.record(
     claim="the sensitivity of the output law of the VE sampler (rho=7, N=79) to a score error "
     "localised at log sigma (bump of width 0.5) is a bell whose maximum lies within 0.5 of "
     "log sigma_d, for shift and scale errors and sigma_d = 0.25, 1.21, 2: largest "
-    "|peak - log sigma_d| plus its numerical error",
+    "|peak - log sigma_d|",
     measured=peak_abs,
     expect=at_most(0.5),
     section="ds-weighting",
@@ -2229,7 +2243,7 @@ glue("pm_steps", cfg["pm_steps"], display=False)
 glue("pm_nseeds", len(PM_SEEDS), display=False)
 glue("pm_hwhm", HWHM, display=False)
 glue("pm_fd_err", float(max(fd_err.values())), display=False)
-glue("pm_peak_abs", float(peak_abs), display=False)
+glue("pm_peak_abs", peak_abs.value, display=False)
 glue("pm_peak_err", float(peak_err), display=False)
 glue("pm_ends", float(bells["ends_over_peak"].max()), display=False)
 glue("pm_cont_scale", float(-bells[bells.error == "scale"]["continuum_peak"].mean()), display=False)
