@@ -89,10 +89,10 @@ def test_wide_network_is_lazy_and_follows_the_linearised_rate():
     slope = np.polyfit(win, np.log(res.losses[0, win]), 1)[0]
     assert slope / ntk.predicted_log_rate(lam[i], h) == pytest.approx(1.0, abs=0.1)
     rt = ntk.rate_test(res, 0)
-    assert (rt.mode, rt.window.tolist()) == (i, win.tolist())
-    assert rt.ratio == pytest.approx(slope / ntk.predicted_log_rate(lam[i], h))
+    assert rt.mode >= i and rt.window.size >= 5
+    assert rt.ratio == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ValueError, match="run more steps"):
-        ntk.rate_test(res, 0, share=1.1)
+        ntk.rate_test(res, 0, slope_tol=0.0)
     assert res.losses[0, -1] < 1e-10 * res.losses[0, 0]
 
 
@@ -116,6 +116,14 @@ def test_mode_selection_and_window():
     pl = ntk.predicted_loss(c0, lam, 1.0, 1, win)
     assert np.all(c0[1] ** 2 * 0.9 ** (2 * win) >= 0.5 * pl)
     assert ntk.predicted_log_rate(0.1, 1.0) == pytest.approx(2 * math.log(0.9))
+    # a near-degenerate pair of slow modes: neither holds half of the loss, both set its rate
+    c0 = np.array([1.0, 1.2, 1.0])
+    lam = np.array([0.0100, 0.0101, 1.0])
+    assert ntk.dominance_window(c0, lam, 1.0, 0, 300, share=0.5, floor=1e-30).size == 0
+    win = ntk.dominance_window(c0, lam, 1.0, 0, 300, floor=1e-30, slope_tol=0.01)
+    assert win.size > 100
+    pl = np.log(ntk.predicted_loss(c0, lam, 1.0, 1, np.append(win, win[-1] + 1)))
+    assert np.all(np.abs(np.diff(pl)[:-1] / (2 * math.log(0.99)) - 1) <= 0.01 + 1e-12)
     with pytest.raises(ValueError, match="no mode"):
         ntk.relevant_mode(c0, threshold=2.0)
 
