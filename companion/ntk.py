@@ -487,6 +487,8 @@ def dominance_window(
     if slope_tol is None:
         dominant = terms[:, mode] >= share * total
     else:
+        if f[mode] == 0.0:  # a mode that vanishes in one step sets no rate
+            return k[:0]
         rate = 2.0 * math.log(f[mode])
         local = np.append(np.diff(np.log(total)), np.nan)
         dominant = np.abs(local - rate) <= slope_tol * abs(rate)
