@@ -580,7 +580,7 @@ class RegressionMixture(_KernelBase):
         if self.slope is not None:
             means = self.intercept + torch.cat([z, h], -1) @ self.slope.T
         else:
-            means = self.intercept.expand(z.shape[0], -1)
+            means = self.intercept + torch.zeros_like(z)  # an op, not a view of the leaf
         stds = (self.min_std + torch.exp(self.log_s)).expand_as(means)
         return KernelParams(torch.log_softmax(ell, -1), means, stds)
 

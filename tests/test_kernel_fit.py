@@ -157,6 +157,8 @@ def test_multistart_and_chain_kernel(mixture):
     p = kern(torch.linspace(-2, 2, 5, dtype=F64), 0.5, 2)
     assert p.log_w.shape == (5, 2)
     assert torch.allclose(torch.logsumexp(p.log_w, -1), torch.zeros(5, dtype=F64))
+    const = kf.RegressionMixture(3, 4, 0.5, 0.8, means="constant")
+    assert not any(v.requires_grad for v in kf.chain_kernel([const])(p.means[:, 0], 0.5, 1))
 
 
 def test_grouped_floor_is_the_lost_information(mixture):
