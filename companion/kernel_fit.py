@@ -622,13 +622,15 @@ def step_value(problem: StepProblem, model: nn.Module) -> float:
 class StepFit:
     """Result of :func:`fit_step`: ``value`` (final per-step KL), ``history`` (value after each
     L-BFGS call), ``n_evals`` (objective evaluations), ``seconds``, ``converged`` (the last call
-    changed the value by less than the tolerance)."""
+    changed the value by less than the tolerance), ``nonfinite`` (how many times a line-search
+    trial point gave a non-finite objective; each time L-BFGS restarts from the best state)."""
 
     value: float
     history: list[float]
     n_evals: int
     seconds: float
     converged: bool
+    nonfinite: int = 0
 
 
 def fit_step(
@@ -642,8 +644,10 @@ def fit_step(
     r"""Minimise the exact per-step KL of ``model`` on ``problem`` with L-BFGS (strong Wolfe).
 
     Full batch, float64. L-BFGS runs in calls of ``chunk`` iterations (at most ``max_iter`` in
-    all) and stops when a call improves the objective by less than ``tolerance`` (nats).
-    The model is left at the best parameters found.
+    all) and stops when a call improves the objective by less than ``tolerance`` (nats). A
+    non-finite objective at a line-search trial point restarts L-BFGS from the best state (at
+    most 3 times, counted in ``StepFit.nonfinite``).
+    The model is left at the best parameters found (checked after each call).
     """
     max_iter = _check_int("max_iter", max_iter, 1)
     chunk = _check_int("chunk", chunk, 1)
@@ -653,36 +657,49 @@ def fit_step(
         raise ValueError("model has no trainable parameters")
     if any(p.dtype != torch.float64 for p in params):
         raise ValueError("model parameters must be float64")
-    opt = torch.optim.LBFGS(
-        params,
-        lr=1.0,
-        max_iter=chunk,
-        max_eval=int(chunk * 1.25) + 1,
-        history_size=history_size,
-        tolerance_grad=1e-12,
-        tolerance_change=1e-15,
-        line_search_fn="strong_wolfe",
-    )
+
+    def new_optimiser() -> torch.optim.LBFGS:
+        return torch.optim.LBFGS(
+            params,
+            lr=1.0,
+            max_iter=chunk,
+            max_eval=int(chunk * 1.25) + 1,
+            history_size=history_size,
+            tolerance_grad=1e-12,
+            tolerance_change=1e-15,
+            line_search_fn="strong_wolfe",
+        )
+
+    opt = new_optimiser()
     n_evals = 0
 
     def closure() -> Tensor:
         nonlocal n_evals
         opt.zero_grad()
         loss = problem.kl(model(problem.features))
+        n_evals += 1
         if not bool(torch.isfinite(loss)):
             raise FloatingPointError("per-step KL became non-finite during the fit")
         loss.backward()
-        n_evals += 1
         return loss
 
     t0 = time.perf_counter()
     best = step_value(problem, model)
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     history = [best]
-    done, converged = 0, False
+    done, converged, nonfinite = 0, False, 0
     while done < max_iter:
-        opt.step(closure)
         done += chunk
+        try:
+            opt.step(closure)
+        except FloatingPointError:
+            # a line-search trial point overflowed: restart L-BFGS from the best state (3 times)
+            nonfinite += 1
+            model.load_state_dict(best_state)
+            opt = new_optimiser()
+            if nonfinite >= 3:
+                break
+            continue
         v = step_value(problem, model)
         history.append(v)
         if v < best:
@@ -695,7 +712,7 @@ def fit_step(
             converged = True
             break
     model.load_state_dict(best_state)
-    return StepFit(best, history, n_evals, time.perf_counter() - t0, converged)
+    return StepFit(best, history, n_evals, time.perf_counter() - t0, converged, nonfinite)
 
 
 @dataclass

@@ -220,3 +220,27 @@ def test_bad_inputs(mixture):
     with pytest.raises(ValueError, match="float64"):
         kf.fit_step(prob, torch.nn.Linear(2, 3))
     assert np.isfinite(prob.n_points)
+
+
+def test_nonfinite_trial_points_restart_from_the_best_state(mixture):
+    prob = kf.step_problem(mixture, CHAIN, 2, CONTEXTS, **GRID)
+
+    class Flaky(torch.nn.Module):
+        """A kernel whose 5th evaluation overflows (as a wild line-search step would)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = kf.NetworkedMixture(2, 8, 0.5, generator=torch.Generator().manual_seed(0))
+            self.calls = 0
+
+        def forward(self, features):
+            self.calls += 1
+            p = self.inner(features)
+            return p._replace(stds=p.stds * math.inf) if self.calls == 5 else p
+
+    model = Flaky()
+    start = kf.step_value(prob, model)
+    fit = kf.fit_step(prob, model, max_iter=60, chunk=20)
+    assert fit.nonfinite == 1
+    assert math.isfinite(fit.value) and fit.value < start
+    assert kf.step_value(prob, model) == pytest.approx(fit.value, rel=1e-12)
