@@ -573,6 +573,50 @@ class RegressionMixture(_KernelBase):
         s0 = max(float(step_std) - self.min_std, 0.5 * float(step_std))
         self.log_s = nn.Parameter(torch.full((self.K,), math.log(s0), dtype=torch.float64))
 
+    def initialise(
+        self, problem: StepProblem, generator: torch.Generator | None = None
+    ) -> RegressionMixture:
+        r"""Data-driven start on ``problem`` (in place; returns ``self``).
+
+        A weighted least-squares regression of :math:`z_{t-1}` on :math:`(1, z_t, \phi(c))`
+        under :math:`q(y, z\mid c)` gives a common slope (``means="affine"``; no regression for
+        ``"constant"``); the intercepts go to the :math:`(k + \frac12)/K` quantiles of the
+        residual (of :math:`z_{t-1}` itself for constant means), jittered by up to a quarter of
+        their spacing with ``generator``; the component standard deviations start at the
+        residual standard deviation over :math:`\sqrt K`. The logit network keeps its random
+        initialisation, so starts differ by ``generator`` and the network.
+        """
+        with torch.no_grad():
+            z, h = self._split(problem.features)
+            w = problem.weight  # (m, n)
+            wp = w.sum(-1)
+            total = float(wp.sum())
+            if self.slope is not None:
+                X = torch.cat([torch.ones_like(z), z, h], -1)
+                ybar = (w * problem.y).sum(-1) / wp.clamp_min(1e-300)
+                A = X.T @ (wp[:, None] * X)
+                A = A + 1e-10 * torch.trace(A) * torch.eye(A.shape[0], dtype=torch.float64)
+                beta = torch.linalg.solve(A, X.T @ (wp * ybar))
+                resid = problem.y[None, :] - (X @ beta)[:, None]
+                self.slope.copy_(beta[1:].expand(self.K, -1))
+                offset = float(beta[0])
+            else:
+                resid = problem.y[None, :].expand_as(w)
+                offset = 0.0
+            r, ww = resid.reshape(-1), w.reshape(-1) / total
+            order = torch.argsort(r)
+            cdf = torch.cumsum(ww[order], 0)
+            levels = (torch.arange(self.K, dtype=torch.float64) + 0.5) / self.K
+            idx = torch.searchsorted(cdf, levels).clamp_max(r.numel() - 1)
+            q = r[order][idx]
+            mean_r = float((ww * r).sum())
+            sd = math.sqrt(max(float((ww * (r - mean_r) ** 2).sum()), 1e-12))
+            gap = (float(q[-1] - q[0]) / (self.K - 1)) if self.K > 1 else 0.0
+            self.intercept.copy_(offset + q + _uniform((self.K,), 0.25 * gap, generator))
+            s0 = max(sd / math.sqrt(self.K) - self.min_std, 0.1 * sd)
+            self.log_s.fill_(math.log(s0))
+        return self
+
     def forward(self, features: Tensor) -> KernelParams:
         """Kernel parameters at the features ``(m, 1 + d)``, each ``(m, K)``."""
         z, h = self._split(features)

@@ -244,3 +244,16 @@ def test_nonfinite_trial_points_restart_from_the_best_state(mixture):
     assert fit.nonfinite == 1
     assert math.isfinite(fit.value) and fit.value < start
     assert kf.step_value(prob, model) == pytest.approx(fit.value, rel=1e-12)
+
+
+def test_literal_initialisation_is_the_gaussian_regression():
+    # on a Gaussian target the reverse kernel is a Gaussian regression: the data-driven start
+    # of the literal class with K = 1 is already (almost) exact, before any optimisation
+    target = _gaussian()
+    prob = kf.step_problem(target, CHAIN, 2, CONTEXTS, **GRID)
+    g = torch.Generator().manual_seed(0)
+    model = kf.RegressionMixture(1, 4, math.sqrt(CHAIN.b2(2)), CHAIN.a(2), generator=g)
+    assert kf.step_value(prob, model) > 1e-3
+    assert kf.step_value(prob, model.initialise(prob, g)) < 1e-6
+    wide = kf.RegressionMixture(5, 4, 0.5, 0.8, generator=g).initialise(prob, g)
+    assert bool((wide.intercept[1:] > wide.intercept[:-1]).all())  # spread over the residual
