@@ -28,7 +28,9 @@ and returning :class:`companion.mixture_kernels.KernelParams`):
   :class:`companion.mixture_kernels.MixtureKernelNet`, one network per step);
 * :class:`RegressionMixture`: the paper's literal class, ReLU-network logits with component
   means affine in the features :math:`(z_t, \phi(c))` (mixtures of regressions, Norets 2010) or
-  constant, and constant component variances.
+  constant, and constant component variances. Its fits depend strongly on the start:
+  :meth:`RegressionMixture.initialise` places the components from the tabulated joint law
+  (a weighted regression and residual quantiles).
 
 Contexts are rows of a ``(n_c, d)`` tensor. Every class passes the context through a
 :class:`ContextMap` :math:`\phi` (identity, a linear map learned jointly, or a fixed
