@@ -1692,8 +1692,10 @@ ax[1].legend(fontsize=7, loc="upper left", ncol=2)
 # {glue:text}`v_E43d`).
 #
 # **What the reconstruction can and cannot carry.** It can carry the direction of "less
-# trained $\to$ polynomial": with our $E_D$ and $E_S$, every error profile we tried has a
-# finite $e^*$ above which $\rho=7$ has the smaller bound. It cannot carry *when* the advice
+# trained $\to$ polynomial" for the five profiles of the sweep, the networks' measured one
+# included: with our $E_D$ and $E_S$ each has a finite $e^*$ above which $\rho=7$ has the
+# smaller bound (an error concentrated at high noise, like the bump at $\sigma=2$ above, would
+# not). It cannot carry *when* the advice
 # applies: its $e^*$ misses the measured crossover by the factors above, does not order the
 # profiles as the measurement does, and, because $E_D$ depends on the grid only, it predicts an
 # exponential win at small error on every target, while on the single Gaussian with the data's
