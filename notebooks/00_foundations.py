@@ -1012,7 +1012,7 @@ heun_state = (
     if order_settled["heun"]
     else f"it has not settled: doubling the grid from {c1} to {c2} still moves it by "
     f"{order_fit['heun'].grid_error / 2:.2f}. Its KL at these N is at most {heun_floor:.0e}"
-    + (", at the floor of the grid's own error" if heun_floor < 1e-6 else "")
+    + (", at the floor of the grid error" if heun_floor < 1e-6 else "")
     + ", so this profile cannot say whether Heun is second order on the mixture, and F5 is a "
     "question here"
 )
@@ -1021,7 +1021,7 @@ f11_names = " and ".join(k.capitalize() for k in f11_fail)
 f11_state = (
     "every order passes it"
     if not f11_fail
-    else f"{f11_names}'s is the one that fails it, which is why its order claim is a question"
+    else f"the order of {f11_names} is the one that fails it, which is why it is a question"
     if len(f11_fail) == 1
     else f"{f11_names} fail it, which is why their order claims are questions"
 )
