@@ -18,13 +18,11 @@ the chapter), used as proxies up to one fitted constant.
 * A controlled score-error model: :class:`PerturbedDenoiser`.
 * Exact end-to-end KL of the VE exponential-integrator sampler: :func:`schedule_sigmas`,
   :func:`output_kl`.
-* Training drivers: :func:`discrete_levels`, :data:`EPS_PROFILES`, :func:`gd_dsm` (full-batch
-  GD on the empirical DSM loss, E4.1) (its decay is fitted by :func:`companion.stats.fit_decay`),
+* Training drivers: :func:`discrete_levels`, :data:`EPS_PROFILES`,
   :func:`train_checkpoints` (Adam checkpoints, E4.3), :data:`TRAINING_PRESETS` and
   :func:`train_preset` (noise distribution x weighting, E4.4), :func:`eps_weight_density`.
 * Independent references and machinery checks: :func:`gaussian_output_kl` (closed-form output
-  KL of the sampler for Gaussian data, no grid) and :func:`gd_ntk_trace` (trace of the
-  empirical neural tangent kernel of the GD network at initialisation).
+  KL of the sampler for Gaussian data, no grid).
 * The crossover level of the score error (E4.3): error shapes :data:`ERROR_PROFILES`,
   :func:`normalised_profile`, :func:`interpolated_profile`; the level :func:`bound_crossover`
   at which the reconstructed bounds of the two schedules are equal; random affine errors
@@ -55,7 +53,7 @@ from .grid import GridDensity, Quadrature, kl_divergence, sampler_output_kl
 from .nets import MLPDenoiser
 from .samplers import Denoiser, ve_exponential_step
 from .schedules import VPLinear, exponential_sigmas, karras_sigmas
-from .training import NoiseDistribution, lognormal, loguniform, train, train_denoiser
+from .training import NoiseDistribution, lognormal, loguniform, train_denoiser
 
 __all__ = [
     "bound_initialization",
@@ -69,15 +67,12 @@ __all__ = [
     "output_kl",
     "discrete_levels",
     "EPS_PROFILES",
-    "eps_profile_weighting",
-    "gd_dsm",
     "train_checkpoints",
     "TrainingPreset",
     "TRAINING_PRESETS",
     "train_preset",
     "eps_weight_density",
     "gaussian_output_kl",
-    "gd_ntk_trace",
     "normalised_profile",
     "ERROR_PROFILES",
     "interpolated_profile",
@@ -375,71 +370,6 @@ EPS_PROFILES: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-def eps_profile_weighting(profile: str, levels: Tensor) -> Callable[[Tensor, float], Tensor]:
-    r"""Denoiser-loss weighting ``w(sigma, sigma_data)`` equal to :math:`\omega(\sigma)/\sigma^2`,
-    with :math:`\omega` from :data:`EPS_PROFILES` normalised to mean 1 over ``levels``."""
-    check_in("profile", profile, list(EPS_PROFILES))
-    omega = EPS_PROFILES[profile]
-    norm = float(omega(torch.as_tensor(levels, dtype=torch.float64)).mean())
-
-    def weighting(s: Tensor, sd: float) -> Tensor:
-        return omega(s) / norm / s**2
-
-    return weighting
-
-
-def gd_dsm(
-    data: Tensor,
-    levels: Tensor,
-    width: int,
-    steps: int,
-    lr: float,
-    depth: int = 2,
-    profile: str = "flat",
-    seed: int = 0,
-    device: torch.device | str | None = None,
-) -> np.ndarray:
-    r"""Full-batch GD on the empirical weighted DSM loss with fixed noise draws (Theorem 1's setting).
-
-    :math:`\bar L(\theta) = \frac{1}{nN}\sum_{i,j}\omega(\sigma_j)\,\|F_\theta(x_i+\sigma_j\xi_{ij},
-    \sigma_j) - \xi_{ij}\|^2` with a ReLU MLP :math:`F_\theta` (the :math:`\varepsilon`-prediction
-    head of :class:`companion.nets.MLPDenoiser`, i.e. a score network
-    :math:`s_\theta=-F_\theta/\sigma`), constant step ``lr``.
-
-    Args:
-        data: ``(n, d)`` training points.
-        levels: the ``N`` noise levels.
-        width, depth: of the ReLU MLP (PyTorch default initialisation, seeded by ``seed``).
-        steps: GD iterations.
-        lr: constant step size.
-        profile: key of :data:`EPS_PROFILES`.
-
-    Returns:
-        The loss before each step, shape ``(steps,)``.
-    """
-    if data.ndim != 2:
-        raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
-    lv = torch.as_tensor(levels, dtype=torch.float64)
-    torch.manual_seed(seed)
-    model = MLPDenoiser(data.shape[1], width, depth, "relu", parameterization="eps")
-    if device is not None:
-        model = model.to(device)
-    res = train(
-        model,
-        data.float(),
-        steps,
-        discrete_levels(lv),
-        eps_profile_weighting(profile, lv),
-        optimizer="gd",
-        lr=lr,
-        fixed_noise=True,
-        n_noise=lv.numel(),
-        seed=seed,
-        disable=True,
-    )
-    return np.asarray(res.losses)
-
-
 # -- E4.3: trained checkpoints --------------------------------------------------------------------
 def train_checkpoints(
     gmm: GaussianMixture,
@@ -541,23 +471,11 @@ def _presets(sigma_min: float = 0.002, sigma_max: float = 80.0) -> dict[str, Tra
             loguniform(sigma_min, sigma_max),
             _decreasing_weight,
         ),
-        "bell-high": TrainingPreset(
-            "bell-high",
-            "log-normal(+1.5, 1.2), EDM weight (bell at high sigma)",
-            lognormal(1.5, 1.2),
-            "edm",
-        ),
-        "bell-low": TrainingPreset(
-            "bell-low",
-            "log-normal(-3.5, 1.2), EDM weight (bell at low sigma)",
-            lognormal(-3.5, 1.2),
-            "edm",
-        ),
     }
 
 
 #: The training designs compared in E4.4 (EDM's choice, Song's VE and VP choices, an increasing
-#: and a decreasing weighting, and bells shifted to high and low noise).
+#: and a decreasing weighting).
 TRAINING_PRESETS: dict[str, TrainingPreset] = _presets()
 
 
@@ -683,34 +601,6 @@ def gaussian_output_kl(
         m, p = a * m, a * a * p + delta
     t = var + float(s[-1]) ** 2  # target variance
     return 0.5 * (t / p + m * m / p - 1.0 + math.log(p / t))
-
-
-def gd_ntk_trace(data: Tensor, levels: Tensor, width: int, depth: int = 2, seed: int = 0) -> float:
-    r"""Mean squared parameter-gradient norm of the network of :func:`gd_dsm` at initialisation.
-
-    :math:`\frac{1}{nN}\sum_{i,j}\|\nabla_\theta F_\theta(x_i+\sigma_j\xi_{ij},\sigma_j)\|_F^2`, the
-    normalised trace of the empirical neural tangent kernel on the training inputs, for the very
-    network :func:`gd_dsm` starts from (same ``seed``, width, depth). Under PyTorch's standard
-    parameterisation it grows with the width, so a constant GD step is effectively larger for
-    wider networks.
-    """
-    if data.ndim != 2:
-        raise ValueError(f"data must have shape (n, d), got {tuple(data.shape)}")
-    lv = torch.as_tensor(levels, dtype=torch.float32).reshape(-1)
-    torch.manual_seed(seed)
-    model = MLPDenoiser(data.shape[1], width, depth, "relu", parameterization="eps")
-    g = torch.Generator().manual_seed(seed)
-    x0 = data.float().repeat(lv.numel(), 1)
-    s = lv.repeat_interleave(data.shape[0])
-    x = x0 + s.unsqueeze(-1) * torch.randn(x0.shape, generator=g)
-    params = [q for q in model.parameters() if q.requires_grad]
-    f = (x - model(x, s)) / s.unsqueeze(-1)  # the eps head F, shape (nN, d)
-    total = 0.0
-    for i in range(f.shape[0]):
-        for k in range(f.shape[1]):
-            grads = torch.autograd.grad(f[i, k], params, retain_graph=True)
-            total += sum(float((gr**2).sum()) for gr in grads)
-    return total / x.shape[0]
 
 
 # -- the crossover level of the score error (chapter 04, E4.3) -----------------------------------
