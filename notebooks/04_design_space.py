@@ -2401,12 +2401,24 @@ glue(
     display=False,
 )
 glue("pm_n_cells", int(pm_mat.size), display=False)
+pm_undecided = [
+    c["id"]
+    for c in ledger.claims
+    if c["id"] in ("E4.4i", "E4.4j") and c["verdict"] == "inconclusive"
+]
 glue(
     "pm_scale_text",
-    "This ci profile cannot decide E4.4i and E4.4j: their intervals are as wide as the "
-    "criterion; only the `full` profile (7 offsets x 8 seeds) can."
-    if profile == "ci"
-    else f"The `full` profile runs {len(P_LIST)} offsets x {len(PM_SEEDS)} seeds.",
+    (
+        f"At {len(P_LIST)} offsets x {len(PM_SEEDS)} seeds this profile cannot decide "
+        + " and ".join(pm_undecided)
+        + "; the criterion needs the `full` profile (7 offsets x 8 seeds)."
+        if profile == "ci"
+        else f"At {len(P_LIST)} offsets x {len(PM_SEEDS)} seeds, "
+        + " and ".join(pm_undecided)
+        + " remain undecided."
+    )
+    if pm_undecided
+    else f"At {len(P_LIST)} offsets x {len(PM_SEEDS)} seeds E4.4i and E4.4j are decided.",
     display=False,
 )
 for key, iv in (("curv", curv_iv), ("vert", vertex_iv), ("mid", cmp_mid.interval)):
