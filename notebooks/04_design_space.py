@@ -734,7 +734,7 @@ ratio_tab.assign(**{"E_D misranks": misranked, "best by KL": best_kl, "best by E
 # %% tags=["hide-input"]
 fig, ax = figure(2)
 # distinct hues for rho=1 and rho=7 (the colorblind palette's orange and vermillion are close)
-SCHED_COL = {"exponential": 0, "rho=1": 2, "rho=3": 4, "rho=7": 3, "rho=15": 5}
+SCHED_COL = {"exponential": 0, "rho=1": 2, "rho=3": 4, "rho=7": 3, "rho=15": 7}
 for name in SCHEDS:
     i = SCHED_COL[name]
     ax[0].loglog(
@@ -2031,7 +2031,7 @@ ax[0].set(
     xlabel=r"$\log\sigma$", ylabel=r"$\varepsilon$-loss weight density", title="training designs"
 )
 ax[0].set_ylim(0, 0.6)
-ax[0].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+ax[0].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.38), ncol=2)
 ax[1].set(xlabel=r"$\sigma$", ylabel=r"score error $e(\sigma)$", title="1-D, exact error")
 x = np.arange(len(pre_sum))
 ax[2].bar(
