@@ -68,6 +68,7 @@ __all__ = [
     "step_problem",
     "chain_problems",
     "ContextMap",
+    "ContextKernel",
     "NetworkedMixture",
     "RegressionMixture",
     "kernel_fn_params",
@@ -456,8 +457,9 @@ def _check_class_args(n_components: int, width: int, depth: int, min_std: float)
     check_positive("min_std", min_std)
 
 
-class _KernelBase(nn.Module):
-    """Shared input handling: features ``(z, c)`` -> ``(z_normalised, phi(c))``."""
+class ContextKernel(nn.Module):
+    """Base of the reverse-kernel classes: splits features ``(z_t, c)`` into ``z_t`` and the
+    context features ``phi(c)`` of its :class:`ContextMap`."""
 
     def __init__(self, context_map: ContextMap, z_scale: float) -> None:
         super().__init__()
@@ -474,7 +476,7 @@ class _KernelBase(nn.Module):
         return z, self.context_map(features[:, 1:])
 
 
-class NetworkedMixture(_KernelBase):
+class NetworkedMixture(ContextKernel):
     r"""Fully networked K-component kernel of one step (the head of ``MixtureKernelNet``, ``"full"``).
 
     A ReLU network on :math:`(z_t/s_z, \phi(c))` outputs :math:`\ell_k`, :math:`\delta_k` and
@@ -524,7 +526,7 @@ class NetworkedMixture(_KernelBase):
         return KernelParams(torch.log_softmax(ell, -1), means, stds)
 
 
-class RegressionMixture(_KernelBase):
+class RegressionMixture(ContextKernel):
     r"""The paper's literal class: ReLU-network logits, means affine in the features, constant variances.
 
     :math:`p(y\mid z_t, c) = \sum_k\mathrm{softmax}(\ell(h))_k\,\mathcal N(y;\,\mu_k(h),\,s_k^2)`
