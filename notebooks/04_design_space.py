@@ -545,7 +545,7 @@ ledger.record(
     expect=at_most(1.0),
     section="ds-sampling",
     rtol=0.0,
-    atol=0.25 * min(abs(1.0 - ei_ratio.value), ei_ratio.value),  # margin, or the value itself
+    atol=0.25 * min(abs(1.0 - ei_ratio.value), abs(ei_ratio.value)),  # margin, or the value itself
 )
 # the pure initialisation rate (N -> infinity), closed form for a Gaussian with the data's mean
 # and variance; the mixture's gap at finite N mixes it with the discretization (cross term)
@@ -2731,7 +2731,7 @@ ledger.record(
     expect=at_most(0.1),
     section="ds-numerics",
     rtol=0.0,
-    atol=0.25 * (0.1 - num_max),
+    atol=0.25 * abs(0.1 - num_max),  # a quarter of the distance to the boundary
 )
 ledger.record(
     "E4.5b",
