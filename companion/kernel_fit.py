@@ -59,6 +59,7 @@ from torch import Tensor, nn
 from ._checks import check_in, check_positive
 from .chains import VPChain
 from .conditional_targets import ConditionalTarget
+from .grid import kl_integrand, trapezoid_weights
 from .mixture_kernels import KernelFn, KernelParams
 from .progress import progress
 
@@ -116,9 +117,7 @@ def _check_int(name: str, v: int, lo: int) -> int:
 
 def _trapezoid(lo: float, hi: float, n: int) -> tuple[Tensor, Tensor]:
     x = torch.linspace(lo, hi, n, dtype=torch.float64)
-    w = torch.full_like(x, (hi - lo) / (n - 1))
-    w[0] = w[-1] = 0.5 * (hi - lo) / (n - 1)
-    return x, w
+    return x, trapezoid_weights(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -906,10 +905,7 @@ def grouped_step_floor(
         lg = lj[idx]
         l_bar = torch.logsumexp(lg, 0) - math.log(idx.numel())
         # KL(q(y|z,c) || q(y|z,G)) = E log[q(y,z|c)/q(y,z|G)] - KL(q(z|c) || q(z|G)) in z
-        finite = torch.isfinite(lg)
-        lgf = torch.where(finite, lg, torch.zeros_like(lg))
-        joint_term = torch.where(finite, torch.exp(lgf) * (lgf - l_bar), torch.zeros_like(lg))
-        jt = (joint_term * wz[None, :, None] * wy[None, None, :]).sum()
+        jt = (kl_integrand(lg, l_bar) * wz[None, :, None] * wy[None, None, :]).sum()
         lz = torch.logsumexp(lg + torch.log(wy)[None, None, :], -1)  # log q(z|c) by quadrature
         lz_bar = torch.logsumexp(lz, 0) - math.log(idx.numel())
         mt = (torch.exp(lz) * (lz - lz_bar) * wz[None, :]).sum()
@@ -939,17 +935,12 @@ def conditional_context_information(
         raise ValueError(f"groups must have one label per context ({cs.shape[0]}), got {g.numel()}")
     if x.ndim != 1 or x.numel() < 3:
         raise ValueError("x must be a 1-D uniform grid with at least 3 nodes")
-    h = float(x[1] - x[0])
-    wx = torch.full_like(x, h)
-    wx[0] = wx[-1] = 0.5 * h
+    wx = trapezoid_weights(x)
     logs = torch.stack([_log_marginal(target, x, cs[j], alpha, sigma) for j in range(cs.shape[0])])
     total = 0.0
     for label in torch.unique(g):
         idx = torch.nonzero(g == label, as_tuple=True)[0]
         lg = logs[idx]
         l_bar = torch.logsumexp(lg, 0) - math.log(idx.numel())
-        finite = torch.isfinite(lg)
-        lgf = torch.where(finite, lg, torch.zeros_like(lg))
-        f = torch.where(finite, torch.exp(lgf) * (lgf - l_bar), torch.zeros_like(lg))
-        total += float((f * wx).sum())
+        total += float((kl_integrand(lg, l_bar) * wx).sum())
     return total / cs.shape[0]
