@@ -12,7 +12,8 @@ Modules (one concept each):
   exact output KL of a 1-D sampler run;
 * :mod:`companion.chains`: discrete variance-preserving chains with their exact per-step, path
   (chain-rule) and output KLs;
-* :mod:`companion.metrics`: sample-based distances with bootstrap intervals;
+* :mod:`companion.metrics`: sample-based distances with bootstrap intervals, and distances to
+  an exact target against their noise floors;
 * :mod:`companion.information`: entropy, mutual information, mmse, mismatch and KL through the
   Gaussian channel, and the information a conditional target carries about its context;
 * :mod:`companion.conditional_targets`: conditional 1-D targets (Gaussian-mixture and
@@ -26,6 +27,11 @@ Modules (one concept each):
 * :mod:`companion.convolution`: the noised mixture by direct numerical convolution, an
   independent check of :mod:`companion.gmm`;
 * :mod:`companion.ledger`: the claims ledger that notebooks write;
+* :mod:`companion.ntk`: networks in the NTK parameterisation, the empirical neural tangent
+  kernel and lazy-regime gradient descent with per-eigenmode residuals (chapter 04);
+* :mod:`companion.kernel_fit`: reverse kernels fitted to the exact per-step KL by quadrature
+  (mixture kernels with network logits, mixtures of regressions, context feature maps;
+  chapter 02);
 * what is specific to one paper: :mod:`companion.signrelu` and :mod:`companion.ratio`
   (chapter 01), :mod:`companion.mixture_kernels` (02), :mod:`companion.s2n` (03),
   :mod:`companion.design_space` (04);

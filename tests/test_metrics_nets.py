@@ -113,3 +113,18 @@ def test_profiles():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             get_device("cuda")
+
+
+def test_mmd_bootstrap_uses_the_fixed_kernel_of_the_full_samples(gen):
+    """The Gram-matrix path of ``bootstrap(mmd, ...)`` gives mmd's value and exactly the interval
+    of the generic path with the bandwidth held at the full samples' median."""
+    x = torch.randn(300, 2, generator=gen, dtype=torch.float64)
+    y = 1.3 * torch.randn(250, 2, generator=gen, dtype=torch.float64) + 0.2
+    fast = metrics.bootstrap(metrics.mmd, x, y, n_resamples=200, seed=3)
+    ell = metrics.median_bandwidth(x, y)
+    slow = metrics.bootstrap(
+        lambda a, b: metrics.mmd(a, b, bandwidth=ell), x, y, n_resamples=200, seed=3
+    )
+    assert fast.value == pytest.approx(metrics.mmd(x, y), rel=1e-12, abs=1e-15)
+    assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), rel=1e-10, abs=1e-14)
+    assert fast.low < fast.value < fast.high
