@@ -55,6 +55,7 @@ __all__ = [
     "get_step",
     "gaussian_kl",
     "gaussian_output_law",
+    "variance_corrected_step",
 ]
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]
@@ -352,3 +353,57 @@ def gaussian_output_law(
         A = float(out[1, 0]) - B
         M, P = A * M + B, A * A * P + std * std
     return M, P
+
+
+# -- the variance-corrected frozen-denoiser kernel (Analytic-DPM) --------------------------
+def variance_corrected_step(mean_posterior_var: Callable[[float], float]) -> Callable[..., StepLaw]:
+    r"""The frozen-denoiser kernel with its variance corrected for the posterior spread of
+    :math:`x` (the optimal state-independent variance of Analytic-DPM, Bao et al. 2022).
+
+    :func:`frozen_denoiser_step` draws :math:`x' = c\,x + (1-c)\,\hat x + b\,\xi` with
+    :math:`c = \sqrt{\sigma'^2-b^2}/\sigma` and :math:`b^2 = \sigma'^2(1-(\sigma'/\sigma)^{2\rho^2})`:
+    it is the non-Markovian posterior :math:`q(x'\mid x, x_0)` with the unknown :math:`x_0`
+    replaced by its posterior mean, as if :math:`\mathrm{Var}[x_0\mid x] = 0`. The true reverse
+    kernel :math:`\int q(x'\mid x, x_0)\,p(x_0\mid x)\,dx_0` has the same mean and the variance
+    :math:`b^2 + (1-c)^2\,\mathrm{Var}[x_0\mid x]`. Analytic-DPM keeps the Gaussian kernel with a
+    variance that does not depend on the state and chooses the one that minimises the KL from
+    the true reverse process, which puts the **mean** posterior variance
+    :math:`E_{p_\sigma}\mathrm{Var}[x_0\mid x] = \mathrm{mmse}(\sigma)` (per dimension) in place of
+    :math:`\mathrm{Var}[x_0\mid x]`:
+
+    .. math:: \mathrm{std}^2 = b^2 + (1-c)^2\,\bar v(\sigma), \qquad
+              \bar v(\sigma) = E_{p_\sigma}\mathrm{Var}[x_0\mid x].
+
+    For Gaussian data the posterior variance does not depend on the state, and the corrected
+    kernel is the exact reverse kernel: from the exact marginal, every step lands on the exact
+    marginal (the uncorrected one does not, except for a point mass).
+
+    Args:
+        mean_posterior_var: :math:`\sigma\mapsto\bar v(\sigma)\ge0`, e.g. the mmse of a mixture
+            target at noise level :math:`\sigma` (:func:`companion.information.mmse` at
+            :math:`\lambda = \sigma^{-2}`), or for a trained network
+            :math:`\sigma^2(1 - E|\hat\varepsilon|^2/d)` estimated on samples as in the paper.
+
+    Returns:
+        A step ``step(denoiser, x, sigma, sigma_next, rho=1.0)`` of the signature of the other
+        steps; into ``sigma_next = 0`` it returns the denoised estimate, as they do.
+    """
+    if not callable(mean_posterior_var):
+        raise TypeError("mean_posterior_var must be a callable sigma -> float")
+
+    def step(
+        denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, rho: float = 1.0
+    ) -> StepLaw:
+        x0 = _denoise(denoiser, x, sigma)
+        if sigma_next == 0:
+            return x0, 0.0, x0
+        up = sigma_next * math.sqrt(1.0 - (sigma_next / sigma) ** (2.0 * rho**2))
+        down = math.sqrt(max(sigma_next**2 - up**2, 0.0))
+        v = float(mean_posterior_var(sigma))
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"mean_posterior_var({sigma!r}) must be finite and >= 0, got {v!r}")
+        gain = 1.0 - down / sigma  # the weight of x0 in the mean
+        return x0 + down * to_d(x, sigma, x0), math.sqrt(up**2 + gain**2 * v), x0
+
+    step.__name__ = "variance_corrected_step"
+    return step

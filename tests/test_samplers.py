@@ -197,3 +197,42 @@ def test_gaussian_output_law_rejects_bad_input():
         S.gaussian_output_law(S.euler_step, 0.0, 1.0, sig.flip(0))
     with pytest.raises(ValueError):
         S.gaussian_kl(0.0, 1.0, 0.0, 0.0)
+
+
+# -- the variance-corrected (Analytic-DPM) frozen-denoiser kernel ---------------------------
+def _gauss_mean_posterior_var(sigma: float) -> float:
+    return V * sigma**2 / (V + sigma**2)  # Var[x0 | x] of N(M, V), the same at every state
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 1.0, 2.0])
+def test_variance_corrected_kernel_is_exact_for_gaussian_data(rho):
+    corrected = S.variance_corrected_step(_gauss_mean_posterior_var)
+    for n in [1, 3, 12]:  # one long jump and chains of shorter ones, from the exact marginal
+        sig = karras_sigmas(n + 1, 0.05, 20.0, zero=False)
+        target = V + 0.05**2
+        m, P = S.gaussian_output_law(corrected, M, V, sig, rho=rho)
+        assert S.gaussian_kl(M, target, m, P) < 1e-25
+        assert m == pytest.approx(M, abs=1e-12) and P == pytest.approx(target, rel=1e-12)
+        m0, P0 = S.gaussian_output_law(S.frozen_denoiser_step, M, V, sig, rho=rho)
+        assert S.gaussian_kl(M, target, m0, P0) > 1e-4  # the uncorrected kernel is not exact
+
+
+def test_variance_corrected_kernel_shares_the_mean_and_adds_the_posterior_variance(gen):
+    x = torch.randn(7, 1, dtype=torch.float64, generator=gen)
+    s, s1, rho = 1.3, 0.4, 0.7
+    corrected = S.variance_corrected_step(_gauss_mean_posterior_var)
+    mean, std, x0 = corrected(gauss_denoiser, x, s, s1, rho=rho)
+    mean0, std0, _ = S.frozen_denoiser_step(gauss_denoiser, x, s, s1, rho=rho)
+    assert torch.allclose(mean, mean0, rtol=1e-14)
+    down = math.sqrt(s1**2 - std0**2)
+    assert std**2 == pytest.approx(std0**2 + (1 - down / s) ** 2 * _gauss_mean_posterior_var(s))
+    # a zero posterior variance (a point mass) gives back the uncorrected kernel
+    point = S.variance_corrected_step(lambda sigma: 0.0)
+    assert point(gauss_denoiser, x, s, s1, rho=rho)[1] == pytest.approx(std0, rel=1e-14)
+    # into sigma = 0: the denoised estimate, as every step
+    m_end, std_end, x0_end = corrected(gauss_denoiser, x, s, 0.0)
+    assert torch.equal(m_end, x0_end) and std_end == 0.0
+    with pytest.raises(TypeError):
+        S.variance_corrected_step(0.3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        S.variance_corrected_step(lambda sigma: -1.0)(gauss_denoiser, x, s, s1)
