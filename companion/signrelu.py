@@ -28,6 +28,7 @@ in floating point.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_in, check_positive
+from ._checks import check_finite, check_in, check_positive
 from .nets import MLP, SignReLU
 from .training import optimise
 
@@ -61,6 +62,8 @@ __all__ = [
     "hinge_network",
     "ratio_approximant",
     "bounded_ratio_grid",
+    "DivisionConditioning",
+    "division_conditioning",
 ]
 
 Layer = tuple[Tensor, Tensor]  # (W (out, in), b (out,)), float64
@@ -858,3 +861,84 @@ def bounded_ratio_grid(delta: float, n_b: int = 801, n_s: int = 21, c: float = 1
     s = torch.linspace(0.0, 1.0, n_s, dtype=torch.float64)
     bb, ss = torch.meshgrid(b, s, indexing="ij")
     return torch.stack([(c * bb * ss).flatten(), bb.flatten()], dim=-1).clamp(max=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Conditioning of the exact division under perturbed inputs (training-free)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DivisionConditioning:
+    r"""Errors of a division network fed perturbed inputs, per point (all float64 tensors).
+
+    Attributes:
+        error: :math:`|N(f_1+e_1, f_2+e_2) - f_1/f_2|`, the network's error on the perturbed input
+            (the network evaluated in the requested precision).
+        exact: :math:`|(f_1+e_1)/(f_2+e_2) - f_1/f_2|`, the error of an exact division (float64).
+        bound: the first-order conditioning bound :math:`(|e_1| + |f_1/f_2|\,|e_2|)/f_2`.
+        bound2: the bound with its second-order remainder, :math:`(|e_1| + |f_1/f_2|\,|e_2|)/(f_2-|e_2|)`,
+            which the exact error never exceeds.
+        roundoff: :math:`|N(f_1+e_1, f_2+e_2) - (f_1+e_1)/(f_2+e_2)|`, the network's own error.
+    """
+
+    error: Tensor
+    exact: Tensor
+    bound: Tensor
+    bound2: Tensor
+    roundoff: Tensor
+
+
+def division_conditioning(
+    net: SignReLUNetwork,
+    f1: Tensor,
+    f2: Tensor,
+    e1: Tensor,
+    e2: Tensor,
+    dtype: torch.dtype = torch.float64,
+) -> DivisionConditioning:
+    r"""Feed :math:`(f_1+e_1, f_2+e_2)` into the division network ``net`` and compare its error
+    with the intrinsic conditioning of :math:`f_1/f_2`.
+
+    Exact division turns input errors into :math:`|e_1 - r e_2|/(f_2+e_2)` with :math:`r=f_1/f_2`,
+    at most :math:`(|e_1|+|r||e_2|)/(f_2-|e_2|)`: to first order the conditioning bound
+    :math:`(|e_1|+|r||e_2|)/f_2` of the problem itself. A division network adds no instability
+    beyond it when its error over that bound stays of order one; its own round-off is
+    ``roundoff``.
+
+    Args:
+        net: a two-input division network, e.g. :func:`ratio_network`; the perturbed inputs must
+            lie in its domain.
+        f1, f2: unperturbed numerators and denominators, shape ``(n,)``, ``f2 > 0``.
+        e1, e2: perturbations, shape ``(n,)``, with ``|e2| < f2``.
+        dtype: precision in which the network is evaluated (``torch.float64`` or ``torch.float32``);
+            the reference quantities are float64.
+    """
+    if net.in_dim != 2:
+        raise ValueError(f"net must take two inputs (numerator, denominator), got {net.in_dim}")
+    if dtype not in (torch.float64, torch.float32):
+        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
+    f1, f2, e1, e2 = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in (f1, f2, e1, e2))
+    if not f1.shape == f2.shape == e1.shape == e2.shape:
+        raise ValueError(
+            f"f1, f2, e1, e2 must have one shape, got {[tuple(v.shape) for v in (f1, f2, e1, e2)]}"
+        )
+    for name, v in (("f1", f1), ("f2", f2), ("e1", e1), ("e2", e2)):
+        check_finite(name, v)
+    if bool((f2 <= 0).any()):
+        raise ValueError(f"f2 must be > 0, got min {float(f2.min()):.3g}")
+    if bool((e2.abs() >= f2).any()):
+        raise ValueError("|e2| must be < f2 at every point (the perturbed denominator stays > 0)")
+    x = torch.stack([f1 + e1, f2 + e2], -1)
+    net.check_domain(x)
+    m = net if dtype == torch.float64 else copy.deepcopy(net).to(dtype)
+    with torch.no_grad():
+        out = m(x.to(dtype), check=False)[:, 0].to(torch.float64)
+    r = f1 / f2
+    rp = (f1 + e1) / (f2 + e2)
+    num = e1.abs() + r.abs() * e2.abs()
+    return DivisionConditioning(
+        error=(out - r).abs(),
+        exact=(rp - r).abs(),
+        bound=num / f2,
+        bound2=num / (f2 - e2.abs()),
+        roundoff=(out - rp).abs(),
+    )

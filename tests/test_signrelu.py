@@ -360,3 +360,76 @@ def test_ratio_approximant_tends_to_interpolant_ratio():
         ratio_approximant(xk, f1, f2, 1e3, 0.5, 1.5, 2.0)
     with pytest.raises(ValueError, match="a_max"):
         ratio_approximant(xk, f1, f2, 1e3, 0.1, 0.5, 2.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Conditioning of the exact division under perturbed inputs
+# --------------------------------------------------------------------------------------------
+from companion.signrelu import division_conditioning  # noqa: E402
+
+
+def _perturbed(delta, eps, s1, s2):
+    net = ratio_network(delta / 2, a_max=1 + eps, b_max=1 + eps, scale="normalised")
+    x = bounded_ratio_grid(delta, 201, 11)
+    f1, f2 = x[:, 0] + eps, x[:, 1]  # f1 >= eps, so f1 + e1 >= 0
+    return net, f1.clamp(max=1.0), f2, torch.full_like(f1, s1 * eps), torch.full_like(f2, s2 * eps)
+
+
+@pytest.mark.parametrize("s1,s2", [(1, 1), (1, -1), (-1, 1), (-1, -1)])
+@pytest.mark.parametrize("delta", [1e-1, 1e-3])
+def test_division_conditioning_float64_is_the_exact_perturbed_error(delta, s1, s2):
+    eps = 1e-4
+    net, f1, f2, e1, e2 = _perturbed(delta, eps, s1, s2)
+    c = division_conditioning(net, f1, f2, e1, e2)
+    direct = ((f1 + e1) / (f2 + e2) - f1 / f2).abs()
+    # the network's error is the exact perturbed error up to round-off of order eps64 * 36/delta^2
+    assert torch.allclose(c.exact, direct, rtol=0, atol=1e-15)
+    assert float((c.error - c.exact).abs().max()) <= 2.2e-16 * 36 / delta**2 * 10
+    assert float(c.roundoff.max()) <= 2.2e-16 * 36 / delta**2 * 10
+    # below the first-order bound plus its second-order remainder, and of the bound's size
+    assert bool((c.exact <= c.bound2 * (1 + 1e-12)).all())
+    assert bool((c.bound <= c.bound2).all())
+    eta = eps / delta
+    assert float((c.error / c.bound).max()) <= 1 / (1 - eta) + 1e-3
+
+
+def test_division_conditioning_bound_is_attained_by_opposite_signs():
+    # e1 = +eps, e2 = -eps: |e1 - r e2| = eps (1 + r), the first-order bound up to f2/(f2+e2)
+    eps, delta = 1e-4, 1e-2
+    net, f1, f2, e1, e2 = _perturbed(delta, eps, 1, -1)
+    c = division_conditioning(net, f1, f2, e1, e2)
+    assert torch.allclose(c.exact, c.bound * f2 / (f2 + e2), rtol=1e-9, atol=0)
+
+
+def test_division_conditioning_float32_roundoff_grows_like_one_over_delta():
+    eps = 1e-4
+    ratios = []
+    for delta in (1e-1, 1e-2, 1e-3):
+        net, f1, f2, e1, e2 = _perturbed(delta, eps, 1, 1)
+        c = division_conditioning(net, f1, f2, e1, e2, dtype=torch.float32)
+        ratios.append(float((c.roundoff / c.bound).max()))
+        # the network is left in float64
+        assert net.layers[0].weight.dtype == torch.float64
+    assert ratios[0] < 1 < ratios[-1]
+    slope = math.log(ratios[-1] / ratios[0]) / math.log(100.0)
+    assert 0.6 < slope < 1.4  # round-off ~ eps32 / delta^2 against a bound ~ eps / delta
+
+
+def test_division_conditioning_rejects_bad_inputs():
+    net = ratio_network(0.05, scale="normalised")
+    f = torch.full((3,), 0.5, dtype=torch.float64)
+    z = torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="one shape"):
+        division_conditioning(net, f, f, z, torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="f2 must be > 0"):
+        division_conditioning(net, f, -f, z, z)
+    with pytest.raises(ValueError, match=r"\|e2\| must be < f2"):
+        division_conditioning(net, f, f, z, f)
+    with pytest.raises(ValueError, match="domain"):
+        division_conditioning(net, f, f, -2 * f, z)  # perturbed numerator below 0
+    with pytest.raises(ValueError, match="dtype"):
+        division_conditioning(net, f, f, z, z, dtype=torch.float16)
+    with pytest.raises(ValueError, match="finite"):
+        division_conditioning(net, f, f, z * float("nan"), z)
+    with pytest.raises(ValueError, match="two inputs"):
+        division_conditioning(reciprocal_network(0.1), f, f, z, z)
