@@ -142,3 +142,66 @@ def test_context_mutual_information():
     assert 0 < vals[0] < vals[1] < vals[2] < math.log(2)
     with pytest.raises(ValueError, match="contexts"):
         info.context_mutual_information(far, [], x)
+
+
+# -- pointwise identities, the derivative of the mmse, the diffusion loss ---------------------------
+def test_pointwise_quantities_of_a_gaussian_in_closed_form():
+    # X ~ N(0, v): KL(N(sqrt(l) x, 1) || N(0, 1 + l v)) and the error (x^2 + l v^2) v / (1 + l v)^2
+    v, lam = 0.6, 2.2
+    g = GaussianMixture([1.0], [[0.0]], v)
+    for x in (-1.3, 0.0, 0.8):
+        a = 1 + lam * v
+        kl = 0.5 * ((1 + lam * x * x) / a - 1 + math.log(a))
+        assert info.conditional_information(g, x, lam, 4001) == pytest.approx(kl, rel=1e-10)
+        err = x * x / a**2 + lam * v * v / a**2
+        assert info.conditional_error(g, x, lam, 4001) == pytest.approx(err, rel=1e-10)
+    # d mmse / d lam = -E[Var^2] = -(v / (1 + lam v))^2 for Gaussian data
+    assert info.mmse_derivative(g, lam, 4001) == pytest.approx(-((v / (1 + lam * v)) ** 2))
+
+
+@pytest.mark.parametrize("lam", [0.2, 3.0, 60.0])
+def test_pointwise_i_mmse_and_mmse_derivative_on_a_mixture(mix, lam):
+    h = 1e-3 * lam
+    for x in (-1.5, 0.1, 1.0):
+        dI = derivative(lambda u, x=x: info.conditional_information(mix, x, u, 4001), lam, h)
+        assert dI == pytest.approx(0.5 * info.conditional_error(mix, x, lam, 4001), rel=1e-8)
+    d_mmse = derivative(lambda u: info.mmse(mix, u, 4001), lam, h)
+    assert d_mmse == pytest.approx(info.mmse_derivative(mix, lam, 4001), rel=1e-8)
+    # the averaged pointwise information is I(X; Y): E_x over the mixture by Gauss-Hermite per
+    # component would do; here a fine trapezoid over x
+    xs = torch.linspace(-4.0, 4.0, 1601, dtype=F64)
+    ci = torch.tensor(
+        [info.conditional_information(mix, float(x), lam, 401) for x in xs], dtype=F64
+    )
+    avg = float(torch.trapezoid(mix.prob(xs[:, None]) * ci, xs))
+    assert avg == pytest.approx(info.mutual_information(mix, lam, 4001), rel=1e-5)
+
+
+def test_denoising_errors_and_the_diffusion_loss(mix):
+    q = GaussianMixture([0.5, 0.5], [[-1.0], [1.3]], [0.15, 0.1])
+    lams = torch.exp(torch.linspace(-5.0, 7.0, 9, dtype=F64))
+    for other in (None, q):
+        got = info.denoising_errors(mix, lams, other, 1001)
+        want = [info.denoising_error(mix, float(u), other, 1001) for u in lams]
+        assert torch.allclose(got, torch.tensor(want, dtype=F64), rtol=1e-13, atol=0)
+    # Gaussian data: L_inf = 0.5 int v / (1 + l v) dl = 0.5 log((1 + l1 v) / (1 + l0 v))
+    v, l0, l1 = 0.4, -3.0, 5.0
+    g = GaussianMixture([1.0], [[0.2]], v)
+    exact = 0.5 * math.log((1 + math.exp(l1) * v) / (1 + math.exp(l0) * v))
+    assert info.diffusion_loss_continuous(g, l0, l1, None, 64, 1001) == pytest.approx(exact)
+    # the T-step loss overestimates it (the error is taken at the noisier end) and converges at 1/T
+    errs = []
+    for T in (50, 100, 200):
+        ll = torch.linspace(l1, l0, T + 1, dtype=F64)
+        errs.append(info.diffusion_loss_discrete(g, ll, None, 1001) - exact)
+    assert all(e > 0 for e in errs)
+    assert math.log(errs[1] / errs[2]) / math.log(2) == pytest.approx(1.0, abs=0.05)
+    # a mismatched denoiser costs more at every T
+    ll = torch.linspace(l1, l0, 21, dtype=F64)
+    assert info.diffusion_loss_discrete(mix, ll, q, 1001) > info.diffusion_loss_discrete(
+        mix, ll, None, 1001
+    )
+    with pytest.raises(ValueError, match="log_snr"):
+        info.diffusion_loss_discrete(g, ll.flip(0))
+    with pytest.raises(ValueError, match="lams"):
+        info.denoising_errors(g, torch.tensor([1.0, -1.0], dtype=F64))
