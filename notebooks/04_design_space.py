@@ -104,6 +104,7 @@ cfg = resolve(
         ring_and_long=False,  # E4.4c (ring) and E4.4e (3x budget): only `full` can decide them
         n_ring=2000,
         n_grid=1500,
+        target_grid=1500,  # Test 3 (exact score on four targets) and E4.5b: grid nodes
     ),
     full=dict(
         gd_widths=[2048, 16384],
@@ -128,6 +129,7 @@ cfg = resolve(
         ring_and_long=True,
         n_ring=5000,
         n_grid=2500,
+        target_grid=10000,  # the narrow mixture's Delta-KL at N = 320 needs the finer grid
     ),
     gd_widths=gd_widths,
     gd_steps=gd_steps,
@@ -151,6 +153,7 @@ SEEDS = [seed + i for i in range(cfg["n_seeds"])]
 GD_SEEDS = [seed + i for i in range(cfg["gd_seeds"])]
 PRESET_SEEDS = [seed + i for i in range(cfg["preset_seeds"])]
 N_GRID, N_FINE = cfg["n_grid"], 2 * cfg["n_grid"]  # grid nodes, and doubled for refinement
+T_GRID, T_FINE = cfg["target_grid"], 2 * cfg["target_grid"]  # the same for Test 3's targets
 SUMMARY = "summary: "  # source prefix: the third-party summary in shared/papers
 
 
@@ -1016,8 +1019,8 @@ pert_sum
 # Gaussian with the same mean and variance (no fine structure at all; its output law has a
 # closed form, `companion.design_space.gaussian_output_kl`, so it needs no grid), the same
 # two-component mixture with wide components (variances 0.5 and 0.6), and with narrow ones
-# (variances 0.01 and 0.02). Every grid value is computed on {glue:text}`n_grid` and on
-# {glue:text}`n_fine` nodes; the difference is its numerical error.
+# (variances 0.01 and 0.02). Every grid value is computed on {glue:text}`t_grid` and on
+# {glue:text}`t_fine` nodes; the difference is its numerical error.
 
 # %% tags=["hide-input"]
 var_total = float(gmm.covariance()[0, 0])
@@ -1034,7 +1037,7 @@ for tname, tg in TARGETS.items():
     for n in cfg["n_list"]:
         sg, sp = ds.schedule_sigmas(n, SMIN, SMAX), ds.schedule_sigmas(n, SMIN, SMAX, 7.0)
         row = dict(target=tname, N=n)
-        for res, npts in [("", N_GRID), ("_fine", N_FINE)]:
+        for res, npts in [("", T_GRID), ("_fine", T_FINE)]:
             kg = ds.output_kl(tg.denoise, tg, sg, n_points=npts).value
             kp = ds.output_kl(tg.denoise, tg, sp, n_points=npts).value
             row.update({f"kl_exp{res}": kg, f"kl_poly{res}": kp, f"dkl{res}": kg - kp})
@@ -1514,6 +1517,8 @@ glue("n_mid", n_mid, display=False)
 glue("n_seeds", len(SEEDS), display=False)
 glue("n_grid", N_GRID, display=False)
 glue("n_fine", N_FINE, display=False)
+glue("t_grid", T_GRID, display=False)
+glue("t_fine", T_FINE, display=False)
 glue("sd_mid", sd_mid, display=False)
 glue("sd_lo", float(np.nanmin(cross_sd.values)), display=False)
 glue("sd_hi", float(np.nanmax(cross_sd.values)), display=False)
@@ -2588,7 +2593,8 @@ pd.DataFrame(
 # ## E4.5 Numerical accuracy of the exact computations
 #
 # Every grid KL above is a deterministic number computed by propagating the sampler's output
-# density on a grid of {glue:text}`n_grid` nodes (E4.2b: {glue:text}`n_rate`). Its numerical
+# density on a grid of {glue:text}`n_grid` nodes (E4.2b: {glue:text}`n_rate`; Test 3:
+# {glue:text}`t_grid`). Its numerical
 # error is measured by recomputing the quantities the verdicts rest on with twice the nodes (for
 # a seed-based claim: the first seed's $\Delta\mathrm{KL}$ at the claim's decisive setting),
 # and compared with its margin: for a deterministic quantity the distance from its criterion's
@@ -2703,7 +2709,7 @@ num_rows.append(
 for cid, t in zip(["E4.3c", "E4.3f", "E4.3g"], [names[0], names[2], names[3]], strict=True):
     num_rows.append(
         dict(
-            quantity=f"{cid} largest Delta-KL over N, exact score",
+            quantity=f"{cid} largest Delta-KL over N, exact score, {T_GRID} nodes",
             coarse=float(by_target[t]["dkl"].max()),
             fine=float(by_target[t]["dkl_fine"].max()),
             margin=abs(float(by_target[t]["dkl_fine"].max())),
@@ -2737,7 +2743,7 @@ ledger.record(
     "E4.5b",
     kind="check",
     paper=PAPER,
-    claim=f"single Gaussian, exact score: grid output KL ({N_FINE} nodes) equals the closed form "
+    claim=f"single Gaussian, exact score: grid output KL ({T_FINE} nodes) equals the closed form "
     "of the affine recursion to 1% (largest relative error over both schedules and N)",
     measured=closed_err,
     expect=at_most(0.01),
@@ -2777,13 +2783,13 @@ numerics
 # 20001-node KL quadrature, the $\pm 12\sigma_{\max}$ support of the exact prior (E4.2a), and
 # the grid behind E4.4b, E4.4d and E4.4e. On the
 # single Gaussian the grid's output KL differs from the closed form by at most
-# {glue:text}`closed_err_coarse:.1e` (relative) on {glue:text}`n_grid` nodes and
-# {glue:text}`closed_err:.1e` on {glue:text}`n_fine` (E4.5b: {glue:text}`v_E45b`). In the
+# {glue:text}`closed_err_coarse:.1e` (relative) on {glue:text}`t_grid` nodes and
+# {glue:text}`closed_err:.1e` on {glue:text}`t_fine` (E4.5b: {glue:text}`v_E45b`). In the
 # difference $\Delta\mathrm{KL}$ of the two schedules, which the E4.3 verdicts rest on, the
 # grid's error against the closed form is at most {glue:text}`gdkl_abs:.1e` nats on
-# {glue:text}`n_grid` nodes (up to {glue:text}`gdkl_rel:.0%` of $\Delta\mathrm{KL}$, at the
+# {glue:text}`t_grid` nodes (up to {glue:text}`gdkl_rel:.0%` of $\Delta\mathrm{KL}$, at the
 # largest $N$, where $\Delta\mathrm{KL}$ is smallest) and {glue:text}`gdkl_fine_abs:.1e` on
-# {glue:text}`n_fine`; doubling the nodes changes it by up to {glue:text}`gdkl_change:.1e`,
+# {glue:text}`t_fine`; doubling the nodes changes it by up to {glue:text}`gdkl_change:.1e`,
 # so the doubling change of the table is a fair measure of the coarse grid's error. The sliced
 # $W_2$ distances of E4.4c are sample estimates; their seed-to-seed spread is part of the
 # paired intervals.
