@@ -437,6 +437,11 @@ def sample_ddpm_chain(
     return z
 
 
+class _Exp(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.exp()
+
+
 def ratio_fit_study(
     x_train: Tensor,
     f1_train: Tensor,
@@ -453,6 +458,7 @@ def ratio_fit_study(
     low_level: float = 0.05,
     device: torch.device | str = "cpu",
     batch_size: int | None = 256,
+    weighting: str = "absolute",
 ) -> list[dict[str, float | int | str]]:
     r"""Fit a ratio target :math:`f_1/f_2` directly and modularly; return one error row per fit.
 
@@ -465,7 +471,17 @@ def ratio_fit_study(
     :func:`companion.training.fit_regression` with minibatches of ``batch_size`` points. Errors (uniform weight on the
     evaluation grid, see :func:`ratio_error_metrics`) with ``sup_low`` on the region where
     :math:`f_2 < ` ``low_level`` :math:`\max f_2` (tails and valleys).
+
+    ``weighting`` sets the loss of the modular route's two density fits: ``"absolute"`` is plain
+    mean squared error on :math:`g_1, g_2`; ``"relative"`` fits :math:`\log g_1` and
+    :math:`\log g_2` (the networks' outputs are exponentiated), a squared *relative* error to
+    first order, so the small-:math:`f_2` region counts as much as the bulk and the errors that
+    the division amplifies by :math:`1/f_2` (the conditioning bound
+    :math:`(|e_1|+|r||e_2|)/f_2`) are controlled where :math:`f_2` is small. Every row also reports ``plateau``: the mean training loss over the last
+    tenth of the steps over that of the tenth before (the largest over the row's fits; near 1
+    means the loss has stopped falling).
     """
+    check_in("weighting", weighting, ["absolute", "relative"])
     lo, hi = x_train.min(0).values, x_train.max(0).values
 
     def scale(x: Tensor) -> Tensor:
@@ -482,13 +498,22 @@ def ratio_fit_study(
     delta = 0.5 * float(g2.min().clamp_min(1e-12))
     low = f2_eval < low_level * float(f2_eval.max())
     d = x_train.shape[1]
+    rel = weighting == "relative"
+    if rel and bool((g1 <= 0).any()):
+        raise ValueError("weighting='relative' needs a positive shifted numerator f1 + L f2")
+
+    def plateau(losses: list[float]) -> float:
+        k = max(1, len(losses) // 10)
+        prev = losses[-2 * k : -k] or losses[:k]
+        return (sum(losses[-k:]) / k) / max(sum(prev) / len(prev), 1e-300)
+
     rows: list[dict[str, float | int | str]] = []
     for width in widths:
         for seed in seeds:
             for act in activations:
                 torch.manual_seed(seed)
                 net = MLP(d, 1, width, depth, act).to(device)
-                fit_regression(
+                losses = fit_regression(
                     net, xs_tr, (r_tr - mu) / sd, steps, lr, seed=seed, batch_size=batch_size
                 )
                 with torch.no_grad():
@@ -501,15 +526,20 @@ def ratio_fit_study(
                         "width": width,
                         "seed": seed,
                         "n_params": n_par,
+                        "plateau": plateau(losses),
                         **ratio_error_metrics(pred, r_ev, low),
                     }
                 )
             torch.manual_seed(seed)
             num = MLP(d, 1, width, depth, "signrelu").to(device)
             den = MLP(d, 1, width, depth, "signrelu").to(device)
-            fit_regression(num, xs_tr, g1, steps, lr, seed=seed, batch_size=batch_size)
-            fit_regression(den, xs_tr, g2, steps, lr, seed=seed, batch_size=batch_size)
-            mod = modular_ratio(num, den, L, a_max, delta)
+            y1, y2 = (g1.log(), g2.log()) if rel else (g1, g2)
+            l1 = fit_regression(num, xs_tr, y1, steps, lr, seed=seed, batch_size=batch_size)
+            l2 = fit_regression(den, xs_tr, y2, steps, lr, seed=seed, batch_size=batch_size)
+            parts: tuple[nn.Module, nn.Module] = (num, den)
+            if rel:
+                parts = (nn.Sequential(num, _Exp()), nn.Sequential(den, _Exp()))
+            mod = modular_ratio(*parts, L, a_max, delta)
             pred = mod(xs_ev)
             rows.append(
                 {
@@ -518,6 +548,7 @@ def ratio_fit_study(
                     "width": width,
                     "seed": seed,
                     "n_params": mod.n_parameters(),
+                    "plateau": max(plateau(l1), plateau(l2)),
                     **ratio_error_metrics(pred, r_ev, low),
                 }
             )

@@ -193,3 +193,20 @@ def test_ratio_fit_study_small():
     rows = R.ratio_fit_study(x, f1, f2, x, f1, f2, [8], [0], activations=("signrelu",), steps=30)
     assert {r["method"] for r in rows} == {"direct", "modular"}
     assert all(r["L2"] >= 0 for r in rows)
+
+
+def test_ratio_fit_study_relative_weighting_favours_small_denominators():
+    # a denominator spanning three decades: relative weighting must fit its small values better
+    x = torch.linspace(-1, 1, 128, dtype=torch.float64)[:, None]
+    f2 = 1e-3 + torch.exp(-8 * x[:, 0] ** 2)
+    f1 = (0.5 + 0.3 * x[:, 0]) * f2
+    kw = dict(activations=("signrelu",), steps=400, batch_size=None, low_level=0.01)
+    rows = {
+        w: R.ratio_fit_study(x, f1, f2, x, f1, f2, [16], [0], weighting=w, **kw)
+        for w in ("absolute", "relative")
+    }
+    mod = {w: next(r for r in rs if r["method"] == "modular") for w, rs in rows.items()}
+    assert mod["relative"]["sup_low"] < mod["absolute"]["sup_low"]
+    assert all(0 < r["plateau"] < 10 for rs in rows.values() for r in rs)
+    with pytest.raises(ValueError, match="weighting"):
+        R.ratio_fit_study(x, f1, f2, x, f1, f2, [8], [0], weighting="log", steps=2)
