@@ -812,20 +812,86 @@ def fit_chain(
     n_starts: int = 3,
     seed: int = 0,
     disable: bool | None = None,
+    max_iters: Sequence[int] | None = None,
     **fit_kwargs: float,
 ) -> list[MultiStart]:
     """:func:`fit_multistart` for each step's problem (``problems[t - 1]`` is step ``t``);
-    ``make_model(t, generator)`` builds the kernel of step ``t``."""
+    ``make_model(t, generator)`` builds the kernel of step ``t``.
+
+    ``max_iters``: L-BFGS iterations per problem (same order as ``problems``), e.g. many at the
+    data step and few at the noised steps; overrides ``max_iter`` in ``fit_kwargs``.
+    """
     if not problems:
         raise ValueError("problems must be non-empty")
+    if max_iters is not None and len(max_iters) != len(problems):
+        raise ValueError(f"max_iters must have one entry per problem ({len(problems)})")
     out = []
-    for p in progress(problems, desc="steps", disable=disable):
+    for i, p in enumerate(progress(problems, desc="steps", disable=disable)):
 
         def make(g: torch.Generator, t: int = p.t) -> nn.Module:
             return make_model(t, g)
 
-        out.append(fit_multistart(p, make, n_starts, seed + 1000 * p.t, True, **fit_kwargs))
+        kw = dict(fit_kwargs)
+        if max_iters is not None:
+            kw["max_iter"] = int(max_iters[i])
+        out.append(fit_multistart(p, make, n_starts, seed + 1000 * p.t, True, **kw))
     return out
+
+
+def _kernel_params(problem: StepProblem, kernel: nn.Module | KernelFn) -> KernelParams:
+    if isinstance(kernel, nn.Module):
+        with torch.no_grad():
+            out: KernelParams = kernel(problem.features)
+        return out
+    return kernel_fn_params(problem, kernel)
+
+
+def chain_values(
+    problems: Sequence[StepProblem], kernels: Sequence[nn.Module] | KernelFn
+) -> np.ndarray:
+    """Per-step KL on ``problems`` (in-sample or held-out), shape ``(T,)``.
+
+    ``kernels``: one fitted module per problem (``kernels[i]`` on ``problems[i]``), or one
+    :data:`companion.mixture_kernels.KernelFn` for all steps (e.g. a trained network).
+    """
+    return (_per_step_context(problems, kernels) * _weights(problems)[None, :]).sum(-1)
+
+
+def chain_values_per_context(
+    problems: Sequence[StepProblem], kernels: Sequence[nn.Module] | KernelFn
+) -> np.ndarray:
+    r"""Per-context summed per-step KL :math:`\sum_t\varepsilon_t(c_j)`, shape ``(n_c,)``.
+
+    The problems must share their contexts; the context-weighted mean of the result is the sum
+    of :func:`chain_values`. ``kernels`` as in :func:`chain_values`.
+    """
+    return _per_step_context(problems, kernels).sum(0)
+
+
+def _weights(problems: Sequence[StepProblem]) -> np.ndarray:
+    return problems[0].context_weights.numpy()
+
+
+def _per_step_context(
+    problems: Sequence[StepProblem], kernels: Sequence[nn.Module] | KernelFn
+) -> np.ndarray:
+    """Per-step, per-context KL, shape ``(T, n_c)``."""
+    if not problems:
+        raise ValueError("problems must be non-empty")
+    if not callable(kernels) or isinstance(kernels, nn.Module):
+        if len(problems) != len(kernels):  # type: ignore[arg-type]
+            raise ValueError("give one fitted kernel per problem")
+        ks = list(kernels)  # type: ignore[arg-type]
+    else:
+        ks = [kernels] * len(problems)
+    c0 = problems[0].contexts
+    rows = []
+    for p, k in zip(problems, ks, strict=True):
+        if p.contexts.shape != c0.shape or not torch.equal(p.contexts, c0):
+            raise ValueError("the problems must share their contexts")
+        with torch.no_grad():
+            rows.append(p.kl_per_context(_kernel_params(p, k)).numpy())
+    return np.stack(rows)
 
 
 def chain_kernel(models: Sequence[nn.Module]) -> KernelFn:

@@ -257,3 +257,47 @@ def test_literal_initialisation_is_the_gaussian_regression():
     assert kf.step_value(prob, model.initialise(prob, g)) < 1e-6
     wide = kf.RegressionMixture(5, 4, 0.5, 0.8, generator=g).initialise(prob, g)
     assert bool((wide.intercept[1:] > wide.intercept[:-1]).all())  # spread over the residual
+
+
+def test_chain_values_per_step_and_per_context(mixture):
+    # the exact kernel as a KernelFn scores 0 at every step and context; a perturbed one does not,
+    # and the context-weighted mean of the per-context sums equals the sum of the per-step values
+    weights = [1.0, 2.0, 1.0]
+    probs = kf.chain_problems(mixture, CHAIN, CONTEXTS, context_weights=weights, **GRID)
+    exact = mk.exact_kernel(mixture, CHAIN)
+    assert np.abs(kf.chain_values(probs, exact)).max() < 1e-10
+    bad = mk.perturbed_logit_kernel(exact, 0.5)
+    per_step = kf.chain_values(probs, bad)
+    per_ctx = kf.chain_values_per_context(probs, bad)
+    assert per_step.shape == (CHAIN.T,) and per_ctx.shape == (len(CONTEXTS),)
+    assert per_step.min() > 0 and per_ctx.min() > 0
+    w = np.asarray(weights) / sum(weights)
+    assert abs(float((w * per_ctx).sum()) - float(per_step.sum())) < 1e-12
+    # per-step values agree with StepProblem.kl of the same parameters
+    for p, v in zip(probs, per_step, strict=True):
+        assert abs(float(p.kl(kf.kernel_fn_params(p, bad))) - v) < 1e-12
+    # fitted modules, one per problem
+    g = torch.Generator().manual_seed(0)
+    models = [kf.NetworkedMixture(2, 8, math.sqrt(CHAIN.b2(p.t)), generator=g) for p in probs]
+    vals = kf.chain_values(probs, models)
+    assert np.allclose(vals, [kf.step_value(p, m) for p, m in zip(probs, models, strict=True)])
+    with pytest.raises(ValueError):
+        kf.chain_values(probs, models[:2])
+    other = kf.step_problem(mixture, CHAIN, 1, [0.2, 0.4, 0.6], **GRID)
+    with pytest.raises(ValueError):
+        kf.chain_values_per_context([probs[0], other], bad)
+
+
+def test_fit_chain_iterations_per_step(mixture):
+    probs = kf.chain_problems(mixture, CHAIN, CONTEXTS, **GRID)
+
+    def make(t, g):
+        return kf.NetworkedMixture(1, 8, math.sqrt(CHAIN.b2(t)), generator=g)
+
+    fits = kf.fit_chain(probs, make, n_starts=1, max_iters=[10, 1, 1], chunk=1)
+    evals = [ms.fits[0].n_evals for ms in fits]
+    # chunk=1: one L-BFGS call per iteration, so the budget shows in the number of calls
+    assert len(fits[0].fits[0].history) > len(fits[1].fits[0].history)
+    assert evals[0] > evals[1]
+    with pytest.raises(ValueError):
+        kf.fit_chain(probs, make, n_starts=1, max_iters=[10, 1])
