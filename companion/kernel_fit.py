@@ -881,7 +881,7 @@ def _per_step_context(
     if not callable(kernels) or isinstance(kernels, nn.Module):
         if len(problems) != len(kernels):  # type: ignore[arg-type]
             raise ValueError("give one fitted kernel per problem")
-        ks = list(kernels)  # type: ignore[arg-type]
+        ks: list[nn.Module | KernelFn] = list(kernels)  # type: ignore[arg-type]
     else:
         ks = [kernels] * len(problems)
     c0 = problems[0].contexts
