@@ -210,3 +210,45 @@ def test_ratio_fit_study_relative_weighting_favours_small_denominators():
     assert all(0 < r["plateau"] < 10 for rs in rows.values() for r in rs)
     with pytest.raises(ValueError, match="weighting"):
         R.ratio_fit_study(x, f1, f2, x, f1, f2, [8], [0], weighting="log", steps=2)
+
+
+def test_gaussian_estimation_kl_is_the_path_kl_difference():
+    # path KL with the plug-in mean = terminal + discretisation (exact mean) + estimation part
+    p0 = GaussianMixture([0.4, 0.6], [-1.0, 1.0], [0.2, 0.3])
+    ph = GaussianMixture([0.5, 0.5], [-0.9, 1.1], [0.25, 0.3])
+    ch = VPChain.fixed_total(4)
+    est = R.gaussian_estimation_kl(p0, ph, ch, 1001)
+    gk = R.gaussian_kernel_path_kl(p0, ph.denoise, ch, 200, 200, 800)
+    gx = R.gaussian_kernel_path_kl(p0, p0.denoise, ch, 200, 200, 800)
+    assert est.value > 0 and est.error < 1e-6 * est.value
+    assert abs((gk.total - gx.total) - est.value) <= 1e-4 * est.value + gk.error + gx.error
+    assert R.gaussian_estimation_kl(p0, p0, ch, 101).value == 0.0
+    with pytest.raises(ValueError, match="n_z"):
+        R.gaussian_estimation_kl(p0, ph, ch, 3)
+
+
+def test_hinge_log_kernel_normalised_and_exact_at_knots():
+    p0 = GaussianMixture([0.4, 0.6], [-1.0, 1.0], [0.2, 0.3])
+    ch = VPChain.fixed_total(5)
+    kern = ch.reverse_kernel(p0, 3)
+    knots = torch.linspace(-6, 6, 401, dtype=torch.float64)
+    f = R.hinge_log_kernel(kern, knots)
+    z = torch.tensor([-0.5, 0.0, 1.2], dtype=torch.float64)
+    yk = knots.expand(3, -1).contiguous()
+    exact = mixture_log_kernel(kern)(yk, z)
+    approx = f(yk, z)
+    # at the knots the interpolant is the exact kernel over its trapezoid normaliser (near 1)
+    norm = torch.trapezoid(exact.exp(), knots, dim=-1).unsqueeze(-1)
+    assert torch.allclose(approx, exact - norm.log(), rtol=0, atol=1e-12)
+    assert torch.allclose(norm, torch.ones_like(norm), atol=1e-6)
+    yf = torch.linspace(-6, 6, 24001, dtype=torch.float64).expand(3, -1).contiguous()
+    mass = torch.trapezoid(f(yf, z).exp(), yf[0], dim=-1)
+    assert torch.allclose(mass, torch.ones(3, dtype=torch.float64), atol=1e-6)
+    # fine knots: tiny per-step KL; coarse knots: far larger
+    fine = mixture_step_kl(ch, p0, 3, f, 80, 80).value
+    coarse = mixture_step_kl(ch, p0, 3, R.hinge_log_kernel(kern, knots[::40]), 80, 80).value
+    assert abs(fine) < 1e-4 < coarse
+    with pytest.raises(ValueError, match="uniformly"):
+        R.hinge_log_kernel(kern, torch.tensor([0.0, 1.0, 3.0]))
+    with pytest.raises(ValueError, match="increasing"):
+        R.hinge_log_kernel(kern, torch.tensor([0.0, 1.0]))
