@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ._checks import as_float64, check_in, check_nonnegative, check_positive
 from .digits import DigitsClassifier, digits_fd
-from .gmm import GaussianMixture
+from .gmm import FullCovarianceMixture, GaussianMixture
 from .grid import sampler_output_kl
 from .information import mmse
 from .metrics import mmd, sliced_w2
@@ -562,3 +562,362 @@ def evaluate_sampler(
         step, denoiser, sig, reference, n, seed, metrics={"fd": lambda a, b: digits_fd(clf, a, b)}
     )
     return vals["fd"], out
+
+
+# -- more reconstructions of the parametric family (each neutral at gamma = 0, delta = 1) -----
+def interpolated_step(
+    denoiser: Denoiser,
+    x: Tensor,
+    sigma: float,
+    sigma_next: float,
+    rho: float = 0.0,
+    gamma: float = 0.0,
+    delta: float = 1.0,
+) -> StepLaw:
+    r"""A second reconstruction of the parametric family: an interpolation, with weight
+    :math:`\gamma`, between the frozen-:math:`\varepsilon` step (:math:`\gamma=0`,
+    :func:`companion.samplers.frozen_eps_step`) and the frozen-:math:`\hat x` step
+    (:math:`\gamma=1`, :func:`companion.samplers.frozen_denoiser_step`):
+
+    .. math:: x' = (1-\gamma)\,m_\varepsilon + \gamma\,m_{\hat x}
+              + \delta\sqrt{(1-\gamma)s_\varepsilon^2 + \gamma s_{\hat x}^2}\;\xi
+
+    (means :math:`m` and noise scales :math:`s` of the two steps; :math:`\gamma` outside
+    :math:`[0, 1]` extrapolates the means, and the noise variance is floored at 0). At
+    :math:`\rho=0` both steps are DDIM, so this variant does not depend on :math:`\gamma` in
+    deterministic sampling: it is a knob of stochastic sampling only. ``gamma = 0, delta = 1``
+    is the frozen-:math:`\varepsilon` baseline.
+    """
+    x0 = denoiser(x, x.new_full((x.shape[0],), sigma))
+    if sigma_next == 0:
+        return x0, 0.0, x0
+    eps = to_d(x, sigma, x0)
+    m_eps = x + (1.0 + rho**2) * (sigma_next - sigma) * eps
+    s_eps2 = rho**2 * (sigma**2 - sigma_next**2)
+    s_x2 = sigma_next**2 * -math.expm1(2.0 * rho**2 * math.log(sigma_next / sigma))
+    m_x = x0 + math.sqrt(max(sigma_next**2 - s_x2, 0.0)) * eps
+    var = max((1.0 - gamma) * s_eps2 + gamma * s_x2, 0.0)
+    return (1.0 - gamma) * m_eps + gamma * m_x, delta * math.sqrt(var), x0
+
+
+def noise_level_step(
+    denoiser: Denoiser,
+    x: Tensor,
+    sigma: float,
+    sigma_next: float,
+    rho: float = 0.0,
+    gamma: float = 0.0,
+    delta: float = 1.0,
+) -> StepLaw:
+    r"""A third reconstruction of the parametric family: the denoiser is queried at the scaled
+    noise level :math:`(1+\gamma)\tilde\sigma` (a noise-scale knob in the spirit of the
+    noise-level corrections of the exposure-bias literature), and the frozen-:math:`\varepsilon`
+    step uses :math:`\hat\varepsilon = (\tilde x - \hat x)/\tilde\sigma`:
+
+    .. math:: \hat x = D\big(\tilde x, (1+\gamma)\tilde\sigma\big),\quad
+              x' = x + (1+\rho^2)(\tilde\sigma'-\tilde\sigma)\,\hat\varepsilon
+              + \delta\rho\sqrt{\tilde\sigma^2-\tilde\sigma'^2}\;\xi .
+
+    Needs :math:`\gamma > -1`. ``gamma = 0, delta = 1`` is the frozen-:math:`\varepsilon`
+    baseline. A step to ``sigma_next = 0`` returns the (scaled-level) denoised estimate.
+    """
+    if not 1.0 + gamma > 0:
+        raise ValueError(f"noise_level_step needs gamma > -1, got {gamma!r}")
+    x0 = denoiser(x, x.new_full((x.shape[0],), (1.0 + gamma) * sigma))
+    if sigma_next == 0:
+        return x0, 0.0, x0
+    mean = x + (1.0 + rho**2) * (sigma_next - sigma) * to_d(x, sigma, x0)
+    return mean, delta * rho * math.sqrt(sigma**2 - sigma_next**2), x0
+
+
+PARAMETRIC_VARIANTS["interpolated"] = interpolated_step
+PARAMETRIC_VARIANTS["noise_level"] = noise_level_step
+__all__ += ["interpolated_step", "noise_level_step"]
+
+
+# -- the Gaussian-optimal gamma of the placeholder, in closed form ------------------------------
+def _levels(sigmas: Tensor | Sequence[float]) -> list[float]:
+    lv = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, Tensor) else sigmas)]
+    if len(lv) < 2 or any(b >= a for a, b in zip(lv[:-1], lv[1:], strict=True)) or lv[-1] < 0:
+        raise ValueError("sigmas must be strictly decreasing, non-negative, with >= 2 entries")
+    return lv
+
+
+def gaussian_output_variance(
+    gamma: float,
+    variance: float | np.ndarray,
+    sigmas: Tensor | Sequence[float],
+    start_var: float | None = None,
+) -> np.ndarray:
+    r"""Output variance of the deterministic placeholder step (:func:`placeholder_step`,
+    :math:`\rho=0`) for Gaussian data :math:`\mathcal N(m, v)` with the exact denoiser, in
+    closed form (our derivation).
+
+    With :math:`\hat x = m + \frac{v}{v+\sigma^2}(x-m)` the step is affine,
+    :math:`x'-m = A_i(\gamma)(x-m)` with
+    :math:`A_i = 1 + \sigma_i I_i(\gamma)/(v+\sigma_i^2)` and
+    :math:`I_i(\gamma) = \sigma_i^{\gamma}(\sigma_{i+1}^{1-\gamma}-\sigma_i^{1-\gamma})/(1-\gamma)`;
+    a last step to :math:`\sigma=0` returns :math:`\hat x`, the factor :math:`v/(v+\sigma^2)`.
+    Started from :math:`\mathcal N(\cdot, P_0)` the output variance is
+    :math:`P_0\prod_i A_i^2` (times the last factor squared).
+
+    Args:
+        gamma: the placeholder's exponent.
+        variance: data variance(s) :math:`v > 0` (scalar or array: one per independent
+            direction, e.g. the eigenvalues of a covariance).
+        sigmas: the sampler's decreasing noise levels (may end at 0).
+        start_var: variance of the initial state (default ``sigmas[0]**2``, what
+            :func:`sample_metrics` and :func:`evaluate_sampler` draw).
+
+    Returns:
+        The output variance(s), same shape as ``variance``.
+    """
+    lv = _levels(sigmas)
+    v = np.asarray(variance, dtype=np.float64)
+    if (v <= 0).any():
+        raise ValueError("variance must be > 0")
+    log_p = math.log(lv[0] ** 2 if start_var is None else float(start_var)) + np.zeros_like(v)
+    for s, s1 in zip(lv[:-1], lv[1:], strict=True):
+        if s1 == 0:
+            log_p = log_p + 2.0 * np.log(v / (v + s * s))
+            continue
+        if abs(1.0 - gamma) < 1e-12:
+            integral = s * math.log(s1 / s)
+        else:
+            integral = s**gamma * (s1 ** (1 - gamma) - s ** (1 - gamma)) / (1 - gamma)
+        a = 1.0 + s * integral / (v + s * s)
+        log_p = log_p + 2.0 * np.log(np.abs(a))
+    return np.exp(log_p)
+
+
+def gaussian_optimal_gamma(
+    variance: float,
+    sigmas: Tensor | Sequence[float],
+    start_var: float | None = None,
+    bounds: tuple[float, float] = (-4.0, 0.99),
+) -> float:
+    r"""The :math:`\gamma` at which the deterministic placeholder step gives Gaussian data
+    :math:`\mathcal N(m, v)` exactly its variance :math:`v` at the output (our derivation).
+
+    Solves :math:`\log` :func:`gaussian_output_variance` :math:`(\gamma) = \log v` by Brent's
+    method on the first sign change inside ``bounds`` (scanned on 400 points; every
+    :math:`A_i(\gamma)` decreases with :math:`\gamma`, so the output variance decreases while
+    all :math:`A_i > 0`). Raises ``ValueError`` if there is no root in ``bounds``.
+    """
+    from scipy.optimize import brentq
+
+    check_positive("variance", variance)
+
+    def f(g: float) -> float:
+        return float(
+            np.log(gaussian_output_variance(g, variance, sigmas, start_var)) - np.log(variance)
+        )
+
+    grid = np.linspace(bounds[0], bounds[1], 400)
+    vals = [f(g) for g in grid]
+    for a, b, fa, fb in zip(grid[:-1], grid[1:], vals[:-1], vals[1:], strict=True):
+        if fa == 0:
+            return float(a)
+        if fa * fb < 0:
+            return float(brentq(f, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
+    raise ValueError(f"no gamma in {bounds} gives the exact output variance {variance!r}")
+
+
+def gaussian_anchor_gamma(
+    eigenvalues: np.ndarray | Sequence[float],
+    sigmas: Tensor | Sequence[float],
+    start_var: float | None = None,
+    bounds: tuple[float, float] = (-3.0, 0.95),
+) -> float:
+    r"""Anchor for a :math:`\gamma` search on a target with covariance eigenvalues
+    :math:`v_j`: the :math:`\gamma` minimising the summed Gaussian KL
+    :math:`\sum_j \tfrac12\,(V_j/v_j - 1 - \log(V_j/v_j))` of the output variances
+    :math:`V_j(\gamma)` (:func:`gaussian_output_variance`) against the :math:`v_j`, the
+    Gaussian-optimal :math:`\gamma` of the target's Gaussian fit (means ignored: their output
+    error is the tiny factor :math:`\prod_i A_i`). With one eigenvalue it is
+    :func:`gaussian_optimal_gamma`.
+    """
+    from scipy.optimize import minimize_scalar
+
+    v = np.asarray(eigenvalues, dtype=np.float64).ravel()
+
+    def kl(g: float) -> float:
+        r = gaussian_output_variance(g, v, sigmas, start_var) / v
+        return float(0.5 * (r - 1.0 - np.log(r)).sum())
+
+    res = minimize_scalar(kl, bounds=bounds, method="bounded", options={"xatol": 1e-10})
+    return float(res.x)
+
+
+__all__ += ["gaussian_output_variance", "gaussian_optimal_gamma", "gaussian_anchor_gamma"]
+
+
+# -- exact log-density of a deterministic sampler's output (change of variables) -----------------
+def _linear_coefficients(
+    step: Callable[..., StepLaw], d: int, sigma: float, sigma_next: float
+) -> tuple[float, float]:
+    """``(p, q)`` with ``mean = p x + q D`` for a step that is linear in the state and the
+    denoised estimate (probed with ``D = 0``, ``D = x`` and ``D = 2x``)."""
+    one = torch.ones((1, d), dtype=torch.float64)
+    m0, s0, _ = step(lambda xx, ss: torch.zeros_like(xx), one, sigma, sigma_next)
+    m1, _, _ = step(lambda xx, ss: xx.clone(), one, sigma, sigma_next)
+    m2, _, _ = step(lambda xx, ss: 2.0 * xx, one, sigma, sigma_next)
+    p = float(m0[0, 0])
+    q = float(m1[0, 0]) - p
+    if s0 != 0:
+        raise ValueError("the change of variables needs a deterministic step (noise scale 0)")
+    if abs(float(m2[0, 0]) - (p + 2.0 * q)) > 1e-9 * (1.0 + abs(p) + abs(q)):
+        raise ValueError("the step is not linear in (x, denoised): no closed-form Jacobian")
+    return p, q
+
+
+def deterministic_log_density(
+    step: Callable[..., StepLaw],
+    target: GaussianMixture | FullCovarianceMixture,
+    x: Tensor,
+    sigmas: Tensor | Sequence[float],
+    start_var: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    r"""Run a deterministic step with the target's exact denoiser and track the exact
+    log-density of every sample by the change of variables.
+
+    A step :math:`x' = p\,x + q\,\hat x(x, s)` (every deterministic step of the parametric
+    family; ``s`` the level at which the denoiser is queried) has Jacobian
+    :math:`p I + q\,\mathrm{Cov}[x\mid\tilde x]/s^2` (Tweedie:
+    :math:`\partial\hat x/\partial\tilde x = \mathrm{Cov}[x\mid\tilde x]/s^2`), in closed form
+    for a Gaussian mixture (``target.posterior_cov``). Starting from
+    :math:`x\sim\mathcal N(0, P_0 I)` (``P_0`` = ``start_var``, default ``sigmas[0]**2``),
+    :math:`\log q(x') = \log q(x) - \log\det J`.
+
+    Returns:
+        ``(samples, log_q)``: the output states ``(n, d)`` and their exact log-density under
+        the sampler's output law ``(n,)``. Raises ``ValueError`` if a Jacobian has a
+        non-positive determinant (the step folds the space).
+    """
+    lv = _levels(sigmas)
+    x = as_float64(x)
+    n, d = x.shape
+    p0 = lv[0] ** 2 if start_var is None else float(start_var)
+    log_q = -0.5 * (x**2).sum(-1) / p0 - 0.5 * d * math.log(2 * math.pi * p0)
+    eye = torch.eye(d, dtype=torch.float64)
+    for s, s1 in zip(lv[:-1], lv[1:], strict=True):
+        called: list[float] = []
+
+        def rec(xx: Tensor, ss: Tensor, _called: list[float] = called) -> Tensor:
+            _called.append(float(torch.as_tensor(ss).reshape(-1)[0]))
+            return target.denoise(xx, ss)
+
+        mean, std, _ = step(rec, x, s, s1)
+        if std != 0 or len(called) != 1:
+            raise ValueError("the change of variables needs a deterministic one-call step")
+        p, q = _linear_coefficients(step, d, s, s1)
+        sc = called[0]
+        jac = p * eye + (q / sc**2) * target.posterior_cov(x, sc)
+        sign, logdet = torch.linalg.slogdet(jac)
+        if bool((sign <= 0).any()):
+            raise ValueError(f"a step from sigma={s:g} folds the space (det J <= 0)")
+        # det J > 0 at every sample is necessary for an injective step, not sufficient; the
+        # Gaussian no-fold bound (:func:`no_fold_gamma`) keeps every A_i > 0 for any data.
+        log_q = log_q - logdet
+        x = mean
+    return x, log_q
+
+
+def no_fold_gamma(sigmas: Tensor | Sequence[float]) -> float:
+    r"""The largest :math:`\gamma` for which every step of the deterministic placeholder keeps
+    :math:`A_i = 1 + \sigma_i I_i(\gamma)/(v+\sigma_i^2) > 0` for **every** data variance
+    :math:`v\ge 0` (the worst case :math:`v\to0`: :math:`1 + I_i(\gamma)/\sigma_i > 0`): beyond
+    it some step reflects low-variance directions through the denoised estimate (a fold)."""
+    from scipy.optimize import brentq
+
+    lv = [s for s in _levels(sigmas) if s > 0]
+    pairs = list(zip(lv[:-1], lv[1:], strict=True))
+    if not pairs:
+        raise ValueError("sigmas must contain a step between two positive levels")
+
+    def worst(g: float) -> float:
+        vals = []
+        for s, s1 in pairs:
+            if abs(1.0 - g) < 1e-12:
+                i_ = s * math.log(s1 / s)
+            else:
+                i_ = s**g * (s1 ** (1 - g) - s ** (1 - g)) / (1 - g)
+            vals.append(1.0 + i_ / s)
+        return min(vals)
+
+    hi = 0.0
+    while worst(hi) > 0:
+        hi += 0.25
+        if hi > 50:
+            return math.inf
+    return float(brentq(worst, hi - 0.25, hi, xtol=1e-12))
+
+
+def exact_kl_run(
+    step: Callable[..., StepLaw],
+    target: GaussianMixture | FullCovarianceMixture,
+    sigmas: Tensor | Sequence[float],
+    n: int,
+    seed: int,
+) -> tuple[np.ndarray, Tensor]:
+    r"""One seeded run of :func:`deterministic_log_density` from :math:`\mathcal N(0,
+    \sigma_0^2 I)`: the per-sample log-ratios :math:`\log q(x) - \log p(x)` (their mean is an
+    unbiased Monte Carlo estimate of :math:`\mathrm{KL}(q\,\|\,p)`, exact densities on both
+    sides) and the samples."""
+    lv = _levels(sigmas)
+    gen = torch.Generator().manual_seed(seed)
+    x = lv[0] * torch.randn((n, target.dim), dtype=torch.float64, generator=gen)
+    out, log_q = deterministic_log_density(step, target, x, lv)
+    return (log_q - target.log_prob(out)).numpy(), out
+
+
+def gamma_search(
+    objective: Callable[[float], float],
+    anchor: float,
+    half_width: float = 0.5,
+    xatol: float = 2e-3,
+) -> tuple[float, float, int, bool]:
+    r"""Continuous search of :math:`\gamma` (``scipy.optimize.minimize_scalar``, bounded Brent)
+    on ``[anchor - half_width, anchor + half_width]``.
+
+    Returns ``(gamma, objective(gamma), evaluations, at_bound)``; ``at_bound`` is true when the
+    minimum lies within ``2 * xatol`` of an end of the bracket (widen it).
+    """
+    from scipy.optimize import minimize_scalar
+
+    check_positive("half_width", half_width)
+    lo, hi = anchor - half_width, anchor + half_width
+    res = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": xatol})
+    g = float(res.x)
+    return g, float(res.fun), int(res.nfev), bool(min(g - lo, hi - g) < 2 * xatol)
+
+
+def paired_seeds_needed(
+    sd: float, effect: float, level: float = 0.05, power: float = 0.8, minimum: int = 5
+) -> int:
+    r"""Seeds for a paired design to detect a mean difference ``effect`` with the given
+    ``power`` by a two-sided t-test at ``level``, from the pilot standard deviation ``sd`` of the
+    paired differences: the smallest :math:`n\ge` ``minimum`` with
+    :math:`n \ge \big((t_{1-\alpha/2,n-1} + t_{\text{power},n-1})\,sd/\text{effect}\big)^2`."""
+    from scipy.stats import t as student_t
+
+    check_positive("effect", effect)
+    check_nonnegative("sd", sd)
+    n = max(int(minimum), 2)
+    while n < 100_000:
+        need = (
+            (student_t.ppf(1 - level / 2, n - 1) + student_t.ppf(power, n - 1)) * sd / effect
+        ) ** 2
+        if n >= need:
+            return n
+        n += 1
+    return n
+
+
+__all__ += [
+    "no_fold_gamma",
+    "deterministic_log_density",
+    "exact_kl_run",
+    "gamma_search",
+    "paired_seeds_needed",
+]

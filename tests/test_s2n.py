@@ -345,3 +345,159 @@ def test_evaluate_sampler(mix):
         s2n.evaluate_sampler("digits-fd", S.euler_step, mix, 10, reference=ref)
     with pytest.raises(ValueError, match="nfe"):
         s2n.evaluate_sampler("sw2", S.euler_step, mix, 1, reference=ref)
+
+
+# -- reconstructions of the family, the Gaussian-optimal gamma, the exact sampler KL ----------
+@pytest.mark.parametrize("variant", ["placeholder", "interpolated", "noise_level"])
+@pytest.mark.parametrize("rho", [0.0, 1.0])
+def test_variants_reduce_to_frozen_eps_at_neutral(mix, variant, rho):
+    x = torch.linspace(-3, 3, 11, dtype=torch.float64).reshape(-1, 1)
+    for s, s1 in [(2.0, 1.0), (0.5, 0.1), (0.3, 0.0)]:
+        m, sd, _ = s2n.parametric_step(rho, 0.0, 1.0, variant=variant)(mix, x, s, s1)
+        m0, sd0, _ = S.frozen_eps_step(mix, x, s, s1, rho=rho)
+        torch.testing.assert_close(m, m0, rtol=1e-13, atol=1e-13)
+        assert sd == pytest.approx(sd0, rel=1e-13, abs=1e-15)
+        # away from the neutral point the variants differ from the baseline
+        if s1 > 0 and (variant != "interpolated" or rho > 0):
+            m2, sd2, _ = s2n.parametric_step(rho, 0.3, 1.0, variant=variant)(mix, x, s, s1)
+            assert float((m2 - m0).abs().max()) + abs(sd2 - sd0) > 1e-3
+
+
+def test_interpolated_endpoints_and_rho0():
+    mixd = GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [0.1, 0.3])
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64).reshape(-1, 1)
+    m1, sd1, _ = s2n.interpolated_step(mixd, x, 1.0, 0.5, rho=0.7, gamma=1.0)
+    mx, sdx, _ = S.frozen_denoiser_step(mixd, x, 1.0, 0.5, rho=0.7)
+    torch.testing.assert_close(m1, mx, rtol=1e-13, atol=1e-13)
+    assert sd1 == pytest.approx(sdx, rel=1e-12)
+    # at rho = 0 both ends are DDIM: gamma does nothing
+    ma, _, _ = s2n.interpolated_step(mixd, x, 1.0, 0.5, rho=0.0, gamma=0.0)
+    mb, _, _ = s2n.interpolated_step(mixd, x, 1.0, 0.5, rho=0.0, gamma=0.8)
+    torch.testing.assert_close(ma, mb, rtol=1e-13, atol=1e-13)
+
+
+def test_noise_level_queries_scaled_sigma():
+    seen = []
+
+    def den(x, s):
+        seen.append(float(s[0]))
+        return torch.zeros_like(x)
+
+    s2n.noise_level_step(den, torch.ones((2, 1), dtype=torch.float64), 2.0, 1.0, gamma=0.25)
+    assert seen == [2.5]
+    with pytest.raises(ValueError, match="gamma > -1"):
+        s2n.noise_level_step(den, torch.ones((2, 1), dtype=torch.float64), 2.0, 1.0, gamma=-1.0)
+
+
+@pytest.mark.parametrize("nfe", [4, 8, 15])
+@pytest.mark.parametrize("v", [0.01, 1.0, 4.0])
+def test_gaussian_optimal_gamma_exact_variance(nfe, v):
+    from companion.schedules import karras_sigmas
+
+    sig = karras_sigmas(nfe, 0.002, 80.0)
+    g = s2n.gaussian_optimal_gamma(v, sig)
+    # the closed form agrees with stepping the sampler (an independent code path) ...
+    for gg in (g, 0.0, g + 0.05):
+        _, var_step = S.gaussian_output_law(
+            s2n.parametric_step(0.0, gg), 0.0, v, sig, start=(0.0, float(sig[0]) ** 2)
+        )
+        assert float(s2n.gaussian_output_variance(gg, v, sig)) == pytest.approx(var_step, rel=1e-12)
+    # ... the output variance is exact at gamma* and not at a wrong gamma
+    _, var_opt = S.gaussian_output_law(
+        s2n.parametric_step(0.0, g), 0.0, v, sig, start=(0.0, float(sig[0]) ** 2)
+    )
+    assert var_opt == pytest.approx(v, rel=1e-12)
+    _, var_wrong = S.gaussian_output_law(
+        s2n.parametric_step(0.0, g + 0.02), 0.0, v, sig, start=(0.0, float(sig[0]) ** 2)
+    )
+    assert abs(var_wrong / v - 1) > 1e-3
+    # one eigenvalue: the anchor is the optimal gamma
+    assert s2n.gaussian_anchor_gamma([v], sig) == pytest.approx(g, abs=1e-6)
+
+
+def test_gaussian_optimal_gamma_no_root():
+    with pytest.raises(ValueError, match="no gamma"):
+        s2n.gaussian_optimal_gamma(1.0, [80.0, 10.0, 0.0], bounds=(0.5, 0.9))
+
+
+def test_no_fold_gamma_bounds_the_slopes():
+    from companion.schedules import karras_sigmas
+
+    sig = karras_sigmas(8, 0.002, 80.0)
+    gf = s2n.no_fold_gamma(sig)
+    tiny = 1e-9  # a direction of almost no variance: A_i -> 1 + I_i / sigma_i
+    x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    den = GaussianMixture([1.0], [[0.0]], [tiny])
+    for g, ok in [(gf - 0.01, True), (gf + 0.05, False)]:
+        step = s2n.parametric_step(0.0, g)
+        slopes = [
+            float(step(den, x, s, s1)[0][1, 0] - step(den, x, s, s1)[0][0, 0])
+            for s, s1 in zip(sig[:-2].tolist(), sig[1:-1].tolist(), strict=True)
+        ]
+        assert (min(slopes) > 0) == ok
+
+
+def test_deterministic_log_density_matches_gaussian_closed_form():
+    from companion.gmm import FullCovarianceMixture
+    from companion.schedules import karras_sigmas
+
+    g = torch.Generator().manual_seed(3)
+    d = 5
+    a = torch.randn((d, d), dtype=torch.float64, generator=g)
+    cov = a @ a.T / d + 0.05 * torch.eye(d, dtype=torch.float64)
+    mu = torch.randn(d, dtype=torch.float64, generator=g)
+    target = FullCovarianceMixture([1.0], mu.unsqueeze(0), cov.unsqueeze(0))
+    lam, U = torch.linalg.eigh(cov)
+    sig = karras_sigmas(6, 0.002, 80.0)
+    for variant, gam in [("placeholder", -0.05), ("noise_level", -0.3)]:
+        step = s2n.parametric_step(0.0, gam, variant=variant)
+        x0 = float(sig[0]) * torch.randn((50, d), dtype=torch.float64, generator=g)
+        out, log_q = s2n.deterministic_log_density(step, target, x0, sig)
+        laws = [
+            S.gaussian_output_law(
+                step, float((mu @ U)[j]), float(lam[j]), sig, start=(0.0, float(sig[0]) ** 2)
+            )
+            for j in range(d)
+        ]
+        M, P = (torch.tensor(v, dtype=torch.float64) for v in zip(*laws, strict=True))
+        closed = (-0.5 * ((out @ U - M) ** 2 / P + torch.log(2 * math.pi * P))).sum(-1)
+        torch.testing.assert_close(log_q, closed, rtol=1e-10, atol=1e-9)
+
+
+def test_exact_kl_run_is_zero_free_and_positive(mix):
+    from companion.schedules import karras_sigmas
+
+    sig = karras_sigmas(12, 0.002, 80.0)
+    lr, out = s2n.exact_kl_run(s2n.parametric_step(0.0, 0.0), mix, sig, 4000, 0)
+    assert out.shape == (4000, 1) and lr.shape == (4000,)
+    # a KL estimate: positive, and close to the grid-propagated exact KL of the same sampler
+    kl_grid = s2n.evaluate_sampler("exact-kl", s2n.parametric_step(0.0, 0.0), mix, 12, target=mix)[
+        0
+    ]
+    se = lr.std() / math.sqrt(lr.size)
+    assert lr.mean() > 0
+    assert abs(lr.mean() - kl_grid) < 4 * se + 0.02 * kl_grid
+
+
+def test_deterministic_log_density_rejects_stochastic_and_nonlinear(mix):
+    x = torch.zeros((3, 1), dtype=torch.float64)
+    with pytest.raises(ValueError, match="deterministic"):
+        s2n.deterministic_log_density(s2n.parametric_step(1.0, 0.0), mix, x, [2.0, 1.0, 0.0])
+
+    def nonlinear(den, x, s, s1):
+        x0 = den(x, x.new_full((x.shape[0],), s))
+        return x + 0.1 * x0**2, 0.0, x0
+
+    with pytest.raises(ValueError, match="not linear"):
+        s2n.deterministic_log_density(nonlinear, mix, x, [2.0, 1.0])
+
+
+def test_gamma_search_and_power():
+    g, v, nev, at_b = s2n.gamma_search(lambda t: (t - 0.13) ** 2, 0.1, 0.5, xatol=1e-6)
+    assert g == pytest.approx(0.13, abs=1e-5) and not at_b and nev > 3
+    g, _, _, at_b = s2n.gamma_search(lambda t: t, 0.0, 0.2, xatol=1e-4)
+    assert at_b and g == pytest.approx(-0.2, abs=1e-3)
+    # the seed count grows as (sd / effect)^2 and never falls below the minimum
+    assert s2n.paired_seeds_needed(0.0, 0.1) == 5
+    n1, n2 = s2n.paired_seeds_needed(0.1, 0.05), s2n.paired_seeds_needed(0.2, 0.05)
+    assert 30 < n1 < 40 and 3.5 < n2 / n1 < 4.2
