@@ -617,14 +617,22 @@ folds = [(r, n) for r, n, m in eps_fold[["rho", "N", "min_slope"]].itertuples(in
 k_over_1 = [(r, n) for r in rhos for n in cfg["steps"] if (1 + r * r) * (1 - math.exp(-8 / n)) > 1]
 xhat_min_slope = float(fold[fold.scheme == "frozen-x-hat"].min_slope.min())
 fold_no_flip = [c for c in folds if c not in flip_cells and c[0] > 0]
-post_ratio = (
-    max(  # largest d x-hat / d x-tilde = Var[x | x-tilde] / sigma~^2 over states and levels
-        float(p_data.posterior_cov(xs_fold[:, None], sg)[:, 0, 0].max()) / sg**2
-        for sg in torch.exp(torch.linspace(-4.0, 4.0, 81, dtype=torch.float64)).tolist()
-    )
+flip_no_fold = [c for c in flip_cells if c not in folds]  # "every flip cell is a fold cell"
+post_ratio, post_sg, post_x = 0.0, 1.0, 0.0  # largest d x-hat / d x-tilde, and where
+for sg in torch.exp(torch.linspace(-4.0, 4.0, 81, dtype=torch.float64)).tolist():
+    dxhat = p_data.posterior_cov(xs_fold[:, None], sg)[:, 0, 0] / sg**2  # Var[x | x~] / s^2
+    if float(dxhat.max()) > post_ratio:
+        post_ratio, post_sg, post_x = float(dxhat.max()), sg, float(xs_fold[dxhat.argmax()])
+post_resp = float(  # the smaller responsibility there: 0.5 = posterior split evenly
+    p_data.responsibilities(torch.tensor([[post_x]], dtype=torch.float64), post_sg).min()
 )
+assert not flip_no_fold and fold_no_flip, (flip_no_fold, fold_no_flip)  # what the text says
+saturated = [(r, n) for r in ratio_map.index for n in ratio_map.columns if ratio_map.loc[r, n] > 10]
 glue("e32_fold_no_flip", s2n.cells_text(fold_no_flip), display=False)
+glue("e32_flip_no_fold", s2n.cells_text(flip_no_fold), display=False)
 glue("e32_post_ratio", float(post_ratio), display=False)
+glue("e32_post_resp", post_resp, display=False)
+glue("e32_saturated", s2n.cells_text(saturated), display=False)
 glue("e32_ratio_low_min", ratio_low_min, display=False)
 glue("e32_ratio_10", float(ratio_map.loc[1.0, 10]), display=False)
 glue("e32_flip", s2n.cells_text(flip_cells), display=False)
@@ -661,8 +669,9 @@ _ = fig.colorbar(im, ax=ax[1, 1], shrink=0.8)
 # $\log_{10}$ of the KL of the frozen-$\hat x$ kernel over that of frozen-$\varepsilon$, for
 # every $\rho>0$ and $N$ of the sweep: red cells are where the "exact", valid-for-any-jump
 # kernel is the less accurate one, blue cells where it wins. The colour
-# scale is clipped at a factor of 10 either way: the deep-red cells at $\rho\ge1.5$, $N\ge20$
-# saturate (their ratios are in the table above). Look at where the map turns blue.*
+# scale is clipped at a factor of 10 either way: the cells beyond it are
+# {glue:text}`e32_saturated` (their KLs are in the table above). Look at where the map turns
+# blue.*
 #
 # **Convergence.** The last local slopes (between $N=${glue:text}`e32_nprev` and
 # {glue:text}`e32_nmax`; table above) lie between {glue:text}`e32_slope_min:.2f` and
@@ -702,14 +711,16 @@ _ = fig.colorbar(im, ax=ax[1, 1], shrink=0.8)
 # map, $\tilde x\mapsto\tilde x - k\,(\tilde x-\hat x)$ with
 # $k=(1+\rho^2)(1-\tilde\sigma'/\tilde\sigma)$; since
 # $d\hat x/d\tilde x = \mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2\ge 0$ (it is not bounded by 1:
-# on this mixture it reaches {glue:text}`e32_post_ratio:.2f` where the posterior is split
-# between the modes) its slope is $1-k(1-\mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2)\ge 1-k$, so
+# on this mixture it reaches {glue:text}`e32_post_ratio:.2f`, at a state where the posterior is
+# split between the modes: the smaller responsibility there is {glue:text}`e32_post_resp:.2f`)
+# its slope is $1-k(1-\mathrm{Var}[x\mid\tilde x]/\tilde\sigma^2)\ge 1-k$, so
 # it can fold the line only where $k>1$, which on this grid is {glue:text}`e32_k_over_1`.
 # Measured on a fine grid of states with the exact denoiser, the mean map has a negative slope
 # (folds) in {glue:text}`e32_folds`; the runs where both EM and frozen-$\varepsilon$ end more
-# than 1 nat from the target are {glue:text}`e32_fail`. Every cell where frozen-$\hat x$ wins is
-# a fold cell, but folds without a flip occur too ({glue:text}`e32_fold_no_flip`): folding is
-# necessary, not sufficient. For a Gaussian target $k>1$ is a plain overshoot of the mean
+# than 1 nat from the target are {glue:text}`e32_fail`. The cells where frozen-$\hat x$ wins but
+# the mean map does not fold: {glue:text}`e32_flip_no_fold`; folds without a flip:
+# {glue:text}`e32_fold_no_flip`. On this sweep, then, folding is necessary for the flip and not
+# sufficient. For a Gaussian target $k>1$ is a plain overshoot of the mean
 # (the affine map's slope $1-k(1-v/(v+\tilde\sigma^2))$ turns negative), not a fold of a
 # bimodal law. The frozen-$\hat x$ mean map,
 # $\hat x + c\,(\tilde x-\hat x)$ with $c\in[0,1]$, has slope
@@ -752,6 +763,131 @@ glue("e32_ddpm_err", float(ddpm_err), display=False)
 # {glue:text}`e32_ddim_err:.1e`: DDIM), and at $\rho=1$ the frozen-$\hat x$ step equals DDPM's
 # posterior $q(z_s\mid z_t,\hat x)$ of {cite:t}`ho2020ddpm`, computed in $z$ from its textbook
 # mean and variance on VP-cosine (largest relative difference {glue:text}`e32_ddpm_err:.1e`).
+
+# %% [markdown]
+# **Does ignoring $\mathrm{Var}[x\mid\tilde x]$ explain the frozen-$\hat x$ error?** The
+# frozen-$\hat x$ step is the non-Markovian posterior $q(\tilde x'\mid\tilde x, x)$ of section
+# {ref}`s2n-nonmarkov` with $x$ replaced by its posterior mean: it draws
+# $\tilde x' = c\,\tilde x + (1-c)\,\hat x + b\,\xi$, $c = \sqrt{\tilde\sigma'^2-b^2}/\tilde\sigma$,
+# as if $\mathrm{Var}[x\mid\tilde x]$ were 0. The reverse kernel of that construction,
+# $\int q(\tilde x'\mid\tilde x, x)\,p(x\mid\tilde x)\,dx$, has the same mean and the variance
+# $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$. Analytic-DPM (Bao, Li, Zhu and Zhang, ICLR 2022)
+# keeps a Gaussian kernel whose variance does not depend on the state and takes the one that
+# minimises the KL from the true reverse process, $b^2 + (1-c)^2\,\bar v(\tilde\sigma)$ with
+# $\bar v = E\,\mathrm{Var}[x\mid\tilde x] = \mathrm{mmse}$, which the mixture gives by
+# quadrature (`companion.samplers.variance_corrected_step`). For Gaussian data the posterior
+# variance is the same at every state, so the corrected kernel is the exact reverse kernel: its
+# closed-form output KL must be 0 to round-off on the two Gaussians above, for every $\rho$ and
+# $N$ (E3.2h). On the bimodal mixture we propagate it exactly as above and ask (E3.2i, our
+# question, criterion fixed before the run) whether restoring the mean posterior variance closes
+# the gap: is the corrected kernel at least as accurate as frozen-$\varepsilon$ in every cell
+# with $\rho>0$? A state-dependent correction (the kernel's variance at each state) would need a
+# propagation with a state-dependent noise level, which the grid code does not do; it is not
+# tested here.
+
+# %%
+sig_of = {N: exponential_sigmas(N + 1, s_min, s_max, zero=False) for N in cfg["steps"]}
+levels = torch.unique(torch.cat([sg[:-1] for sg in sig_of.values()]))  # every starting level
+vbar = dict(  # E Var[x | x~] = mmse at each level, one vectorised quadrature
+    zip(
+        levels.tolist(),
+        info.denoising_errors(p_data, levels**-2, None, cfg["n_quad"]).tolist(),
+        strict=True,
+    )
+)
+corrected = S.variance_corrected_step(vbar.__getitem__)
+e32["corrected"] = [
+    sampler_output_kl(
+        corrected, p_data, sig_of[N], p_data, "exact", n_points=cfg["n_grid"], rho=rho
+    ).value
+    if name == "frozen-x-hat"
+    else np.nan
+    for rho, name, N in e32[["rho", "scheme", "N"]].itertuples(index=False)
+]
+vc = e32[e32.scheme == "frozen-x-hat"].set_index(["rho", "N"]).corrected
+vc_vs_xhat = (vc / wide["frozen-x-hat"]).unstack("N")  # < 1: the correction helps
+vc_vs_eps = (vc / wide["frozen-eps"]).unstack("N")  # <= 1 in every cell: the gap is closed
+excess = (wide["frozen-x-hat"] - wide["frozen-eps"]).unstack("N")
+removed = ((wide["frozen-x-hat"] - vc).unstack("N") / excess).where(excess > 0)  # fraction
+vc_key = vc_vs_eps.drop(index=0.0).stack().idxmax()  # the decisive cell of E3.2i
+vc_key = (float(vc_key[0]), int(vc_key[1]))
+vc_ratio = stats.refinement(  # its ratio on 1x and 2x the grid nodes
+    float(vc_vs_eps.loc[vc_key]),
+    sampler_output_kl(
+        corrected, p_data, sig_of[vc_key[1]], p_data, "exact", 2 * cfg["n_grid"], rho=vc_key[0]
+    ).value
+    / output_kl(S.frozen_eps_step, vc_key[1], vc_key[0], 2 * cfg["n_grid"]),
+    note="ratio on 1x and 2x the grid nodes",
+)
+# Gaussian targets in closed form: the corrected kernel is the exact reverse kernel
+vc_gauss = max(
+    gauss_kl(S.variance_corrected_step(lambda sg, v=v: v * sg**2 / (v + sg**2)), N, rho, v)
+    for v in [1.0, 0.05]
+    for rho in rhos
+    for N in cfg["steps"]
+)
+xhat_gauss_min = float(gauss[gauss.scheme == "frozen-x-hat"].kl.min())
+helps = [(r, n) for r in vc_vs_xhat.index for n in vc_vs_xhat.columns if vc_vs_xhat.loc[r, n] < 1]
+hurts = [(r, n) for r in vc_vs_xhat.index for n in vc_vs_xhat.columns if vc_vs_xhat.loc[r, n] > 1]
+vc_wins = [(r, n) for r in vc_vs_eps.index for n in vc_vs_eps.columns if vc_vs_eps.loc[r, n] < 1]
+assert all(n < 20 for _, n in vc_wins), vc_wins  # the text: no win at N >= 20
+glue("e32_vc_gauss", float(vc_gauss), display=False)
+glue("e32_xhat_gauss_min", xhat_gauss_min, display=False)
+glue("e32_vc_hurts", s2n.cells_text(hurts), display=False)
+glue("e32_vc_wins", s2n.cells_text(vc_wins), display=False)
+glue("e32_vc_key", f"rho = {vc_key[0]:g}, N = {vc_key[1]}", display=False)
+glue("e32_vc_ratio", float(vc_ratio.value), display=False)
+glue("e32_vc_ratio_err", float(vc_ratio.half_width), display=False)
+for r in [0.5, 1.0, 1.5, 2.0]:
+    row = removed.loc[r].dropna()
+    glue(
+        f"e32_removed_{r:g}".replace(".", "p"), f"{row.min():.0%} to {row.max():.0%}", display=False
+    )
+    glue(f"e32_vc_eps_{r:g}".replace(".", "p"), float(vc_vs_eps.loc[r, 20:].max()), display=False)
+vc_vs_eps.round(3)
+
+# %% tags=["hide-input"]
+fig, ax = figure(ncols=2, height=2.6)
+for a_, m_, title in [
+    (ax[0], vc_vs_xhat, "log10 KL(corrected) / KL(frozen-x-hat)"),
+    (ax[1], vc_vs_eps, "log10 KL(corrected) / KL(frozen-eps)"),
+]:
+    im = a_.imshow(
+        np.log10(m_.to_numpy()), origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto"
+    )
+    a_.set_xticks(range(len(m_.columns)), [str(n) for n in m_.columns])
+    a_.set_yticks(range(len(m_.index)), [f"{r:g}" for r in m_.index])
+    a_.set(xlabel="steps N", ylabel="rho", title=title)
+    a_.grid(False)
+_ = fig.colorbar(im, ax=ax[1], shrink=0.8)
+
+# %% [markdown]
+# *The variance-corrected (Analytic-DPM) kernel on the bimodal mixture, exact output KL over
+# $\rho$ and $N$. Left: against the uncorrected frozen-$\hat x$ kernel (blue: the correction
+# helps). Right: against frozen-$\varepsilon$ (blue: the corrected kernel is the more accurate;
+# red: a gap remains). Colour scale clipped at a factor of 10 either way. Look at the right
+# panel at $N\ge20$: red in every row with $\rho>0$.*
+#
+# On the two Gaussians the corrected kernel's output KL is at most
+# {glue:text}`e32_vc_gauss:.1e` nats over every $\rho$ and $N$ (the uncorrected kernel's
+# smallest is {glue:text}`e32_xhat_gauss_min:.1e`): it is the exact reverse kernel (E3.2h). On
+# the bimodal mixture the correction removes, of the excess KL of frozen-$\hat x$ over
+# frozen-$\varepsilon$ (in the cells where there is one), {glue:text}`e32_removed_2` at
+# $\rho=2$, {glue:text}`e32_removed_1p5` at $\rho=1.5$, {glue:text}`e32_removed_1` at $\rho=1$
+# and {glue:text}`e32_removed_0p5` at $\rho=0.5$ (a negative share means that the correction
+# makes the kernel worse). It makes the kernel worse in {glue:text}`e32_vc_hurts`. The
+# corrected kernel is more accurate than frozen-$\varepsilon$ only in
+# {glue:text}`e32_vc_wins`; at $N\ge20$ it keeps up to
+# {glue:text}`e32_vc_eps_0p5:.2f`, {glue:text}`e32_vc_eps_1:.2f`,
+# {glue:text}`e32_vc_eps_1p5:.2f` and {glue:text}`e32_vc_eps_2:.2f` times the KL of
+# frozen-$\varepsilon$ at $\rho = 0.5, 1, 1.5, 2$. The largest ratio, at
+# {glue:text}`e32_vc_key`, is {glue:text}`e32_vc_ratio:.2f` ±
+# {glue:text}`e32_vc_ratio_err:.2f` (1x against 2x the grid nodes; E3.2i). So restoring the
+# mean posterior variance removes the shares of the frozen-$\hat x$ excess given above, but
+# closes the gap to frozen-$\varepsilon$ in no cell with $N\ge20$: the rest of the excess is not
+# explained by the mean posterior variance. The state dependence of $\mathrm{Var}[x\mid\tilde x]$
+# and the non-Gaussian shape of the true reverse kernel are the candidates; neither is tested
+# here.
 
 # %%
 _ = ledger.record(
@@ -838,6 +974,33 @@ _ = ledger.record(
     measured=float(grid_vs_closed),
     expect=at_most(0.05),
     atol=5e-3,
+)
+_ = ledger.record(
+    "E3.2h",
+    kind="check",
+    paper=PAPER,
+    section="s2n-backward",
+    claim="The variance-corrected frozen-x-hat kernel (Analytic-DPM, Bao et al. 2022: variance "
+    "b^2 + (1 - c)^2 E Var[x | x~]) is the exact reverse kernel for Gaussian data: largest "
+    "closed-form output KL (nats) over Gaussians v = 1, 0.05, every rho and N of the sweep "
+    "(the uncorrected kernel's smallest is in the text).",
+    measured=float(vc_gauss),
+    expect=at_most(1e-12),
+    atol=1e-13,
+)
+_ = ledger.record(
+    "E3.2i",
+    kind="question",
+    paper=PAPER,
+    section="s2n-backward",
+    claim="Question: does ignoring Var[x | x~] explain the frozen-x-hat kernel's excess error, "
+    "i.e. is the variance-corrected (Analytic-DPM) kernel at least as accurate as frozen-eps in "
+    "every cell with rho > 0 (bimodal mixture, exact grid propagation)? Largest KL ratio "
+    f"corrected / frozen-eps (at rho = {vc_key[0]:g}, N = {vc_key[1]}; error: 1x against 2x "
+    "the grid nodes).",
+    measured=vc_ratio,
+    expect=at_most(1.0),
+    rtol=1e-2,
 )
 
 # %% [markdown]
@@ -1438,6 +1601,250 @@ _ = ledger.record(
 )
 
 # %% [markdown]
+# **Pointwise identities.** Two refinements of I-MMSE hold for any input law, and we check both
+# on the mixture $p$. *Pointwise* ({cite:t}`guo2005immse`; in the pointwise form of Venkat and
+# Weissman, IEEE Trans. Inf. Theory 2012): in the channel indexed by SNR the information density
+# $\imath(X;Y_\lambda) = \log p(Y_\lambda\mid X)/p(Y_\lambda)$ equals
+# $\tfrac12\int_0^\lambda (X-\hat X_\gamma)^2\,d\gamma$ plus a martingale of zero mean given $X$,
+# so that at every input $x$, not only on average over $x$,
+#
+# $$ \frac{d}{d\lambda}\,\mathrm{KL}\big(P_{Y_\lambda\mid X=x}\,\big\|\,P_{Y_\lambda}\big)
+#    = \tfrac12\,E\big[(x-\hat x(Y_\lambda))^2\,\big|\,X=x\big] . $$
+#
+# *The slope of the mmse* (Guo, Wu, Shamai and Verdú, IEEE Trans. Inf. Theory 2011): for scalar
+# $X$, $\frac{d}{d\lambda}\mathrm{mmse}(\lambda) = -E\big[\mathrm{Var}[X\mid Y_\lambda]^2\big]$.
+# Both sides are computed independently (`companion.information`): the left by a five-point
+# stencil ($h = 10^{-3}\lambda$) of a quadrature of the conditional KL or of the mmse, the right
+# by a quadrature of the denoiser's squared error at $x$ or of the squared posterior variance.
+# These are textbook identities, so the claims are checks of our quadratures (E3.5e, E3.5f),
+# at five SNRs and, for the first, three inputs $x$. The criterion, a relative difference of at
+# most $10^{-8}$, is fixed before the run; the numerical error of both sides is measured by
+# refining (twice the quadrature nodes and half the stencil step) and must lie far below it, so
+# that an error of either side above $10^{-8}$ would show.
+
+# %%
+pw_lams, pw_x = [0.1, 1.0, 5.0, 30.0, 300.0], [-1.5, 0.0, 1.0]
+
+
+def pointwise_sides(n, h_rel):
+    """Both sides of the pointwise I-MMSE identity (at each x) and of mmse' = -E[Var^2]."""
+    rows = []
+    for lam in pw_lams:
+        h = h_rel * lam
+        for x in pw_x:
+            lhs = s2n.derivative(
+                lambda u, x=x: info.conditional_information(p_data, x, u, n), lam, h
+            )
+            rows.append(
+                ("pointwise I-MMSE", lam, x, lhs, 0.5 * info.conditional_error(p_data, x, lam, n))
+            )
+        lhs = s2n.derivative(lambda u: info.mmse(p_data, u, n), lam, h)
+        rows.append(("mmse' = -E[Var^2]", lam, np.nan, lhs, info.mmse_derivative(p_data, lam, n)))
+    return pd.DataFrame(rows, columns=["identity", "lambda", "x", "lhs", "rhs"])
+
+
+pw = pointwise_sides(cfg["n_quad"], 1e-3)
+pw_fine = pointwise_sides(2 * cfg["n_quad"] - 1, 5e-4)
+pw["rel. difference"] = (pw.lhs / pw.rhs - 1).abs()
+pw["refinement"] = np.maximum((pw_fine.lhs / pw.lhs - 1).abs(), (pw_fine.rhs / pw.rhs - 1).abs())
+pw_err = pw.groupby("identity")["rel. difference"].max()
+pw_ref = float(pw.refinement.max())
+assert pw_ref < 1e-9, pw_ref  # the numerical error lies far below the criterion
+glue("e35_pw_err", float(pw_err["pointwise I-MMSE"]), display=False)
+glue("e35_dmmse_err", float(pw_err["mmse' = -E[Var^2]"]), display=False)
+glue("e35_pw_ref", pw_ref, display=False)
+pw.style.format(
+    {"lhs": "{:.6g}", "rhs": "{:.6g}", "rel. difference": "{:.1e}", "refinement": "{:.1e}"}
+)
+
+# %% [markdown]
+# **The link to continuous variational models: the $T$-step loss and its limit.** The paper
+# connects S2N models to continuous variational diffusion models by an asymptotic analysis that
+# was not available to us. We test the link as {cite:t}`kingma2021vdm` state it, on the
+# chapter's mixture. For a denoiser $\hat x$ and $T$ steps at times $t_i = i/T$, the diffusion
+# term of the ELBO is (their discrete-time loss, in our SNR notation)
+# $\mathcal L_T = \tfrac12\sum_{i=1}^T(\lambda_{i-1}-\lambda_i)\,E|x-\hat x(z_{t_i})|^2$, and as
+# $T\to\infty$ it tends to the continuous-time loss
+# $\mathcal L_\infty = \tfrac12\int_{\lambda_{\min}}^{\lambda_{\max}} E|x-\hat x|^2\,d\lambda$.
+# With the exact denoiser the error is $\mathrm{mmse}(\lambda)$, and by I-MMSE
+# $\mathcal L_\infty = I(X;Y_{\lambda_{\max}}) - I(X;Y_{\lambda_{\min}})$, which is not 0.
+#
+# **Prediction (ours, derived before the run).** Each term takes the error at the noisier end of
+# its interval: a one-sided Riemann-Stieltjes sum. Expanding the integrand to first order over
+# each interval gives $\mathcal L_T - \mathcal L_\infty = C/T + O(T^{-2})$ with
+#
+# $$ C = \frac14\int_0^1\Big(-\frac{d\,\mathrm{mmse}}{d\lambda}\Big)\lambda'(t)^2\,dt
+#      = \frac L4\int_{\log\lambda_{\min}}^{\log\lambda_{\max}}
+#        E\big[\mathrm{Var}[X\mid Y_\lambda]^2\big]\,\lambda^2\,d\log\lambda $$
+#
+# for the linear log-SNR schedule of Kingma et al., $\log\lambda(t) = \log\lambda_{\max} - Lt$,
+# where the second form uses the slope of the mmse checked above. Since that slope is negative,
+# $\mathcal L_T > \mathcal L_\infty$ at every $T$. The order is 1: the local log-log slope of
+# $\mathcal L_T - \mathcal L_\infty$ tends to $-1$ and $T(\mathcal L_T-\mathcal L_\infty)/C$ to
+# 1, with a relative correction of order $L/T$. We take the SNR range of section
+# {ref}`s2n-snr-space` ($\log\lambda$ from 8 down to $-6$, $L = 14$) and $T = 10, 20, \dots, 640$.
+# E3.5g accepts a last local slope within $-1\pm0.1$ and E3.5h a scaled gap
+# $T(\mathcal L_T-\mathcal L_\infty)/C$ within $1\pm0.05$ at the largest $T$, each with its
+# error (the change from the previous $T$; for $1/T$ convergence that change is about the
+# remaining distance to the limit). $\mathcal L_\infty$ and $C$ are integrated by
+# Gauss-Legendre rules in $\log\lambda$ whose refinement error is shown beside them.
+
+# %%
+l_min, l_max = l_lo, l_hi  # the SNR range of section 4
+L_span = l_max - l_min
+loss_Ts = [10 * 2**k for k in range(7)]
+LOSS_N = 1001  # quadrature nodes in x of each denoising error (checked against n_quad below)
+loss_T = np.array(
+    [
+        info.diffusion_loss_discrete(
+            p_data, torch.linspace(l_max, l_min, T + 1, dtype=torch.float64), None, LOSS_N
+        )
+        for T in loss_Ts
+    ]
+)
+loss_inf = stats.refinement(
+    *[info.diffusion_loss_continuous(p_data, l_min, l_max, None, n, LOSS_N) for n in [32, 64, 128]],
+    note="Gauss-Legendre with 32, 64, 128 nodes in log lambda",
+)
+loss_imi = [  # I-MMSE: the same number from the mutual information at the two ends
+    info.mutual_information(p_data, math.exp(v), cfg["n_quad"]) for v in [l_max, l_min]
+]
+loss_imi = loss_imi[0] - loss_imi[1]
+
+
+def c_predicted(n):
+    """C = (L/4) int E[Var^2] lambda^2 dlog lambda, Gauss-Legendre with n nodes."""
+    u, w = np.polynomial.legendre.leggauss(n)
+    ll = 0.5 * L_span * u + 0.5 * (l_max + l_min)
+    ev2 = np.array([-info.mmse_derivative(p_data, math.exp(v), LOSS_N) for v in ll])
+    return L_span / 4 * 0.5 * L_span * float(np.dot(w, ev2 * np.exp(2 * ll)))
+
+
+C_pred = stats.refinement(c_predicted(64), c_predicted(128), note="64 and 128 nodes")
+gap = loss_T - loss_inf.value
+assert (gap > 0).all()  # the text: L_T > L_inf at every T
+loss_slopes = stats.local_slopes(loss_Ts, gap)
+loss_order = stats.asymptotic_slope(loss_Ts, gap)
+scaled_gap = np.array(loss_Ts) * gap / C_pred.value
+loss_const = stats.refinement(
+    scaled_gap[-2], scaled_gap[-1], note=f"T = {loss_Ts[-2]} and {loss_Ts[-1]}"
+)
+lam_chk = torch.exp(torch.linspace(l_min, l_max, 29, dtype=torch.float64))
+loss_x_err = float(
+    (
+        info.denoising_errors(p_data, lam_chk, None, LOSS_N)
+        / info.denoising_errors(p_data, lam_chk, None, cfg["n_quad"])
+        - 1
+    )
+    .abs()
+    .max()
+)
+glue("e35_loss_inf", float(loss_inf.value), display=False)
+glue("e35_loss_inf_err", float(loss_inf.half_width), display=False)
+glue("e35_loss_imi", float(abs(loss_imi / loss_inf.value - 1)), display=False)
+glue("e35_loss_C", float(C_pred.value), display=False)
+glue("e35_loss_C_err", float(C_pred.half_width / C_pred.value), display=False)
+glue("e35_loss_gap_min", float(gap[-1]), display=False)
+glue("e35_loss_x_err", loss_x_err, display=False)
+glue("e35_loss_slope_first", float(loss_slopes[0]), display=False)
+glue("e35_loss_slope", float(loss_order.value), display=False)
+glue("e35_loss_slope_err", float(loss_order.half_width), display=False)
+glue("e35_loss_const", float(loss_const.value), display=False)
+glue("e35_loss_const_err", float(loss_const.half_width), display=False)
+glue("e35_loss_Tmax", int(loss_Ts[-1]), display=False)
+pd.DataFrame(
+    {"L_T": loss_T, "L_T - L_inf": gap, "T (L_T - L_inf) / C": scaled_gap},
+    index=pd.Index(loss_Ts, name="T"),
+)
+
+# %% tags=["hide-input"]
+fig, ax = figure(ncols=2, height=2.6)
+ax[0].loglog(loss_Ts, gap, "o-", color=PALETTE[0], label="L_T - L_inf (exact denoiser)")
+ax[0].loglog(loss_Ts, C_pred.value / np.array(loss_Ts), "k--", lw=0.8, label="C / T (predicted)")
+ax[0].set(xlabel="steps T", ylabel="nats", title="T-step loss minus its limit")
+ax[0].legend(fontsize=7)
+ax[1].semilogx(loss_Ts, scaled_gap, "o-", color=PALETTE[0])
+for y_ in [0.95, 1.0, 1.05]:
+    ax[1].axhline(y_, color="k", lw=0.8, ls=":" if y_ == 1.0 else "--")
+_ = ax[1].set(xlabel="steps T", ylabel="T (L_T - L_inf) / C", title="leading constant")
+
+# %% [markdown]
+# *Left: the gap between the $T$-step diffusion loss and the continuous-time loss (exact
+# denoiser, linear log-SNR schedule), with the predicted $C/T$ (dashed): the dots should join
+# the line as $T$ grows. Right: the gap scaled by $T/C$, which should tend to 1 (dotted; dashed:
+# the $\pm5\%$ band of E3.5h).*
+#
+# The pointwise I-MMSE identity holds to {glue:text}`e35_pw_err:.1e` and the slope of the mmse
+# to {glue:text}`e35_dmmse_err:.1e` (largest relative differences; the refinement moves either
+# side by at most {glue:text}`e35_pw_ref:.1e`). The continuous loss is
+# $\mathcal L_\infty =$ {glue:text}`e35_loss_inf:.6f` nats (refinement error
+# {glue:text}`e35_loss_inf_err:.1e`; the difference of mutual informations gives the same to
+# {glue:text}`e35_loss_imi:.1e`, relative), and $C =$ {glue:text}`e35_loss_C:.3f` (relative
+# refinement error {glue:text}`e35_loss_C_err:.1e`). The local slope of the gap goes from
+# {glue:text}`e35_loss_slope_first:.2f` (between $T=10$ and 20) to
+# {glue:text}`e35_loss_slope:.3f` ± {glue:text}`e35_loss_slope_err:.3f` at the end (E3.5g), and
+# the scaled gap at $T=${glue:text}`e35_loss_Tmax` is {glue:text}`e35_loss_const:.3f` ±
+# {glue:text}`e35_loss_const_err:.3f` (E3.5h): the $T$-step loss converges to the continuous
+# one at the first order we derived, with the derived constant. The smallest gap,
+# {glue:text}`e35_loss_gap_min:.1e` nats, is far above the refinement error of
+# $\mathcal L_\infty$; the quadrature in $x$ ({glue:text}`e35_loss_x_err:.0e` relative against
+# four times the nodes) enters $\mathcal L_T$ and $\mathcal L_\infty$ alike. This is the link as
+# Kingma et al. state it, on one target and with the exact denoiser; it is our reading of the
+# paper's asymptotic analysis, which we could not compare with.
+
+# %%
+_ = ledger.record(
+    "E3.5e",
+    kind="check",
+    paper=PAPER,
+    section="s2n-information",
+    claim="Pointwise I-MMSE (Venkat and Weissman 2012; Guo, Shamai and Verdu 2005): "
+    "d/dlambda KL(P(Y | X = x) || P(Y)) = E[(x - x-hat)^2 | X = x] / 2 at each input x (max "
+    f"relative difference over {len(pw_x)} inputs and {len(pw_lams)} SNRs; refinement error in "
+    "the text).",
+    measured=float(pw_err["pointwise I-MMSE"]),
+    expect=at_most(1e-8),
+    atol=1e-9,
+)
+_ = ledger.record(
+    "E3.5f",
+    kind="check",
+    paper=PAPER,
+    section="s2n-information",
+    claim="d mmse / dlambda = -E[Var[X | Y]^2] for scalar X (Guo, Wu, Shamai and Verdu 2011; max "
+    f"relative difference over {len(pw_lams)} SNRs).",
+    measured=float(pw_err["mmse' = -E[Var^2]"]),
+    expect=at_most(1e-8),
+    atol=1e-9,
+)
+_ = ledger.record(
+    "E3.5g",
+    kind="derived",
+    paper=PAPER,
+    section="s2n-information",
+    claim="The T-step diffusion loss of a variational diffusion model (Kingma et al. 2021; exact "
+    "denoiser, linear log-SNR schedule, log lambda 8..-6) converges to the continuous-time loss "
+    "at order 1 (derived: a one-sided Riemann sum): last local log-log slope of L_T - L_inf "
+    f"over T = {loss_Ts[0]}..{loss_Ts[-1]} ({len(loss_Ts)} values; error: change from the "
+    "previous slope), accepted within -1 +- 0.1.",
+    measured=loss_order,
+    expect=in_range(-1.1, -0.9),
+    atol=0.01,
+)
+_ = ledger.record(
+    "E3.5h",
+    kind="derived",
+    paper=PAPER,
+    section="s2n-information",
+    claim="The leading constant of that convergence is the derived C = (L/4) int E[Var^2] "
+    "lambda^2 dlog lambda: T (L_T - L_inf) / C at the largest T (error: change from the previous "
+    "T), accepted within 1 +- 0.05.",
+    measured=loss_const,
+    expect=in_range(0.95, 1.05),
+    atol=0.005,
+)
+
+# %% [markdown]
 # (s2n-tuning)=
 # ## 6. Does tuning a $(\gamma, \delta)$ knob improve samples? (questions of ours)
 #
@@ -2005,7 +2412,8 @@ ledger.coverage(
             "statement": "A generalized backward SDE with a stochasticity parameter encompasses "
             "existing inference methods (DDIM, DDPM) as special cases. Tested on our "
             "reconstruction of the family (rho, coefficient (1 + rho^2)/2); E3.2b/E3.2e concern "
-            "our discretisations and grid, E3.2c is our question.",
+            "our discretisations and grid; E3.2c and E3.2i (the variance-corrected kernel, "
+            "checked in E3.2h) are our questions.",
             "source": "summary",
             "ids": ["E3.2d", "E3.2a"],
         },
@@ -2049,10 +2457,12 @@ ledger.coverage(
         },
         {
             "statement": "Connections to continuous variational diffusion models through "
-            "asymptotic analysis.",
+            "asymptotic analysis. Tested as the link that Kingma et al. (2021) state: the T-step "
+            "diffusion loss converges to the continuous-time loss, at the order and with the "
+            "constant that we derive (exact denoiser, one target); the paper's own analysis was "
+            "not available to compare with.",
             "source": "summary (abstract)",
-            "reason": "the asymptotic analysis was not available; measuring the rate at which "
-            "the T-step discrete loss approaches the continuous one is future work",
+            "ids": ["E3.5g", "E3.5h"],
         },
         {
             "statement": "Schedules with the same SNR endpoints and alpha o lambda^-1 induce "
@@ -2066,9 +2476,10 @@ ledger.coverage(
             "statement": "In signal-to-noise space an information-theoretic view generalizes "
             "previous work: derivatives of mutual information and KL are (mismatched) mmse. "
             "E3.5a-c check the textbook identities in lambda; E3.5d the form for a general "
-            "schedule (one VP schedule, in its own time).",
+            "schedule (one VP schedule, in its own time); E3.5e-f the pointwise I-MMSE form and the "
+            "slope of the mmse (textbook identities, checked on the mixture).",
             "source": "summary",
-            "ids": ["E3.5d", "E3.5a", "E3.5b", "E3.5c"],
+            "ids": ["E3.5d", "E3.5a", "E3.5b", "E3.5c", "E3.5e", "E3.5f"],
         },
         {
             "statement": "With appropriate hyperparameters (gamma, delta, rho) the parameterized "
@@ -2111,10 +2522,18 @@ ledger.table()
 #   pretrained image models and Inception features; the book downloads nothing at run time.
 #   Digits-FD on 8x8 digits is the closest CPU analogue and is not comparable in scale; its
 #   classifier and reference set are the denoisers' training data.
-# * **The paper's SDE of the non-Markovian model** (its Eq. (10)) and its asymptotic analysis
-#   connecting to continuous variational models: we check the kernel and its marginals, and the
-#   frozen-$\hat x$ step that solves the $\rho$-family with a frozen denoiser, not the paper's
-#   SDE in its own notation.
+# * **The paper's SDE of the non-Markovian model** (its Eq. (10)): we check the kernel and its
+#   marginals, and the frozen-$\hat x$ step that solves the $\rho$-family with a frozen
+#   denoiser, not the paper's SDE in its own notation.
+# * **The paper's own asymptotic analysis.** We test the link to continuous variational models
+#   as Kingma et al. state it (E3.5g, E3.5h: the $T$-step loss converges to the continuous one at
+#   the derived first order and constant), with the exact denoiser on one 1-D target; whether the
+#   paper's analysis says more (a rate, another loss) we could not read.
+# * **A state-dependent variance correction.** The Analytic-DPM correction of section
+#   {ref}`s2n-backward` uses the mean posterior variance; the kernel with the posterior variance
+#   at each state would need a grid propagation with a state-dependent noise level, which the
+#   grid code does not do, so whether it closes the remaining gap to frozen-$\varepsilon$
+#   (E3.2i) is open.
 # * **The wording of the SNR-space proposition.** The version quoted in the summary also lists
 #   a condition on $\sigma\circ\lambda^{-1}$, which follows from the one on
 #   $\alpha\circ\lambda^{-1}$ (as $\sigma = \alpha\lambda^{-1/2}$); we test the proposition
