@@ -26,6 +26,7 @@ seed = 0
 device = "cpu"
 deltas = None  # denominator floors for the division network
 size_deltas = None  # floors at which the ReLU division is sized (E1.1b)
+cond_deltas = None  # floors of the conditioning test (E1.6)
 apx_ns = None  # hinges per function in the training-free approximant (E1.5)
 apx_Ms = None
 apx_ks = None  # half-widths of Omega in component sds (inf f2 sweep)
@@ -40,12 +41,16 @@ ns = None  # sample sizes of the plug-in estimator (E1.3)
 n_reps = None
 T_kl = None  # number of DDPM steps in the n sweep
 Ts = None  # T sweep at fixed total noise
+dec_Ts = None  # T sweep of the path-KL decomposition (E1.3e-g)
+dec_ns = None  # sample sizes of the estimation part
+hinge_K = None  # knots of the fixed-size reverse-density approximant (E1.3g)
 gauss_ns = None  # sample sizes at which the Gaussian-kernel DDPM is also evaluated
 quad_points = None  # 2-D quadrature nodes per axis for per-step KLs
-train_steps = None  # E1.4
+train_budgets = None  # E1.4: Adam steps (the smaller ones are checkpoints of one run)
+train_widths = None
+train_acts = None
 train_seeds = None
 ring_seeds = None  # seeds also trained on the 2-D ring (sample metrics only)
-train_width = None
 n_train = None
 n_eval_2d = None
 
@@ -66,7 +71,7 @@ from companion import stats
 from companion.chains import VPChain, mixture_log_kernel, mixture_step_kl
 from companion.gmm import GaussianMixture, ring_mixture
 from companion.grid import kl_divergence
-from companion.ledger import Ledger, at_least, at_most, close_to
+from companion.ledger import Ledger, at_least, at_most, close_to, in_range
 from companion.metrics import mmd, sliced_w2
 from companion.nets import MLPDenoiser
 from companion.profiles import get_device, resolve, seed_everything
@@ -78,6 +83,7 @@ cfg = resolve(
     ci=dict(
         deltas=[1e-1, 1e-2, 1e-3, 1e-4],
         size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
+        cond_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3],
         apx_ns=[8, 16, 32, 64, 128, 256],
         apx_Ms=[1e3, 1e4, 1e5, 1e6, 1e7],
         apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0],
@@ -92,18 +98,23 @@ cfg = resolve(
         n_reps=4,
         T_kl=20,
         Ts=[5, 10, 20],
+        dec_Ts=[5, 10, 20, 40, 80],
+        dec_ns=[64, 256],
+        hinge_K=129,
         gauss_ns=[128],
         quad_points=100,
-        train_steps=400,
+        train_budgets=[200, 400],
+        train_widths=[16, 32],
+        train_acts=["signrelu", "relu"],
         train_seeds=[0, 1, 2, 3, 4],
-        ring_seeds=[0],
-        train_width=32,
+        ring_seeds=[],
         n_train=2000,
         n_eval_2d=2000,
     ),
     full=dict(
         deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
         size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5],
+        cond_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
         apx_ns=[8, 16, 32, 64, 128, 256, 512, 1024],
         apx_Ms=[1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
         apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0, 5.5],
@@ -118,17 +129,22 @@ cfg = resolve(
         n_reps=10,
         T_kl=50,
         Ts=[5, 10, 20, 50, 100],
+        dec_Ts=[5, 10, 20, 50, 100, 200],
+        dec_ns=[64, 256, 1024],
+        hinge_K=129,
         gauss_ns=[64, 512, 4096],
         quad_points=200,
-        train_steps=3000,
+        train_budgets=[1500, 3000],
+        train_widths=[64, 128],
+        train_acts=["signrelu", "relu", "silu"],
         train_seeds=list(range(10)),
         ring_seeds=[0, 1, 2, 3, 4],
-        train_width=128,
         n_train=20000,
         n_eval_2d=10000,
     ),
     deltas=deltas,
     size_deltas=size_deltas,
+    cond_deltas=cond_deltas,
     apx_ns=apx_ns,
     apx_Ms=apx_Ms,
     apx_ks=apx_ks,
@@ -143,12 +159,16 @@ cfg = resolve(
     n_reps=n_reps,
     T_kl=T_kl,
     Ts=Ts,
+    dec_Ts=dec_Ts,
+    dec_ns=dec_ns,
+    hinge_K=hinge_K,
     gauss_ns=gauss_ns,
     quad_points=quad_points,
-    train_steps=train_steps,
+    train_budgets=train_budgets,
+    train_widths=train_widths,
+    train_acts=train_acts,
     train_seeds=train_seeds,
     ring_seeds=ring_seeds,
-    train_width=train_width,
     n_train=n_train,
     n_eval_2d=n_eval_2d,
 )
@@ -674,6 +694,160 @@ stab
 # is one way an $M^{-1}$ factor, as in the summary's bound, can enter the error (our guess).
 
 # %% [markdown]
+# (sec-conditioning)=
+# ## E1.6 Stability near vanishing denominators, as conditioning
+#
+# The summary says the networks keep "stability near vanishing denominators". Division itself is
+# ill-conditioned there: an exact division fed $f_1+e_1$ and $f_2+e_2$ errs by
+# $|e_1-re_2|/(f_2+e_2)$ with $r=f_1/f_2$, which is at most
+#
+# $$ \frac{|e_1|+|r|\,|e_2|}{f_2}\cdot\frac{1}{1-|e_2|/f_2}, $$
+#
+# the problem's own **conditioning bound** $(|e_1|+|r||e_2|)/f_2$ times a second-order factor.
+# A division network adds no instability of its own when its error over that bound stays of
+# order one as $\inf f_2$ falls. We test the normalised network of {ref}`sec-division` without
+# training: on $\{0\le f_1\le f_2,\ \delta\le f_2\le1\}$ (the grid of E1.1) we add absolute
+# perturbations $|e_1|=|e_2|=\varepsilon$ with all four sign patterns, with
+# $\varepsilon=${glue:text}`cond_eps:.0e`, a tenth of the smallest $\delta$, so
+# $|e_2|/f_2\le\eta=${glue:text}`cond_eta:.2g` everywhere and the first-order analysis predicts a
+# ratio of at most $1/(1-\eta)$ (the network's floor is $\delta/2$, so every perturbed input lies
+# in its domain). Both thresholds below are fixed from this analysis before the run: the ratio
+# at most $1/(1-\eta)+0.01$, and the network's own round-off (its output minus the exact
+# $(f_1+e_1)/(f_2+e_2)$) below 1% of the bound. The round-off scale of E1.1a,
+# $\epsilon\cdot 9/\delta_{\rm floor}^2$, against a bound of at least $\varepsilon/\delta$ at the
+# smallest denominators, predicts a round-off ratio of order $36\epsilon/(\varepsilon\delta)$:
+# negligible in float64, growing like $1/\delta$ and above 1 in float32.
+
+# %%
+cond_rows = []
+cond_eps = min(cfg["cond_deltas"]) / 10
+cond_eta = cond_eps / min(cfg["cond_deltas"])
+for d in cfg["cond_deltas"]:
+    net = S.ratio_network(
+        d / 2, a_max=1 + cond_eps, b_max=1 + cond_eps, shift="scaled", scale="normalised"
+    )
+    xc = S.bounded_ratio_grid(d)
+    for s1, s2 in [(1, 1), (1, -1), (-1, 1), (-1, -1)]:
+        ok = xc[:, 0] + s1 * cond_eps >= 0  # the perturbed numerator stays in the domain
+        f1c, f2c = xc[ok, 0], xc[ok, 1]
+        e1c, e2c = torch.full_like(f1c, s1 * cond_eps), torch.full_like(f2c, s2 * cond_eps)
+        for prec, dt in [("float64", torch.float64), ("float32", torch.float32)]:
+            c = S.division_conditioning(net, f1c, f2c, e1c, e2c, dtype=dt)
+            cond_rows.append(
+                {
+                    "delta": d,
+                    "signs": f"({s1:+d}, {s2:+d})",
+                    "precision": prec,
+                    "error / bound": float((c.error / c.bound).max()),
+                    "exact / bound": float((c.exact / c.bound).max()),
+                    "round-off / bound": float((c.roundoff / c.bound).max()),
+                    "largest bound": float(c.bound.max()),
+                }
+            )
+cond = pd.DataFrame(cond_rows)
+cond_w = cond.groupby(["precision", "delta"])[
+    ["error / bound", "exact / bound", "round-off / bound", "largest bound"]
+].max()
+c64, c32 = cond_w.loc["float64"], cond_w.loc["float32"]
+cond_thr = 1 / (1 - cond_eta) + 0.01
+# round-off scatters like noise from one floor to the next: a least-squares fit over all floors
+r32_fit = stats.fit_loglog(1 / c32.index.to_numpy(), c32["round-off / bound"].to_numpy())
+r32_slope = r32_fit.slope_interval
+# the floor below which float32 round-off exceeds the conditioning bound (log-log interpolation)
+r32 = c32["round-off / bound"].sort_index(ascending=False)
+j32 = int(np.argmax(r32.to_numpy() > 1.0))
+cond_d32 = (
+    float(
+        math.exp(
+            math.log(r32.index[j32 - 1])
+            + (0.0 - math.log(r32.iloc[j32 - 1]))
+            * math.log(r32.index[j32] / r32.index[j32 - 1])
+            / math.log(r32.iloc[j32] / r32.iloc[j32 - 1])
+        )
+    )
+    if j32 > 0 and r32.iloc[j32] > 1.0
+    else float("nan")
+)
+for k_, v in {
+    "cond_eps": cond_eps,
+    "cond_eta": cond_eta,
+    "cond_thr": cond_thr,
+    "cond64_max": float(c64["error / bound"].max()),
+    "cond64_min": float(c64["error / bound"].min()),
+    "cond64_exact_max": float(c64["exact / bound"].max()),
+    "cond64_round_max": float(c64["round-off / bound"].max()),
+    "cond32_max": float(c32["error / bound"].max()),
+    "cond32_round_big": float(c32["round-off / bound"].iloc[-1]),
+    "cond32_round_small": float(c32["round-off / bound"].iloc[0]),
+    "cond32_slope": r32_slope.value,
+    "cond32_slope_lo": r32_slope.low,
+    "cond32_slope_hi": r32_slope.high,
+    "cond_d32_text": (
+        f"below a floor of about {cond_d32:.1e}"
+        if math.isfinite(cond_d32)
+        else f"at every floor tried (from {max(cfg['cond_deltas']):g})"
+    ),
+    "cond_d_min": float(min(cfg["cond_deltas"])),
+    "cond_d_max": float(max(cfg["cond_deltas"])),
+}.items():
+    glue(k_, v, display=False)
+ledger.record(
+    "E1.6a",
+    kind="derived",
+    paper=PAPER,
+    claim=f"The normalised SignReLU division adds no instability beyond the problem's own conditioning: fed f1 + e1, f2 + e2 (|e1| = |e2| = {cond_eps:.0e}, four sign patterns) on {{0 <= f1 <= f2, delta <= f2 <= 1}} in float64, its error over the conditioning bound (|e1| + |f1/f2| |e2|)/f2 stays at most 1/(1 - eta) + 0.01 = {cond_thr:.3f} (eta = max |e2|/f2 = {cond_eta:g}; threshold from the first-order analysis, fixed before the run) for every delta in {cfg['cond_deltas']} (largest ratio)",
+    measured=float(c64["error / bound"].max()),
+    expect=at_most(cond_thr),
+    section="sec-conditioning",
+    rtol=0.0,
+    atol=0.002,
+)
+ledger.record(
+    "E1.6b",
+    kind="derived",
+    paper=PAPER,
+    claim=f"In float64 the network's own round-off (its output minus the exact (f1 + e1)/(f2 + e2)) is below 1% of the conditioning bound at every delta in {cfg['cond_deltas']} (largest ratio; the round-off scale 36 eps64/(eps_pert delta) predicts about 1e-7 at the smallest delta)",
+    measured=float(c64["round-off / bound"].max()),
+    expect=at_most(0.01),
+    section="sec-conditioning",
+    rtol=1.0,
+    atol=0.0,
+)
+ledger.record(
+    "E1.6c",
+    kind="derived",
+    paper=PAPER,
+    claim=f"In float32 the network's own round-off over the conditioning bound grows like 1/delta (round-off eps32 9/delta_floor^2 against a bound of order eps_pert/delta; least-squares log-log slope of the largest ratio against 1/delta over delta from {max(cfg['cond_deltas']):g} to {min(cfg['cond_deltas']):g}, with its fit interval: round-off scatters like noise from one floor to the next; 1 +- 0.25, fixed before the run), so below some delta the network's round-off, not the problem's conditioning, dominates",
+    measured=r32_slope,
+    expect=close_to(1.0, 0.25),
+    section="sec-conditioning",
+    rtol=0.0,
+    atol=0.04,
+)
+cond_w.unstack("precision")[["error / bound", "round-off / bound"]]
+
+# %% [markdown]
+# The table gives, for every floor $\delta$ and both precisions, the largest ratio of the
+# network's error to the conditioning bound and of its own round-off to the bound, over the four
+# sign patterns and all points. In float64 the error over the bound lies between
+# {glue:text}`cond64_min:.4f` and {glue:text}`cond64_max:.4f` for every $\delta$ from
+# {glue:text}`cond_d_max:g` to {glue:text}`cond_d_min:.0e` (E1.6a; an exact division reaches
+# {glue:text}`cond64_exact_max:.4f`, the second-order factor $1/(1-\eta)$ at the smallest
+# $\delta$), and the round-off is at most a fraction {glue:text}`cond64_round_max:.1e` of the
+# bound (E1.6b). So in float64 the exact SignReLU division is as stable as division itself: its
+# error near vanishing denominators is the problem's conditioning, $1/f_2$ amplification of
+# input errors included (the same amplification E1.5c measures in the training-free
+# approximant), and no more. In float32 the round-off over the bound grows from
+# {glue:text}`cond32_round_big:.2g` to {glue:text}`cond32_round_small:.3g` with log-log slope
+# {glue:text}`cond32_slope:.2f` in $1/\delta$ (fit interval {glue:text}`cond32_slope_lo:.2f` to
+# {glue:text}`cond32_slope_hi:.2f`, E1.6c) and passes the bound itself
+# {glue:text}`cond_d32_text`; at the smallest floor the network's error
+# reaches {glue:text}`cond32_max:.3g` times the bound. "Stability near vanishing denominators"
+# therefore holds for this construction in the sense of conditioning, in float64, for input
+# errors of the size tried; in float32 it fails below that floor, through the $1/\delta$ weights
+# of E1.1c.
+
+# %% [markdown]
 # (sec-approx)=
 # ## E1.5 The approximation theorem without training
 #
@@ -1089,16 +1263,23 @@ dec
 # $\Omega_t=[\min_k(\mu_k-4s_k), \max_k(\mu_k+4s_k)]$ over the components of $p_t$, which includes
 # tails and valleys. Then the reverse conditional density $p(z_{t-1}\mid z_t)$ at $t=T/2$ on the box
 # $\Omega_{t-1}\times\Omega_t$. Errors use uniform weight on $\Omega$, so the tails count as much as
-# the bulk. `sup_low` is the sup error where $f_2<0.05\max f_2$. All fits are Adam on minibatches
-# of 256 points of a fixed training grid, so the slopes are **achieved rates** (training error
-# included), not the approximation-theoretic rates of the paper: both claims of this section are
-# our questions. This run trains {glue:text}`n_fit_seeds` seed(s) at {glue:text}`n_fit_widths`
-# widths for {glue:text}`fit_steps_g` steps; the `ci` profile cannot decide them and records no
-# verdict. The `full` profile (5 seeds, 5 widths, 2000 steps) is sized to meet the ledger's
-# minimum for a verdict (5 seeds, 5 fit points); its verdicts stand beside this run's in the
-# `full` column of the {ref}`claims dashboard <claims-dashboard>`. The training grid and the
-# evaluation grid cover the same $\Omega$ (interleaved points), and the modular route's shift,
-# cap and floor come from the training grid only.
+# the bulk. `sup_low` is the sup error where $f_2<0.05\max f_2$. The modular route fits
+# $\log f_1$ and $\log f_2$ (shifted and scaled), a **relative** error: {ref}`sec-conditioning`
+# shows that the division turns input errors into $(|e_1|+|r||e_2|)/f_2$, so a plain squared
+# error, which barely weighs the region where $f_2$ is small, is the wrong loss for it. All fits
+# are Adam on minibatches of 256 points of a fixed training grid, so the slopes are **achieved
+# rates** (training error included), not the approximation-theoretic rates of the paper: both
+# claims of this section are our questions, and E1.6 replaces this trained contest as the test
+# of stability near vanishing denominators.
+#
+# **This section runs in the `full` profile only** ({glue:text}`fit_plan`). A verdict needs 5
+# seeds and 5 widths (the ledger's minimum), which costs far more than the `ci` profile's
+# 90-second budget; its questions and figure stand in the `full` column of the
+# {ref}`claims dashboard <claims-dashboard>`. Whether the fits converge is measured there, not
+# assumed: every fit reports the ratio of its mean loss over the last tenth of the steps to that
+# of the tenth before, and the questions state how many fits have plateaued (ratio at least
+# 0.95). The training grid and the evaluation grid cover the same $\Omega$ (interleaved points),
+# and the modular route's shift, cap and floor come from the training grid only.
 
 
 # %% tags=["hide-input"]
@@ -1108,102 +1289,112 @@ def omega(t):
     return float((m.means[:, 0] - 4 * sd).min()), float((m.means[:, 0] + 4 * sd).max())
 
 
-fit_rows = []
-for t in cfg["fit_times"]:
-    lo, hi = omega(t)
-    xtr = torch.linspace(lo, hi, 1024, dtype=torch.float64)
-    xev = torch.linspace(lo, hi, 4001, dtype=torch.float64)
-    f1tr, f2tr = R.posterior_mean_terms(p0, chain50, t, xtr)
-    f1ev, f2ev = R.posterior_mean_terms(p0, chain50, t, xev)
+decidable = len(cfg["fit_seeds"]) >= 5 and len(cfg["fit_widths"]) >= 5
+glue(
+    "fit_plan",
+    f"this run: {len(cfg['fit_seeds'])} seeds, widths {cfg['fit_widths']}, {cfg['fit_steps']} steps"
+    + ("" if decidable else ", so nothing is trained here"),
+    display=False,
+)
+fits = pd.DataFrame()
+if decidable:  # the full profile: 5 seeds, 5 widths
+    fit_rows = []
+    for t in cfg["fit_times"]:
+        lo, hi = omega(t)
+        xtr = torch.linspace(lo, hi, 1024, dtype=torch.float64)
+        xev = torch.linspace(lo, hi, 4001, dtype=torch.float64)
+        f1tr, f2tr = R.posterior_mean_terms(p0, chain50, t, xtr)
+        f1ev, f2ev = R.posterior_mean_terms(p0, chain50, t, xev)
+        for r in R.ratio_fit_study(
+            xtr[:, None],
+            f1tr,
+            f2tr,
+            xev[:, None],
+            f1ev,
+            f2ev,
+            cfg["fit_widths"],
+            cfg["fit_seeds"],
+            steps=cfg["fit_steps"],
+            device=dev,
+            weighting="relative",
+        ):
+            fit_rows.append({"target": f"posterior mean, t={t}", **r})
+    t_d = chain50.T // 2
+    (lo_p, hi_p), (lo_t, hi_t) = omega(t_d - 1), omega(t_d)
+
+    def box(n):
+        a, b = torch.meshgrid(
+            torch.linspace(lo_p, hi_p, n, dtype=torch.float64),
+            torch.linspace(lo_t, hi_t, n, dtype=torch.float64),
+            indexing="ij",
+        )
+        return torch.stack([a.flatten(), b.flatten()], -1)
+
+    btr, bev = box(48), box(121)
+    f1tr, f2tr = R.reverse_density_terms(p0, chain50, t_d, btr[:, 0], btr[:, 1])
+    f1ev, f2ev = R.reverse_density_terms(p0, chain50, t_d, bev[:, 0], bev[:, 1])
     for r in R.ratio_fit_study(
-        xtr[:, None],
+        btr,
         f1tr,
         f2tr,
-        xev[:, None],
+        bev,
         f1ev,
         f2ev,
         cfg["fit_widths"],
         cfg["fit_seeds"],
         steps=cfg["fit_steps"],
         device=dev,
+        weighting="relative",
     ):
-        fit_rows.append({"target": f"posterior mean, t={t}", **r})
-t_d = chain50.T // 2
-(lo_p, hi_p), (lo_t, hi_t) = omega(t_d - 1), omega(t_d)
-
-
-def box(n):
-    a, b = torch.meshgrid(
-        torch.linspace(lo_p, hi_p, n, dtype=torch.float64),
-        torch.linspace(lo_t, hi_t, n, dtype=torch.float64),
-        indexing="ij",
-    )
-    return torch.stack([a.flatten(), b.flatten()], -1)
-
-
-btr, bev = box(48), box(121)
-f1tr, f2tr = R.reverse_density_terms(p0, chain50, t_d, btr[:, 0], btr[:, 1])
-f1ev, f2ev = R.reverse_density_terms(p0, chain50, t_d, bev[:, 0], bev[:, 1])
-for r in R.ratio_fit_study(
-    btr,
-    f1tr,
-    f2tr,
-    bev,
-    f1ev,
-    f2ev,
-    cfg["fit_widths"],
-    cfg["fit_seeds"],
-    steps=cfg["fit_steps"],
-    device=dev,
-):
-    fit_rows.append({"target": f"reverse density, t={t_d}", **r})
-fits = pd.DataFrame(fit_rows)
-fits["label"] = fits["method"] + " " + fits["activation"]
-summary = fits.groupby(["target", "label", "width"])[
-    ["n_params", "L1", "L2", "sup", "sup_low"]
-].mean()
+        fit_rows.append({"target": f"reverse density, t={t_d}", **r})
+    fits = pd.DataFrame(fit_rows)
+    fits["label"] = fits["method"] + " " + fits["activation"]
+summary = (
+    fits.groupby(["target", "label", "width"])[
+        ["n_params", "L1", "L2", "sup", "sup_low", "plateau"]
+    ].mean()
+    if decidable
+    else pd.DataFrame()
+)
 summary
 
 
 # %% tags=["hide-input"]
-targets = list(fits["target"].unique())
-labels = ["direct signrelu", "direct relu", "direct tanh", "modular signrelu"]
-lcols = method_colors(labels)
-fig, axes = figure(len(targets), height=2.8)
-axes = np.atleast_1d(axes)
 slopes = {}
-for ax, tg in zip(axes, targets, strict=True):
-    for lab in labels:
-        g = fits[(fits["target"] == tg) & (fits["label"] == lab)]
-        by_w = g.pivot_table(index="width", columns="seed", values=["n_params", "L2"])
-        n_par, err = by_w["n_params"].mean(axis=1), by_w["L2"].mean(axis=1)
-        bar = (
-            stats.mean_t_halfwidth(by_w["L2"].to_numpy(), axis=1)[1]
-            if by_w["L2"].shape[1] > 1
-            else 0
+if decidable:
+    targets = list(fits["target"].unique())
+    labels = ["direct signrelu", "direct relu", "direct tanh", "modular signrelu"]
+    lcols = method_colors(labels)
+    fig, axes = figure(len(targets), height=2.8)
+    axes = np.atleast_1d(axes)
+    for ax, tg in zip(axes, targets, strict=True):
+        for lab in labels:
+            g = fits[(fits["target"] == tg) & (fits["label"] == lab)]
+            by_w = g.pivot_table(index="width", columns="seed", values=["n_params", "L2"])
+            n_par, err = by_w["n_params"].mean(axis=1), by_w["L2"].mean(axis=1)
+            bar = stats.mean_t_halfwidth(by_w["L2"].to_numpy(), axis=1)[1]
+            ax.errorbar(
+                n_par,
+                err,
+                yerr=bar,
+                marker="o",
+                color=lcols[lab],
+                capsize=2,
+                ls="--" if lab.startswith("modular") else "-",
+            )
+            f = stats.fit_loglog(n_par.to_numpy(), err.to_numpy())
+            slopes[(tg, lab)] = f
+            ax.plot([], [], color=lcols[lab], marker="o", label=f"{lab} (slope {f.slope:.2f})")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="number of parameters",
+            ylabel=r"$L^2(\Omega)$ error",
+            title=tg,
         )
-        ax.errorbar(
-            n_par,
-            err,
-            yerr=bar,
-            marker="o",
-            color=lcols[lab],
-            capsize=2,
-            ls="--" if lab.startswith("modular") else "-",
-        )
-        f = stats.fit_loglog(n_par.to_numpy(), err.to_numpy())
-        slopes[(tg, lab)] = f
-        ax.plot([], [], color=lcols[lab], marker="o", label=f"{lab} (slope {f.slope:.2f})")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="number of parameters",
-        ylabel=r"$L^2(\Omega)$ error",
-        title=tg,
-    )
-    ax.xaxis.set_minor_formatter(NullFormatter())  # after xscale, which resets it
-    ax.legend(fontsize=6)
-plt.show()
+        ax.xaxis.set_minor_formatter(NullFormatter())  # after xscale, which resets it
+        ax.legend(fontsize=6)
+    plt.show()
 pd.DataFrame(
     [
         {"target": tg, "method": lab, "slope": f.slope, "95% fit half-width": f.ci95, "points": f.n}
@@ -1212,37 +1403,30 @@ pd.DataFrame(
 )
 
 # %% [markdown]
-# **Figure.** $L^2(\Omega)$ error (uniform weight; mean over seeds, with 95% t half-widths where
-# there are at least two seeds) against parameter count, for direct fits with three activations
-# and for the modular SignReLU fit (dashed), on each ratio target. Legends give the fitted
-# log-log slopes; the table lists their 95% fit intervals and the number of points. Look at the
-# modular curve: it counts the parameters of both networks and the division network, and it
-# carries the error of the two density fits divided by a small $f_2$.
+# **Figure (`full` profile only).** $L^2(\Omega)$ error (uniform weight; mean over seeds, with
+# 95% t half-widths) against parameter count, for direct fits with three activations and for the
+# modular SignReLU fit of $\log f_1,\log f_2$ (dashed), on each ratio target. Legends give the
+# fitted log-log slopes; the table lists their 95% fit intervals and the number of points. Look
+# at the modular curve: it counts the parameters of both networks and the division network, and
+# it carries the relative errors of the two density fits, which the division turns into absolute
+# errors of the ratio of the size of the conditioning bound.
 
 # %%
-tg0 = targets[0]
-sr_fit = slopes[(tg0, "direct signrelu")]
-last_w = max(cfg["fit_widths"])
-low = fits[fits["width"] == last_w].pivot_table(
-    index=["seed", "target"], columns="label", values="sup_low"
-)
-log_ratio = np.log10(low["modular signrelu"] / low["direct signrelu"]).groupby("seed").max()
-glue("sr_slope", sr_fit.slope, display=False)
-glue("sr_slope_ci", sr_fit.ci95, display=False)
-glue("sr_slope_n", sr_fit.n, display=False)
-glue("low_ratio_log10", float(log_ratio.mean()), display=False)
-glue("low_ratio", float(10 ** log_ratio.mean()), display=False)
-glue("n_fit_seeds", len(cfg["fit_seeds"]), display=False)
-glue("n_fit_widths", len(cfg["fit_widths"]), display=False)
-glue("fit_steps_g", cfg["fit_steps"], display=False)
-decidable = len(cfg["fit_seeds"]) >= 5 and len(cfg["fit_widths"]) >= 5
-glue("e12_recorded", "recorded" if decidable else "not recorded in this run", display=False)
-if decidable:  # the full profile: 5 seeds, 5 widths; the ci run is too small to decide
+if decidable:  # the full profile: 5 seeds, 5 widths; the ci run trains nothing here
+    tg0 = targets[0]
+    sr_fit = slopes[(tg0, "direct signrelu")]
+    last_w = max(cfg["fit_widths"])
+    low = fits[fits["width"] == last_w].pivot_table(
+        index=["seed", "target"], columns="label", values="sup_low"
+    )
+    log_ratio = np.log10(low["modular signrelu"] / low["direct signrelu"]).groupby("seed").max()
+    n_plateau = int((fits["plateau"] >= 0.95).sum())
+    conv = f"{n_plateau} of {len(fits)} fits have plateaued (last-tenth loss ratio >= 0.95)"
     ledger.record(
         "E1.2a",
         kind="question",
         paper=PAPER,
-        claim=f"Does a directly trained SignReLU MLP improve with size on a DDPM ratio target at our training budget? ({tg0}; log-log slope of the seed-mean L2 error against parameters, <= -0.5 means it improves at least like size^-1/2)",
+        claim=f"Does a directly trained SignReLU MLP improve with size on a DDPM ratio target at our training budget ({cfg['fit_steps']} Adam steps; {conv})? ({tg0}; log-log slope of the seed-mean L2 error against parameters, <= -0.5 means it improves at least like size^-1/2)",
         measured=sr_fit.slope_interval,
         expect=at_most(-0.5),
         section="sec-targets",
@@ -1253,25 +1437,31 @@ if decidable:  # the full profile: 5 seeds, 5 widths; the ci run is too small to
         "E1.2b",
         kind="question",
         paper=PAPER,
-        claim="Where f2 is small, is a naive modular route (f1 and f2 fitted by plain MSE, i.e. absolute error, then the exact division network; shift, cap and floor from the training data) at least as accurate as a direct SignReLU fit? (t-interval over seeds of log10 of the sup-error ratio modular/direct on f2 < 0.05 max f2, worst target, largest width; <= 0 means yes; the modular side has about twice the parameters)",
+        claim=f"Where f2 is small, is the modular route with relative weighting (log f1 and log f2 fitted, then the exact division network; shift, cap and floor from the training data) at least as accurate as a direct SignReLU fit? (t-interval over {len(cfg['fit_seeds'])} seeds of log10 of the sup-error ratio modular/direct on f2 < 0.05 max f2, worst target, largest width; <= 0 means yes; the modular side has about twice the parameters; {conv})",
         measured=stats.t_interval(log_ratio.to_numpy()),
         expect=at_most(0.0),
         section="sec-targets",
         rtol=0.0,
         atol=0.5,
     )
+    e12_text = (
+        f"In this run the direct SignReLU fit of the first target has an achieved L2 slope of "
+        f"{sr_fit.slope:.2f} ± {sr_fit.ci95:.2f} against parameter count (95% fit interval over "
+        f"{sr_fit.n} widths and {len(cfg['fit_seeds'])} seeds; E1.2a). In the low-density region "
+        f"the modular route's sup error is about {10 ** float(log_ratio.mean()):.3g} times that of "
+        f"the direct SignReLU fit at the largest width (worst target, seed mean; E1.2b). {conv}."
+    )
+else:
+    e12_text = (
+        "This run trains nothing here, so E1.2a and E1.2b are not recorded in it; the full "
+        "profile records them."
+    )
+glue("e12_text", e12_text, display=False)
 
 # %% [markdown]
-# In this run the direct SignReLU fit of the first target has an achieved $L^2$ slope of
-# {glue:text}`sr_slope:.2f` ± {glue:text}`sr_slope_ci:.2f` against parameter count (95% fit
-# interval over {glue:text}`sr_slope_n` widths and {glue:text}`n_fit_seeds` seed(s)). In the
-# low-density region the naive modular route's sup error is about {glue:text}`low_ratio:.3g` times
-# that of the direct SignReLU fit at the largest width (worst target, seed mean). Rows E1.2a and
-# E1.2b are {glue:text}`e12_recorded`: they are recorded only by a profile with at least 5 seeds
-# and 5 widths (`full`), because one short run cannot answer them. Even there E1.2b asks about a
-# *naive* modular route: its density fits minimise absolute error, and E1.5c shows that the exact
-# division amplifies absolute errors of $f_2$ by about $1/f_2$; a fit of $\log f_2$ or a relative
-# loss, trained to convergence, is the comparison this question still lacks.
+# {glue:text}`e12_text` Both rows are questions about trained networks at one budget, not tests
+# of the paper's approximation statements (those are E1.5, without training) nor of its
+# stability statement (E1.6, without training).
 
 # %% [markdown]
 # (sec-plugin)=
@@ -1389,7 +1579,7 @@ glue(
 kl.groupby("n").mean().drop(columns="rep")
 
 # %% tags=["hide-input"]
-T_rows = []
+T_rows, est_chk = [], {}
 n_T = 256
 y_T = p0.sample(n_T, gen)
 ph_T = R.kde_mixture(y_T, R.kde_bandwidth(n_T))
@@ -1402,6 +1592,7 @@ for T in cfg["Ts"]:
     pq_cc = R.kernel_ratio_path_kl_quadrature(p0, ph_T, ch, q_cc, q_cc)
     gk = R.gaussian_kernel_path_kl(p0, ph_T.denoise, ch, q_fine, q_fine, 1500)
     gx = R.gaussian_kernel_path_kl(p0, p0.denoise, ch, q_fine, q_fine, 1500)
+    est_chk[T] = (gk.total - gx.total, R.gaussian_estimation_kl(p0, ph_T, ch, 1001), gk, gx)
     T_rows.append(
         {
             "T": T,
@@ -1525,29 +1716,42 @@ for k, v in {
 n_lo, n_hi = min(cfg["ns"]), max(cfg["ns"])
 nh_lo, nh_hi = n_lo * R.kde_bandwidth(n_lo), n_hi * R.kde_bandwidth(n_hi)
 log_corr = 0.5 * math.log(math.log(nh_hi) / math.log(nh_lo)) / math.log(n_hi / n_lo)
-E13A_CRIT = close_to(-0.8, 0.2)  # tolerance asserted before the run, not computed
+# the criterion, computed before the run: between the bias-dominated -4/5 and the
+# variance-dominated -4/5 + log_corr; -2/3 lies outside it once log_corr < 2/15
+E13A_LO, E13A_HI = -0.8, -0.8 + log_corr
+e13a_margin = min(abs(n_fit.slope - E13A_LO), abs(n_fit.slope - E13A_HI))
 ledger.record(
     "E1.3a",
     kind="derived",
     paper=PAPER,
-    claim=f"The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) falls at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction (log-log slope over all replicates, n = {n_lo}..{n_hi}; tolerance 0.2 asserted, not computed: a sqrt(log(nh)) factor from the variance term alone would move the slope by +{log_corr:.2f} over this range). The band also contains -2/3, so this does not tell n^-4/5 from n^-2/3; only a wider n range decides. A rate of the KDE, not of the paper's SignReLU estimator",
+    claim=f"The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) falls at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction: its log-log slope over all replicates (n = {n_lo}..{n_hi}) lies between -4/5 (the bias term dominates) and -4/5 + {log_corr:.3f} (the variance term dominates, with the sqrt(log(nh)) growth of the region where n h p0 >~ 1; a heuristic of ours, computed for this n range before the run). -2/3 lies outside this band. A rate of the KDE, not of the paper's SignReLU estimator",
     measured=n_fit.slope_interval,
-    expect=E13A_CRIT,
+    expect=in_range(E13A_LO, E13A_HI),
     section="sec-plugin",
     rtol=0.0,
-    atol=0.01,
+    atol=0.25 * e13a_margin,  # a quarter of the distance to the criterion's nearer boundary
 )
 e13a_lo, e13a_hi = n_fit.slope_interval.low, n_fit.slope_interval.high
 glue("n_slope_lo", float(e13a_lo), display=False)
 glue("n_slope_hi", float(e13a_hi), display=False)
 glue("n_log_corr", float(log_corr), display=False)
-glue("n_slope_corr", float(-0.8 + log_corr), display=False)
-glue("n_slope_margin", float(min(e13a_lo + 1.0, -0.6 - e13a_hi)), display=False)
+glue("n_slope_corr", float(E13A_HI), display=False)
+glue("n_slope_margin", float(e13a_margin), display=False)
+glue("n_slope_tol", float(0.25 * e13a_margin), display=False)
 glue(
     "n_slope_23",
     "contains -2/3 as well, so this run does not tell n^-4/5 from n^-2/3"
     if e13a_lo <= -2 / 3 <= e13a_hi
     else "excludes -2/3",
+    display=False,
+)
+glue(
+    "n_slope_where",
+    "lies inside the band"
+    if E13A_LO <= e13a_lo and e13a_hi <= E13A_HI
+    else "is not inside the band (it reaches beyond "
+    + ("both edges" if e13a_lo < E13A_LO and e13a_hi > E13A_HI else "one edge")
+    + "), so this run cannot decide",
     display=False,
 )
 ledger.record(
@@ -1574,20 +1778,22 @@ ledger.record(
 )
 
 # %% [markdown]
-# The output KL of the kernel-ratio estimator has slope {glue:text}`n_slope:.2f` ±
-# {glue:text}`n_slope_ci:.2f` in $n$ (95% fit interval [{glue:text}`n_slope_lo:.3f`,
-# {glue:text}`n_slope_hi:.3f`] over {glue:text}`n_slope_pts` replicate values; E1.3a). The
-# criterion is $-4/5$, the rate of the KDE's integrated squared error with this bandwidth, with a
-# tolerance of 0.2 that we asserted for a logarithmic correction rather than computed; the
-# interval's distance to the nearer edge of that band is {glue:text}`n_slope_margin:.3f` (the
-# regression tolerance, 0.01, is below it). A heuristic
-# correction, a $\sqrt{\log(nh)}$ factor from the variance term alone, would give
-# {glue:text}`n_slope_corr:.2f` over this range of $n$ (+{glue:text}`n_log_corr:.2f`); the bias
-# term pulls the slope back towards $-4/5$, and we did not derive the split. The interval
-# {glue:text}`n_slope_23`: only a wider range of $n$ decides between them (the `full` profile
-# extends it to 4096; whether that suffices is not shown here). This is a rate of a
-# Gaussian KDE on our mixture with our bandwidth constant, not of the paper's SignReLU
-# estimator, whose rate we could not read.
+# The output KL of the kernel-ratio estimator has slope {glue:text}`n_slope:.3f` in $n$ (95% fit
+# interval [{glue:text}`n_slope_lo:.3f`, {glue:text}`n_slope_hi:.3f`] over
+# {glue:text}`n_slope_pts` replicate values; E1.3a). The theory's exponent is $-4/5$, the rate of
+# the KDE's integrated squared error with this bandwidth. The KL weights the squared error by
+# $1/p_0$, so the tails count: to second order its integrand is $(\text{bias}^2+\text{var})/(2p_0)$,
+# and the variance part, about $R(K)/(2nh)$ per unit length where $nhp_0\gtrsim1$, is integrated
+# over a region whose length grows like $\sqrt{\log(nh)}$ for Gaussian tails. That would move the
+# slope over this range of $n$ by +{glue:text}`n_log_corr:.3f` if the variance part dominated,
+# and by nothing if the bias part did; we did not derive the split. The criterion is therefore the
+# band from $-4/5$ to {glue:text}`n_slope_corr:.3f`, computed from this heuristic before the run;
+# the measured interval {glue:text}`n_slope_where`. The gap between the measured slope and
+# $-4/5$ is the logarithmic correction of the KL's $1/p_0$ weighting (our explanation, not a
+# derivation). The interval {glue:text}`n_slope_23`. The regression tolerance is a quarter of the
+# slope's distance to the nearer edge of the band ({glue:text}`n_slope_tol:.3f`). The `full`
+# profile extends $n$ to 4096. This is a rate of a Gaussian KDE on our mixture with our bandwidth
+# constant, not of the paper's SignReLU estimator, whose rate we could not read.
 #
 # Over the $T$ sweep the exact-ratio path KL, summed from per-step 2-D quadratures, changes by a
 # relative {glue:text}`ratio_T_spread:.1e` on {glue:text}`q_fine` nodes per axis,
@@ -1605,67 +1811,324 @@ ledger.record(
 # linear in $T$ is not contradicted, only not tight here.
 
 # %% [markdown]
-# (sec-trained)=
-# ## E1.4 Trained DDPMs: SignReLU vs ReLU vs SiLU
+# (sec-decomposition)=
+# ### The path KL decomposed: is the factor $T$ tight?
 #
-# The paper makes no empirical claim here, so this is our question. We train $\varepsilon$-prediction
-# MLPs (3 hidden layers) with the same width, step budget, data and seeds, differing only in the
-# activation. Training uses the DDPM "simple" loss ($t$ uniform on $1..T$, $T=50$). We measure the
-# exact output KL of the 1-D DDPM sampler (grid propagation of its Gaussian kernels) on every
-# seed, and sliced $W_2$ and MMD on the 2-D ring for the first seed(s) only. The comparison is
-# paired (same seeds and data for every activation). The budget is short and the networks are
-# small, so the answer holds for this budget only.
+# The summary's bound is $T$ times a per-step error. For the practical DDPM (Gaussian reverse
+# kernels of variance $\beta_t$ whose mean comes from the plug-in ratio) the path KL splits
+# **exactly** into three parts: the terminal part $\mathrm{KL}(p_T\|\mathcal N(0,1))$, the
+# discretisation part (the same chain with the exact posterior mean, minus the terminal part),
+# and the estimation part
+#
+# $$ \sum_{t=1}^T\frac{c_{0,t}^2}{2\beta_t}\,E_{p_t}\big(\hat E[z_0\mid z_t]-E[z_0\mid z_t]\big)^2 , $$
+#
+# because the exact reverse kernel's mean is $c_0E[z_0\mid z_t]+c_tz_t$, so two Gaussian
+# kernels of one variance differ in expected KL by the squared mean error over $2\beta_t$ (our
+# derivation; `companion.ratio.gaussian_estimation_kl`, a 1-D quadrature per step). We first
+# check it against the difference of the two 2-D quadratures of the path KL above, then sweep
+# $T\times n$ at fixed total noise. Since $c_{0,t}^2/\beta_t\propto\beta_t$ and $\beta_t\propto1/T$,
+# the estimation part is a Riemann sum: our expectation is that it settles to a limit, not that it
+# grows like $T$. The question is whether the factor $T$ of the bound is tight; the last local
+# log-log slope in $T$ at fixed $n$ answers it (1 if tight).
+#
+# A factor $T$ can be genuine for another estimator: a **fixed-size approximant of the reverse
+# density** $f_1/f_2$ itself. For each $z_t$ we replace the exact reverse kernel by its
+# piecewise-linear interpolant in $z_{t-1}$ at {glue:text}`hinge_K` fixed uniform knots on
+# $[-7,7]$ (what one hinge layer of that width represents, at large $M$), normalised
+# (`companion.ratio.hinge_log_kernel`). The kernel's width, about $\sqrt{\beta_t}$, shrinks as
+# $T$ grows while the knots stay put, so each step's KL grows, and there are $T$ of them. The
+# per-step KLs are 2-D quadratures (`companion.chains.mixture_step_kl`, with their error from
+# halving both grids).
+
+# %%
+dec_rows = []
+hinge_knots = torch.linspace(-7.0, 7.0, cfg["hinge_K"], dtype=torch.float64)
+dec_samples = {n: p0.sample(n, gen) for n in cfg["dec_ns"]}
+dec_kde = {n: R.kde_mixture(y, R.kde_bandwidth(n)) for n, y in dec_samples.items()}
+for T in cfg["dec_Ts"]:
+    ch = VPChain.fixed_total(T)
+    gx = R.gaussian_kernel_path_kl(p0, p0.denoise, ch, q_fine, q_fine, 1500)
+    hq = [
+        mixture_step_kl(
+            ch,
+            p0,
+            t,
+            R.hinge_log_kernel(ch.reverse_kernel(p0, t), hinge_knots),
+            q_fine,
+            q_fine,
+        )
+        for t in range(1, T + 1)
+    ]
+    row = {
+        "T": T,
+        "terminal": gx.terminal,
+        "discretisation": gx.total - gx.terminal,
+        "hinge density, summed": sum(q.value for q in hq),
+        "hinge quadrature error": sum(q.error for q in hq),
+    }
+    for n, ph in dec_kde.items():
+        e = R.gaussian_estimation_kl(p0, ph, ch, 1001)
+        row[f"estimation, n={n}"] = e.value
+        row[f"estimation error, n={n}"] = e.error
+    dec_rows.append(row)
+decT = pd.DataFrame(dec_rows).set_index("T")
+est_cols = [f"estimation, n={n}" for n in cfg["dec_ns"]]
+Tx = decT.index.to_numpy(dtype=float)
+est_slopes = {
+    n: stats.asymptotic_slope(Tx, decT[f"estimation, n={n}"].to_numpy()) for n in cfg["dec_ns"]
+}
+n_dec_max = max(cfg["dec_ns"])
+hinge_drift = stats.asymptotic_slope(Tx, decT["hinge density, summed"].to_numpy())
+# the quadrature error (halving both grids) can tilt the last slope by at most this much
+hinge_rel = (decT["hinge quadrature error"] / decT["hinge density, summed"].abs()).to_numpy()
+hinge_tilt = float((hinge_rel[-1] + hinge_rel[-2]) / math.log(Tx[-1] / Tx[-2]))
+hinge_slope = stats.Interval(
+    hinge_drift.value,
+    hinge_drift.value - hinge_drift.half_width - hinge_tilt,
+    hinge_drift.value + hinge_drift.half_width + hinge_tilt,
+    "refinement",
+    2,
+    "last local slope; error: change from the previous pair plus the tilt the quadrature error "
+    "(halving both grids) can cause",
+)
+disc_slope = stats.asymptotic_slope(Tx, decT["discretisation"].to_numpy())
+# the check: the estimation part equals the difference of the two 2-D quadratures of the path KL
+chk = [
+    (abs(d - e.value) / e.value, (gk.error + gx_.error + e.error) / e.value)
+    for d, e, gk, gx_ in est_chk.values()
+]
+est_chk_err, est_chk_tol = max(c[0] for c in chk), max(c[1] for c in chk)
+est_q_err = float(
+    max(
+        (decT[f"estimation error, n={n}"] / decT[f"estimation, n={n}"]).max() for n in cfg["dec_ns"]
+    )
+)
+hinge_q_err = float(hinge_rel[-2:].max())
+for k_, v in {
+    "hinge_K": int(cfg["hinge_K"]),
+    "est_chk_err": est_chk_err,
+    "est_chk_tol": est_chk_tol,
+    "est_slope": est_slopes[n_dec_max].value,
+    "est_slope_err": est_slopes[n_dec_max].half_width,
+    "est_slope_min": min(s_.value for s_ in est_slopes.values()),
+    "est_slope_max": max(s_.value for s_ in est_slopes.values()),
+    "n_dec_max": n_dec_max,
+    "est_q_err": est_q_err,
+    "hinge_slope": hinge_slope.value,
+    "hinge_slope_err": hinge_slope.half_width,
+    "hinge_q_err": hinge_q_err,
+    "hinge_first": float(decT["hinge density, summed"].iloc[0]),
+    "hinge_last": float(decT["hinge density, summed"].iloc[-1]),
+    "disc_slope": disc_slope.value,
+    "dec_T_min": int(Tx.min()),
+    "dec_T_max": int(Tx.max()),
+    "terminal_part": float(decT["terminal"].max()),
+}.items():
+    glue(k_, v, display=False)
+ledger.record(
+    "E1.3e",
+    kind="check",
+    paper=PAPER,
+    claim=f"Our decomposition is exact: the estimation part of the practical DDPM's path KL (closed form per step, 1-D quadrature) equals the path KL with the plug-in mean minus the path KL with the exact mean, each a sum of 2-D quadratures (n = {n_T}, T in {cfg['Ts']}; largest relative difference). Criterion 1e-3, fixed before the run from the effect it guards: a wrong decomposition (a missing cross term) would be off by a relative O(1). The halving error estimates of the two path KLs, {est_chk_tol:.1g} of the estimation part, bound each path KL separately and are far too loose for their difference",
+    measured=est_chk_err,
+    expect=at_most(1e-3),
+    section="sec-decomposition",
+    rtol=1.0,
+    atol=0.0,
+)
+ledger.record(
+    "E1.3f",
+    kind="question",
+    paper=PAPER,
+    claim=f"Is the factor T of the bound tight for the estimation part of the path KL of a plug-in (KDE) posterior mean at fixed n? (last local log-log slope in T at fixed total noise, T in {cfg['dec_Ts']}, n = {n_dec_max}; error: change from the previous pair; at least 0.9 would mean it grows like T)",
+    measured=est_slopes[n_dec_max],
+    expect=at_least(0.9),
+    section="sec-decomposition",
+    rtol=0.0,
+    atol=0.05,
+)
+ledger.record(
+    "E1.3g",
+    kind="question",
+    paper=PAPER,
+    claim=f"Is a factor T genuine for a fixed-size approximant of the reverse density f1/f2 itself ({cfg['hinge_K']} fixed uniform knots on [-7, 7] per step, normalised piecewise-linear interpolant of the exact reverse kernel in z_(t-1))? (last local log-log slope of its summed per-step KL in T at fixed total noise, T in {cfg['dec_Ts']}; error: change from the previous pair plus the tilt the quadrature error can cause; at least 0.9 means it grows at least like T)",
+    measured=hinge_slope,
+    expect=at_least(0.9),
+    section="sec-decomposition",
+    rtol=0.0,
+    atol=0.1,
+)
+decT[["terminal", "discretisation", *est_cols, "hinge density, summed", "hinge quadrature error"]]
 
 # %% tags=["hide-input"]
-acts = ["signrelu", "relu", "silu"]
+fig, ax = figure(1, height=2.8)
+ax.loglog(Tx, decT["discretisation"], "o-", color="0.3", label="discretisation (exact mean)")
+for n in cfg["dec_ns"]:
+    ax.loglog(Tx, decT[f"estimation, n={n}"], "s--", label=f"estimation, KDE mean, n={n}")
+ax.loglog(
+    Tx, decT["hinge density, summed"].clip(lower=1e-8), "^-", label="fixed-knot density approximant"
+)
+ax.loglog(
+    Tx, decT["hinge density, summed"].iloc[-1] * Tx / Tx[-1], "k:", lw=1, label=r"$\propto T$"
+)
+ax.set(xlabel="number of steps T (fixed total noise)", ylabel="KL part (nats)")
+ax.set_xticks(Tx, [str(int(t_)) for t_ in Tx])
+ax.xaxis.set_minor_formatter(NullFormatter())
+ax.legend(fontsize=6)
+plt.show()
+
+# %% [markdown]
+# **Figure.** The parts of the path KL against the number of steps $T$ at fixed total noise:
+# discretisation (Gaussian kernels with the exact posterior mean), estimation (the plug-in KDE
+# mean, one sample per $n$), and the summed per-step KL of the fixed-knot approximant of the
+# reverse density, with a line $\propto T$ through its last point. The terminal part,
+# {glue:text}`terminal_part:.1e` nats, does not depend on $T$ and is not drawn. Look at the
+# slopes: the estimation curves flatten, the fixed-knot curve is steeper than the $T$ line.
+#
+# The closed-form estimation part equals the difference of the two 2-D path-KL quadratures to a
+# relative {glue:text}`est_chk_err:.1e` (E1.3e; a wrong decomposition would be off by a relative
+# O(1); the two path KLs' own halving error estimates, {glue:text}`est_chk_tol:.1g` of the
+# estimation part, bound each of them separately and say nothing about their difference). Its last local slope in $T$ at $n=${glue:text}`n_dec_max`
+# is {glue:text}`est_slope:.2f` (change from the previous pair {glue:text}`est_slope_err:.2f`;
+# {glue:text}`est_slope_min:.2f` to {glue:text}`est_slope_max:.2f` over the sample sizes; the 1-D
+# quadrature moves each value by at most a relative {glue:text}`est_q_err:.0e` when its grid is
+# halved): the estimation part of a plug-in posterior mean settles as $T$ grows, so for it the
+# factor $T$ of the bound is not tight (E1.3f, a question). The discretisation part falls (local
+# slope {glue:text}`disc_slope:.2f`). The fixed-knot approximant of the reverse density is the
+# opposite case: its summed per-step KL grows to {glue:text}`hinge_last:.2g` at
+# $T=${glue:text}`dec_T_max`, with last local slope {glue:text}`hinge_slope:.2f` ±
+# {glue:text}`hinge_slope_err:.2f` (E1.3g; the error adds the change from the previous pair and
+# the tilt that the 2-D quadrature's error, up to a relative {glue:text}`hinge_q_err:.1e` of the
+# last two values, can cause; at the smallest $T$ the values, {glue:text}`hinge_first:.1e` at
+# $T=${glue:text}`dec_T_min`, are below their quadrature error and only show that the KL is
+# small there). There a factor $T$, and more, is genuine: the approximant's resolution is fixed
+# while each step's kernel narrows. Which case the paper's estimator is, we cannot tell without
+# its construction.
+
+# %% [markdown]
+# (sec-trained)=
+# ## E1.4 Trained DDPMs: SignReLU against ReLU
+#
+# The paper makes no empirical claim here, so this is our question. We train $\varepsilon$-prediction
+# MLPs (3 hidden layers) that differ only in the activation, with the same data, seeds (which fix
+# the initialisation and the minibatches) and learning rate, at {glue:text}`tr_grid`. Training uses
+# the DDPM "simple" loss ($t$ uniform on $1..T$, $T=50$) and Adam at a constant learning rate; the
+# smaller budget is a checkpoint of the same run. We measure the exact output KL of the 1-D DDPM
+# sampler (grid propagation of its Gaussian kernels) for every seed, width and budget, and compare
+# the activations by paired t-intervals over seeds. **Convergence criterion, stated before the
+# run**: a run has plateaued at a budget when its mean loss over the last tenth of the steps is at
+# least 0.98 of its mean over the tenth before. The minibatch loss is noisy, so this criterion is
+# weak; the honest check is whether the output KL still changes between the two budgets, which
+# the table below shows. {glue:text}`tr_ring_text`
+
+# %% tags=["hide-input"]
+acts = cfg["train_acts"]
 acol = method_colors(acts)
 noise = R.ddpm_noise(chain50)
 x1 = p0.sample(cfg["n_train"], gen).float()
 x2 = ring.sample(cfg["n_train"], gen).float()
 ring_ref = ring.sample(cfg["n_eval_2d"], gen)
+budgets = sorted(cfg["train_budgets"])
+w_big, b_big = max(cfg["train_widths"]), max(budgets)
 tr_rows, dens = [], {}
 lo0, hi0 = -4.5, 4.5
 xq = torch.linspace(lo0, hi0, 4001, dtype=torch.float64)
+
+
+def plateau_ratio(losses, k):
+    """Mean loss over the last tenth of the first k steps over that of the tenth before."""
+    m = max(1, k // 10)
+    return float(np.mean(losses[k - m : k]) / np.mean(losses[k - 2 * m : k - m]))
+
+
 for act in acts:
-    for s in cfg["train_seeds"]:
-        for name, data, dim in [("1-D mixture", x1, 1), ("2-D ring", x2, 2)]:
-            if dim == 2 and s not in cfg["ring_seeds"]:
-                continue
+    for width in cfg["train_widths"]:
+        for s in cfg["train_seeds"]:
             torch.manual_seed(1000 + s)
-            model = MLPDenoiser(
-                dim, cfg["train_width"], 3, act, sigma_data=1.0, parameterization="eps"
-            ).to(dev)
+            model = MLPDenoiser(1, width, 3, act, sigma_data=1.0, parameterization="eps").to(dev)
             res = train(
                 model,
-                data,
-                cfg["train_steps"],
+                x1,
+                b_big,
                 noise,
                 weighting="eps",
                 lr=2e-3,
                 batch_size=256,
                 seed=s,
                 disable=True,
+                checkpoint_at=tuple(budgets),
             )
-            row = {
-                "activation": act,
-                "seed": s,
-                "data": name,
-                "final loss": float(np.mean(res.losses[-50:])),
-            }
-            if dim == 1:
+            for b in budgets:
+                model.load_state_dict(res.checkpoints[b])
                 out = R.ddpm_output_density(model, chain50, 1500)
-                kl_ = kl_divergence(lambda z: p0.prob(z[:, None]), out, xq)
-                row["KL(p0||output)"] = kl_.value
-                dens[(act, s)] = out(xq)
-            else:
+                tr_rows.append(
+                    {
+                        "data": "1-D mixture",
+                        "activation": act,
+                        "width": width,
+                        "budget": b,
+                        "seed": s,
+                        "plateau": plateau_ratio(res.losses, b),
+                        "KL(p0||output)": kl_divergence(
+                            lambda z: p0.prob(z[:, None]), out, xq
+                        ).value,
+                    }
+                )
+                if width == w_big and b == b_big:
+                    dens[(act, s)] = out(xq)
+            if width == w_big and s in cfg["ring_seeds"]:  # 2-D ring: sample metrics only
+                torch.manual_seed(1000 + s)
+                m2 = MLPDenoiser(2, width, 3, act, sigma_data=1.0, parameterization="eps").to(dev)
+                train(
+                    m2,
+                    x2,
+                    b_big,
+                    noise,
+                    weighting="eps",
+                    lr=2e-3,
+                    batch_size=256,
+                    seed=s,
+                    disable=True,
+                )
                 gs = torch.Generator().manual_seed(s)
-                xs = R.sample_ddpm_chain(model, chain50, cfg["n_eval_2d"], 2, gs)
-                row["sliced W2"] = sliced_w2(xs, ring_ref, generator=gs)
-                row["MMD^2"] = mmd(xs, ring_ref)
-            tr_rows.append(row)
+                xs = R.sample_ddpm_chain(m2, chain50, cfg["n_eval_2d"], 2, gs)
+                tr_rows.append(
+                    {
+                        "activation": act,
+                        "width": width,
+                        "budget": b_big,
+                        "seed": s,
+                        "data": "2-D ring",
+                        "sliced W2": sliced_w2(xs, ring_ref, generator=gs),
+                        "MMD^2": mmd(xs, ring_ref),
+                    }
+                )
 trained = pd.DataFrame(tr_rows)
-tsum = trained.groupby(["data", "activation"]).agg(["mean", "count"]).drop(columns=["seed"])
-tsum
+tr1 = trained[trained["data"] == "1-D mixture"]
+pair_rows = []
+for width in cfg["train_widths"]:
+    for b in budgets:
+        g = tr1[(tr1["width"] == width) & (tr1["budget"] == b)].pivot(
+            index="seed", columns="activation", values="KL(p0||output)"
+        )
+        d_ = stats.paired_t(g["signrelu"], g["relu"])
+        pair_rows.append(
+            {
+                "width": width,
+                "budget": b,
+                "KL signrelu": float(g["signrelu"].mean()),
+                "KL relu": float(g["relu"].mean()),
+                "signrelu - relu": d_.value,
+                "95% paired low": d_.low,
+                "95% paired high": d_.high,
+                "plateaued runs": int(
+                    (tr1[(tr1["width"] == width) & (tr1["budget"] == b)]["plateau"] >= 0.98).sum()
+                ),
+                "runs": int(((tr1["width"] == width) & (tr1["budget"] == b)).sum()),
+            }
+        )
+pairs = pd.DataFrame(pair_rows).set_index(["width", "budget"])
+pairs
 
 # %% tags=["hide-input"]
 fig, ax = figure(2, height=2.8)
@@ -1673,36 +2136,47 @@ ptrue = p0.prob(xq[:, None])
 for act in acts:
     m = torch.stack([dens[(act, s)] for s in cfg["train_seeds"]]).mean(0)
     ax[0].semilogy(xq, m.clamp_min(1e-8), color=acol[act], lw=1.2, label=f"DDPM, {act} ε-MLP")
-    ax[1].plot(
-        xq,
-        (ptrue * (torch.log(ptrue.clamp_min(1e-300)) - torch.log(m.clamp_min(1e-300)))),
-        color=acol[act],
-        lw=1.2,
-        label=act,
-    )
 ax[0].semilogy(xq, ptrue, "k", lw=1, label="true $p_0$")
-ax[0].set(xlabel="x", ylabel="density", ylim=(1e-6, 2), title="output densities (seed mean)")
+ax[0].set(
+    xlabel="x",
+    ylabel="density",
+    ylim=(1e-6, 2),
+    title=f"output densities (seed mean), width {w_big}, {b_big} steps",
+)
 ax[0].legend(fontsize=6)
-ax[1].set(xlabel="x", ylabel=r"$p_0\log(p_0/\hat p)$", title="where the KL comes from")
+for width in cfg["train_widths"]:
+    pw = pairs.loc[width]
+    ax[1].errorbar(
+        pw.index,
+        pw["signrelu - relu"],
+        yerr=[
+            pw["signrelu - relu"] - pw["95% paired low"],
+            pw["95% paired high"] - pw["signrelu - relu"],
+        ],
+        marker="o",
+        capsize=2,
+        label=f"width {width}",
+    )
+ax[1].axhline(0.0, color="k", lw=0.8)
+ax[1].set(
+    xlabel="Adam steps",
+    ylabel=r"KL$_{\rm SignReLU}$ − KL$_{\rm ReLU}$ (nats)",
+    title="paired difference",
+)
 ax[1].legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# **Figure.** Left: exact output densities of the trained 1-D DDPMs (mean over seeds) on a log
-# scale, against the true mixture. Right: the KL integrand $p_0\log(p_0/\hat p)$ of the seed-mean
-# density; its integral is the KL of the seed-mean density, not the mean of the per-seed KLs in the
-# table. The integrand is positive where the model puts too little mass and negative where it
-# puts too much. Look at the peaks: {glue:text}`modes_text`. A mode is a local maximum of one
-# seed's output density with height and prominence above {glue:text}`mode_thr` (counted in the
-# next cell; the true $p_0$ has {glue:text}`p0_modes` by the same count).
+# **Figure.** Left: exact output densities of the trained 1-D DDPMs at the largest width and
+# budget (mean over seeds) on a log scale, against the true mixture. Right: the paired difference
+# of output KLs, SignReLU minus ReLU, with 95% paired t-intervals over seeds, at each width and
+# budget. Look at whether the intervals shrink towards zero as the budget grows: a gap that
+# closes is a difference in training speed, not in what the networks can reach. Peaks of the
+# densities: {glue:text}`modes_text`. A mode is a local maximum of one seed's output density with
+# height and prominence above {glue:text}`mode_thr` (the true $p_0$ has {glue:text}`p0_modes` by
+# the same count).
 
 # %%
-kl_by = trained[trained["data"] == "1-D mixture"].pivot(
-    index="seed", columns="activation", values="KL(p0||output)"
-)
-d_relu = stats.paired_t(kl_by["relu"], kl_by["signrelu"])
-slow = stats.paired_t(kl_by["signrelu"], kl_by["relu"])
-d_silu = stats.paired_t(kl_by["silu"], kl_by["signrelu"])
 MODE_THR = 0.01  # density units; the true modes peak near 0.4
 
 
@@ -1721,45 +2195,84 @@ modes_text = (
     if n_three == 0
     else f"{n_three} of {len(modes)} seed-activation pairs show at least three modes"
 )
-glue("modes_text", modes_text, display=False)
-glue("mode_thr", MODE_THR, display=False)
-glue("p0_modes", n_modes(p0.prob(xq[:, None])), display=False)
+big = tr1[(tr1["width"] == w_big) & (tr1["budget"] == b_big)].pivot(
+    index="seed", columns="activation", values="KL(p0||output)"
+)
+small = tr1[(tr1["width"] == w_big) & (tr1["budget"] == budgets[0])].pivot(
+    index="seed", columns="activation", values="KL(p0||output)"
+)
+gap_big = stats.paired_t(big["signrelu"], big["relu"])
+# does the gap close with budget? (gap at the smaller budget) - (gap at the larger), paired by seed
+closing = stats.paired_t(small["signrelu"] - small["relu"], big["signrelu"] - big["relu"])
+kl_change = stats.paired_t(small["signrelu"], big["signrelu"])
+n_plat = int((tr1["plateau"] >= 0.98).sum())
 for k, v in {
-    "kl_signrelu": float(kl_by["signrelu"].mean()),
-    "kl_relu": float(kl_by["relu"].mean()),
-    "kl_silu": float(kl_by["silu"].mean()),
-    "kl_diff": d_relu.value,
-    "kl_diff_hw": d_relu.half_width,
-    "kl_diff_silu": d_silu.value,
-    "kl_diff_silu_hw": d_silu.half_width,
-    "n_train_seeds": len(cfg["train_seeds"]),
+    "modes_text": modes_text,
+    "mode_thr": MODE_THR,
+    "p0_modes": n_modes(p0.prob(xq[:, None])),
+    "tr_grid": f"widths {cfg['train_widths']} and budgets {budgets} Adam steps, {len(cfg['train_seeds'])} seeds each",
+    "tr_ring_text": (
+        f"The 2-D ring is trained for seeds {cfg['ring_seeds']} at the largest width and budget, "
+        "for sample metrics only (they enter no claim)."
+        if cfg["ring_seeds"]
+        else "This run does not train on the 2-D ring (the full profile does, for sample metrics only)."
+    ),
+    "kl_gap": gap_big.value,
+    "kl_gap_lo": gap_big.low,
+    "kl_gap_hi": gap_big.high,
+    "kl_close": closing.value,
+    "kl_close_lo": closing.low,
+    "kl_close_hi": closing.high,
+    "kl_change": kl_change.value,
+    "kl_change_lo": kl_change.low,
+    "kl_change_hi": kl_change.high,
+    "n_plat": n_plat,
+    "n_runs_tr": len(tr1),
+    "w_big": w_big,
+    "b_big": b_big,
+    "b_small": budgets[0],
 }.items():
     glue(k, v, display=False)
 ledger.record(
     "E1.4",
     kind="question",
     paper=PAPER,
-    claim=f"At a short, untuned budget ({cfg['train_steps']} Adam steps, one learning rate for every activation, width {cfg['train_width']}, 3 hidden layers), does a SignReLU eps-network train more slowly than a ReLU one? (paired difference KL_signrelu - KL_relu of the 1-D output KL over {len(cfg['train_seeds'])} seeds; > 0 means SignReLU is behind). A question about early training speed, which the paper does not raise; it says nothing about converged networks",
-    measured=slow,
+    claim=f"At width {w_big} and {b_big} Adam steps (one learning rate for every activation, 3 hidden layers), is a SignReLU eps-network's DDPM output KL larger than a ReLU one's? (paired difference KL_signrelu - KL_relu of the 1-D output KL over {len(cfg['train_seeds'])} seeds; > 0 means SignReLU is behind; {n_plat} of {len(tr1)} runs meet the loss-plateau criterion, which is weak: see E1.4b for whether the KL is still moving)",
+    measured=gap_big,
     expect=at_least(0.0),
     section="sec-trained",
     rtol=0.0,
-    atol=0.05,
+    atol=0.25 * min(abs(gap_big.low), abs(gap_big.high)),
+)
+ledger.record(
+    "E1.4b",
+    kind="question",
+    paper=PAPER,
+    claim=f"Does the SignReLU - ReLU gap close with the budget at width {w_big}? (paired over seeds: the gap at {budgets[0]} steps minus the gap at {b_big}; > 0 means it closes, so the difference is at least partly one of training speed)",
+    measured=closing,
+    expect=at_least(0.0),
+    section="sec-trained",
+    rtol=0.0,
+    atol=0.25 * min(abs(closing.low), abs(closing.high)),
 )
 
 # %% [markdown]
-# Mean output KL over {glue:text}`n_train_seeds` seeds: SignReLU {glue:text}`kl_signrelu:.3g`, ReLU
-# {glue:text}`kl_relu:.3g`, SiLU {glue:text}`kl_silu:.3g` nats. The paired difference ReLU −
-# SignReLU is {glue:text}`kl_diff:.2g` ± {glue:text}`kl_diff_hw:.2g` and SiLU − SignReLU is
-# {glue:text}`kl_diff_silu:.2g` ± {glue:text}`kl_diff_silu_hw:.2g` (95% paired t-intervals; a
-# negative difference means SignReLU is worse). The table above also lists the 2-D ring metrics
-# (first seed only; they enter no claim).
-# These numbers hold for one small architecture, one learning rate shared by all activations and
-# one short budget; by the mode count under the figure, {glue:text}`modes_text`. E1.4 asks how
-# fast training starts at this budget, not what the networks reach. The paper's argument is about what
-# SignReLU networks *can* represent ({ref}`sec-approx`), not about what training finds, so this
-# comparison neither supports nor refutes it. The output KL comes from grid propagation of the
-# Gaussian kernels on one grid; it is not refined nor cross-checked by sampling here.
+# At width {glue:text}`w_big` and {glue:text}`b_big` steps the paired difference of output KLs,
+# SignReLU minus ReLU, is {glue:text}`kl_gap:.3g` nats (95% paired t-interval
+# {glue:text}`kl_gap_lo:.3g` to {glue:text}`kl_gap_hi:.3g`; E1.4). From {glue:text}`b_small` to
+# {glue:text}`b_big` steps the gap changes by {glue:text}`kl_close:.3g` (interval
+# {glue:text}`kl_close_lo:.3g` to {glue:text}`kl_close_hi:.3g`; E1.4b, positive means it closes),
+# and the SignReLU network's own KL falls by {glue:text}`kl_change:.3g` (interval
+# {glue:text}`kl_change_lo:.3g` to {glue:text}`kl_change_hi:.3g`): the networks are still
+# learning, although {glue:text}`n_plat` of {glue:text}`n_runs_tr` runs meet the loss-plateau
+# criterion (the minibatch loss is too noisy to show the remaining progress). So in the `ci`
+# profile this is a comparison of **training speed** at small budgets, not of what converged
+# SignReLU and ReLU networks reach; the `full` profile runs larger widths and budgets with 10
+# seeds. The paper's argument is about what SignReLU networks *can* represent
+# ({ref}`sec-approx`), not about what training finds, so neither answer supports or refutes it.
+# The output KL comes from grid propagation of the Gaussian kernels on one grid; it is not
+# refined nor cross-checked by sampling here.
+
 
 # %% [markdown]
 # (sr-coverage)=
@@ -1789,9 +2302,19 @@ ledger.coverage(
             "ids": ["E1.5e"],
         },
         {
-            "statement": "Stability near vanishing denominators. Our reading: exactness at constant size in float64 (E1.1a, a check), but round-off of order eps/delta^2 that breaks float32 below delta* (E1.1e fails, E1.1f); E1.1b and E1.1c check our rival and our weights; E1.5c shows the 1/inf f2 amplification of input errors, evidence against stability under approximate f1, f2",
+            "statement": "Stability near vanishing denominators. Our reading, as conditioning: fed perturbed f1, f2, is the exact division's error within the problem's own conditioning bound (|e1| + |r| |e2|)/f2 in float64 (E1.6a, E1.6b), so that the 1/inf f2 amplification of E1.5c is the problem's, not the network's; and how does its float32 round-off compare with that bound as delta falls (E1.6c). Exactness at constant size in float64 (E1.1a, a check), round-off of order eps/delta^2 (E1.1e fails, E1.1f); E1.1b and E1.1c check our rival and our weights",
             "source": "summary: 'while maintaining stability near vanishing denominators'",
-            "ids": ["E1.1a", "E1.1e", "E1.1f", "E1.1b", "E1.1c", "E1.5c"],
+            "ids": [
+                "E1.6a",
+                "E1.6b",
+                "E1.6c",
+                "E1.1a",
+                "E1.1e",
+                "E1.1f",
+                "E1.1b",
+                "E1.1c",
+                "E1.5c",
+            ],
         },
         {
             "statement": "Modular framework: numerator and denominator approximated separately using kernel methods, then a SignReLU network for their ratio. Our approximants are interpolants at knots, not kernel methods; E1.5d/E1.5g measure what the route costs against approximating f1/f2 directly",
@@ -1804,9 +2327,9 @@ ledger.coverage(
             "reason": "SignReLU is not piecewise constant (its negative branch is rational, sec-setting); the exact reciprocal of E1.1 is the mechanism we can construct",
         },
         {
-            "statement": "A SignReLU-based estimator of the DDPM reverse process; excess KL between generated and true data laws splits into approximation and estimation errors",
+            "statement": "A SignReLU-based estimator of the DDPM reverse process; excess KL between generated and true data laws splits into approximation and estimation errors. The paper's estimator is not available: we split the path KL of a kernel plug-in estimator without a network exactly into terminal, discretisation and estimation parts (E1.3e, a check of our decomposition), and ask questions about trained SignReLU denoisers against ReLU ones (E1.4, E1.4b)",
             "source": "abstract (paraphrase)",
-            "reason": "the estimator is not available; we measure a kernel plug-in estimator without a network (E1.3) and ask a question about trained SignReLU denoisers (E1.4); the decomposition itself is not measured",
+            "ids": ["E1.3e", "E1.4", "E1.4b"],
         },
         {
             "statement": "Finite-sample guarantees: the excess KL risk falls with the sample size, with high probability (1 - delta)",
@@ -1814,9 +2337,9 @@ ledger.coverage(
             "reason": "needs the paper's estimator; E1.3a is the rate of a Gaussian KDE plug-in, not of a SignReLU estimator, and no high-probability statement is tested",
         },
         {
-            "statement": "Excess KL bounded by O(T(n^(-1-3d/2) + sqrt(log(1/delta) n^(-2-3d/2)))), linear in the number of steps T",
+            "statement": "Excess KL bounded by O(T(n^(-1-3d/2) + sqrt(log(1/delta) n^(-2-3d/2)))), linear in the number of steps T. An upper bound cannot be tested without its constants; we ask whether its factor T is tight, for the estimation part of a plug-in posterior mean (E1.3f) and for a fixed-size approximant of the reverse density, where a factor T could be genuine (E1.3g); the exact-ratio path KL (E1.3c) and the discretisation part (E1.3d) do not grow with T",
             "source": "summary",
-            "reason": "an upper bound O(T ...) cannot be tested without its constants; E1.3c (a check of our identity) and E1.3d (a question) only show that our path KLs do not grow with T",
+            "ids": ["E1.3f", "E1.3g", "E1.3c", "E1.3d"],
         },
         {
             "statement": "Near-minimax optimal rates for Hölder-class densities",
@@ -1861,19 +2384,29 @@ ledger.table()
 # * **What the ratio route costs, fully.** E1.5d measures it at equal uniform knots and E1.5g
 #   (a question) with knots placed for $f_1/f_2$; a knot placement chosen for $f_1$ and $f_2$
 #   themselves is not built.
-# * **The KDE rate.** E1.3a cannot tell $n^{-4/5}$ (with its logarithmic correction, which we did
-#   not derive) from $n^{-2/3}$ on this range of $n$.
-# * **A fair trained modular route.** E1.2b fits $f_1,f_2$ by plain MSE; a fit of $\log f_2$ or a
-#   relative loss trained to convergence at equal parameter count, and the training-free
-#   perturbation test of the division's conditioning, are not done.
+# * **The KDE rate.** E1.3a's band, from $-4/5$ to $-4/5$ plus a logarithmic correction, rests on
+#   a heuristic split of the KL's bias and variance parts that we did not derive; the `ci` range
+#   of $n$ is too short to place the slope inside it.
+# * **A fair trained modular route.** E1.2 (relative loss on $\log f_1,\log f_2$, 5 seeds, 5
+#   widths) runs in the `full` profile only: the `ci` budget cannot pay for it. Its fits stop at a
+#   fixed budget; whether they have converged is measured (loss plateau), not enforced, and the
+#   modular side has about twice the parameters of the direct one. Stability near vanishing
+#   denominators is tested without training instead (E1.6), and only for absolute perturbations
+#   of one size with four sign patterns.
+# * **Converged trained denoisers.** E1.4 compares SignReLU and ReLU at two widths and two budgets;
+#   in `ci` the output KL still falls between the budgets, so it compares training speed. The
+#   loss-plateau criterion is weak against minibatch noise, and one learning rate serves every
+#   activation.
 # * **Which $f_1/f_2$ the theorems use.** We treat the posterior mean and a section of the
 #   reverse conditional density. The paper's function class and its lower bound on $f_2$ are
 #   unknown to us; our floor $\delta$ is half the smallest $f_2/\max f_2$ on $\Omega$.
 # * **The excess-risk definition.** We report path KL (terminal + sum of per-step KLs) and output
-#   KL. If the paper's "excess KL" is a per-step quantity summed over $T$ steps, the linear
-#   factor $T$ is built in. Our finding is only that the total does not grow with $T$ for these
-#   estimators; splitting it into terminal, discretisation and estimation parts over a $T\times n$
-#   grid is not done.
+#   KL, and split the practical DDPM's path KL into terminal, discretisation and estimation parts
+#   over a $T\times n$ grid ({ref}`sec-decomposition`). If the paper's "excess KL" is a per-step
+#   quantity summed over $T$ steps, the linear factor $T$ is built in. Our estimation part uses a
+#   KDE posterior mean, not a SignReLU network; the fixed-size density approximant of E1.3g uses
+#   exact kernel values at its knots, not fitted ones, and the hinge emulation error $a/M$ is
+#   left out (large $M$).
 # * **Approximation versus optimisation.** E1.2 and E1.4 train networks, so their errors include
 #   optimisation error, and the slopes are achieved, not approximation-theoretic, rates.
 # * **Dimension.** Everything quantitative is 1-D (exact quadrature); the 2-D ring is only
