@@ -511,7 +511,7 @@ local.round(2)
 
 # %% [markdown]
 # *Local log-log slopes of the exact KL between consecutive $N$ (columns), for every run
-# (rows: $\rho$, scheme). A first-order scheme tends to $-2$ from the right.*
+# (rows: $\rho$, scheme). For a first-order scheme they tend to $-2$.*
 
 
 # %%
@@ -617,6 +617,7 @@ folds = [(r, n) for r, n, m in eps_fold[["rho", "N", "min_slope"]].itertuples(in
 k_over_1 = [(r, n) for r in rhos for n in cfg["steps"] if (1 + r * r) * (1 - math.exp(-8 / n)) > 1]
 xhat_min_slope = float(fold[fold.scheme == "frozen-x-hat"].min_slope.min())
 fold_no_flip = [c for c in folds if c not in flip_cells and c[0] > 0]
+assert ratio_low_min < 1 < ratio_map.loc[1.0, 10], ratio_low_min  # "depends on the cell"
 flip_no_fold = [c for c in flip_cells if c not in folds]  # "every flip cell is a fold cell"
 post_ratio, post_sg, post_x = 0.0, 1.0, 0.0  # largest d x-hat / d x-tilde, and where
 for sg in torch.exp(torch.linspace(-4.0, 4.0, 81, dtype=torch.float64)).tolist():
