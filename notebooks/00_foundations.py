@@ -78,6 +78,7 @@ from companion.chains import (
     mixture_log_marginal,
     mixture_path_kl,
     output_kl,
+    step_kl,
 )
 from companion.conditional_targets import MixtureTarget
 from companion.convolution import convolution_truth, relative_discrepancy
@@ -1500,6 +1501,27 @@ closed_vs_numeric = max(
 )
 
 # the mixture: DDPM path KL, its Pythagorean split, and the output KL
+
+
+def step1_all_modes(ch, log_kernel, n):
+    """Step 1's KL with, at every z_1 node, a z_0 window covering every component of the exact
+    reverse kernel (each mean +- 12 of its sds; 2n nodes). mixture_step_kl's window, the kernel's
+    mean +- 12 of its total sd, misses a minor mode far from the mean (weight below 1/144)."""
+    kern = ch.reverse_kernel(target, 1)
+    p1 = ch.marginal(target, 1)
+    sd1 = p1.variances[:, 0].sqrt()
+    z = torch.linspace(
+        float((p1.means[:, 0] - 10 * sd1).min()),
+        float((p1.means[:, 0] + 10 * sd1).max()),
+        n,
+        dtype=torch.float64,
+    )
+    mk, sk = kern.means(z.unsqueeze(-1))[..., 0], kern.variances[:, 0].sqrt()
+    lo, hi = (mk - 12 * sk).min(-1).values, (mk + 12 * sk).max(-1).values
+    y = lo[:, None] + (hi - lo)[:, None] * torch.linspace(0.0, 1.0, 2 * n, dtype=torch.float64)
+    return step_kl(ch, 1, mixture_log_marginal(target), log_kernel, z, y)
+
+
 x_split = torch.linspace(-9.0, 9.0, 3601, dtype=torch.float64)
 w_split = G.trapezoid_weights(x_split)
 log_q = mixture_log_marginal(target)
@@ -1529,7 +1551,7 @@ for n_steps in cfg["steps"]:
     path = term.value + steps_sum
     path_err = term.error + sum(q.error for q in parts)
     outs = []
-    out_levels = [2, 4, 8] if n_steps in cfg["steps"][-3:] else [1, 2, 4] if do_split else [2, 4]
+    out_levels = [2, 4, 8] if n_steps in cfg["steps"][-3:] else [2, 4]  # only the last two are used
     for mult in out_levels:
         dens = R.ddpm_output_density(target.denoise, ch, mult * cfg["n_path_grid"])
         xo = torch.linspace(-6.0, 6.5, 4000 * mult + 1, dtype=torch.float64)
@@ -1537,6 +1559,13 @@ for n_steps in cfg["steps"]:
     out_iv = stats.refinement(*outs[-2:])
     out_coarse = outs[-2]  # one doubling coarser than the value kept
     non_gauss = sum(q.value for q in gauss_parts) if do_split else math.nan
+    # the split with step 1 on all-mode windows (F19); how much step 1's two KLs move
+    split_sum, split_ng, trunc1 = math.nan, math.nan, math.nan
+    if do_split:
+        a1 = step1_all_modes(ch, R.gaussian_log_kernel(target.denoise, ch, 1), cfg["n_path_quad"])
+        b1 = step1_all_modes(ch, context_kernel(mm, 0.0)(1), cfg["n_path_quad"])
+        split_sum, split_ng = steps_sum - parts[0].value + a1, non_gauss - gauss_parts[0].value + b1
+        trunc1 = abs(a1 - parts[0].value) + abs(b1 - gauss_parts[0].value)
     path_rows.append(
         {
             "N": n_steps,
@@ -1545,7 +1574,9 @@ for n_steps in cfg["steps"]:
             "path quadrature error": path_err,
             "non-Gaussianity": non_gauss,
             "variance mismatch": mismatch,
-            "split residual": steps_sum - non_gauss - mismatch,
+            "split residual": split_sum - split_ng - mismatch,
+            "split residual, mean +- 12 sd windows": steps_sum - non_gauss - mismatch,
+            "step-1 window change": trunc1,
             "split quadrature error": sum(q.error for q in parts)
             + sum(q.error for q in gauss_parts)
             if do_split
@@ -1678,22 +1709,31 @@ ledger.record(
     section="f-path",
     atol=1e-6,
 )
-split_rel = float((path_df["split residual"].abs() / path_df["sum of step KLs"]).max())
+split_df = path_df.loc[low_n]
+split_rel = float((split_df["split residual"].abs() / split_df["sum of step KLs"]).max())
 split_n = max(low_n)
-split_floor = float((path_df["split quadrature error"] / path_df["sum of step KLs"]).max())
+split_floor = float((split_df["split quadrature error"] / split_df["sum of step KLs"]).max())
+# each N against its own quadrature error estimate (not the largest residual against the
+# largest estimate, which may come from different N)
+split_ratio = float((split_df["split residual"].abs() / split_df["split quadrature error"]).max())
+split_old = float(
+    (split_df["split residual, mean +- 12 sd windows"].abs() / split_df["sum of step KLs"]).max()
+)
+split_trunc = float((split_df["step-1 window change"] / split_df["sum of step KLs"]).max())
 ledger.record(
     "F19",
     kind="check",
     paper="foundations",
     claim="Pythagorean split on the mixture: each DDPM step KL equals the KL to the moment-matched "
     "Gaussian kernel (2-D quadrature) plus the variance-mismatch KL (1-D quadrature); largest "
-    f"relative residual of the summed split over the sweep up to N = {cfg['split_max_n']}, at most the quadrature error estimate "
-    "of the two 2-D quadratures (halving both grids)",
-    measured=split_rel,
-    expect=at_most(split_floor),
+    f"ratio, over the sweep up to N = {cfg['split_max_n']}, of the summed split's residual to "
+    "the same N's quadrature error estimate of its two 2-D quadratures (halving both grids), with "
+    "step 1 on z_0 windows that cover every mode of the exact reverse kernel; at most 1",
+    measured=split_ratio,
+    expect=at_most(1.0),
     section="f-path",
-    rtol=0.5,
-    atol=1e-6,
+    rtol=1.0,
+    atol=0.0,
 )
 assert path_df["path / output"].is_monotonic_increasing  # the prose below
 for col, _, rate, tol, _ in rate_claims:  # the prose: all three settled and answered yes
@@ -1740,6 +1780,9 @@ for key, val in dict(
     split_n=split_n,
     split_rel=split_rel,
     split_floor=split_floor,
+    split_ratio=split_ratio,
+    split_old=split_old,
+    split_trunc=split_trunc,
     closed_vs_numeric=closed_vs_numeric,
     path_rel_err=float((path_df["path quadrature error"] / path_df["path KL"]).max()),
     out_rel_err=float((path_df["output refinement error"] / path_df["output KL"]).max()),
@@ -1846,8 +1889,16 @@ path_df
 # loose by a factor that grows with $N$: the path KL is {glue:text}`pk_ratio_lo:.1f` times the
 # output KL at $N =$ {glue:text}`pk_n_first` and {glue:text}`pk_ratio_hi:.0f` times at
 # $N =$ {glue:text}`pk_n_hi`. The Pythagorean split holds to a relative
-# {glue:text}`pk_split_rel:.0e`, within the quadrature error estimate
-# {glue:text}`pk_split_floor:.0e` (F19, computed up to $N =$ {glue:text}`pk_split_n`);
+# {glue:text}`pk_split_rel:.0e`; at every $N$ the residual is at most
+# {glue:text}`pk_split_ratio:.1g` times that $N$'s quadrature error estimate (F19, computed up to
+# $N =$ {glue:text}`pk_split_n`). It needs one repair of the quadrature: on the $z_0$ window of
+# `companion.chains.mixture_step_kl`, the kernel's mean $\pm12$ of its total standard deviation,
+# step 1's exact reverse kernel loses a minor mode far from its mean (a mode of weight below
+# $1/144$ lies outside that window), which halving the grids cannot see. On windows that cover
+# every mode, step 1's two KLs move by up to a relative {glue:text}`pk_split_trunc:.0e` of the
+# step sum, and the largest relative residual, {glue:text}`pk_split_old:.0e` on the narrower
+# windows (at the smallest $N$, where step 1's kernel is the most strongly multimodal), falls to
+# the figure above;
 # non-Gaussianity of the true kernels is {glue:text}`pk_nongauss_share:.0%` of the step KLs at
 # $N =$ {glue:text}`pk_split_n`, the rest is the variance mismatch. Numerical errors are small
 # against these effects: at most {glue:text}`pk_path_rel_err:.0e` of the path KL (halving the
