@@ -1855,6 +1855,7 @@ loss_x_err = float(
 glue("e35_loss_inf", float(loss_inf.value), display=False)
 glue("e35_loss_inf_err", float(loss_inf.half_width), display=False)
 glue("e35_loss_imi", float(abs(loss_imi / loss_inf.value - 1)), display=False)
+glue("e35_loss_s2n", float(abs(loss_vp / loss_inf.value - 1)), display=False)  # section 4
 glue("e35_loss_C", float(C_pred.value), display=False)
 glue("e35_loss_C_err", float(C_pred.half_width / C_pred.value), display=False)
 glue("e35_loss_gap_min", float(gap[-1]), display=False)
@@ -1892,7 +1893,9 @@ _ = ax[1].set(xlabel="steps T", ylabel="T (L_T - L_inf) / C", title="leading con
 # side by at most {glue:text}`e35_pw_ref:.1e`). The continuous loss is
 # $\mathcal L_\infty =$ {glue:text}`e35_loss_inf:.6f` nats (refinement error
 # {glue:text}`e35_loss_inf_err:.1e`; the difference of mutual informations gives the same to
-# {glue:text}`e35_loss_imi:.1e`, relative), and $C =$ {glue:text}`e35_loss_C:.3f` (relative
+# {glue:text}`e35_loss_imi:.1e`, relative, and `companion.s2n.diffusion_loss` of section
+# {ref}`s2n-snr-space`, which integrates $\tfrac12\mathrm{mmse}\,|\lambda'|$ in the time of
+# VP-cosine over the same SNR range, to {glue:text}`e35_loss_s2n:.1e`), and $C =$ {glue:text}`e35_loss_C:.3f` (relative
 # refinement error {glue:text}`e35_loss_C_err:.1e`). The local slope of the gap goes from
 # {glue:text}`e35_loss_slope_first:.2f` (between $T=10$ and 20) to
 # {glue:text}`e35_loss_slope:.3f` ± {glue:text}`e35_loss_slope_err:.3f` at the end (E3.5g), and
