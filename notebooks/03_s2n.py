@@ -1888,25 +1888,25 @@ _ = ax[1].set(xlabel="steps T", ylabel="T (L_T - L_inf) / C", title="leading con
 # the line as $T$ grows. Right: the gap scaled by $T/C$, which should tend to 1 (dotted; dashed:
 # the $\pm5\%$ band of E3.5h).*
 #
-# The pointwise I-MMSE identity holds to {glue:text}`e35_pw_err:.1e` and the slope of the mmse
-# to {glue:text}`e35_dmmse_err:.1e` (largest relative differences; the refinement moves either
-# side by at most {glue:text}`e35_pw_ref:.1e`). The continuous loss is
-# $\mathcal L_\infty =$ {glue:text}`e35_loss_inf:.6f` nats (refinement error
-# {glue:text}`e35_loss_inf_err:.1e`; the difference of mutual informations gives the same to
-# {glue:text}`e35_loss_imi:.1e`, relative, and `companion.s2n.diffusion_loss` of section
-# {ref}`s2n-snr-space`, which integrates $\tfrac12\mathrm{mmse}\,|\lambda'|$ in the time of
-# VP-cosine over the same SNR range, to {glue:text}`e35_loss_s2n:.1e`), and $C =$ {glue:text}`e35_loss_C:.3f` (relative
-# refinement error {glue:text}`e35_loss_C_err:.1e`). The local slope of the gap goes from
-# {glue:text}`e35_loss_slope_first:.2f` (between $T=10$ and 20) to
-# {glue:text}`e35_loss_slope:.3f` ± {glue:text}`e35_loss_slope_err:.3f` at the end (E3.5g), and
-# the scaled gap at $T=${glue:text}`e35_loss_Tmax` is {glue:text}`e35_loss_const:.3f` ±
-# {glue:text}`e35_loss_const_err:.3f` (E3.5h): the $T$-step loss converges to the continuous
-# one at the first order we derived, with the derived constant. The smallest gap,
+# The pointwise I-MMSE identity holds to {glue:text}`e35_pw_err:.1e` and the slope of the mmse to
+# {glue:text}`e35_dmmse_err:.1e` (largest relative differences; the refinement moves either side
+# by at most {glue:text}`e35_pw_ref:.1e`). The continuous loss is $\mathcal L_\infty =$
+# {glue:text}`e35_loss_inf:.6f` nats (refinement error {glue:text}`e35_loss_inf_err:.1e`; the
+# difference of mutual informations gives the same to {glue:text}`e35_loss_imi:.1e`, relative, and
+# `companion.s2n.diffusion_loss` of section {ref}`s2n-snr-space`, which integrates
+# $\tfrac12\mathrm{mmse}\,|\lambda'|$ in the time of VP-cosine over the same SNR range, to
+# {glue:text}`e35_loss_s2n:.1e`), and $C =$ {glue:text}`e35_loss_C:.3f` (relative refinement error
+# {glue:text}`e35_loss_C_err:.1e`). The local slope of the gap goes from
+# {glue:text}`e35_loss_slope_first:.2f` (between $T=10$ and 20) to {glue:text}`e35_loss_slope:.3f`
+# ± {glue:text}`e35_loss_slope_err:.3f` at the end (E3.5g), and the scaled gap at
+# $T=${glue:text}`e35_loss_Tmax` is {glue:text}`e35_loss_const:.3f` ±
+# {glue:text}`e35_loss_const_err:.3f` (E3.5h): the $T$-step loss converges to the continuous one
+# at the first order we derived, with the derived constant. The smallest gap,
 # {glue:text}`e35_loss_gap_min:.1e` nats, is far above the refinement error of
 # $\mathcal L_\infty$; the quadrature in $x$ ({glue:text}`e35_loss_x_err:.0e` relative against
-# four times the nodes) enters $\mathcal L_T$ and $\mathcal L_\infty$ alike. This is the link as
-# Kingma et al. state it, on one target and with the exact denoiser; it is our reading of the
-# paper's asymptotic analysis, which we could not compare with.
+# four times the nodes) enters $\mathcal L_T$ and $\mathcal L_\infty$ alike. This is the link as Kingma et
+# al. state it, on one target and with the exact denoiser; it is our reading of the paper's
+# asymptotic analysis, which we could not compare with.
 
 # %%
 _ = ledger.record(
