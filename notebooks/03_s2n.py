@@ -1904,9 +1904,9 @@ _ = ax[1].set(xlabel="steps T", ylabel="T (L_T - L_inf) / C", title="leading con
 # at the first order we derived, with the derived constant. The smallest gap,
 # {glue:text}`e35_loss_gap_min:.1e` nats, is far above the refinement error of
 # $\mathcal L_\infty$; the quadrature in $x$ ({glue:text}`e35_loss_x_err:.0e` relative against
-# four times the nodes) enters $\mathcal L_T$ and $\mathcal L_\infty$ alike. This is the link as Kingma et
-# al. state it, on one target and with the exact denoiser; it is our reading of the paper's
-# asymptotic analysis, which we could not compare with.
+# four times the nodes) enters $\mathcal L_T$ and $\mathcal L_\infty$ alike. This is the link as
+# Kingma et al. state it, on one target and with the exact denoiser; it is our reading of the
+# paper's asymptotic analysis, which we could not compare with.
 
 # %%
 _ = ledger.record(
