@@ -89,10 +89,16 @@ from companion import information as info
 from companion import s2n, stats
 from companion import samplers as S
 from companion.digits import digit_grid, digits_fd, load_digits, train_digits_classifier
-from companion.gmm import GaussianMixture, ring_mixture
+from companion.gmm import FullCovarianceMixture, GaussianMixture, ring_mixture
 from companion.grid import GridDensity, density_kl, mixture_transition, sampler_output_kl
 from companion.ledger import Ledger, at_least, at_most, in_range
-from companion.metrics import bootstrap, frechet_distance, mmd, sliced_w2
+from companion.metrics import (
+    cross_entropy_vs_entropy,
+    distance_vs_floor,
+    frechet_distance,
+    sliced_w2,
+)
+from companion.patch_prior import load_patch_prior
 from companion.profiles import get_device, resolve, seed_everything
 from companion.schedules import (
     EDM,
@@ -100,6 +106,7 @@ from companion.schedules import (
     VPCosine,
     VPLinear,
     exponential_sigmas,
+    karras_sigmas,
 )
 from companion.style import PALETTE, figure, method_colors, use_style
 from companion.training import train_denoiser
@@ -117,16 +124,26 @@ cfg = resolve(
         kl_dlog=0.1,
         n_quad=4001,
         n_seeds=3,
-        train_steps=600,
+        train_steps=300,
         width=64,
         digits_width=128,
         n_samples=1000,
         n_digits=500,
-        gammas=[-0.6, -0.4, -0.3, -0.2, -0.1, 0.0, 0.2],  # refined around the optimum near -0.2
+        gammas=[-0.4, -0.2, -0.1, 0.0, 0.2],
         deltas=[0.8, 1.0, 1.2],
-        heat_gammas=[-0.4, -0.2, 0.0, 0.2],
-        nfes=[10, 20, 50],
+        heat_gammas=[-0.2, 0.0, 0.2],
+        nfes=[10, 20],
+        nfe_ref=50,
         clf_steps=300,
+        patch_prior="ci",
+        patch_nfes=[5, 10],
+        patch_nfe_main=10,
+        n_eval_patch=200,
+        n_eval_ring=1000,
+        n_search_patch=64,
+        pilot_seeds=5,
+        max_exact_seeds=12,
+        search_half_width=0.1,
     ),
     full=dict(
         em_particles=100_000,
@@ -148,7 +165,17 @@ cfg = resolve(
         deltas=[0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4],
         heat_gammas=[-0.6, -0.4, -0.2, -0.1, 0.0, 0.1, 0.2],
         nfes=[10, 20, 50],
+        nfe_ref=200,
         clf_steps=2000,
+        patch_prior="full",
+        patch_nfes=[5, 10, 15, 20, 30],
+        patch_nfe_main=10,
+        n_eval_patch=1000,
+        n_eval_ring=5000,
+        n_search_patch=500,
+        pilot_seeds=8,
+        max_exact_seeds=30,
+        search_half_width=0.1,
     ),
     em_particles=em_particles,
     n_grid=n_grid,
@@ -1968,58 +1995,663 @@ _ = ledger.record(
 # improves FID over the baseline samplers on image benchmarks, with gains up to 0.31 FID on
 # AFHQv2 (the only benchmark the summary names).
 #
-# **What we ask instead (our reconstruction, so every claim here is a question).** The paper's
-# Eq. (7) freezes the noise prediction over a step and carries hyperparameters $\gamma$ and
-# $\delta$; its exact form was not available. Our placeholder (`companion.s2n.placeholder_step`) extrapolates the frozen
-# noise prediction as $\hat\varepsilon(\tau) = (\tilde\sigma_\tau/\tilde\sigma)^{-\gamma}\hat\varepsilon$
-# and scales the injected noise by $\delta$:
+# **What we ask instead (our reconstructions, so every answer here is a question).** The
+# paper's Eq. (7) freezes the noise prediction over a step and carries hyperparameters $\gamma$
+# and $\delta$; its exact form was not available. So that no conclusion rests on one invented
+# family, we use three reconstructions (`companion.s2n.PARAMETRIC_VARIANTS`), each equal to the
+# frozen-$\varepsilon$ baseline at $\gamma=0$, $\delta=1$ (a unit test checks it):
 #
-# $$ \tilde x' = \tilde x + (1+\rho^2)\,\tilde\sigma^{\gamma}\,
-#    \frac{\tilde\sigma'^{\,1-\gamma}-\tilde\sigma^{1-\gamma}}{1-\gamma}\,\hat\varepsilon
-#    + \delta\rho\sqrt{\tilde\sigma^2-\tilde\sigma'^2}\;\xi , $$
+# * **step-size scaling** (`placeholder`): the frozen noise prediction is extrapolated over the
+#   step as $\hat\varepsilon(\tau) = (\tilde\sigma_\tau/\tilde\sigma)^{-\gamma}\hat\varepsilon$
+#   and $\delta$ scales the injected noise,
 #
-# which is DDIM/Euler at $\gamma=0,\rho=0$ and the frozen-$\varepsilon$ step at
-# $\gamma=0,\delta=1$. It converges for every $\gamma$ we use: on a single Gaussian target (closed
-# form, exact denoiser, $\rho=0$) the last local log-log slopes of the output KL against $N$
-# lie between {glue:text}`e36_gslope_min:.2f` and {glue:text}`e36_gslope_max:.2f` over the
-# $\gamma$ of the sweep (first order gives $-2$), so $\gamma$ only shapes the error at finite
-# steps, the role a tuning knob plays. Swap in the paper's formula by adding it to
-# `companion.s2n.PARAMETRIC_VARIANTS`.
+#   $$ \tilde x' = \tilde x + (1+\rho^2)\,\tilde\sigma^{\gamma}\,
+#      \frac{\tilde\sigma'^{\,1-\gamma}-\tilde\sigma^{1-\gamma}}{1-\gamma}\,\hat\varepsilon
+#      + \delta\rho\sqrt{\tilde\sigma^2-\tilde\sigma'^2}\;\xi ; $$
 #
-# **Protocol.** Three datasets: (a) the 1-D mixture (exact output KL by grid propagation),
-# (b) an 8-mode 2-D ring (sliced $W_2$ to fresh data; MMD and Frechet distance reported), (c)
-# scikit-learn's bundled 8x8 digits (no download) with a Frechet distance in the feature space of a small
-# digits classifier trained here ("digits-FD", the analogue of FID). For each dataset we
-# train {glue:text}`e36_seeds` EDM-preconditioned MLP denoisers with different seeds and sample
-# on the EDM grid ($\rho_{\rm EDM}=7$, $\tilde\sigma\in[0.002, 80]$, last step to 0). We sweep
-# $\gamma$ for deterministic sampling ($\rho=0$) at several NFE, and $(\gamma,\delta)$ at
-# $\rho=1$, NFE 20. The **gain** over the baseline ($\gamma=0$, $\delta=1$) is measured
-# **leave-one-seed-out**: the setting is chosen on the other seeds and scored on the held-out
-# one, so picking the best of many settings does not by itself produce a gain. The folds share
-# the sampler's grid and its discretisation error, so the leave-one-out protects against
-# choosing on the noise between trained networks, not against a setting tuned to this grid. We
-# answer "yes" (verdict *supported*) when the whole 95% t-interval over seeds lies above a 1%
-# relative gain, an effect size fixed before the run. With the `ci` profile's
+# * **interpolation** (`interpolated`): weight $\gamma$ between the frozen-$\varepsilon$ step
+#   ($\gamma=0$) and the frozen-$\hat x$ step ($\gamma=1$) of section {ref}`s2n-backward`. At
+#   $\rho=0$ both are DDIM, so this knob acts on stochastic sampling only;
+# * **noise level** (`noise_level`): the denoiser is queried at $(1+\gamma)\tilde\sigma$
+#   instead of $\tilde\sigma$, and $\delta$ scales the injected noise.
+#
+# The step-size scaling converges for every $\gamma$ we use: on a single Gaussian target
+# (closed form, exact denoiser, $\rho=0$) the last local log-log slopes of the output KL
+# against $N$ lie between {glue:text}`e36_gslope_min:.2f` and {glue:text}`e36_gslope_max:.2f`
+# over the $\gamma$ of the trained sweep below (first order gives $-2$), so $\gamma$ only
+# shapes the error at finite steps, the role a tuning knob plays.
+#
+# **Where the paper's claim lives.** An FID gain from a sampler knob is a statement about the
+# *sampler-dominated* regime: strong denoisers in high dimension, where discretisation, not
+# the network, limits the samples. We reproduce that regime with exact ground truth: the
+# natural-image patch prior of `companion.patch_prior` (a full-covariance Gaussian mixture of
+# {glue:text}`e36_patch_K` components fitted to 8x8 patches of scikit-learn's sample
+# photographs, 64-D), sampled with its **exact** denoiser, so every difference between two
+# settings is discretisation; and the 8-mode 2-D ring with its exact denoiser as a second
+# target. Section 6.4 keeps small trained networks as the learned-denoiser case.
+#
+# **An exact metric.** A deterministic step of any of the three families is
+# $\tilde x' = p\,\tilde x + q\,\hat x(\tilde x, s)$, with Jacobian
+# $p I + q\,\mathrm{Cov}[x\mid\tilde x]/s^2$ (Tweedie), which a Gaussian mixture gives in closed
+# form. Starting from $\mathcal N(0, \tilde\sigma_{\max}^2 I)$ the change of variables gives the
+# exact log-density $\log q$ of every generated sample, and the mixture gives $\log p$, so the
+# mean of $\log q - \log p$ over generated samples is an unbiased Monte Carlo estimate of
+# $\mathrm{KL}(q\,\|\,p)$ with no density estimation (`companion.s2n.exact_kl_run`). We also
+# report what the cross-entropy and a sample distance say: the exact cross-entropy
+# $-E_q\log p$ against the target's own entropy (their difference is
+# $\mathrm{KL}(q\|p) + H(q) - H(p)$, not a divergence: a sampler that contracts scores lower),
+# and the Frechet distance to fresh target samples beside its noise floor (fresh target samples
+# in place of the generated ones, at the same sample size).
+
+# %% [markdown]
+# ### 6.1 The Gaussian-optimal $\gamma$ in closed form
+#
+# For Gaussian data $\mathcal N(m, v)$ the exact denoiser is
+# $\hat x = m + \frac{v}{v+\sigma^2}(\tilde x - m)$, so the deterministic step-size-scaling step
+# is affine: $\tilde x' - m = A_i(\gamma)(\tilde x - m)$ with
+#
+# $$ A_i(\gamma) = 1 + \frac{\tilde\sigma_i\,I_i(\gamma)}{v+\tilde\sigma_i^2},\qquad
+#    I_i(\gamma) = \tilde\sigma_i^{\gamma}\,
+#    \frac{\tilde\sigma_{i+1}^{1-\gamma}-\tilde\sigma_i^{1-\gamma}}{1-\gamma}, $$
+#
+# and the last step to $\tilde\sigma=0$ returns $\hat x$, a factor $v/(v+\tilde\sigma_{N-1}^2)$.
+# From $\mathcal N(\cdot, \tilde\sigma_0^2)$ the output is Gaussian with variance
+# $V(\gamma) = \tilde\sigma_0^2\prod_i A_i(\gamma)^2\,(v/(v+\tilde\sigma_{N-1}^2))^2$, a closed
+# form in $\gamma$. Each $|I_i|$ grows with $\gamma$, so $V$ decreases while every $A_i>0$, and
+# one $\gamma^\star(v, \text{grid})$ makes the output variance exact
+# (`companion.s2n.gaussian_optimal_gamma`, Brent's method on $\log V(\gamma) = \log v$). With a
+# single Gaussian a single $\gamma$ cancels the variance error exactly, which is why a large
+# 1-D gain says little; on a target with covariance eigenvalues $v_j$ we use as **anchor** the
+# $\gamma$ that minimises the summed Gaussian KL of the output variances (the
+# Gaussian-optimal $\gamma$ of the target's Gaussian fit, `gaussian_anchor_gamma`). Beyond
+# `no_fold_gamma` some $A_i$ turns negative for low-variance directions (a fold), which bounds
+# the search from above.
+
+# %% tags=["hide-input"]
+patch = load_patch_prior(cfg["patch_prior"])
+patch_ev = torch.linalg.eigvalsh(patch.covariance()).numpy()
+ring = ring_mixture(8, 2.0, 0.15)
+ring_ev = torch.linalg.eigvalsh(ring.covariance()).numpy()
+p_nfes, nfe_main = cfg["patch_nfes"], cfg["patch_nfe_main"]
+
+
+def edm_grid(nfe):
+    """The EDM grid of the section: nfe levels in [0.002, 80], Karras rho = 7, last step to 0."""
+    return karras_sigmas(nfe, 0.002, 80.0)
+
+
+gopt_rows = []
+for nfe in p_nfes:
+    sig = edm_grid(nfe)
+    g_star = s2n.gaussian_optimal_gamma(1.0, sig)
+    errs = {}
+    for label, gg in [("gamma*", g_star), ("gamma* + 0.01", g_star + 0.01), ("0", 0.0)]:
+        # independent path: the step itself, probed on an affine denoiser written in samplers
+        _, v_out = S.gaussian_output_law(
+            s2n.parametric_step(0.0, gg), 0.0, 1.0, sig, start=(0.0, float(sig[0]) ** 2)
+        )
+        errs[label] = abs(v_out - 1.0)
+    gopt_rows.append(
+        dict(
+            NFE=nfe,
+            gamma_star=g_star,
+            err_at_gamma_star=errs["gamma*"],
+            err_at_gamma_star_plus_001=errs["gamma* + 0.01"],
+            err_at_0=errs["0"],
+            anchor_patch=s2n.gaussian_anchor_gamma(patch_ev, sig),
+            anchor_ring=s2n.gaussian_anchor_gamma(ring_ev, sig),
+            no_fold=s2n.no_fold_gamma(sig),
+        )
+    )
+gopt = pd.DataFrame(gopt_rows).set_index("NFE")
+glue("e36_gopt_err", float(gopt.err_at_gamma_star.max()), display=False)
+glue("e36_gopt_wrong", float(gopt.err_at_gamma_star_plus_001.min()), display=False)
+glue("e36_gopt_base", float(gopt.err_at_0.min()), display=False)
+glue("e36_patch_K", int(patch.n_components), display=False)
+# The change of variables against a closed form: a 64-D Gaussian (the patch prior's Gaussian
+# fit), whose output law is Gaussian per eigendirection (gaussian_output_law, another code path)
+g64 = FullCovarianceMixture([1.0], patch.mean().unsqueeze(0), patch.covariance().unsqueeze(0))
+lam64, U64 = torch.linalg.eigh(patch.covariance())
+mu64 = patch.mean() @ U64
+sig = edm_grid(nfe_main)
+cov_errs = []
+for gg in [0.0, float(gopt.anchor_patch[nfe_main])]:
+    step_ = s2n.parametric_step(0.0, gg)
+    x_in = float(sig[0]) * torch.randn((200, 64), dtype=torch.float64, generator=gen)
+    out_, log_q_ = s2n.deterministic_log_density(step_, g64, x_in, sig)
+    laws = [
+        S.gaussian_output_law(
+            step_, float(mu64[j]), float(lam64[j]), sig, start=(0.0, float(sig[0]) ** 2)
+        )
+        for j in range(64)
+    ]
+    M_, P_ = (torch.tensor(v_, dtype=torch.float64) for v_ in zip(*laws, strict=True))
+    closed = (-0.5 * ((out_ @ U64 - M_) ** 2 / P_ + torch.log(2 * math.pi * P_))).sum(-1)
+    cov_errs.append(float(((log_q_ - closed).abs() / closed.abs()).max()))
+glue("e36_cov_err", max(cov_errs), display=False)
+gopt
+
+# %% [markdown]
+# *For each NFE of the EDM grid: the closed-form $\gamma^\star$ for $\mathcal N(0,1)$ data, the
+# output-variance error $|V/v-1|$ at $\gamma^\star$, at $\gamma^\star+0.01$ and at the baseline
+# $\gamma=0$ (computed by stepping the sampler itself, not from the closed form), the anchors
+# of the patch prior and of the ring (their Gaussian fits), and the fold bound. Look at the
+# error column at $\gamma^\star$ (round-off) against the one a hundredth away.*
+#
+# At $\gamma^\star$ the output variance is exact to {glue:text}`e36_gopt_err:.1e` (largest
+# relative error over the NFE of the table), while $\gamma^\star+0.01$ misses it by at least
+# {glue:text}`e36_gopt_wrong:.1e` and the baseline $\gamma=0$ by at least
+# {glue:text}`e36_gopt_base:.2g`. The change of variables that gives our exact KL reproduces
+# the closed-form Gaussian output density of the patch prior's 64-D Gaussian fit to a relative
+# {glue:text}`e36_cov_err:.1e` (200 samples, NFE {glue:text}`e36_nfe_main`, two values of
+# $\gamma$).
+
+# %%
+_ = ledger.record(
+    "E3.6e",
+    kind="derived",
+    paper=PAPER,
+    section="s2n-tuning",
+    claim="Our closed form: for Gaussian data and the deterministic step-size-scaling step, "
+    "gamma* (root of the closed-form output variance) makes the output variance exact; "
+    "largest relative error over the NFE of the table, computed by stepping the sampler.",
+    measured=float(gopt.err_at_gamma_star.max()),
+    expect=at_most(1e-10),
+)
+_ = ledger.record(
+    "E3.6f",
+    kind="check",
+    paper=PAPER,
+    section="s2n-tuning",
+    claim="The change-of-variables log-density of a deterministic sampler's output equals the "
+    "closed-form Gaussian output density on a 64-D Gaussian target (largest relative error).",
+    measured=max(cov_errs),
+    expect=at_most(1e-10),
+)
+
+# %% [markdown]
+# ### 6.2 The pure discretisation gain, with exact ground truth in 64-D
+#
+# **Protocol, fixed before the run.** Deterministic sampling ($\rho=0$) on the EDM grid at NFE
+# {glue:text}`e36_p_nfes`, exact denoiser. The effect worth detecting is a **5% reduction of
+# the exact KL** (a third of the paper's relative gain of 0.31 on an FID near 2), that is a
+# mean log-ratio $\log(\mathrm{KL}_{\gamma=0}/\mathrm{KL}_{\gamma})$ of at least
+# $-\log 0.95 = $ {glue:text}`e36_log_gain:.4f`; every gain is that paired log-ratio over seeds
+# (same initial noise for all settings of a seed).
+#
+# 1. **Pilot** ({glue:text}`e36_pilot` seeds of {glue:text}`e36_n_eval_patch` samples, NFE
+#    {glue:text}`e36_nfe_main`): the seed-to-seed standard deviation of the paired log-ratio
+#    between the baseline and the anchor, per target.
+# 2. **Power analysis**: the seeds that detect the 5% effect with power 0.8 at level 0.05
+#    (paired t-test, `companion.s2n.paired_seeds_needed`), at least 5.
+# 3. **Search**: `scipy.optimize.minimize_scalar` (bounded Brent) on the exact KL of a separate
+#    search seed, bracketed around the anchor (step-size scaling, capped below the fold bound)
+#    or around $\gamma=-0.2$ (noise level, no closed-form anchor), for every NFE and target.
+# 4. **Held-out evaluation** of the baseline, the anchor and the searched $\gamma$ on fresh
+#    seeds (the number from step 2), none of which the search saw.
+
+# %% tags=["hide-input"]
+MIN_GAIN = 0.05  # relative KL reduction worth detecting, fixed before the run
+LOG_GAIN = -math.log(1.0 - MIN_GAIN)
+exact_targets = {"patch prior": patch, "2-D ring": ring}
+n_eval = {"patch prior": cfg["n_eval_patch"], "2-D ring": cfg["n_eval_ring"]}
+n_search = {"patch prior": cfg["n_search_patch"], "2-D ring": cfg["n_eval_ring"]}
+anchor = {
+    (name, nfe): float(gopt.loc[nfe, "anchor_patch" if name == "patch prior" else "anchor_ring"])
+    for name in exact_targets
+    for nfe in p_nfes
+}
+
+
+kept_samples = {}  # (name, variant, gamma, nfe, seed) -> samples, for the held-out runs at nfe_main
+
+
+def exact_kl(name, variant, g, nfe, n, seed_, keep=False):
+    """Exact-KL estimate (nats) of one seeded run with the target's exact denoiser."""
+    step_ = s2n.parametric_step(0.0, g, variant=variant)
+    log_ratio, out_ = s2n.exact_kl_run(step_, exact_targets[name], edm_grid(nfe), n, seed_)
+    if keep:
+        kept_samples[(name, variant, g, nfe, seed_)] = out_
+    return float(log_ratio.mean())
+
+
+# 1-2. pilot and power analysis
+pilot_lr, seeds_needed = {}, {}
+for name in exact_targets:
+    pairs = np.array(
+        [
+            [
+                exact_kl(name, "placeholder", g, nfe_main, n_eval[name], 10_000 + s_)
+                for g in (0.0, anchor[(name, nfe_main)])
+            ]
+            for s_ in range(cfg["pilot_seeds"])
+        ]
+    )
+    pilot_lr[name] = np.log(pairs[:, 0] / pairs[:, 1])
+    seeds_needed[name] = s2n.paired_seeds_needed(float(np.std(pilot_lr[name], ddof=1)), LOG_GAIN)
+n_ex = min(max(seeds_needed.values()), cfg["max_exact_seeds"])
+# 3. continuous search on a separate seed (every evaluation kept for the figure)
+search, search_trace = {}, {}
+for name in exact_targets:
+    for nfe in p_nfes:
+        for variant in ("placeholder", "noise_level") if nfe == nfe_main else ("placeholder",):
+            trace = []
+
+            def objective(g, name=name, nfe=nfe, variant=variant, trace=trace):
+                v = exact_kl(name, variant, g, nfe, n_search[name], 20_000)
+                trace.append((g, v))
+                return v
+
+            if variant == "placeholder":
+                a_ = anchor[(name, nfe)]
+                fold = float(gopt.loc[nfe, "no_fold"])
+                half = min(cfg["search_half_width"], fold - 1e-3 - a_)
+            else:
+                a_, half = -0.2, 0.6
+            search[(name, nfe, variant)] = s2n.gamma_search(objective, a_, half)
+            search_trace[(name, nfe, variant)] = sorted(trace)
+# 4. held-out evaluation: seeds 30000 + s, never seen by the pilot or the search
+settings = {
+    "baseline": lambda name, nfe: ("placeholder", 0.0),
+    "anchor": lambda name, nfe: ("placeholder", anchor[(name, nfe)]),
+    "searched": lambda name, nfe: ("placeholder", search[(name, nfe, "placeholder")][0]),
+    "noise level": lambda name, nfe: ("noise_level", search[(name, nfe, "noise_level")][0]),
+}
+
+
+def evaluated(nfe, label):
+    """Settings evaluated on the held-out seeds: baseline and searched at every NFE, the
+    anchor and the noise-level family at nfe_main only (the ci budget)."""
+    return label in ("baseline", "searched") or nfe == nfe_main
+
+
+held = {
+    (name, nfe, label): np.array(
+        [
+            exact_kl(name, *rule(name, nfe), nfe, n_eval[name], 30_000 + s_, keep=nfe == nfe_main)
+            for s_ in range(n_ex)
+        ]
+    )
+    for name in exact_targets
+    for nfe in p_nfes
+    for label, rule in settings.items()
+    if evaluated(nfe, label)
+}
+gain = {
+    (name, nfe, label): stats.paired_t(
+        np.log(held[(name, nfe, "baseline")]),
+        np.log(held[(name, nfe, label)]),
+        note=f"log KL ratio, baseline over {label}, held-out seeds",
+    )
+    for name in exact_targets
+    for nfe in p_nfes
+    for label in ("anchor", "searched", "noise level")
+    if evaluated(nfe, label)
+}
+ex_rows = []
+for name in exact_targets:
+    for nfe in p_nfes:
+        g_s, _, nev, at_b = search[(name, nfe, "placeholder")]
+        g_n, _, _, at_bn = search.get((name, nfe, "noise_level"), (np.nan, 0, 0, False))
+        ex_rows.append(
+            dict(
+                target=name,
+                NFE=nfe,
+                KL_baseline=held[(name, nfe, "baseline")].mean(),
+                anchor=anchor[(name, nfe)],
+                KL_anchor=held[(name, nfe, "anchor")].mean() if nfe == nfe_main else np.nan,
+                gamma_searched=g_s,
+                KL_searched=held[(name, nfe, "searched")].mean(),
+                gain_searched=1 - math.exp(-gain[(name, nfe, "searched")].value),
+                evaluations=nev,
+                at_bracket_end=at_b,
+                gamma_noise_level=g_n,
+                KL_noise_level=held[(name, nfe, "noise level")].mean()
+                if nfe == nfe_main
+                else np.nan,
+                noise_level_at_end=at_bn,
+            )
+        )
+exact_table = pd.DataFrame(ex_rows).set_index(["target", "NFE"])
+glue("e36_p_nfes", ", ".join(str(v) for v in p_nfes), display=False)
+glue("e36_log_gain", float(LOG_GAIN), display=False)
+glue("e36_pilot", int(cfg["pilot_seeds"]), display=False)
+glue("e36_n_eval_patch", int(n_eval["patch prior"]), display=False)
+glue("e36_nfe_main", int(nfe_main), display=False)
+glue("e36_n_ex", int(n_ex), display=False)
+glue("e36_cap", int(cfg["max_exact_seeds"]), display=False)
+glue(
+    "e36_cap_note",
+    ": the cap is below what the power analysis asks, so these intervals are wider than "
+    "planned, which matters only where an interval reaches the 5% threshold."
+    if n_ex < max(seeds_needed.values())
+    else ".",
+    display=False,
+)
+glue("e36_sd_patch", float(np.std(pilot_lr["patch prior"], ddof=1)), display=False)
+glue("e36_sd_ring", float(np.std(pilot_lr["2-D ring"], ddof=1)), display=False)
+glue("e36_need_patch", int(seeds_needed["patch prior"]), display=False)
+glue("e36_need_ring", int(seeds_needed["2-D ring"]), display=False)
+exact_table.round(4)
+
+# %% tags=["hide-input"]
+fig, ax = figure(ncols=2, height=2.8)
+for a_, name in zip(ax, exact_targets, strict=True):
+    for k, nfe in enumerate(p_nfes):
+        tr = np.array(search_trace[(name, nfe, "placeholder")])
+        base_ = exact_kl(name, "placeholder", 0.0, nfe, n_search[name], 20_000)
+        a_.plot(tr[:, 0], tr[:, 1] / base_, marker="o", ms=3, color=PALETTE[k], label=f"NFE {nfe}")
+        a_.axvline(anchor[(name, nfe)], color=PALETTE[k], lw=0.8, ls="--")
+    a_.axhline(1.0, color="k", lw=0.8, ls=":")
+    a_.set_yscale("log")
+    a_.set(xlabel="gamma (step-size scaling)", title=f"{name}, exact denoiser")
+ax[0].set_ylabel("exact KL / KL at gamma = 0")
+_ = ax[0].legend(fontsize=7)
+
+# %% [markdown]
+# *Exact KL of deterministic sampling with the exact denoiser, relative to the baseline
+# $\gamma=0$, at every $\gamma$ the continuous search evaluated (search seed; one colour per
+# NFE), log scale; dashed verticals: the closed-form anchors. Look at how close the minimum of
+# each curve lies to its anchor, and how sharply the KL rises away from it.*
+#
+# **Seeds.** The pilot's standard deviation of the paired log-ratio is
+# {glue:text}`e36_sd_patch:.3g` (patch prior) and {glue:text}`e36_sd_ring:.3g` (ring); the
+# power analysis asks for {glue:text}`e36_need_patch` and {glue:text}`e36_need_ring` seeds,
+# and the held-out evaluation uses {glue:text}`e36_n_ex` (the larger, at most the profile's
+# cap of {glue:text}`e36_cap`){glue:text}`e36_cap_note`
+#
+# **Reading the table.** On the patch prior at NFE {glue:text}`e36_nfe_main` the baseline's
+# exact KL is {glue:text}`e36_kl_base_patch:.3g` nats, the anchor's
+# {glue:text}`e36_kl_anchor_patch:.3g` and the searched $\gamma$'s
+# ({glue:text}`e36_g_patch:.3f`) {glue:text}`e36_kl_star_patch:.3g`: a held-out reduction of
+# {glue:text}`e36_gain_patch:.0%`. On the ring the same numbers are
+# {glue:text}`e36_kl_base_ring:.3g`, {glue:text}`e36_kl_anchor_ring:.3g` and
+# {glue:text}`e36_kl_star_ring:.3g` ($\gamma=$ {glue:text}`e36_g_ring:.3f`, a reduction of
+# {glue:text}`e36_gain_ring:.0%`). Over the NFE of the table the held-out reduction on the
+# patch prior goes from {glue:text}`e36_gain_patch_first:.0%` (NFE
+# {glue:text}`e36_nfe_first`) to {glue:text}`e36_gain_patch_last:.0%` (NFE
+# {glue:text}`e36_nfe_last`). The noise-level family, searched the same way, reaches
+# {glue:text}`e36_kl_nl_patch:.3g` nats on the patch prior at NFE {glue:text}`e36_nfe_main`
+# ($\gamma=$ {glue:text}`e36_g_nl_patch:.2f`{glue:text}`e36_nl_end`). The verdicts below are
+# computed from the paired intervals against the 5% effect.
+
+
+# %% tags=["hide-input"]
+# What the cross-entropy and the Frechet distance say (NFE nfe_main, patch prior): the held-out
+# seeds are the batches; the floor is fresh target samples in place of the generated ones.
+def held_samples(name, variant, g, nfe):
+    """Generated samples of the held-out seeds (kept from the evaluation), in seed order."""
+    return torch.cat([kept_samples[(name, variant, g, nfe, 30_000 + s_)] for s_ in range(n_ex)])
+
+
+n_pool = n_ex * n_eval["patch prior"]
+ref_patch = patch.sample(n_pool, torch.Generator().manual_seed(seed + 41))
+fresh_patch = patch.sample(n_pool, torch.Generator().manual_seed(seed + 42))
+ce_rows, ce_res, fd_res, fd_seed = [], {}, {}, {}
+ref_b = ref_patch.reshape(n_ex, -1, ref_patch.shape[1])
+for label in ("baseline", "anchor", "searched"):
+    variant, g = settings[label]("patch prior", nfe_main)
+    gen_x = held_samples("patch prior", variant, g, nfe_main)
+    fd_seed[label] = np.array(  # per held-out seed against its reference batch (paired)
+        [
+            frechet_distance(b_, r_)
+            for b_, r_ in zip(gen_x.reshape(n_ex, -1, gen_x.shape[1]), ref_b, strict=True)
+        ]
+    )
+    ce_res[label] = cross_entropy_vs_entropy(patch.log_prob, gen_x, fresh_patch, n_batches=n_ex)
+    fd_res[label] = distance_vs_floor(
+        frechet_distance, gen_x, ref_patch, fresh_patch, n_batches=n_ex
+    )
+    ce_rows.append(
+        {
+            "setting": label,
+            "exact KL": held[("patch prior", nfe_main, label)].mean(),
+            "cross-entropy - entropy": f"{ce_res[label].excess.value:.3f} ± {ce_res[label].excess.half_width:.3f}",
+            "Frechet distance": f"{fd_res[label].distance.value:.3f} ± {fd_res[label].distance.half_width:.3f}",
+            "its floor": f"{fd_res[label].floor.value:.3f} ± {fd_res[label].floor.half_width:.3f}",
+        }
+    )
+glue("e36_ce_base", float(ce_res["baseline"].excess.value), display=False)
+glue("e36_ce_base_unc", float(ce_res["baseline"].excess.half_width), display=False)
+glue("e36_ce_star", float(ce_res["searched"].excess.value), display=False)
+glue("e36_ce_star_unc", float(ce_res["searched"].excess.half_width), display=False)
+glue("e36_h_unc", float(ce_res["baseline"].entropy.half_width), display=False)
+glue("e36_fd_base", float(fd_res["baseline"].distance.value), display=False)
+glue("e36_fd_star", float(fd_res["searched"].distance.value), display=False)
+glue("e36_fd_anchor", float(fd_res["anchor"].distance.value), display=False)
+glue("e36_fd_floor", float(fd_res["baseline"].floor.value), display=False)
+glue("e36_fd_floor_unc", float(fd_res["baseline"].floor.half_width), display=False)
+glue("e36_n_pool", int(n_pool), display=False)
+fd_gain = stats.paired_t(
+    fd_seed["baseline"], fd_seed["searched"], note="Frechet distance, baseline minus searched"
+)
+glue("e36_fd_gain", float(fd_gain.value), display=False)
+glue("e36_fd_gain_unc", float(fd_gain.half_width), display=False)
+pd.DataFrame(ce_rows).set_index("setting")
+
+# %% [markdown]
+# *Patch prior, NFE {glue:text}`e36_nfe_main`, the {glue:text}`e36_n_pool` held-out samples of
+# each setting ({glue:text}`e36_n_ex` batches, one per seed; t-intervals over the batches). The
+# cross-entropy minus the entropy estimate is not a divergence; the Frechet distance means
+# something only next to its floor.*
+#
+# The cross-entropy excess is {glue:text}`e36_ce_base:.3g` ± {glue:text}`e36_ce_base_unc:.2g`
+# nats at the baseline and {glue:text}`e36_ce_star:.3g` ± {glue:text}`e36_ce_star_unc:.2g` at
+# the searched $\gamma$ (the entropy estimate alone carries ±
+# {glue:text}`e36_h_unc:.2g` nats of Monte Carlo error at this sample size). The Frechet
+# distance is {glue:text}`e36_fd_base:.3g` at the baseline and {glue:text}`e36_fd_star:.3g` at
+# the searched $\gamma$, against a floor of {glue:text}`e36_fd_floor:.3g` ±
+# {glue:text}`e36_fd_floor_unc:.2g`: the regime is sampler-dominated where the distance stands
+# clear of its floor. The Frechet distance falls by {glue:text}`e36_fd_gain:.3g` ±
+# {glue:text}`e36_fd_gain_unc:.2g` from the baseline to the searched $\gamma$ (paired over
+# seeds; a negative number is a rise). The three metrics need not agree: the exact KL weighs
+# every eigendirection of the target by its log-variance ratio, so its low-variance directions
+# count as much as its high-variance ones, while the Frechet distance is dominated by the
+# high-variance directions, and the cross-entropy rewards contraction (the baseline, which
+# scores the lowest cross-entropy, has the largest exact KL). The anchor lowers the exact KL
+# from {glue:text}`e36_kl_base_patch:.3g` to {glue:text}`e36_kl_anchor_patch:.3g` nats but
+# moves the Frechet distance from {glue:text}`e36_fd_base:.3g` to
+# {glue:text}`e36_fd_anchor:.3g`: which $\gamma$ is "best" depends on the metric, and so would
+# an FID gain.
+
+# %% [markdown]
+# ### 6.3 Does the best $\gamma$ transfer between targets?
+#
+# The regret of using one target's searched $\gamma$ on the other, at NFE
+# {glue:text}`e36_nfe_main`: the paired log-ratio $\log(\mathrm{KL}(\gamma_{\rm other}) /
+# \mathrm{KL}(\gamma_{\rm own}))$ over the held-out seeds of the target it is applied to, with
+# its t-interval, against the same 5% effect.
+
+# %% tags=["hide-input"]
+regret = {}
+for name, other in [("patch prior", "2-D ring"), ("2-D ring", "patch prior")]:
+    g_other = search[(other, nfe_main, "placeholder")][0]
+    kl_other = np.array(
+        [
+            exact_kl(name, "placeholder", g_other, nfe_main, n_eval[name], 30_000 + s_)
+            for s_ in range(n_ex)
+        ]
+    )
+    regret[name] = stats.paired_t(
+        np.log(kl_other),
+        np.log(held[(name, nfe_main, "searched")]),
+        note=f"log KL ratio: the gamma searched on {other} over the own searched gamma",
+    )
+    glue(
+        f"e36_regret_{'patch' if name == 'patch prior' else 'ring'}",
+        float(regret[name].value),
+        display=False,
+    )
+    glue(
+        f"e36_regret_{'patch' if name == 'patch prior' else 'ring'}_unc",
+        float(regret[name].half_width),
+        display=False,
+    )
+shrink = stats.paired_t(
+    np.log(
+        held[("patch prior", p_nfes[0], "baseline")] / held[("patch prior", p_nfes[0], "searched")]
+    ),
+    np.log(
+        held[("patch prior", p_nfes[-1], "baseline")]
+        / held[("patch prior", p_nfes[-1], "searched")]
+    ),
+    note=f"log-gain at NFE {p_nfes[0]} minus at NFE {p_nfes[-1]}, held-out seeds",
+)
+for short, name in [("patch", "patch prior"), ("ring", "2-D ring")]:
+    row = exact_table.loc[(name, nfe_main)]
+    glue(f"e36_kl_base_{short}", float(row.KL_baseline), display=False)
+    glue(f"e36_kl_anchor_{short}", float(row.KL_anchor), display=False)
+    glue(f"e36_kl_star_{short}", float(row.KL_searched), display=False)
+    glue(f"e36_g_{short}", float(row.gamma_searched), display=False)
+    glue(f"e36_gain_{short}", float(row.gain_searched), display=False)
+glue(
+    "e36_gain_patch_first",
+    float(exact_table.loc[("patch prior", p_nfes[0])].gain_searched),
+    display=False,
+)
+glue(
+    "e36_gain_patch_last",
+    float(exact_table.loc[("patch prior", p_nfes[-1])].gain_searched),
+    display=False,
+)
+glue("e36_nfe_first", int(p_nfes[0]), display=False)
+glue("e36_nfe_last", int(p_nfes[-1]), display=False)
+row = exact_table.loc[("patch prior", nfe_main)]
+glue("e36_kl_nl_patch", float(row.KL_noise_level), display=False)
+glue("e36_g_nl_patch", float(row.gamma_noise_level), display=False)
+glue(
+    "e36_nl_end",
+    "; at an end of its bracket" if bool(row.noise_level_at_end) else "",
+    display=False,
+)
+glue("e36_shrink", float(shrink.value), display=False)
+glue("e36_shrink_unc", float(shrink.half_width), display=False)
+
+# %% [markdown]
+# Applying the ring's searched $\gamma$ to the patch prior raises its KL by a log-ratio of
+# {glue:text}`e36_regret_patch:.3g` ± {glue:text}`e36_regret_patch_unc:.2g`; the patch prior's
+# $\gamma$ on the ring gives {glue:text}`e36_regret_ring:.3g` ±
+# {glue:text}`e36_regret_ring_unc:.2g`. The held-out log-gain at NFE
+# {glue:text}`e36_nfe_first` exceeds the one at NFE {glue:text}`e36_nfe_last` by
+# {glue:text}`e36_shrink:.3g` ± {glue:text}`e36_shrink_unc:.2g` (paired over seeds; a
+# negative number means the gain grows with NFE).
+
+# %%
+for name, short in [("patch prior", "patch"), ("2-D ring", "ring")]:
+    for nfe in p_nfes:
+        _ = ledger.record(
+            f"E3.6g-{short}-n{nfe}",
+            kind="question",
+            paper=PAPER,
+            section="s2n-tuning",
+            claim=f"Question: with the exact denoiser ({name}, deterministic, NFE {nfe}), does "
+            "the continuously searched gamma of our step-size-scaling family lower the exact "
+            "KL by more than 5% against gamma = 0? (paired log KL ratio, held-out seeds)",
+            measured=gain[(name, nfe, "searched")],
+            expect=at_least(LOG_GAIN),
+            atol=0.25 * LOG_GAIN,
+        )
+    _ = ledger.record(
+        f"E3.6h-{short}",
+        kind="question",
+        paper=PAPER,
+        section="s2n-tuning",
+        claim=f"Question: does a second reconstruction (the noise-level family), searched the "
+        f"same way, also lower the exact KL by more than 5% ({name}, NFE {nfe_main})? (paired "
+        "log KL ratio, held-out seeds)",
+        measured=gain[(name, nfe_main, "noise level")],
+        expect=at_least(LOG_GAIN),
+        atol=0.25 * LOG_GAIN,
+    )
+    _ = ledger.record(
+        f"E3.6i-{short}",
+        kind="question",
+        paper=PAPER,
+        section="s2n-tuning",
+        claim=f"Question: is the best gamma target-specific? On the {name} (NFE {nfe_main}), "
+        "the gamma searched on the other target raises the exact KL by more than 5% against "
+        "the own searched gamma (paired log KL ratio, held-out seeds).",
+        measured=regret[name],
+        expect=at_least(LOG_GAIN),
+        atol=0.25 * LOG_GAIN,
+    )
+_ = ledger.record(
+    "E3.6d",
+    kind="question",
+    paper=PAPER,
+    section="s2n-tuning",
+    claim=f"Question: does the gain from tuning gamma shrink as NFE grows? Patch prior, exact "
+    f"denoiser: held-out log-gain at NFE {p_nfes[0]} minus that at NFE {p_nfes[-1]} above "
+    "the 5% effect (paired over seeds).",
+    measured=shrink,
+    expect=at_least(LOG_GAIN),
+    atol=0.25 * LOG_GAIN,
+)
+_ = ledger.record(
+    "E3.6l",
+    kind="question",
+    paper=PAPER,
+    section="s2n-tuning",
+    claim=f"Question: does the gamma searched on the exact KL also lower the Frechet distance "
+    f"of the patch prior's samples (NFE {nfe_main})? Baseline minus searched, paired over "
+    "held-out seeds, above the noise floor's own 95% half-width (the resolution of the distance "
+    "at this sample size).",
+    measured=fd_gain,
+    expect=at_least(float(fd_res["baseline"].floor.half_width)),
+    atol=0.1 * float(fd_res["baseline"].floor.half_width),
+)
+_ = ledger.record(
+    "E3.6k",
+    kind="question",
+    paper=PAPER,
+    section="s2n-tuning",
+    claim=f"Question: is the patch prior sampled in a sampler-dominated regime at NFE "
+    f"{nfe_main}? Frechet distance of the baseline's samples minus its noise floor (fresh "
+    "target samples, same sizes), paired by reference batch, above 0.",
+    measured=fd_res["baseline"].excess,
+    expect=at_least(0.0),
+    atol=0.1 * float(fd_res["baseline"].floor.value),
+)
+
+# %% [markdown]
+# ### 6.4 The learned-denoiser case: small trained networks
+#
+# The paper's claim is about trained image models, so we keep a learned-denoiser case, but at
+# this budget it is **network-dominated**, not sampler-dominated, and it can answer less.
+# Three datasets: (a) the 1-D mixture (exact output KL by grid propagation), (b) the 8-mode 2-D
+# ring (sliced $W_2$ to {glue:text}`e36_n_samples` fresh ring samples), (c) scikit-learn's
+# bundled 8x8 digits (no download) with a Frechet distance in the feature space of a small
+# digits classifier ("digits-FD", the analogue of FID). The digits are split in two halves:
+# the denoisers train on {glue:text}`e36_n_train` images; the classifier trains on the other
+# {glue:text}`e36_n_ref`, which are also the reference set of digits-FD, so neither the
+# classifier nor the reference set is the denoisers' training data, and the digits-FD floor is
+# that of {glue:text}`e36_n_digits` real training-half digits against the reference set. For
+# each dataset we train {glue:text}`e36_seeds` EDM-preconditioned MLP denoisers
+# ({glue:text}`e36_train_steps` Adam steps) and sample on the EDM grid. We sweep the
+# step-size-scaling $\gamma$ for deterministic sampling at several NFE, and $(\gamma,\delta)$
+# at $\rho=1$, NFE 20. The **gain** over the baseline is measured **leave-one-seed-out** (the
+# setting is chosen on the other seeds and scored on the held-out one); where every fold
+# chooses the baseline we report the in-sample best other $\gamma$ against the baseline,
+# paired over seeds (optimistic, so a "no" stays a "no"). An answer "yes" needs the whole 95%
+# t-interval above a 1% relative gain, fixed before the run; with
 # {glue:text}`e36_seeds` seeds the t-multiplier is {glue:text}`e36_tmult:.1f`, so only a large
-# effect can give a decided answer; the `full` profile's 5 seeds cannot decide effects near 1%
-# either (the seed counts that could are computed from the observed spreads below). Where
-# every leave-one-out fold chooses the baseline the gain is identically 0 (a zero-width
-# interval that says nothing about the spread); there we report instead the in-sample best
-# non-baseline $\gamma$ against the baseline, paired over seeds (optimistic, so a "no" stays a
-# "no"). The networks are small and trained briefly ({glue:text}`e36_train_steps` Adam steps):
-# every answer here concerns **undertrained networks at this training budget**, far from the
-# sampler-dominated regime of the paper's image models. Beside every
-# distance we report its **noise floor**, the same distance between independent samples of
-# real data: a distance near its floor cannot be improved by any sampler. The digits
-# classifier and the digits reference set are the denoisers' own training data (all
-# {glue:text}`e36_n_train` images of the data set); the digits-FD therefore measures closeness
-# to the training set.
+# effect can be decided (the seeds that could decide 1% are computed from the observed spread
+# below). The **network-error floor** of each dataset is the baseline's metric at NFE
+# {glue:text}`e36_nfe_ref`, where little discretisation error is left: the part of a distance
+# above it is what a sampler can remove. To leave time for the exact experiments, the `ci`
+# profile trains briefly and sweeps two NFE values; the `full` profile trains longer, with more
+# seeds and a finer sweep.
 
 # %% tags=["hide-input"]
 glue("e36_seeds", int(cfg["n_seeds"]), display=False)
 glue("e36_tmult", float(scipy.stats.t.ppf(0.975, cfg["n_seeds"] - 1)), display=False)
-ring = ring_mixture(8, 2.0, 0.15)
-digits_x, digits_y = load_digits()
+digits_all, digits_y_all = load_digits()
+# Held out from the denoisers: half of the digits train the classifier and are the reference
+# set of digits-FD; the denoisers train on the other half.
+perm = torch.randperm(len(digits_all), generator=torch.Generator().manual_seed(seed + 9))
+half_ = len(digits_all) // 2
+digits_x = digits_all[perm[:half_]]  # the denoisers' training data
+digits_ref, digits_ref_y = digits_all[perm[half_:]], digits_y_all[perm[half_:]]
 n_seeds, nfes, gammas, deltas, hgammas = (
     cfg["n_seeds"],
     cfg["nfes"],
@@ -2027,7 +2659,7 @@ n_seeds, nfes, gammas, deltas, hgammas = (
     cfg["deltas"],
     cfg["heat_gammas"],
 )
-clf, clf_acc = train_digits_classifier(digits_x, digits_y, steps=cfg["clf_steps"], seed=seed)
+clf, clf_acc = train_digits_classifier(digits_ref, digits_ref_y, steps=cfg["clf_steps"], seed=seed)
 glue("e36_clf_acc", float(clf_acc), display=False)
 ring_ref = ring.sample(cfg["n_samples"], torch.Generator().manual_seed(seed + 7))
 floor_ring = sliced_w2(
@@ -2035,14 +2667,15 @@ floor_ring = sliced_w2(
     ring_ref,
     generator=torch.Generator().manual_seed(0),
 )  # two independent samples of the ring: the floor of sliced W2
-perm = torch.randperm(len(digits_x), generator=torch.Generator().manual_seed(seed + 9))
 floor_digits = digits_fd(
-    clf, digits_x[perm[: cfg["n_digits"]]], digits_x[perm[cfg["n_digits"] :]]
-)  # two disjoint sets of real digits: the floor of digits-FD
+    clf, digits_x[: cfg["n_digits"]], digits_ref
+)  # real digits the classifier never saw against the reference set: the floor of digits-FD
 glue("e36_floor_ring", float(floor_ring), display=False)
 glue("e36_floor_digits", float(floor_digits), display=False)
 glue("e36_n_digits", int(cfg["n_digits"]), display=False)
 glue("e36_n_train", int(len(digits_x)), display=False)
+glue("e36_n_ref", int(len(digits_ref)), display=False)
+glue("e36_n_samples", int(cfg["n_samples"]), display=False)
 datasets = {
     "1-D mixture": dict(
         train=lambda s_: p_data.sample(4096, torch.Generator().manual_seed(100 + s_)),
@@ -2068,7 +2701,7 @@ models = {
 eval_kw = {
     "1-D mixture": dict(kind="exact-kl", target=p_data, n_points=cfg["n_grid"]),
     "2-D ring": dict(kind="sw2", reference=ring_ref, n=cfg["n_samples"]),
-    "digits": dict(kind="digits-fd", reference=digits_x, n=cfg["n_digits"], classifier=clf),
+    "digits": dict(kind="digits-fd", reference=digits_ref, n=cfg["n_digits"], classifier=clf),
 }
 
 
@@ -2094,21 +2727,6 @@ det = {
     )
     for name in datasets
 }  # (seed, nfe, gamma)
-exact_1d = np.array(  # the same sweep with the exact mixture denoiser (no network error)
-    [
-        [
-            s2n.evaluate_sampler(
-                "exact-kl",
-                s2n.parametric_step(0.0, g),
-                p_data,
-                nfe,
-                **{k: v for k, v in eval_kw["1-D mixture"].items() if k != "kind"},
-            )[0]
-            for g in gammas
-        ]
-        for nfe in nfes
-    ]
-)
 heat_settings = [(g, d) for g in hgammas for d in deltas]
 sto = {
     name: np.array(
@@ -2122,6 +2740,15 @@ sto = {
     )
     for name in datasets
 }  # (seed, setting)
+net_floor = {
+    name: np.array(
+        [
+            score(name, s2n.parametric_step(0.0, 0.0), models[name][s_], cfg["nfe_ref"], s_)[0]
+            for s_ in range(n_seeds)
+        ]
+    )
+    for name in datasets
+}  # (seed,): the baseline at NFE nfe_ref, where little discretisation error is left
 
 # %%
 i0 = gammas.index(0.0)
@@ -2195,15 +2822,6 @@ seed_need = pd.DataFrame(sd_rows)
 glue("e36_need_min", int(seed_need.seeds_for_1pt.min()), display=False)
 glue("e36_need_max", int(seed_need.seeds_for_1pt.max()), display=False)
 glue("e36_train_steps", int(cfg["train_steps"]), display=False)
-# The exact denoiser: gamma chosen at the smallest NFE, scored at the larger ones (held out)
-j_exact = int(np.argmin(exact_1d[0]))
-exact_heldout = {
-    nfe: 1 - float(exact_1d[k][j_exact] / exact_1d[k][i0]) for k, nfe in enumerate(nfes)
-}
-glue("e36_exact_gamma", float(gammas[j_exact]), display=False)
-glue("e36_exact_held_mid", float(exact_heldout[nfes[1]]), display=False)
-glue("e36_exact_held_last", float(exact_heldout[nfes[-1]]), display=False)
-glue("e36_nfe_mid", int(nfes[1]), display=False)
 # The placeholder converges for every gamma: last local slope on a Gaussian target, closed form
 gslopes = [
     stats.asymptotic_slope(
@@ -2226,8 +2844,39 @@ gslopes = [
 ]
 glue("e36_gslope_min", float(min(gslopes)), display=False)
 glue("e36_gslope_max", float(max(gslopes)), display=False)
+# The NFE dependence net of the network-error floor: the share of the baseline's excess over
+# its own large-NFE value (the network's floor) that the best in-sample gamma removes
+net_rows = []
+for name in datasets:
+    for k, nfe in enumerate(nfes):
+        base_k = det[name][:, k, i0]
+        best_k = det[name][:, k, :].mean(0).argmin()
+        excess_ = base_k.mean() - net_floor[name].mean()
+        net_rows.append(
+            dict(
+                dataset=name,
+                NFE=nfe,
+                baseline=base_k.mean(),
+                network_floor=net_floor[name].mean(),
+                best_gamma=gammas[best_k],
+                share_of_excess_removed=(base_k.mean() - det[name][:, k, best_k].mean()) / excess_
+                if excess_ > 0
+                else float("nan"),
+            )
+        )
+net_table = pd.DataFrame(net_rows).set_index(["dataset", "NFE"])
+glue("e36_nfe_ref", int(cfg["nfe_ref"]), display=False)
+above1 = net_table[net_table.share_of_excess_removed > 1].index.tolist()
+glue(
+    "e36_share_above1",
+    "; ".join(f"{d_} at NFE {n_}" for d_, n_ in above1) or "none",
+    display=False,
+)
+glue("e36_netfloor_digits", float(net_floor["digits"].mean()), display=False)
+glue("e36_netfloor_ring", float(net_floor["2-D ring"].mean()), display=False)
 IPython.display.display(gains.round(3))
-seed_need.round(4)
+IPython.display.display(seed_need.round(4))
+net_table.round(4)
 
 # %% tags=["hide-input"]
 fig, ax = figure(ncols=3, height=2.8)
@@ -2244,10 +2893,6 @@ for a_, name in zip(ax, datasets, strict=True):
             color=PALETTE[k],
             label=f"NFE {nfe}",
         )
-    if name == "1-D mixture":
-        for k in range(len(nfes)):
-            a_.plot(gammas, exact_1d[k] / exact_1d[k][i0], ls="--", lw=1.0, color=PALETTE[k])
-        a_.plot([], [], ls="--", lw=1.0, color="k", label="exact denoiser")
     a_.axhline(1.0, color="k", lw=0.8, ls=":")
     a_.set_yscale("log")
     a_.set(xlabel="gamma", title=name)
@@ -2257,8 +2902,7 @@ _ = ax[0].legend(fontsize=7)
 # %% [markdown]
 # *Deterministic sampling ($\rho=0$): each dataset's metric (1-D: exact KL; ring: sliced
 # $W_2$; digits: digits-FD) relative to the baseline $\gamma=0$ (DDIM/Euler), mean over
-# trained denoisers with t-based 95% error bars, log scale; dashed lines (1-D only): the same
-# sweep with the exact mixture denoiser. Below the dotted line the tuned formula beats the
+# trained denoisers with t-based 95% error bars, log scale. Below the dotted line the tuned formula beats the
 # baseline. Look at where each curve has its minimum, and how deep it is at NFE 10
 # versus NFE 50.*
 
@@ -2312,21 +2956,15 @@ for b in datasets:
         )
 coincide = [b for b in datasets if not math.isfinite(transfer[b].interval.high)]
 glue("e36_coincide", ", ".join(coincide) or "none", display=False)
-shrink = stats.paired_t(cv[("1-D mixture", nfe0)].per_seed, cv[("1-D mixture", nfe1)].per_seed)
-exact_gain = {nfe: 1 - float(exact_1d[k].min() / exact_1d[k][i0]) for k, nfe in enumerate(nfes)}
 glue("e36_best", ", ".join(f"{k}: {v:g}" for k, v in best_gamma.items()), display=False)
-glue("e36_shrink", float(shrink.value), display=False)
-glue("e36_shrink_unc", float(shrink.half_width), display=False)
-glue("e36_exact_gain0", exact_gain[nfe0], display=False)
-glue("e36_exact_gain1", exact_gain[nfe1], display=False)
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
     c = gain_claim[name]
-    glue(f"e36_gain_{short}", float(100 * c.value), display=False)
-    glue(f"e36_gain_{short}_unc", float(100 * c.half_width), display=False)
+    glue(f"e36_tgain_{short}", float(100 * c.value), display=False)
+    glue(f"e36_tgain_{short}_unc", float(100 * c.half_width), display=False)
     glue(f"e36_base_{short}", float(det[name][:, 0, i0].mean()), display=False)
     t = transfer[name].interval
     glue(
-        f"e36_regret_{short}",
+        f"e36_tregret_{short}",
         f"{100 * t.value:.1f} ± {100 * t.half_width:.1f} %"
         if math.isfinite(t.high)
         else "undecidable (the rivals chose the same grid point)",
@@ -2344,7 +2982,7 @@ _, alt_imgs = score(
 )
 fig, ax = figure(ncols=3, height=2.2)
 for a_, imgs, title in [
-    (ax[0], digits_x, "training digits"),
+    (ax[0], digits_ref, "held-out digits"),
     (ax[1], base_imgs, f"gamma = 0, NFE {nfes[0]}"),
     (ax[2], alt_imgs, f"gamma = {gammas[alt]:g}, NFE {nfes[0]} (FD x {rel_digits[alt]:.2f})"),
 ]:
@@ -2355,89 +2993,35 @@ for a_, imgs, title in [
 # %% [markdown]
 # *Samples from one trained digits denoiser at NFE {glue:text}`e36_nfe0`: the baseline
 # $\gamma=0$ (middle) and the best other $\gamma$ of the sweep (right; its mean digits-FD
-# relative to the baseline in the title), next to training images (left). The classifier behind
-# digits-FD reaches {glue:text}`e36_clf_acc:.3f` training accuracy. At NFE
-# {glue:text}`e36_nfe0` the samples are barely digits: the networks are undertrained (baseline
-# digits-FD {glue:text}`e36_base_digits:.3g` against a real-data floor of
-# {glue:text}`e36_floor_digits:.2g`).*
+# relative to the baseline in the title), next to held-out digits (left). The classifier behind
+# digits-FD reaches {glue:text}`e36_clf_acc:.3f` accuracy on its own training half.*
 #
-# For the ring, sliced $W_2$ drives the choice; the table below adds the MMD (Gaussian kernel,
-# median bandwidth) and the Frechet distance of Gaussian fits for the baseline and the chosen
-# $\gamma$ (first seed, NFE {glue:text}`e36_nfe0`), with bootstrap 95% half-widths. Sliced
-# $W_2$ was fixed as the ring's metric before any result was seen. The metrics agree on the
-# direction but not on the size: moving from $\gamma=0$ to $\gamma=$
-# {glue:text}`e36_ring_best:g` lowers sliced $W_2$ by {glue:text}`e36_ring_sw2_change:.0%`, the
-# MMD$^2$ by {glue:text}`e36_ring_mmd_change:.0%` and the Frechet distance by
-# {glue:text}`e36_ring_fd_change:.0%` (a negative number is a rise). The share of samples more
-# than three mode widths off the ring is {glue:text}`e36_ring_out_base:.1%` at $\gamma=0$ and
-# {glue:text}`e36_ring_out_best:.1%` at the tuned $\gamma$, against
-# {glue:text}`e36_ring_out_ref:.1%` for real ring samples: where that share is large, the
-# generated ring is broadened as a whole, not spoiled by a few outliers. Sliced $W_2$ sees that
-# broadening; the MMD at the median bandwidth (of the order of the ring's radius) and the
-# Frechet distance of Gaussian fits (which only see means and covariances) are far less
-# sensitive to it. With the tuned $\gamma$, sliced $W_2$ is {glue:text}`e36_ring_sw2_best:.3g`,
-# against a floor of {glue:text}`e36_floor_ring:.3g`.
-
-# %% tags=["hide-input"]
-ring_best = gammas[int(np.argmin((det["2-D ring"][:, 0, :] / det["2-D ring"][:, 0, [i0]]).mean(0)))]
-ring_rows, ring_vals, ring_out = [], {}, {}
-for g in sorted({0.0, ring_best}):
-    _, out = score("2-D ring", s2n.parametric_step(0.0, g), models["2-D ring"][0], nfes[0], 0)
-    # samples more than 3 standard deviations of a mode off the ring of radius 2
-    ring_out[g] = float(((out.norm(dim=1) - 2.0).abs() > 3 * 0.15).double().mean())
-    row = {"gamma": g, "outside the ring": ring_out[g]}
-    for mname, fn in [
-        ("sliced W2", lambda a, b: sliced_w2(a, b, generator=torch.Generator().manual_seed(0))),
-        ("MMD^2", mmd),
-        ("Frechet (Gaussian fits)", frechet_distance),
-    ]:
-        est = bootstrap(fn, out, ring_ref, n_resamples=200, seed=1)
-        row[mname] = f"{est.value:.4f} ± {est.half_width:.4f}"
-        ring_vals[(g, mname)] = float(est.value)
-    ring_rows.append(row)
-ref_out = float(((ring_ref.norm(dim=1) - 2.0).abs() > 3 * 0.15).double().mean())
-for mname, short in [("sliced W2", "sw2"), ("MMD^2", "mmd"), ("Frechet (Gaussian fits)", "fd")]:
-    change = 1 - ring_vals[(ring_best, mname)] / ring_vals[(0.0, mname)]
-    glue(f"e36_ring_{short}_change", float(change), display=False)
-glue("e36_ring_best", float(ring_best), display=False)
-glue("e36_ring_out_base", ring_out[0.0], display=False)
-glue("e36_ring_out_best", ring_out[ring_best], display=False)
-glue("e36_ring_out_ref", ref_out, display=False)
-glue("e36_ring_sw2_best", ring_vals[(ring_best, "sliced W2")], display=False)
-pd.DataFrame(ring_rows).set_index("gamma")
-
-# %% [markdown]
 # **Reading the results.** At NFE {glue:text}`e36_nfe0` the baselines' mean distances are
 # {glue:text}`e36_base_1d:.3g` nats (1-D exact KL, floor 0), {glue:text}`e36_base_ring:.3g`
-# (ring, sliced $W_2$; floor {glue:text}`e36_floor_ring:.3g`) and
-# {glue:text}`e36_base_digits:.3g` (digits-FD; floor {glue:text}`e36_floor_digits:.3g`,
-# {glue:text}`e36_n_digits` real digits against the other real digits). The leave-one-seed-out
-# gains are
-# {glue:text}`e36_gain_1d:.1f` ± {glue:text}`e36_gain_1d_unc:.1f` % (1-D),
-# {glue:text}`e36_gain_ring:.1f` ± {glue:text}`e36_gain_ring_unc:.1f` % (ring) and
-# {glue:text}`e36_gain_digits:.1f` ± {glue:text}`e36_gain_digits_unc:.1f` % (digits). With the
-# exact denoiser instead of a network, the best $\gamma$ of the 1-D sweep lowers the KL by
-# {glue:text}`e36_exact_gain0:.0%` at NFE {glue:text}`e36_nfe0` and by
-# {glue:text}`e36_exact_gain1:.0%` at NFE {glue:text}`e36_nfe1` (in sample: the best of the
-# sweep, no seeds involved). The in-sample best $\gamma$ per dataset is {glue:text}`e36_best`;
-# the loss, on each dataset, of using the $\gamma$ chosen on another dataset instead of its own
-# leave-one-out choice is, for the decisive rival, {glue:text}`e36_regret_1d` (1-D),
-# {glue:text}`e36_regret_ring` (ring) and {glue:text}`e36_regret_digits` (digits; simultaneous
-# 95% intervals); where a rival chose the same grid point as every fold the regret is
-# identically 0 and the question is undecidable on this grid (datasets: {glue:text}`e36_coincide`). On the 1-D
-# mixture the leave-one-out gain at NFE {glue:text}`e36_nfe0` exceeds the one at NFE
-# {glue:text}`e36_nfe1` by {glue:text}`e36_shrink:.2f` ± {glue:text}`e36_shrink_unc:.2f`
-# (fraction of the baseline metric; paired over seeds). With the exact denoiser, the $\gamma$
-# chosen at NFE {glue:text}`e36_nfe0` ({glue:text}`e36_exact_gamma:g`) still lowers the KL by
-# {glue:text}`e36_exact_held_mid:.0%` at NFE {glue:text}`e36_nfe_mid` and
-# {glue:text}`e36_exact_held_last:.0%` at NFE {glue:text}`e36_nfe1` (held-out NFE). Where the
-# networks gain more than the exact denoiser at the same NFE, $\gamma$ partly compensates the
-# network's error: the answers concern these undertrained networks. The spread of the per-seed
-# gains (table above) sizes the experiment: a 95% half-width of 1 percentage point needs from
+# (ring, sliced $W_2$; sample floor {glue:text}`e36_floor_ring:.3g`, network floor
+# {glue:text}`e36_netfloor_ring:.3g`) and {glue:text}`e36_base_digits:.3g` (digits-FD; sample
+# floor {glue:text}`e36_floor_digits:.3g`, network floor {glue:text}`e36_netfloor_digits:.3g`).
+# The leave-one-seed-out gains are {glue:text}`e36_tgain_1d:.1f` ±
+# {glue:text}`e36_tgain_1d_unc:.1f` % (1-D), {glue:text}`e36_tgain_ring:.1f` ±
+# {glue:text}`e36_tgain_ring_unc:.1f` % (ring) and {glue:text}`e36_tgain_digits:.1f` ±
+# {glue:text}`e36_tgain_digits_unc:.1f` % (digits). The in-sample best $\gamma$ per dataset is
+# {glue:text}`e36_best`; the loss of using the $\gamma$ chosen on another dataset instead of
+# the own leave-one-out choice is, for the decisive rival, {glue:text}`e36_tregret_1d` (1-D),
+# {glue:text}`e36_tregret_ring` (ring) and {glue:text}`e36_tregret_digits` (digits;
+# simultaneous 95% intervals); where a rival chose the same grid point as every fold the regret
+# is identically 0 and the question is undecidable on this grid (datasets:
+# {glue:text}`e36_coincide`). The last table gives, per NFE, the share of the baseline's excess
+# over its network floor that the best in-sample $\gamma$ removes: the NFE dependence of the
+# gain net of the network error. A share above 1 (here: {glue:text}`e36_share_above1`) means
+# that the tuned sampler beats the baseline at NFE {glue:text}`e36_nfe_ref`, so there
+# $\gamma$ does more than remove discretisation error: it compensates part of the network's
+# error, or the baseline at NFE {glue:text}`e36_nfe_ref` still carries discretisation error. A 95% half-width of 1 percentage point would need from
 # {glue:text}`e36_need_min` to {glue:text}`e36_need_max` seeds, depending on dataset and
-# sampler; neither 3 nor 5 seeds decide an effect near 1%, so "undecided" answers below are
-# what this budget can say. The answers below are computed from these numbers. Even where tuning helps, this says that **a** knob of this kind helps on small
-# trained models, not that the paper's formula or its AFHQv2 number is reproduced.
+# sampler. **What this part can and cannot decide.** With undertrained networks and
+# {glue:text}`e36_seeds` seeds it can show a large gain or a large loss; it cannot decide
+# effects of a few percent, it cannot separate a $\gamma$ that corrects discretisation from
+# one that compensates the network's error (the exact-denoiser results of 6.2 do that), and it
+# says nothing about the paper's formula or its AFHQv2 number.
 
 # %%
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
@@ -2478,18 +3062,6 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         expect=at_least(0.01),
         atol=5e-3,  # half the 1% effect size
     )
-_ = ledger.record(
-    "E3.6d",
-    kind="question",
-    paper=PAPER,
-    section="s2n-tuning",
-    claim=f"Question: does the gain from tuning gamma shrink as NFE grows? One target only "
-    "(1-D mixture, exact KL): "
-    f"leave-one-out gain at NFE {nfe0} minus that at NFE {nfe1} (paired over seeds) above 1%.",
-    measured=shrink,
-    expect=at_least(0.01),
-    atol=5e-3,  # half the 1% effect size
-)
 for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "digits")]:
     _ = ledger.record(
         f"E3.3c-{short}",
@@ -2504,6 +3076,7 @@ for name, short in [("1-D mixture", "1d"), ("2-D ring", "ring"), ("digits", "dig
         expect=at_least(0.01),
         atol=5e-3,  # half the 1% effect size
     )
+
 
 # %% [markdown]
 # (s2n-coverage)=
@@ -2602,15 +3175,19 @@ ledger.coverage(
             "approximate inference formula improves FID over the baseline samplers, by up to "
             "0.31 on AFHQv2.",
             "source": "summary (abstract)",
-            "reason": "needs the paper's Eq. (7), pretrained image models and Inception "
-            "features (nothing is downloaded); section 6 asks the analogous questions of our "
-            "placeholder family on small trained models (E3.6a, E3.6b), which do not test "
-            "the paper's statement",
+            "reason": "it needs the paper's Eq. (7), pretrained image models and "
+            "Inception features (nothing is downloaded). Section 6 asks the analogous question "
+            "of three reconstructions of ours in the regime the claim is about (exact denoiser, "
+            "64-D natural-image patch prior and 2-D ring, exact KL: E3.6g, E3.6h, with the "
+            "Frechet distance E3.6k, E3.6l) and on small trained models (E3.6a, E3.6b); these "
+            "answer questions about our families, not the paper's formula or its FID number",
         },
         {
             "statement": "The FID gains depend on the dataset (dataset-specific tuning).",
             "source": "summary (its Limitations section: the summary writer's reading)",
-            "reason": "as above; E3.6c asks the analogous question of our placeholder family",
+            "reason": "as above; E3.6i asks the analogous question of our step-size-scaling "
+            "family as the regret of one target's searched gamma on the other (exact denoiser), "
+            "E3.6c on small trained models",
         },
     ],
     section="s2n-coverage",
@@ -2631,13 +3208,24 @@ ledger.table()
 # ## What we could not check, and why
 #
 # * **The paper's Eq. (7) itself.** Its $(\gamma,\delta)$ family was not available to us; the
-#   tuning questions use our placeholder. The answers of section {ref}`s2n-tuning` are about
-#   that placeholder on small trained models, not about the paper's formula.
+#   tuning questions use three reconstructions of ours (step-size scaling, interpolation
+#   between frozen-$\varepsilon$ and frozen-$\hat x$, noise level). The answers of section
+#   {ref}`s2n-tuning` are about those families, not about the paper's formula; the interpolation
+#   family does not act on deterministic sampling at all, and stochastic sampling is tested only
+#   on the trained models (its exact KL would need the density of a stochastic sampler's
+#   output, which the change of variables does not give).
 # * **FID on image benchmarks** (the reported gain of up to 0.31 on AFHQv2, the only benchmark
-#   the summary names). This needs
-#   pretrained image models and Inception features; the book downloads nothing at run time.
-#   Digits-FD on 8x8 digits is the closest CPU analogue and is not comparable in scale; its
-#   classifier and reference set are the denoisers' training data.
+#   the summary names). This needs pretrained image models and Inception features; the book
+#   downloads nothing at run time. The patch prior is the closest exact analogue of the
+#   sampler-dominated regime (64-D, natural-image statistics, exact denoiser); it is a Gaussian
+#   mixture of {glue:text}`e36_patch_K` components, not an image model, and its exact KL and
+#   Frechet distance need not rank settings the way FID does. Digits-FD on 8x8 digits is the
+#   learned-denoiser analogue; at this budget it is network-dominated and decides only large
+#   effects.
+# * **Seeds for the trained models.** The power analysis of section 6.2 sizes the exact
+#   experiments; the trained ones keep {glue:text}`e36_seeds` denoisers per dataset (ci), far
+#   fewer than the {glue:text}`e36_need_min` to {glue:text}`e36_need_max` that a 1-point
+#   half-width would need.
 # * **The paper's SDE of the non-Markovian model** (its Eq. (10)): we check the kernel and its
 #   marginals, and the frozen-$\hat x$ step that solves the $\rho$-family with a frozen
 #   denoiser, not the paper's SDE in its own notation.
