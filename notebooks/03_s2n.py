@@ -915,8 +915,8 @@ _ = fig.colorbar(im, ax=ax[1], shrink=0.8)
 
 # %% [markdown]
 # **The posterior variance at each state.** The reverse kernel's variance
-# $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$ varies with the state. We therefore also run the Gaussian kernel
-# with that variance at each state (the moment-matched Gaussian of the true reverse kernel; its
+# $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$ varies with the state. We therefore also run the
+# Gaussian kernel with that variance at each state (the moment-matched Gaussian of the true reverse kernel; its
 # mean is the frozen-$\hat x$ mean). Its noise level depends on the state, so it is propagated
 # by a dense Gaussian-sum quadrature (`companion.grid.mixture_transition`, 1,000 nodes) instead
 # of the convolution used above; with the posterior variance set to 0 the same code must give
