@@ -916,14 +916,14 @@ _ = fig.colorbar(im, ax=ax[1], shrink=0.8)
 # %% [markdown]
 # **The posterior variance at each state.** The reverse kernel's variance
 # $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$ varies with the state. We therefore also run the
-# Gaussian kernel with that variance at each state (the moment-matched Gaussian of the true reverse kernel; its
-# mean is the frozen-$\hat x$ mean). Its noise level depends on the state, so it is propagated
-# by a dense Gaussian-sum quadrature (`companion.grid.mixture_transition`, 1,000 nodes) instead
-# of the convolution used above; with the posterior variance set to 0 the same code must give
-# back the frozen-$\hat x$ KLs of the grid propagation above (a check of the new propagation,
-# E3.2k). To keep the run short we take $\rho\in\{0.5, 1, 1.5, 2\}$ and $N\in\{10, 20\}$, and ask
-# the question of E3.2i of this kernel (E3.2j): is it at least as accurate as
-# frozen-$\varepsilon$ in every one of these cells?
+# Gaussian kernel with that variance at each state (the moment-matched Gaussian of the true
+# reverse kernel; its mean is the frozen-$\hat x$ mean). Its noise level depends on the state,
+# so it is propagated by a dense Gaussian-sum quadrature (`companion.grid.mixture_transition`,
+# 1,000 nodes) instead of the convolution used above; with the posterior variance set to 0 the
+# same code must give back the frozen-$\hat x$ KLs of the grid propagation above (a check of the
+# new propagation, E3.2k). To keep the run short we take $\rho\in\{0.5, 1, 1.5, 2\}$ and
+# $N\in\{10, 20\}$, and ask the question of E3.2i of this kernel (E3.2j): is it at least as
+# accurate as frozen-$\varepsilon$ in every one of these cells?
 
 
 # %%
