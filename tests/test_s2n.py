@@ -501,3 +501,15 @@ def test_gamma_search_and_power():
     assert s2n.paired_seeds_needed(0.0, 0.1) == 5
     n1, n2 = s2n.paired_seeds_needed(0.1, 0.05), s2n.paired_seeds_needed(0.2, 0.05)
     assert 30 < n1 < 40 and 3.5 < n2 / n1 < 4.2
+
+
+def test_deterministic_log_density_refuses_a_fold():
+    from companion.schedules import karras_sigmas
+
+    sig = karras_sigmas(5, 0.002, 80.0)
+    thin = GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [1e-6, 1e-6])
+    x = float(sig[0]) * torch.randn((20, 1), dtype=torch.float64, generator=torch.Generator())
+    with pytest.raises(ValueError, match="folds"):
+        s2n.deterministic_log_density(
+            s2n.parametric_step(0.0, s2n.no_fold_gamma(sig) + 0.3), thin, x, sig
+        )
