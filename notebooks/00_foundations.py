@@ -1985,6 +1985,15 @@ ledger.coverage(
             "reason": "touched only indirectly, through the quadratures of F9, F10 and F19",
         },
         {
+            "statement": "the 2-D quadrature of a step KL (chains.mixture_step_kl), whose z_(t-1) "
+            "window is the exact kernel's mean +- 12 of its total sds: it misses a minor mode of a "
+            "multimodal reverse kernel (step 1 at few steps), an error that halving the grids "
+            "does not see. F19 measures it at step 1 and repairs it there; the other path KLs of "
+            "this chapter keep it (a relative change of the step sum of the size F19's prose gives)",
+            "source": "setting: per-step KLs of chapters 00, 01 and 02",
+            "ids": ["F19"],
+        },
+        {
             "statement": "the chain rule of KL: path KL = terminal KL + per-step kernel KLs, "
             "and the output KL is at most the path KL",
             "source": "setting: error decompositions of chapters 01 and 02",
