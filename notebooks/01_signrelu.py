@@ -711,14 +711,16 @@ stab
 # $\varepsilon=${glue:text}`cond_eps:.0e`, a tenth of the smallest $\delta$, so
 # $|e_2|/f_2\le\eta=${glue:text}`cond_eta:.2g` everywhere and the first-order analysis predicts a
 # ratio of at most $1/(1-\eta)$ (the network's floor is $\delta/2$, so every perturbed input lies
-# in its domain). Both thresholds below are fixed from this analysis before the run: the ratio
+# in its domain; for $e_1=-\varepsilon$ the points with $f_1<\varepsilon$ are left out, where the
+# perturbed numerator would be negative). Both thresholds below are fixed from this analysis before the run: the ratio
 # at most $1/(1-\eta)+0.01$, and the network's own round-off (its output minus the exact
 # $(f_1+e_1)/(f_2+e_2)$) below 1% of the bound. The round-off scale of E1.1a,
-# $\epsilon\cdot 9/\delta_{\rm floor}^2$, against a bound of at least $\varepsilon/\delta$ at the
-# smallest denominators, predicts a round-off ratio of order $36\epsilon/(\varepsilon\delta)$:
-# negligible in float64, growing like $1/\delta$ and above 1 in float32.
+# $\epsilon_{\rm mach}\cdot 9/\delta_{\rm floor}^2$ with $\delta_{\rm floor}=\delta/2$, against a
+# bound of at least $\varepsilon/\delta$ at the smallest denominators, predicts a round-off ratio
+# of order $36\epsilon_{\rm mach}/(\varepsilon\delta)$: negligible in float64; in float32 it grows
+# like $1/\delta$ and passes 1 once $\delta$ is small enough.
 
-# %%
+# %% tags=["hide-input"]
 cond_rows = []
 cond_eps = min(cfg["cond_deltas"]) / 10
 cond_eta = cond_eps / min(cfg["cond_deltas"])
@@ -1411,7 +1413,7 @@ pd.DataFrame(
 # it carries the relative errors of the two density fits, which the division turns into absolute
 # errors of the ratio of the size of the conditioning bound.
 
-# %%
+# %% tags=["hide-input"]
 if decidable:  # the full profile: 5 seeds, 5 widths; the ci run trains nothing here
     tg0 = targets[0]
     sr_fit = slopes[(tg0, "direct signrelu")]
@@ -1840,8 +1842,8 @@ ledger.record(
 # per-step KLs are 2-D quadratures (`companion.chains.mixture_step_kl`, with their error from
 # halving both grids).
 
-# %%
-dec_rows = []
+# %% tags=["hide-input"]
+decomp_rows = []
 hinge_knots = torch.linspace(-7.0, 7.0, cfg["hinge_K"], dtype=torch.float64)
 dec_samples = {n: p0.sample(n, gen) for n in cfg["dec_ns"]}
 dec_kde = {n: R.kde_mixture(y, R.kde_bandwidth(n)) for n, y in dec_samples.items()}
@@ -1870,8 +1872,8 @@ for T in cfg["dec_Ts"]:
         e = R.gaussian_estimation_kl(p0, ph, ch, 1001)
         row[f"estimation, n={n}"] = e.value
         row[f"estimation error, n={n}"] = e.error
-    dec_rows.append(row)
-decT = pd.DataFrame(dec_rows).set_index("T")
+    decomp_rows.append(row)
+decT = pd.DataFrame(decomp_rows).set_index("T")
 est_cols = [f"estimation, n={n}" for n in cfg["dec_ns"]]
 Tx = decT.index.to_numpy(dtype=float)
 est_slopes = {
@@ -2177,7 +2179,7 @@ plt.show()
 # height and prominence above {glue:text}`mode_thr` (the true $p_0$ has {glue:text}`p0_modes` by
 # the same count).
 
-# %%
+# %% tags=["hide-input"]
 MODE_THR = 0.01  # density units; the true modes peak near 0.4
 
 
