@@ -627,7 +627,7 @@ def hinge_log_kernel(
     ``kernel`` at the fixed ``knots`` (what a hinge layer with one unit per knot represents),
     normalised to a density (the trapezoid sum over the knots is its exact integral); zero
     outside the knots. Returns its log (floored at ``log(floor)``) as a
-    :data:`companion.chains.LogKernel` for :func:`companion.chains.mixture_step_kl`.
+    ``LogKernel`` (``log p(y | z)``) for :func:`companion.chains.mixture_step_kl`.
 
     With the knots fixed, the approximant's size does not change with the number of steps,
     while the reverse kernel's width (about :math:`\sqrt{\beta_t}`) shrinks as ``T`` grows.
