@@ -868,17 +868,14 @@ def bounded_ratio_grid(delta: float, n_b: int = 801, n_s: int = 21, c: float = 1
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DivisionConditioning:
-    r"""Errors of a division network fed perturbed inputs, per point (all float64 tensors).
-
-    Attributes:
-        error: :math:`|N(f_1+e_1, f_2+e_2) - f_1/f_2|`, the network's error on the perturbed input
-            (the network evaluated in the requested precision).
-        exact: :math:`|(f_1+e_1)/(f_2+e_2) - f_1/f_2|`, the error of an exact division (float64).
-        bound: the first-order conditioning bound :math:`(|e_1| + |f_1/f_2|\,|e_2|)/f_2`.
-        bound2: the bound with its second-order remainder, :math:`(|e_1| + |f_1/f_2|\,|e_2|)/(f_2-|e_2|)`,
-            which the exact error never exceeds.
-        roundoff: :math:`|N(f_1+e_1, f_2+e_2) - (f_1+e_1)/(f_2+e_2)|`, the network's own error.
-    """
+    r"""Errors of a division network fed perturbed inputs, per point (all float64 tensors):
+    ``error`` :math:`=|N(f_1+e_1, f_2+e_2) - f_1/f_2|`, the network's error on the perturbed input
+    (the network evaluated in the requested precision); ``exact``
+    :math:`=|(f_1+e_1)/(f_2+e_2) - f_1/f_2|`, the error of an exact division; ``bound``, the
+    first-order conditioning bound :math:`(|e_1| + |f_1/f_2|\,|e_2|)/f_2`; ``bound2``, the bound
+    with its second-order remainder, :math:`(|e_1| + |f_1/f_2|\,|e_2|)/(f_2-|e_2|)`, which the exact
+    error never exceeds; ``roundoff`` :math:`=|N(f_1+e_1, f_2+e_2) - (f_1+e_1)/(f_2+e_2)|`, the
+    network's own error."""
 
     error: Tensor
     exact: Tensor
