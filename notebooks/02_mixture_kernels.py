@@ -60,36 +60,49 @@ n_contexts = None
 n_fit_contexts = None
 n_grid = None
 n_quad = None
+n_quad_learned = None
 n_joint = None
 horizons = None
 K_values = None
 net_width = None
-net_widths = None
 train_steps = None
 batch_size = None
 lr = None
-feature_K_values = None
 n_seeds = None
-n_seeds_side = None
 T_learned = None
 n_eval_contexts = None
 T_density = None
 n_density_seeds = None
+fit_grid = None
+fit_iters = None
+fit_K_values = None
+fit_starts = None
+fit_width = None
+fit_train_contexts = None
+fit_heldout_contexts = None
+floor_K_values = None
+floor_horizons = None
+lit_K_values = None
+feat_K = None
+feat_iters = None
+feat_levels = None
+T_b1 = None
 
 # %% tags=["hide-input"]
-import matplotlib as mpl
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from myst_nb import glue
 
+from companion import kernel_fit as kf
 from companion import mixture_kernels as mk
 from companion import stats
-from companion.chains import VPChain, chain_rule_kl, output_kl, terminal_kl
+from companion.chains import VPChain, chain_rule_kl, output_kl, step_kl, terminal_kl
 from companion.conditional_targets import GumbelBetaTarget, MixtureTarget
 from companion.gmm import ConditionalGaussianMixture
-from companion.information import context_mutual_information
 from companion.ledger import Ledger, at_least, at_most, close_to
 from companion.profiles import get_device, resolve, seed_everything
 from companion.style import PALETTE, figure, use_style
@@ -98,26 +111,38 @@ cfg = resolve(
     profile,
     ci=dict(
         T_values=[2, 4, 8, 16],
-        relu_widths=[4, 8, 16, 32, 64, 128, 256],
+        relu_widths=[4, 16, 64, 128, 256],
         n_contexts=3,
         n_fit_contexts=32,
         n_grid=401,
         n_quad=241,
+        n_quad_learned=241,
         n_joint=181,
         horizons=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
         K_values=[1, 4],
         net_width=32,
-        net_widths=[16, 32],
         train_steps=600,
         batch_size=256,
         lr=1e-2,
-        feature_K_values=[4],
         n_seeds=5,
-        n_seeds_side=3,
         T_learned=4,
         n_eval_contexts=5,
         T_density=4,
         n_density_seeds=5,
+        fit_grid=(61, 141),
+        fit_iters=(200, 20),
+        fit_K_values=[1, 2, 4, 8, 16],
+        fit_starts=1,
+        fit_width=32,
+        fit_train_contexts=4,
+        fit_heldout_contexts=7,
+        floor_K_values=[1, 16],
+        floor_horizons=[1.0],
+        lit_K_values=[4, 16],
+        feat_K=4,
+        feat_iters=100,
+        feat_levels=(3, 2),
+        T_b1=[256, 512, 1024, 2048],
     ),
     full=dict(
         T_values=[2, 4, 8, 16, 64],
@@ -126,21 +151,33 @@ cfg = resolve(
         n_fit_contexts=48,
         n_grid=601,
         n_quad=321,
+        n_quad_learned=641,
         n_joint=241,
         horizons=list(np.arange(1.0, 10.5, 0.5)),
         K_values=[1, 2, 4, 8],
         net_width=64,
-        net_widths=[16, 64, 128],
         train_steps=3000,
         batch_size=512,
         lr=1e-2,
-        feature_K_values=[1, 2, 4, 8],
         n_seeds=5,
-        n_seeds_side=3,
-        T_learned=8,
+        T_learned=4,
         n_eval_contexts=11,
         T_density=8,
         n_density_seeds=8,
+        fit_grid=(121, 301),
+        fit_iters=(500, 60),
+        fit_K_values=[1, 2, 4, 8, 16, 32],
+        fit_starts=2,
+        fit_width=32,
+        fit_train_contexts=6,
+        fit_heldout_contexts=21,
+        floor_K_values=[1, 16],
+        floor_horizons=[1.0, 2.0],
+        lit_K_values=[4, 8, 16, 32],
+        feat_K=4,
+        feat_iters=300,
+        feat_levels=(4, 2),
+        T_b1=[64, 128, 256, 512, 1024, 2048],
     ),
     T_values=T_values,
     relu_widths=relu_widths,
@@ -148,21 +185,33 @@ cfg = resolve(
     n_fit_contexts=n_fit_contexts,
     n_grid=n_grid,
     n_quad=n_quad,
+    n_quad_learned=n_quad_learned,
     n_joint=n_joint,
     horizons=horizons,
     K_values=K_values,
     net_width=net_width,
-    net_widths=net_widths,
     train_steps=train_steps,
     batch_size=batch_size,
     lr=lr,
-    feature_K_values=feature_K_values,
     n_seeds=n_seeds,
-    n_seeds_side=n_seeds_side,
     T_learned=T_learned,
     n_eval_contexts=n_eval_contexts,
     T_density=T_density,
     n_density_seeds=n_density_seeds,
+    fit_grid=fit_grid,
+    fit_iters=fit_iters,
+    fit_K_values=fit_K_values,
+    fit_starts=fit_starts,
+    fit_width=fit_width,
+    fit_train_contexts=fit_train_contexts,
+    fit_heldout_contexts=fit_heldout_contexts,
+    floor_K_values=floor_K_values,
+    floor_horizons=floor_horizons,
+    lit_K_values=lit_K_values,
+    feat_K=feat_K,
+    feat_iters=feat_iters,
+    feat_levels=feat_levels,
+    T_b1=T_b1,
 )
 gen = seed_everything(seed)
 dev = get_device(device)
@@ -223,10 +272,12 @@ cfg
 # (`companion.grid.mixture_transition`); they are not estimated from samples. Per-step KLs are
 # 2-D trapezoid rules and terminal KLs are 1-D trapezoid rules. These are deterministic numbers
 # with a numerical error. We measure it by refinement for the terminal constants (E2.2), the
-# Gaussian per-step KL (E2.3) and the learned chains (section {ref}`mk-accuracy`), and check the
-# grid propagation of the exact chain against a 1-D quadrature that never propagates (E2.3e);
-# the per-step KLs of the ReLU-logit kernels, the floor $I(x_0; c)$, the logit-bound quadrature
-# and the fixed-perturbation profiles are computed on the same grids and not refined separately.
+# Gaussian per-step KL (E2.3), the learned chains (section {ref}`mk-accuracy`) and every
+# held-out value of the exact fits (E2.7, E2.8: a grid 1.6 times finer), and check the grid
+# propagation of the exact chain against a 1-D quadrature that never propagates (E2.3e); the
+# per-step KLs of the ReLU-logit kernels, the logit-bound quadrature, the fixed-perturbation
+# profiles and the floors of E2.5 are computed on fixed grids and not refined separately (the
+# last slope of the first-step series of E2.U5 is recomputed on a grid twice as fine).
 
 
 # %% tags=["hide-input"]
@@ -930,36 +981,32 @@ _ = ledger.record(
 # error. We test it where the true kernels are *not* finite mixtures: the Gumbel + Beta target,
 # horizon $B = 5$, $T$ = {glue:text}`mk_T_learned` steps, with kernels *trained* from samples.
 #
-# **Models (our reconstruction).** One ReLU MLP (width {glue:text}`mk_net_width`, two hidden
-# layers) takes $h = (z_t, c)$ and a one-hot code of $t$. Two variants:
-#
-# * *fully networked*: the network outputs logits, mean offsets and log-standard-deviations;
-# * *logits only*: the network outputs the $K$ logits; the means $g_{t,k}z_t + o_{t,k}$ and the
-#   standard deviations $s_{t,k}$ are free per-step parameters (the structure of the exact
-#   kernel for mixture data at a fixed context). This is *narrower* than the mixtures of
-#   regressions of Norets' theory, whose means are affine in the covariates: here the means
-#   ignore $c$, so only the weights can follow the context.
+# **Model (our reconstruction).** One ReLU MLP (width {glue:text}`mk_net_width`, two hidden
+# layers) takes $h = (z_t, c)$ and a one-hot code of $t$ and outputs the $K$ logits, mean
+# offsets from $z_t$ and log-standard-deviations (*fully networked*). The paper's literal class,
+# with means affine in $(z_t, c)$ as in Norets' mixtures of regressions, is fitted exactly in
+# E2.8; sample training of it is not done here.
 #
 # Training is maximum likelihood on forward pairs $(z_{t-1}, z_t)$ with fresh samples and fresh
 # contexts $c \sim U[0, 1]$ ({glue:text}`mk_train_steps` Adam steps, batch
 # {glue:text}`mk_batch`), which is minimising $\sum_t\varepsilon_t$ up to a constant (the chain
 # rule of E2.1). Output KL by grid propagation and per-step KL by quadrature, averaged over
-# {glue:text}`mk_n_eval` contexts. The fully networked runs use {glue:text}`mk_n_seeds` training
-# seeds; the side experiments (logits only, another width, other feature maps) use
-# {glue:text}`mk_n_seeds_side` and are recorded as questions. Error bars and intervals are 95%
-# Student-t intervals over seeds, paired where two settings share seeds. References: the
+# {glue:text}`mk_n_eval` contexts, with {glue:text}`mk_n_seeds` training seeds. Error bars and
+# intervals are 95% Student-t intervals over seeds, paired where two settings share seeds; E2.7
+# scores the same trained kernels on the exact per-step problems of a finer held-out context
+# grid. References: the
 # moment-matched Gaussian kernel computed from the *true* kernel by quadrature (the best
 # $K = 1$ kernel in per-step forward KL, which is not the best in output KL) and the terminal
 # mismatch. In `ci`, $K \in$ {glue:text}`mk_K_list`: a comparison of two values, which cannot
 # test monotonicity in $K$; only the `full` profile ($K$ = 1, 2, 4, 8) compares consecutive
-# $K$, and only the `full` profile's seeds decide the side questions.
+# $K$.
 
 # %%
 T_l, B_l = cfg["T_learned"], 5.0
 chain_l = VPChain.uniform(T_l, B_l)
 eval_contexts = np.linspace(0.0, 1.0, cfg["n_eval_contexts"]).tolist()
 z_l = torch.linspace(-6.0, 6.0, cfg["n_grid"], dtype=torch.float64)
-z_lq = torch.linspace(-6.0, 6.0, cfg["n_quad"], dtype=torch.float64)
+z_lq = torch.linspace(-6.0, 6.0, cfg["n_quad_learned"], dtype=torch.float64)
 W = cfg["net_width"]
 Kmax, Kmin = max(cfg["K_values"]), min(cfg["K_values"])
 for key, val in [
@@ -969,7 +1016,6 @@ for key, val in [
     ("mk_batch", cfg["batch_size"]),
     ("mk_n_eval", len(eval_contexts)),
     ("mk_n_seeds", cfg["n_seeds"]),
-    ("mk_n_seeds_side", cfg["n_seeds_side"]),
     ("mk_Kmax", Kmax),
     ("mk_K_list", ", ".join(str(k) for k in cfg["K_values"])),
 ]:
@@ -977,20 +1023,6 @@ for key, val in [
 
 configs = [
     (dict(variant="full", K=K, width=W, features="full"), cfg["n_seeds"]) for K in cfg["K_values"]
-]
-configs += [
-    (dict(variant="logits", K=K, width=W, features="full"), cfg["n_seeds_side"])
-    for K in cfg["K_values"]
-]
-configs += [
-    (dict(variant="full", K=Kmax, width=w, features="full"), cfg["n_seeds_side"])
-    for w in cfg["net_widths"]
-    if w != W
-]
-configs += [
-    (dict(variant="full", K=K, width=W, features=f), cfg["n_seeds_side"])
-    for f in ["drop_c", "bottleneck"]
-    for K in cfg["feature_K_values"]
 ]
 runs = []
 for conf, n_s in configs:
@@ -1067,14 +1099,13 @@ def errorbars(ax, K_list, sel, **kw):
 
 
 fig, axes = figure(2, height=2.9)
-for i, v in enumerate(["full", "logits"]):
-    errorbars(
-        axes[0],
-        cfg["K_values"],
-        dict(variant=v, features="full", width=W),
-        color=PALETTE[i],
-        label={"full": "fully networked", "logits": "logits only"}[v],
-    )
+errorbars(
+    axes[0],
+    cfg["K_values"],
+    dict(variant="full", features="full", width=W),
+    color=PALETTE[0],
+    label="fully networked (trained)",
+)
 axes[0].axhline(
     gauss_l.output.mean(),
     color=PALETTE[3],
@@ -1107,8 +1138,7 @@ axes[1].legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# Left: output KL against the number of components, for the two variants (error bars: 95%
-# t-intervals over seeds), with the moment-matched Gaussian kernel (dashed) and the terminal mismatch
+# Left: output KL against the number of components (error bars: 95% t-intervals over seeds), with the moment-matched Gaussian kernel (dashed) and the terminal mismatch
 # (dotted). Look at $K = 1$ against the dashed line (how trained single Gaussians compare with
 # the moment-matched one) and at how far below it the $K$ = {glue:text}`mk_Kmax` mixtures go. Right:
 # the output law of the first seed's fully networked $K$ = {glue:text}`mk_Kmax` model (dashed)
@@ -1124,13 +1154,6 @@ k1 = per_seed(variant="full", features="full", width=W, K=Kmin)
 gain_K = stats.paired_t(s1, sK, note=f"summed per-step KL, K={Kmin} minus K={Kmax}")
 gauss_out = float(gauss_l.output.mean())
 beat_gauss = stats.t_interval(kK / gauss_out, note=f"output KL ratio, K={Kmax}")
-n_side = cfg["n_seeds_side"]
-lit1 = per_seed(variant="logits", features="full", width=W, K=Kmin)
-litK = per_seed(variant="logits", features="full", width=W, K=Kmax)
-lit_gain = stats.paired_t(lit1, litK, note=f"logits only, K={Kmin} minus K={Kmax}")
-lit_gap = stats.paired_t(litK, kK[:n_side], note=f"logits only minus fully networked, K={Kmax}")
-seed_floor = float(kK.std(ddof=1))  # seed-to-seed scatter of the fully networked K=max chain
-glue("mk_seed_floor", seed_floor, display=False)
 glue("mk_full_K", float(kK.mean()), display=False)
 glue("mk_full_1", float(k1.mean()), display=False)
 glue("mk_gauss_l", gauss_out, display=False)
@@ -1139,10 +1162,6 @@ glue("mk_beat_gauss", beat_gauss.value, display=False)
 glue("mk_gain_K", gain_K.value, display=False)
 glue("mk_gain_K_lo", gain_K.low, display=False)
 glue("mk_gain_K_hi", gain_K.high, display=False)
-glue("mk_lit_K", float(litK.mean()), display=False)
-glue("mk_lit_1", float(lit1.mean()), display=False)
-glue("mk_lit_gap", lit_gap.value, display=False)
-glue("mk_lit_gap_hw", lit_gap.half_width, display=False)
 
 # %% [markdown]
 # Going from $K$ = 1 to $K$ = {glue:text}`mk_Kmax` lowers the summed per-step KL of the fully
@@ -1150,16 +1169,9 @@ glue("mk_lit_gap_hw", lit_gap.half_width, display=False)
 # [{glue:text}`mk_gain_K_lo:.3g`, {glue:text}`mk_gain_K_hi:.3g`]); its output KL goes from
 # {glue:text}`mk_full_1:.3g` to {glue:text}`mk_full_K:.3g` nats, which is
 # {glue:text}`mk_beat_gauss:.2g` times the output KL of the moment-matched Gaussian kernel
-# ({glue:text}`mk_gauss_l:.3g` nats; terminal mismatch {glue:text}`mk_term_l:.2g` nats). The
-# logits-only class goes from {glue:text}`mk_lit_1:.3g` to {glue:text}`mk_lit_K:.3g` nats and
-# stays {glue:text}`mk_lit_gap:.2g` ± {glue:text}`mk_lit_gap_hw:.2g` nats above the fully
-# networked one at $K$ = {glue:text}`mk_Kmax` (95% paired interval over
-# {glue:text}`mk_n_seeds_side` seeds). At $K$ = 1 the logits-only kernel ignores $c$ entirely
-# (one component, context-free means and widths), so its output KL cannot go below
-# $I(x_0; c)$ = {glue:text}`mk_I:.3g` nats (E2.5). Whether the gap at larger $K$ comes from its
-# means ignoring $c$ or from optimisation (its seed scatter is much larger at $K$ =
-# {glue:text}`mk_Kmax`) is not tested here: the mixtures of regressions with means affine in
-# $(z_t, c)$ are not implemented.
+# ({glue:text}`mk_gauss_l:.3g` nats; terminal mismatch {glue:text}`mk_term_l:.2g` nats). How
+# much of these errors is approximation and how much is training is measured in E2.7, against
+# kernels fitted to the exact per-step KL.
 
 # %%
 ledger.record(
@@ -1188,165 +1200,724 @@ ledger.record(
     rtol=0.2,
     atol=0.005,
 )
-ledger.record(
-    "E2.4c",
-    kind="question",
-    paper=PAPER,
-    claim="Question: does the logits-only class (means affine in z_t, ignoring c) also improve "
-    "with K? Output KL at K=min minus K=max, paired over seeds, positive",
-    measured=lit_gain,
-    expect=at_least(0.0),
-    section="mk-learned",
-    rtol=0.2,
-    atol=0.005,
-)
-_ = ledger.record(
-    "E2.4d",
-    kind="question",
-    paper=PAPER,
-    claim="Question: at K=max, is the logits-only class within the seed noise floor (seed sd of "
-    "the fully networked chain) of the fully networked one? Output KL difference (nats), paired "
-    "over seeds",
-    measured=lit_gap,
-    expect=at_most(seed_floor),
-    section="mk-learned",
-    rtol=0.2,
-    atol=0.005,
-)
+
 
 # %% [markdown]
-# A wider logit network is the other knob of the summary's statement; here it is only a side
-# experiment on the trained kernels (E2.3 and E2.6 vary the width of random-feature logit
-# networks, which are fitted by least squares, not trained).
-
-# %%
-w_other = [w for w in cfg["net_widths"] if w != W]
-w_alt = min(w_other) if w_other else W
-narrow = per_seed(variant="full", features="full", width=w_alt, K=Kmax)
-width_gain_l = stats.paired_t(narrow, kK[: len(narrow)], note=f"width {w_alt} minus width {W}")
-glue("mk_w_alt", w_alt, display=False)
-glue("mk_width_gain_l", width_gain_l.value, display=False)
-glue("mk_width_gain_l_hw", width_gain_l.half_width, display=False)
-_ = ledger.record(
-    "E2.4e",
-    kind="question",
-    paper=PAPER,
-    claim="Question: does a wider trained network lower the output KL? Narrower minus default "
-    "width at K=max, paired over seeds, positive",
-    measured=width_gain_l,
-    expect=at_least(0.0),
-    section="mk-learned",
-    rtol=0.1,
-    atol=0.001,
-)
-
-# %% [markdown]
-# Width {glue:text}`mk_w_alt` minus width {glue:text}`mk_net_width`: {glue:text}`mk_width_gain_l:.2g`
-# ± {glue:text}`mk_width_gain_l_hw:.2g` nats of output KL (95% paired interval over
-# {glue:text}`mk_n_seeds_side` seeds: an interval this close to 0 on so few seeds is a hint, not
-# a decision).
-
-# %% [markdown]
-# (mk-features)=
-# ## E2.5 The feature-map assumption
+# (mk-exact-density)=
+# ## E2.7 Density on a non-mixture target: exact per-step fits against training
 #
-# **Statement (paper, abstract).** "Assuming each reverse kernel factors through a
-# finite-dimensional feature map, each step becomes a static conditional density approximation
-# problem." The assumption is load-bearing: if $\phi$ loses information that the true kernel
-# needs, no number of components or width can recover it.
+# **Statement (paper, abstract).** Mixture kernels with ReLU-network logits "approximate
+# suitably regular targets arbitrarily well in context-averaged conditional KL, up to an
+# irreducible terminal mismatch". For the best kernel in the class this is a statement about
+# approximation; the trained kernels of E2.4 add optimisation and estimation error to it.
 #
-# **Derivation (ours).** If $\phi$ drops $c$, every kernel and the prior ignore $c$, so the
-# output $p(x_0)$ is the same for all contexts, and
-# $E_c\mathrm{KL}(q(x_0\mid c)\,\|\,p) = I(x_0; c) + \mathrm{KL}(\bar q\,\|\,p) \ge I(x_0; c)$,
-# with $\bar q$ the context average and $I$ the mutual information between data and context
-# (on our context grid). This floor holds for any model that ignores $c$, so measuring it is a
-# *check*. Whether a learned chain with the full features $(z_t, c)$ goes below it, and what a
-# learned linear *bottleneck* of size $m = 1$ applied to $(z_t, c)$ costs, are questions.
-
-# %%
-I_floor = context_mutual_information(gumbel_beta, eval_contexts, z_l)
-drop = per_seed(features="drop_c", K=Kmax)
-bott = per_seed(features="bottleneck", K=Kmax)
-drop_margin = float((drop - I_floor).min())
-drop_gain = stats.paired_t(drop, kK[: len(drop)], note=f"drops c minus (z_t, c), K={Kmax}")
-bott_gap = stats.paired_t(bott, kK[: len(bott)], note=f"bottleneck m=1 minus (z_t, c), K={Kmax}")
-glue("mk_I", I_floor, display=False)
-glue("mk_drop_margin", drop_margin, display=False)
-glue("mk_drop_ratio", float(drop.mean() / I_floor), display=False)
-glue("mk_full_ratio", float(kK.mean() / I_floor), display=False)
-glue("mk_bott", float(bott.mean()), display=False)
-glue("mk_bott_gap", bott_gap.value, display=False)
-glue("mk_bott_gap_hw", bott_gap.half_width, display=False)
+# **Method (ours).** By the chain rule (E2.1) each step is a static problem. For step $t$ the
+# context-averaged per-step KL
+# $\varepsilon_t(\theta) = E_c\,E_{q(z_{t-1}, z_t\mid c)}[\log q(z_{t-1}\mid z_t, c) -
+# \log p_\theta(z_{t-1}\mid z_t, c)]$, with $\log q(z_{t-1}\mid z_t, c)$ from Bayes' rule on the
+# exact marginals, is tabulated once on a $z_t\times z_{t-1}$ trapezoid grid
+# ({glue:text}`mk_fit_nz` × {glue:text}`mk_fit_ny` nodes on $[-7, 7]^2$) and minimised by
+# full-batch L-BFGS in float64 (`companion.kernel_fit`). No samples enter, so what remains is
+# approximation plus the optimiser's shortfall. Class: fully networked $K$-component mixtures,
+# one ReLU network per step (width {glue:text}`mk_fit_width`, two hidden layers) on
+# $(z_t, c)$ giving logits, mean offsets and log-standard-deviations; the Gumbel + Beta target,
+# $B = 5$, $T$ = {glue:text}`mk_T_learned` (the chain of E2.4). The kernels are fitted at
+# {glue:text}`mk_n_train_c` contexts $c = (i + 1/2)/n$ and scored at
+# {glue:text}`mk_n_held_c` held-out contexts $c = j/(n - 1)$ with trapezoid weights: the
+# interior ones lie between training contexts, the endpoints $c = 0$ and $c = 1$ outside their
+# range. Every value shown is computed on a grid 1.6 times finer in both directions than the
+# fitting grid (a fit can exploit the nodes it is fitted on). Budget:
+# {glue:text}`mk_fit_it1` L-BFGS iterations at the data step $t = 1$,
+# {glue:text}`mk_fit_it2` at the others, {glue:text}`mk_fit_starts` random start(s) per step.
+# A fit from random starts with a fixed budget finds at best a local minimum, so every value is
+# an **upper bound** on the best-in-class error, and the verdicts shown are those of this
+# budget; the `full` profile
+# (2 starts, 500 iterations at $t = 1$, a 121 × 301 grid, 6 training and 21 held-out
+# contexts, $K$ up to 32, also $B = 2$) decides. The error bar of a point is the change of its held-out value
+# from the fitting grid to the finer grid plus the spread of the summed error over starts.
+#
+# **Claims, fixed before the run.** E2.7a (*paper*): the held-out $\sum_t\varepsilon_t$
+# decreases at every doubling of $K$ by more than the error bars of both points. E2.7b
+# (*question*; neither the paper nor we predict a rate): is the least-squares log-log slope over
+# the $K$ values at most $-1$? E2.7c (*paper*): at the short horizon $B = 1$, where the
+# terminal-limited floor (the output KL of the exact kernels from $\mathcal N(0, 1)$,
+# `mk.exact_chain_output_kl`) is visible, the gap |output KL − floor| at the largest $K$ is at
+# most a tenth of the gap at $K = 1$. E2.7d (*check*): output KL ≤ terminal mismatch + summed
+# per-step KL for every fitted chain, context-averaged (data processing). E2.7e (*question*): are the
+# trained kernels of E2.4, scored on the same held-out problems, above the exact fit at the same
+# $K$? E2.7f (*question*): do the two endpoint contexts carry more error than the interior ones?
 
 # %% tags=["hide-input"]
-fig, ax = figure(1, height=2.8)
-for i, (f, lab) in enumerate(
-    [
-        ("full", "$h = (z_t, c)$"),
-        ("drop_c", "$h = z_t$ (drops $c$)"),
-        ("bottleneck", "learned bottleneck, $m = 1$"),
-    ]
-):
-    Ks = cfg["K_values"] if f == "full" else cfg["feature_K_values"]
-    errorbars(ax, Ks, dict(variant="full", features=f, width=W), color=PALETTE[i], label=lab)
-ax.axhline(I_floor, color="k", ls=":", lw=1, label="floor $I(x_0; c)$ for maps that drop $c$")
-ax.set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$E_c$ output KL (nats)")
-ax.set_xticks(cfg["K_values"], [str(k) for k in cfg["K_values"]])
-ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
-ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
-ax.legend(fontsize=7)
+nz_f, ny_f = cfg["fit_grid"]
+it1, it2 = cfg["fit_iters"]
+grid_f = dict(n_z=nz_f, n_y=ny_f)
+grid_r = dict(n_z=int(1.6 * nz_f) | 1, n_y=int(1.6 * ny_f) | 1)
+n_tr = cfg["fit_train_contexts"]
+train_c = ((np.arange(n_tr) + 0.5) / n_tr).tolist()
+held_c = np.linspace(0.0, 1.0, cfg["fit_heldout_contexts"]).tolist()
+w_held = np.ones(len(held_c))
+w_held[[0, -1]] = 0.5
+w_held /= w_held.sum()
+inner = np.array([0.0 < c < 1.0 for c in held_c])
+Ks_f, W_f, starts_f = cfg["fit_K_values"], cfg["fit_width"], cfg["fit_starts"]
+x_ex = torch.linspace(-7.0, 7.0, 1401, dtype=torch.float64)
+z_ex = torch.linspace(-8.0, 8.0, 801, dtype=torch.float64)
+
+
+def fit_density(chain, Ks, seed_base, score=True):
+    """Exact per-step fits of the networked class for each K: output KL against the floor and,
+    if ``score``, the summed per-step KL in and out of sample and on a finer grid."""
+    P = kf.chain_problems(gumbel_beta, chain, train_c, **grid_f)
+    if score:
+        kw = dict(context_weights=w_held.tolist())
+        H = kf.chain_problems(gumbel_beta, chain, held_c, **kw, **grid_f)
+        R = kf.chain_problems(gumbel_beta, chain, held_c, **kw, **grid_r)
+        P_r = kf.chain_problems(gumbel_beta, chain, train_c, **grid_r)
+    term = np.array(
+        [terminal_kl(chain, mk.context_marginal(gumbel_beta, c), z_lq).value for c in held_c]
+    )
+    floor = np.array(
+        [mk.exact_chain_output_kl(gumbel_beta, chain.alpha(chain.T), c, x_ex, z_ex) for c in held_c]
+    )
+    rows = []
+    for K in Ks:
+
+        def make(t, g, K=K):
+            return kf.NetworkedMixture(K, W_f, math.sqrt(chain.b2(t)), generator=g)
+
+        fits = kf.fit_chain(
+            P,
+            make,
+            n_starts=starts_f,
+            seed=seed_base + 100 * K,
+            disable=True,
+            max_iters=[it1] + [it2] * (chain.T - 1),
+        )
+        best = [ms.best for ms in fits]
+        out = mk.evaluate_chain(
+            gumbel_beta, chain, kf.chain_kernel(best), held_c, z_l, per_step=False
+        ).output
+        row = dict(
+            K=K,
+            in_sample=float(sum(ms.best_value for ms in fits)),
+            output=float(w_held @ out),
+            floor=float(w_held @ floor),
+            models=best,
+        )
+        if not score:
+            rows.append(row)
+            continue
+        per_c = kf.chain_values_per_context(H, best)
+        per_r = kf.chain_values_per_context(R, best)  # the finer grid
+        coarse, held = float(w_held @ per_c), float(w_held @ per_r)
+        row["in_sample"] = float(kf.chain_values(P_r, best).sum())
+        rows.append(
+            dict(
+                **row,
+                held_out=held,
+                interior=float(np.average(per_r[inner], weights=w_held[inner])),
+                endpoints=float(per_r[~inner].mean()),
+                ends_coarse=float(
+                    per_c[~inner].mean() / np.average(per_c[inner], weights=w_held[inner])
+                ),
+                error_bar=abs(held - coarse) + float(np.ptp(sum(ms.values for ms in fits))),
+                step1_coarse=float(kf.chain_values(H[:1], best[:1])[0]),
+                step1=float(kf.chain_values(R[:1], best[:1])[0]),
+                dpi_slack=float(w_held @ (term + per_r - out)),
+            )
+        )
+    return pd.DataFrame(rows).set_index("K"), (dict(P=P, H=H, R=R) if score else None)
+
+
+dens5, probs5 = fit_density(chain_l, Ks_f, 20_000 + 1000 * seed)
+floor_runs = {
+    B: fit_density(VPChain.uniform(T_l, B), cfg["floor_K_values"], 30_000 + 1000 * seed, False)[0]
+    for B in cfg["floor_horizons"]
+}
+# the trained kernels of E2.4 on the same held-out problems
+ml_held = {
+    K: np.array(
+        [
+            kf.chain_values(probs5["H"], mk.net_kernel(r.net)).sum()
+            for r in runs[(runs.variant == "full") & (runs.K == K)].sort_values("seed").itertuples()
+        ]
+    )
+    for K in cfg["K_values"]
+}
+dens5.drop(columns="models").style.format("{:.3g}")
+
+# %% [markdown]
+# Exact per-step fits at $B = 5$, one row per $K$: summed per-step KL in sample (the training
+# contexts) and held out (all, interior, endpoints), its error bar, the data step's value
+# (fitting and finer grid), the output KL by grid propagation and the terminal-limited floor,
+# and the slack of the data-processing inequality (terminal + summed per-step − output,
+# context-averaged; nats). Per-step values are on the finer grid unless marked.
+
+# %% tags=["hide-input"]
+Ks_arr = np.asarray(Ks_f, dtype=float)
+fig, axes = figure(2, height=2.9)
+ax = axes[0]
+ax.errorbar(
+    Ks_arr,
+    dens5.held_out,
+    yerr=dens5.error_bar,
+    fmt="o-",
+    capsize=3,
+    color=PALETTE[0],
+    label="exact fit, held out",
+)
+ax.loglog(
+    Ks_arr, dens5.in_sample, "s--", ms=3, color=PALETTE[0], alpha=0.6, label="exact fit, in sample"
+)
+ax.loglog(Ks_arr, dens5.endpoints, "v:", ms=3, color=PALETTE[2], label="exact fit, c = 0 and 1")
+m_ml, h_ml = zip(*[stats.mean_t_halfwidth(ml_held[K]) for K in cfg["K_values"]], strict=True)
+ax.errorbar(
+    cfg["K_values"],
+    m_ml,
+    yerr=h_ml,
+    fmt="D-",
+    capsize=3,
+    color=PALETTE[1],
+    label="trained (E2.4), held out",
+)
+ax.set(xscale="log", yscale="log", xlabel="components $K$", ylabel="$\\sum_t\\varepsilon_t$ (nats)")
+ax.set_xticks(Ks_f, [str(k) for k in Ks_f])
+ax.minorticks_off()
+ax.legend(fontsize=6)
+ax = axes[1]
+Bs_f = sorted([*floor_runs, 5.0])
+runs_B = {**floor_runs, 5.0: dens5}
+ax.semilogy(
+    Bs_f,
+    [runs_B[B].floor.iloc[0] for B in Bs_f],
+    "k:",
+    marker="o",
+    ms=3,
+    label="floor (exact kernels)",
+)
+for i, K in enumerate(cfg["floor_K_values"]):
+    ax.semilogy(
+        Bs_f,
+        [runs_B[B].output.loc[K] for B in Bs_f],
+        "o-",
+        color=PALETTE[i],
+        label=f"output KL, K = {K}",
+    )
+ax.set(xlabel="horizon $B$", ylabel="$E_c$ output KL (nats)")
+ax.legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# Output KL against $K$ for three feature maps (fully networked variant; 95% t-intervals over
-# seeds). Look at the orange points against the dotted floor ({glue:text}`mk_I:.3g` nats):
-# dropping the context leaves the error above it (on average {glue:text}`mk_drop_ratio:.3g`
-# times the floor; smallest margin over seeds {glue:text}`mk_drop_margin:.2g` nats), while the
-# full features reach {glue:text}`mk_full_ratio:.2g` times the floor (E2.5b is therefore nearly
-# forced by E2.5a: any chain that uses $c$ well beats a floor that every context-free chain
-# pays). The learned bottleneck of
-# size 1 reaches {glue:text}`mk_bott:.3g` nats, {glue:text}`mk_bott_gap:.2g` ±
-# {glue:text}`mk_bott_gap_hw:.2g` nats above the full features (95% paired interval).
+# Left: summed per-step KL of the exact fits against $K$ (held out, with error bars; in sample,
+# dashed; at the two endpoint contexts, dotted) and of the trained kernels of E2.4 on the same
+# held-out problems (95% t-intervals over seeds). Look at the held-out curve falling at every
+# doubling and at the gap between the trained and the fitted kernels at equal $K$. Right: output
+# KL of the fitted chains against the horizon, with the floor that exact kernels reach from
+# $\mathcal N(0, 1)$. Look at how far above the floor the largest $K$ sits at the shortest
+# horizon.
+
+# %%
+held = dens5.held_out.to_numpy()
+bars = dens5.error_bar.to_numpy()
+dec_margin = float(np.min(held[:-1] - held[1:] - bars[:-1] - bars[1:]))
+rate = stats.fit_loglog(Ks_f, held)
+local = stats.local_slopes(Ks_f, held)
+B_lo = min(cfg["floor_horizons"])
+fl = floor_runs[B_lo]
+K_lo_f, K_hi_f = min(cfg["floor_K_values"]), max(cfg["floor_K_values"])
+gap_lo = abs(fl.output.loc[K_lo_f] - fl.floor.loc[K_lo_f])
+gap_hi = abs(fl.output.loc[K_hi_f] - fl.floor.loc[K_hi_f])
+gap_ratio = float(gap_hi / gap_lo)
+dpi_min = float(dens5.dpi_slack.min())
+num_max = float(dens5.error_bar.max())
+K_ml = max(cfg["K_values"])
+ml_gap = stats.t_interval(
+    ml_held[K_ml] - dens5.held_out.loc[K_ml], note=f"trained minus exact fit, K={K_ml}, held out"
+)
+ends_ratio = float(dens5.endpoints.iloc[-1] / dens5.interior.iloc[-1])
+ends_ref = stats.refinement(
+    float(dens5.ends_coarse.iloc[-1]), ends_ratio, note="fitting grid, then 1.6x finer"
+)
+ends_change = ends_ref.half_width
+for key, val in [
+    ("mk_fit_nz", nz_f),
+    ("mk_fit_ny", ny_f),
+    ("mk_fit_width", W_f),
+    ("mk_n_train_c", n_tr),
+    ("mk_n_held_c", len(held_c)),
+    ("mk_fit_it1", it1),
+    ("mk_fit_it2", it2),
+    ("mk_fit_starts", starts_f),
+    ("mk_fit_K_list", ", ".join(str(k) for k in Ks_f)),
+    ("mk_held_K1", float(held[0])),
+    ("mk_held_Kmax", float(held[-1])),
+    ("mk_fit_Kmax", int(Ks_f[-1])),
+    ("mk_in_Kmax", float(dens5.in_sample.iloc[-1])),
+    ("mk_gen_ratio_K1", float(held[0] / dens5.in_sample.iloc[0])),
+    ("mk_gen_ratio_Kmax", float(held[-1] / dens5.in_sample.iloc[-1])),
+    ("mk_step1_share", float((dens5.step1 / dens5.held_out).min())),
+    ("mk_dec_margin", dec_margin),
+    ("mk_rate", rate.slope),
+    ("mk_rate_lo", rate.slope_interval.low),
+    ("mk_rate_hi", rate.slope_interval.high),
+    ("mk_local_first", float(local[0])),
+    ("mk_local_last", float(local[-1])),
+    ("mk_err_max_rel", float((bars / held).max())),
+    ("mk_B_lo", B_lo),
+    ("mk_floor_lo", float(fl.floor.iloc[0])),
+    ("mk_out_lo_K1", float(fl.output.loc[K_lo_f])),
+    ("mk_out_lo_Kmax", float(fl.output.loc[K_hi_f])),
+    ("mk_K_hi_f", int(K_hi_f)),
+    ("mk_gap_ratio", gap_ratio),
+    ("mk_floor_5", float(dens5.floor.iloc[0])),
+    ("mk_out5_Kmax", float(dens5.output.iloc[-1])),
+    ("mk_dpi_min", dpi_min),
+    ("mk_ml_Kmax", float(ml_held[K_ml].mean())),
+    ("mk_fit_at_ml", float(dens5.held_out.loc[K_ml])),
+    ("mk_ml_gap", ml_gap.value),
+    ("mk_ml_gap_lo", ml_gap.low),
+    ("mk_ml_gap_hi", ml_gap.high),
+    ("mk_ml_K", int(K_ml)),
+    ("mk_ends_ratio", ends_ratio),
+    ("mk_ends_change", ends_change),
+]:
+    glue(
+        key,
+        val if isinstance(val, str) else float(val) if isinstance(val, float) else int(val),
+        display=False,
+    )
+
+# %% [markdown]
+# The held-out summed per-step KL of the exact fits falls from {glue:text}`mk_held_K1:.3g`
+# nats at $K = 1$ to {glue:text}`mk_held_Kmax:.2g` nats at $K$ = {glue:text}`mk_fit_Kmax`
+# ($K \in$ {glue:text}`mk_fit_K_list`); at every doubling the decrease exceeds the error bars of
+# both points by at least {glue:text}`mk_dec_margin:.2g` nats (the largest error bar is a
+# fraction {glue:text}`mk_err_max_rel:.2g` of its value). The data step carries at least a
+# fraction {glue:text}`mk_step1_share:.3f` of the sum at every $K$. The least-squares
+# log-log slope is {glue:text}`mk_rate:.2f`
+# (95% fit interval [{glue:text}`mk_rate_lo:.2f`, {glue:text}`mk_rate_hi:.2f`]); the local
+# slope is {glue:text}`mk_local_first:.2f` for the first doubling and
+# {glue:text}`mk_local_last:.2f` for the last, so a single power law is a summary, not a
+# finding, at this budget. Held out against in sample the error is
+# {glue:text}`mk_gen_ratio_K1:.3g` times larger at $K = 1$ and
+# {glue:text}`mk_gen_ratio_Kmax:.3g` times at $K$ = {glue:text}`mk_fit_Kmax`, and at the
+# largest $K$ the two endpoint contexts, outside the training range, carry
+# {glue:text}`mk_ends_ratio:.3g` times the interior error (on the finer grid; the fitting
+# grid gives a ratio that differs by {glue:text}`mk_ends_change:.2g`): once the approximation error is
+# small, generalisation over $c$ from {glue:text}`mk_n_train_c` training contexts is a
+# visible part of the error.
+#
+# At $B$ = {glue:text}`mk_B_lo:g` the exact kernels' output KL (the terminal-limited floor) is
+# {glue:text}`mk_floor_lo:.2g` nats; the fitted chains reach {glue:text}`mk_out_lo_K1:.3g` nats
+# at $K = 1$ and {glue:text}`mk_out_lo_Kmax:.2g` at $K$ = {glue:text}`mk_K_hi_f`, so the gap
+# to the floor shrinks to a
+# fraction {glue:text}`mk_gap_ratio:.2g` of its $K = 1$ value. At $B = 5$ the floor is
+# {glue:text}`mk_floor_5:.1g` nats and the largest $K$ reaches {glue:text}`mk_out5_Kmax:.2g`:
+# there the output error is all per-step error, which is the exact-terminal-matching reading of
+# the corollary. Data processing holds for every fitted chain at $B = 5$, context-averaged
+# (smallest slack
+# {glue:text}`mk_dpi_min:.2g` nats; per context the coarse fitting grid's per-step values move
+# by more than the averaged ones, so the check is made on the averages). The trained kernels of E2.4 at $K$ = {glue:text}`mk_ml_K`
+# score {glue:text}`mk_ml_Kmax:.3g` nats on the same held-out problems, against
+# {glue:text}`mk_fit_at_ml:.3g` for the exact fit (trained minus fitted
+# {glue:text}`mk_ml_gap:.2g`, 95% t-interval over seeds [{glue:text}`mk_ml_gap_lo:.2g`,
+# {glue:text}`mk_ml_gap_hi:.2g`]): the difference is what sample training loses at that budget
+# (the trained network is shared across steps through a one-hot $t$; the fitted ones are one
+# network per step).
+
+# %%
+ledger.record(
+    "E2.7a",
+    kind="paper",
+    source="abstract: 'approximate suitably regular targets arbitrarily well in "
+    "context-averaged conditional KL'",
+    paper=PAPER,
+    claim="Exact per-step fits (networked class, non-mixture target, held-out contexts): the "
+    "summed per-step KL decreases at every doubling of K by more than the error bars (grid "
+    "refinement + start spread) of both points; smallest margin (nats), upper bounds at the "
+    "profile's budget",
+    measured=dec_margin,
+    expect=at_least(0.0),
+    section="mk-exact-density",
+    rtol=0.5,
+    atol=float(0.25 * abs(dec_margin)),
+)
+ledger.record(
+    "E2.7b",
+    kind="question",
+    paper=PAPER,
+    claim="Question: does the held-out summed per-step KL of the exact fits fall at least as "
+    "fast as K^-1? Least-squares log-log slope over the K values",
+    measured=rate.slope_interval,
+    expect=at_most(-1.0),
+    section="mk-exact-density",
+    rtol=0.1,
+    atol=0.1,
+)
+ledger.record(
+    "E2.7c",
+    kind="paper",
+    source="abstract: 'up to an irreducible terminal mismatch'",
+    paper=PAPER,
+    claim="At a short horizon (B = 1) the output KL of the exact fits approaches the "
+    "terminal-limited floor (output KL of exact kernels): |output - floor| at the largest K at "
+    "most a tenth of its K = 1 value (ratio)",
+    measured=gap_ratio,
+    expect=at_most(0.1),
+    section="mk-exact-density",
+    rtol=0.2,
+    atol=0.005,
+)
+ledger.record(
+    "E2.7d",
+    kind="check",
+    paper=PAPER,
+    claim="Data processing for every fitted chain (B = 5), context-averaged over the held-out "
+    "contexts: "
+    "terminal + summed per-step KL (finer grid) - output KL >= 0 within the largest numerical "
+    "error bar (smallest slack, nats)",
+    measured=dpi_min,
+    expect=at_least(-num_max),
+    section="mk-exact-density",
+    rtol=0.5,
+    atol=1e-4,
+)
+ledger.record(
+    "E2.7e",
+    kind="question",
+    paper=PAPER,
+    claim="Question: are the trained kernels of E2.4 above the exact fit at the same K on the "
+    "same held-out problems? Trained minus fitted summed per-step KL at K = max of E2.4, "
+    "t-interval over seeds, positive",
+    measured=ml_gap,
+    expect=at_least(0.0),
+    section="mk-exact-density",
+    rtol=0.2,
+    atol=0.005,
+)
+_ = ledger.record(
+    "E2.7f",
+    kind="question",
+    paper=PAPER,
+    claim="Question: do the endpoint contexts c = 0, 1 (outside the training range) carry more "
+    "per-step error than the interior held-out contexts? Ratio at the largest K (numerical "
+    "error: change from the fitting grid to the finer grid)",
+    measured=ends_ref,
+    expect=at_least(1.0),
+    section="mk-exact-density",
+    rtol=0.2,
+    atol=0.05,
+)
+
+# %% [markdown]
+# (mk-literal)=
+# ## E2.8 The paper's literal class: mixtures of regressions
+#
+# **Statement (paper, abstract).** The kernels are "finite Gaussian-mixture reverse kernels
+# with ReLU-network logits", and the static problems are solved with Norets' mixture theory,
+# whose mixtures of regressions have component means affine in the covariates. **Class (our
+# reading).** `kf.RegressionMixture`: ReLU-network logits of $(z_t, c)$, component means
+# $\beta_{k0} + \beta_k^\top(z_t, c)$ and constant variances; and, as a contrast, constant
+# means $\beta_{k0}$. Both are fitted on the data step alone (which carries almost all of the
+# error, E2.7) with the budget of E2.7, from a data-driven start (`initialise`: a weighted
+# regression of $z_0$ on $(1, z_1, c)$ under $q$, intercepts at residual quantiles), and
+# compared with the networked class at the same $K$ on the held-out contexts. Claims fixed
+# before the run: E2.8a (*paper*) the literal class's held-out error decreases from each $K$ to
+# the next by more than the error bars; E2.8b (*question*) is the literal class within a factor
+# 2 of the networked one at the largest $K$? E2.8c (*question*) do constant means cost at least
+# a factor 2 at the smallest $K$?
+
+# %% tags=["hide-input"]
+P1, H1, R1 = probs5["P"][0], probs5["H"][0], probs5["R"][0]
+lit_rows = []
+for K in cfg["lit_K_values"]:
+    for means in ["affine"] + (["constant"] if K == min(cfg["lit_K_values"]) else []):
+
+        def make_lit(g, K=K, means=means):
+            m = kf.RegressionMixture(
+                K, W_f, math.sqrt(chain_l.b2(1)), chain_l.a(1), means=means, generator=g
+            )
+            return m.initialise(P1, g)
+
+        ms = kf.fit_multistart(
+            P1,
+            make_lit,
+            n_starts=starts_f,
+            seed=40_000 + 1000 * seed + K,
+            disable=True,
+            max_iter=it1,
+        )
+        v = kf.step_value(R1, ms.best)
+        lit_rows.append(
+            dict(
+                K=K,
+                means=means,
+                held_out=v,
+                error_bar=abs(kf.step_value(H1, ms.best) - v) + ms.spread,
+                networked=float(dens5.step1.loc[K]),
+            )
+        )
+lit = pd.DataFrame(lit_rows)
+lit["ratio to networked"] = lit.held_out / lit.networked
+lit
+
+# %% [markdown]
+# Data-step KL (held out, finer grid, nats) of the literal class with affine and constant means,
+# with its error bar (change from the fitting grid plus the start spread), beside the networked
+# class at the same $K$ (E2.7), and their ratio.
+
+# %%
+aff = lit[lit.means == "affine"].set_index("K")
+lit_margin = float(
+    np.min(
+        aff.held_out.to_numpy()[:-1]
+        - aff.held_out.to_numpy()[1:]
+        - aff.error_bar.to_numpy()[:-1]
+        - aff.error_bar.to_numpy()[1:]
+    )
+)
+lit_ratio = float(aff["ratio to networked"].iloc[-1])
+K_c = min(cfg["lit_K_values"])
+const_ratio = float(lit[(lit.means == "constant")].held_out.iloc[0] / aff.held_out.loc[K_c])
+for key, val in [
+    ("mk_lit_Kmin", K_c),
+    ("mk_lit_Kmax", int(aff.index[-1])),
+    ("mk_lit_min", float(aff.held_out.iloc[0])),
+    ("mk_lit_max", float(aff.held_out.iloc[-1])),
+    ("mk_lit_ratio", lit_ratio),
+    ("mk_lit_ratio_min", float(aff["ratio to networked"].iloc[0])),
+    ("mk_const_ratio", const_ratio),
+    ("mk_lit_margin", lit_margin),
+]:
+    glue(key, val, display=False)
+
+# %% [markdown]
+# The literal class falls from {glue:text}`mk_lit_min:.3g` nats at $K$ =
+# {glue:text}`mk_lit_Kmin` to {glue:text}`mk_lit_max:.2g` at $K$ = {glue:text}`mk_lit_Kmax`
+# (smallest margin over the error bars {glue:text}`mk_lit_margin:.2g` nats); it is
+# {glue:text}`mk_lit_ratio_min:.3g` and {glue:text}`mk_lit_ratio:.3g` times the networked class
+# at the smallest and largest $K$. Constant means cost a factor {glue:text}`mk_const_ratio:.3g`
+# at $K$ = {glue:text}`mk_lit_Kmin` (with constant means the kernel depends on $z_1$ only
+# through its logits, by construction). Whether the ratio to the
+# networked class shrinks as $K$ grows needs the `full` profile's longer runs and more $K$.
+
+# %%
+ledger.record(
+    "E2.8a",
+    kind="paper",
+    source="abstract: 'finite Gaussian-mixture reverse kernels and ReLU-network logits'",
+    paper=PAPER,
+    claim="The literal class (ReLU logits, means affine in (z_t, c), constant variances; exact "
+    "fit of the data step, held-out contexts) decreases from each K to the next by more than "
+    "the error bars; smallest margin (nats), upper bounds at the profile's budget",
+    measured=lit_margin,
+    expect=at_least(0.0),
+    section="mk-literal",
+    rtol=0.5,
+    atol=float(0.25 * abs(lit_margin)),
+)
+ledger.record(
+    "E2.8b",
+    kind="question",
+    paper=PAPER,
+    claim="Question: is the literal class within a factor 2 of the networked class at the "
+    "largest K (held-out data-step KL ratio)?",
+    measured=lit_ratio,
+    expect=at_most(2.0),
+    section="mk-literal",
+    rtol=0.2,
+    atol=0.05,
+)
+_ = ledger.record(
+    "E2.8c",
+    kind="question",
+    paper=PAPER,
+    claim="Question: do constant component means cost at least a factor 2 against affine means "
+    "at the smallest K (held-out data-step KL ratio)?",
+    measured=const_ratio,
+    expect=at_least(2.0),
+    section="mk-literal",
+    rtol=0.2,
+    atol=0.05,
+)
+
+# %% [markdown]
+# (mk-features)=
+# ## E2.5 The feature-map assumption on a three-dimensional context
+#
+# **Statement (paper, abstract).** "Assuming each reverse kernel factors through a
+# finite-dimensional feature map, each step becomes a static conditional density approximation
+# problem." With a scalar context the assumption holds trivially, so we make it bite: the
+# context is $c\in[0,1]^3$ and the data law is the Gumbel + Beta law at $s = w^\top c$ with
+# $w = (\tfrac12, \tfrac12, 0)$ (`kf.ProjectedTarget`): the target depends on $c$ through one
+# direction, and $c_3$ is a nuisance. Kernels see $\phi(c) = Pc$ with $P$ either learned
+# jointly ($1\times 3$), or fixed and insufficient: dropping $c_2$ (keeping $(c_1, c_3)$)
+# {glue:text}`mk_feat_extra`. **Floor (our derivation).** A kernel that sees only
+# $G = \phi(c)$ cannot beat the kernel $q(z_{t-1}\mid z_t, G)$ of the context group, whose
+# per-step KL is the conditional mutual information $I(z_{t-1}; C\mid z_t, G)$
+# (`kf.grouped_step_floor`); by the chain rule their sum over steps is
+# $I(z_0; C\mid G) - I(z_T; C\mid G)$. That a fit stays above its floor, and the sum identity,
+# are *checks*. The fits are exact (E2.7's objective) on the data step $t = 1$, $K$ =
+# {glue:text}`mk_feat_K`, {glue:text}`mk_feat_iters` L-BFGS iterations, on a product grid of
+# {glue:text}`mk_n_c3` contexts. Questions fixed before the run: does the learned map recover
+# the direction of $w$ within 5°? Is its error below half the floor of the map that drops
+# $c_2$? Does the insufficient fit come within 20% of its floor (in `ci` an upper bound at a
+# small budget: the `full` profile decides)?
+
+# %% tags=["hide-input"]
+lv, l3 = cfg["feat_levels"]
+g12 = (np.arange(lv) + 0.5) / lv
+g3 = (np.arange(l3) + 0.5) / l3
+c3 = torch.tensor([[a, b, d] for a in g12 for b in g12 for d in g3], dtype=torch.float64)
+w_dir = torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64)
+tg3 = kf.ProjectedTarget(GumbelBetaTarget(), w_dir)
+P3 = kf.step_problem(tg3, chain_l, 1, c3, **grid_f)
+maps3 = {
+    "learned": lambda g: kf.ContextMap.learned(3, 1, g),
+    "drops c2": lambda g: kf.ContextMap.fixed([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
+}
+if profile == "full":
+    maps3["identity"] = lambda g: kf.ContextMap.identity(3)
+    maps3["orthogonal to w"] = lambda g: kf.ContextMap.fixed([[2**-0.5, -(2**-0.5), 0.0]])
+feat_rows, feat_models = [], {}
+for name, make_map in maps3.items():
+
+    def make3(g, make_map=make_map):
+        return kf.NetworkedMixture(
+            cfg["feat_K"], W_f, math.sqrt(chain_l.b2(1)), context_map=make_map(g), generator=g
+        )
+
+    ms = kf.fit_multistart(
+        P3, make3, n_starts=1, seed=50_000 + 1000 * seed, disable=True, max_iter=cfg["feat_iters"]
+    )
+    feat_models[name] = ms.best
+    groups = kf.context_groups(c3, ms.best.context_map)
+    floor3 = (
+        0.0 if name == "learned" else kf.grouped_step_floor(tg3, chain_l, 1, c3, groups, **grid_f)
+    )
+    feat_rows.append(dict(map=name, step1=ms.best_value, floor=floor3))
+feat = pd.DataFrame(feat_rows).set_index("map")
+P_learned = feat_models["learned"].context_map.matrix.detach().reshape(-1)
+angle = float(
+    torch.rad2deg(torch.arccos((P_learned @ w_dir).abs() / (P_learned.norm() * w_dir.norm())))
+)
+# the chain-rule identity of the floors of the map that drops c2, over all steps
+g_drop = kf.context_groups(c3, feat_models["drops c2"].context_map)
+floors_t = [
+    kf.grouped_step_floor(tg3, chain_l, t, c3, g_drop, n_z=nz_f, n_y=401) for t in range(1, T_l + 1)
+]
+x_info = torch.linspace(-7.0, 7.0, 2001, dtype=torch.float64)
+info_drop = kf.conditional_context_information(
+    tg3, c3, g_drop, 1.0, 0.0, x_info
+) - kf.conditional_context_information(
+    tg3, c3, g_drop, chain_l.alpha(T_l), chain_l.sigma(T_l), x_info
+)
+floor_identity = float(abs(sum(floors_t) - info_drop) / info_drop)
+feat
+
+# %% [markdown]
+# Data-step KL (nats) of the fitted kernels for each context map, with the floor of the maps
+# that lose information.
+
+# %%
+drop_excess = float(feat.step1["drops c2"] / feat.floor["drops c2"] - 1.0)
+ins = feat[feat.floor > 0]
+above_floor = float((ins.step1 - ins.floor).min())
+learned_vs_floor = float(feat.step1["learned"] / feat.floor["drops c2"])
+for key, val in [
+    ("mk_feat_K", cfg["feat_K"]),
+    ("mk_feat_iters", cfg["feat_iters"]),
+    ("mk_n_c3", len(c3)),
+    ("mk_angle", angle),
+    ("mk_drop_excess", drop_excess),
+    ("mk_learned3", float(feat.step1["learned"])),
+    ("mk_drop3", float(feat.step1["drops c2"])),
+    ("mk_drop_floor", float(feat.floor["drops c2"])),
+    ("mk_floor_identity", floor_identity),
+    ("mk_step1_floor_share", float(floors_t[0] / sum(floors_t))),
+    ("mk_learned_vs_floor", learned_vs_floor),
+]:
+    glue(key, val, display=False)
+glue(
+    "mk_feat_extra",
+    "and, in the `full` profile, a projection orthogonal to $w$ and the identity map"
+    if profile == "full"
+    else "(the `full` profile adds a projection orthogonal to $w$ and the identity map)",
+    display=False,
+)
+
+# %% [markdown]
+# The learned $1\times 3$ map points {glue:text}`mk_angle:.2g`° away from $w$, recovered from
+# the per-step objective alone, and its data-step KL is {glue:text}`mk_learned3:.2g` nats, a
+# fraction {glue:text}`mk_learned_vs_floor:.2g` of the floor of the map that drops $c_2$. That
+# map reaches {glue:text}`mk_drop3:.3g` nats against its floor {glue:text}`mk_drop_floor:.3g`
+# ({glue:text}`mk_drop_excess:.2g` above it, relative): most of its error is the floor, the
+# information the map discards. The floors summed over the {glue:text}`mk_T_learned` steps equal
+# $I(z_0; C\mid G) - I(z_T; C\mid G)$ to a relative {glue:text}`mk_floor_identity:.1g`, and the
+# data step carries a fraction {glue:text}`mk_step1_floor_share:.3f` of that lost information.
 
 # %%
 ledger.record(
     "E2.5a",
     kind="check",
     paper=PAPER,
-    claim="A feature map that drops c cannot go below I(x0; c): smallest (output KL - I) over "
-    "seeds at K=max, nats (an information identity)",
-    measured=drop_margin,
-    expect=at_least(-1e-9),
+    claim="A kernel that sees an insufficient feature map cannot beat the floor "
+    "I(z_{t-1}; C | z_t, G) of its context groups: smallest (fitted - floor) over insufficient "
+    "maps, data step, nats",
+    measured=above_floor,
+    expect=at_least(-1e-6),
     section="mk-features",
-    rtol=0.2,
-    atol=0.001,
+    rtol=0.5,
+    atol=1e-4,
 )
 ledger.record(
     "E2.5b",
-    kind="question",
+    kind="check",
     paper=PAPER,
-    claim="Question: does the context pay off once learned? Output KL with h = z_t minus with "
-    "h = (z_t, c), K=max, paired over seeds, positive",
-    measured=drop_gain,
-    expect=at_least(0.0),
+    claim="Chain rule of the floors: sum over steps of I(z_{t-1}; C | z_t, G) equals "
+    "I(z_0; C | G) - I(z_T; C | G) (map dropping c2; relative difference)",
+    measured=floor_identity,
+    expect=at_most(1e-2),
     section="mk-features",
-    rtol=0.2,
-    atol=0.005,
+    atol=2e-3,
 )
-_ = ledger.record(
+ledger.record(
     "E2.5c",
     kind="question",
     paper=PAPER,
-    claim="Question: is a learned 1-D linear bottleneck of (z_t, c) worse than the full features? "
-    "Output KL difference at K=max, paired over seeds, positive",
-    measured=bott_gap,
-    expect=at_least(0.0),
+    claim="Question: does a jointly learned linear feature map R^3 -> R recover the direction "
+    "w on which the target depends? Angle (degrees) at most 5",
+    measured=angle,
+    expect=at_most(5.0),
     section="mk-features",
-    rtol=0.2,
-    atol=0.005,
+    rtol=0.5,
+    atol=0.5,
 )
+ledger.record(
+    "E2.5d",
+    kind="question",
+    paper=PAPER,
+    claim="Question: is the learned map's data-step KL below half the floor of the map that "
+    "drops c2? Ratio",
+    measured=learned_vs_floor,
+    expect=at_most(0.5),
+    section="mk-features",
+    rtol=0.3,
+    atol=0.02,
+)
+_ = ledger.record(
+    "E2.5e",
+    kind="question",
+    paper=PAPER,
+    claim="Question: does the fit with the map that drops c2 come within 20% of its floor "
+    "(relative excess; an upper bound at the profile's budget)?",
+    measured=drop_excess,
+    expect=at_most(0.2),
+    section="mk-features",
+    rtol=0.3,
+    atol=0.02,
+)
+
 
 # %% [markdown]
 # (mk-density)=
@@ -1576,9 +2147,16 @@ _ = ledger.record(
 # bounded, and $\sum_t\varepsilon_t \approx \sum_t\kappa_tb_t^2$ stays bounded as $T$ grows at
 # fixed $B$ (since $\sum_tb_t^2 \le B$). The second-order bound of E2.3d,
 # $E_q\mathrm{KL}(\pi\,\|\,\pi')$, does not see the overlap and adds a fixed amount per step:
-# it grows linearly in $T$. Test: at the first step, the log-log slope of $\varepsilon_1$
-# against $b_1^2$ as $T$ doubles tends to 1, within the relative correction $O(b_1^2)$ of the
-# next order (we take $|{\rm slope} - 1| \le b_1^2$ at the larger $b_1$ of the last pair).
+# it grows linearly in $T$. The expansion is in $b_t^2/C_k$, not in $b_t^2$: the mean
+# contraction $1 - a_tG_k = b_t^2/(a_t^2C_k + b_t^2)$ and the component variances carry it, so
+# the next-order relative correction is $O(b_1^2/\min_kC_k)$ with $\min_kC_k = 0.04$, and the
+# regime $\varepsilon_1 \propto b_1^2$ needs $b_1^2 \ll 0.04$, i.e. $T \gg 150$ at $B = 6$.
+# Test: at the first step alone (`chains.step_kl` at $t = 1$, on a 721-node grid over
+# $[-4.5, 4.5]$ that resolves the narrowest kernel), for $T \in$ {glue:text}`mk_T_b1`, the log-log slope of
+# $\varepsilon_1$ against $b_1^2$ between the two largest $T$ is 1 within $b_1^2/\min_kC_k$ at
+# the larger $b_1$ of the pair. (An earlier version took the tolerance $b_1^2$ at $T \le 64$,
+# where $b_1^2 \ge 0.09$ lies outside that regime, and its `full` run found a slope outside
+# that tolerance.)
 
 # %%
 amp_u = 0.3
@@ -1605,14 +2183,42 @@ for T in T_u:
     )
 b1sq = np.array([VPChain.uniform(T, B_few).b2(1) for T in T_u])
 eps1 = np.array([pert_profiles[T][0] for T in T_u])
+# the first step alone at large T, on a grid that resolves kernels of width O(b_1)
+T_b1 = cfg["T_b1"]
+z_b1 = torch.linspace(-4.5, 4.5, 721, dtype=torch.float64)
+
+
+def first_step_kl(T, z=z_b1):
+    ch = VPChain.uniform(T, B_few)
+    kern = mk.perturbed_logit_kernel(mk.exact_kernel(mixture, ch), amp_u)
+    return np.mean(
+        [
+            step_kl(ch, 1, mk.context_marginal(mixture, c), mk.context_kernel(kern, c)(1), z, z)
+            for c in contexts
+        ]
+    )
+
+
+b1sq_big = np.array([VPChain.uniform(T, B_few).b2(1) for T in T_b1])
+eps1_big = np.array([first_step_kl(T) for T in T_b1])
 # b_1^2 decreases as T grows: the local slope of 1/eps_1 against 1/b_1^2 (the same slope),
 # taken at the two largest T
 b2_slope = stats.scaled(
-    stats.asymptotic_slope(1.0 / b1sq, 1.0 / eps1),
+    stats.asymptotic_slope(1.0 / b1sq_big, 1.0 / eps1_big),
     1.0,
-    note=f"local slope at T = {T_u[-2]}..{T_u[-1]}; error: change from the previous pair",
+    note=f"local slope at T = {T_b1[-2]}..{T_b1[-1]}; error: change from the previous pair",
 )
-tol_b2 = float(b1sq[-2])
+C_min = float(v_fn(torch.zeros(1)).min())
+tol_b2 = float(b1sq_big[-2] / C_min)
+b1_local = stats.local_slopes(b1sq_big[::-1], eps1_big[::-1])
+z_b1_fine = torch.linspace(-4.5, 4.5, 1441, dtype=torch.float64)
+eps1_fine = [first_step_kl(T, z_b1_fine) for T in T_b1[-2:]]
+b1_grid_change = float(
+    abs(
+        np.log(eps1_fine[1] / eps1_fine[0]) / np.log(b1sq_big[-1] / b1sq_big[-2])
+        - np.log(eps1_big[-1] / eps1_big[-2]) / np.log(b1sq_big[-1] / b1sq_big[-2])
+    )
+)
 learned = runs[
     (runs.features == "full") & (runs.variant == "full") & (runs.width == W) & (runs.K == Kmax)
 ]
@@ -1627,6 +2233,9 @@ glue("mk_b1sq_Tbig", float(VPChain.uniform(max(Ts), B_few).b2(1)), display=False
 glue("mk_b2_slope", b2_slope.value, display=False)
 glue("mk_b2_slope_err", b2_slope.half_width, display=False)
 glue("mk_tol_b2", tol_b2, display=False)
+glue("mk_T_b1", ", ".join(str(t) for t in T_b1), display=False)
+glue("mk_b1_local_max", float(np.max(b1_local)), display=False)
+glue("mk_b1_grid_change", b1_grid_change, display=False)
 glue("mk_Tu_max", max(T_u), display=False)
 glue("mk_kappa_lo", float((eps1 / b1sq).min()), display=False)
 glue("mk_kappa_hi", float((eps1 / b1sq).max()), display=False)
@@ -1666,7 +2275,11 @@ plt.show()
 # between {glue:text}`mk_kappa_lo:.3g` and {glue:text}`mk_kappa_hi:.3g` for $T$ up to
 # {glue:text}`mk_Tu_max`, and the local slope of $\varepsilon_1$ against $b_1^2$ between the two
 # largest $T$ is {glue:text}`mk_b2_slope:.3f` (change from the previous pair
-# {glue:text}`mk_b2_slope_err:.2g`; predicted 1 within {glue:text}`mk_tol_b2:.2g`).
+# {glue:text}`mk_b2_slope_err:.2g`; predicted 1 within {glue:text}`mk_tol_b2:.2g`), after a
+# largest local slope of {glue:text}`mk_b1_local_max:.3f` over $T \in$ {glue:text}`mk_T_b1`:
+# the slope overshoots 1 while $b_1^2$ is comparable with the component variances and returns
+# towards 1 as $b_1^2/C_k$ shrinks. On a grid twice as fine the last slope changes by
+# {glue:text}`mk_b1_grid_change:.1g`.
 
 # %%
 T_big = max(Ts)
@@ -1810,7 +2423,7 @@ _ = ledger.record(
     paper=PAPER,
     claim="For a fixed logit perturbation the first-step KL scales as b_1^2 (components overlap "
     "with separation/width O(b)): local log-log slope of eps_1 against b_1^2 at the two largest "
-    "T is 1 within the next-order correction b_1^2",
+    "T (up to 2048) is 1 within the next-order relative correction b_1^2 / min_k C_k",
     measured=b2_slope,
     expect=close_to(1.0, tol_b2),
     section="mk-uniformity",
@@ -1839,7 +2452,7 @@ learned_1 = runs[
     (runs.features == "full") & (runs.variant == "full") & (runs.width == W) & (runs.K == Kmin)
 ]
 kern1 = mk.net_kernel(learned_1.iloc[0].net)
-n_g, n_q = cfg["n_grid"], cfg["n_quad"]
+n_g, n_q = cfg["n_grid"], cfg["n_quad_learned"]
 c_mid = eval_contexts[len(eval_contexts) // 2]
 
 
@@ -1979,13 +2592,13 @@ ledger.coverage(
             "kernels and ReLU-network logits approximate suitably regular targets arbitrarily "
             "well in context-averaged conditional KL, up to a terminal mismatch.",
             "source": "abstract",
-            "ids": ["E2.6a", "E2.6b", "E2.3c"],
+            "ids": ["E2.7a", "E2.7b", "E2.7c", "E2.8a", "E2.6a", "E2.6b", "E2.3c"],
         },
         {
             "statement": "The terminal mismatch is irreducible (the output error is bounded by it "
             "plus the per-step errors).",
             "source": "abstract",
-            "ids": ["E2.3b"],
+            "ids": ["E2.7c", "E2.3b"],
         },
         {
             "statement": "The terminal mismatch typically vanishes with increasing diffusion "
@@ -1997,36 +2610,34 @@ ledger.coverage(
             "statement": "A path-space decomposition reduces the output error to the terminal "
             "mismatch plus per-step reverse-kernel errors.",
             "source": "abstract",
-            "ids": ["E2.1a", "E2.1b", "E2.3b"],
+            "ids": ["E2.1a", "E2.1b", "E2.7d", "E2.3b"],
         },
         {
             "statement": "Assuming each reverse kernel factors through a finite-dimensional "
             "feature map, each step becomes a static conditional density approximation problem.",
             "source": "abstract",
-            "reason": "a step of the proof, not testable here: with a scalar context the "
-            "assumption holds trivially; E2.5a-c only illustrate that a map which drops c "
-            "pays at least I(x0; c)",
+            "ids": ["E2.5c", "E2.5d", "E2.5e", "E2.5a", "E2.5b"],
         },
         {
             "statement": "Each static problem is solved by composing Norets' Gaussian-mixture "
             "theory with quantitative ReLU approximation bounds.",
             "source": "abstract",
             "reason": "a step of the proof whose bounds we have not seen: no rate of the paper "
-            "is tested. We test our own second-order logit bound (E2.3d) and a random-feature "
-            "rate of ours (E2.6a/b), and do not implement Norets' mixtures of regressions (the "
-            "logits-only class of E2.4c/E2.4d has means that ignore the context)",
+            "is tested. The literal class (mixtures of regressions with ReLU logits) is fitted "
+            "exactly in E2.8a-c; we test our own second-order logit bound (E2.3d) and a "
+            "random-feature rate of ours (E2.6a/b)",
         },
         {
             "statement": "Under exact terminal matching the neural reverse-kernel class is dense "
             "in conditional KL.",
             "source": "abstract",
-            "ids": ["E2.6a", "E2.6b"],
+            "ids": ["E2.6a", "E2.6b", "E2.7a"],
         },
         {
             "statement": "Increasing the number of mixture components or the width of the ReLU "
             "networks reduces the per-step error.",
             "source": SUMMARY_K_WIDTH,
-            "ids": ["E2.3c", "E2.4a", "E2.4c", "E2.4e"],
+            "ids": ["E2.3c", "E2.4a", "E2.7a", "E2.7b", "E2.7e", "E2.8a"],
         },
         {
             "statement": "The reverse kernel at each step can be realised by a finite mixture "
@@ -2039,7 +2650,8 @@ ledger.coverage(
             "per-step mixture parameters that minimise the decomposed KL objective.",
             "source": "summary",
             "reason": "true by the chain rule (E2.1): the maximum-likelihood objective of E2.4 "
-            "is the summed per-step KL up to a constant; nothing to test beyond E2.1a",
+            "is the summed per-step KL up to a constant; nothing to test beyond E2.1a (E2.5c "
+            "learns a linear feature map jointly with the kernel of the data step)",
         },
         {
             "statement": "The regularity constants are uniform in the diffusion time t, so the "
@@ -2047,7 +2659,7 @@ ledger.coverage(
             "not the authors').",
             "source": "summary",
             "reason": "uniformity of constants needs the capacity required to reach a given "
-            "error at each t, which is not measured; E2.U1-U6 measure where the per-step error "
+            "error at each t, which is not measured; E2.U1-U5 measure where the per-step error "
             "of fixed kernel classes sits under the equal-B schedule",
         },
         {
@@ -2076,8 +2688,14 @@ ledger.coverage(
 # (see the `companion.ledger` module). Only the *paper* rows are verdicts on the paper. The
 # verdicts shown are those of the `ci` profile ($K \in$ {glue:text}`mk_K_list`, $T$ =
 # {glue:text}`mk_T_learned` for the learned chains, {glue:text}`mk_train_steps` training steps,
-# {glue:text}`mk_n_eval` scoring contexts); the questions on 3 seeds (E2.4c-e, E2.5b-c) and
-# monotonicity in $K$ are decided only by the `full` profile.
+# {glue:text}`mk_n_eval` scoring contexts; exact fits at {glue:text}`mk_fit_it1` L-BFGS
+# iterations on the data step and {glue:text}`mk_fit_starts` start(s)); monotonicity of the
+# trained chains in $K$ and the converged exact-fit values are decided only by the `full`
+# profile. Changed `full` parameters against the previous reference: `T_learned` 8 → 4 (the
+# exact fits of E2.7 share the trained chain), `n_quad_learned` = 641 instead of 321 (E2.N1 failed
+# in the previous `full` reference: the coarsest grid of its refinement, 161 nodes, was too
+# coarse against the small seed scatter of long training), and the large-$T$ first-step series
+# of E2.U5.
 
 # %%
 ledger.table()
@@ -2091,18 +2709,22 @@ ledger.table()
 #   formula and the logit bound are our reconstruction, consistent with the abstract.
 # * **Density as a limit.** E2.6 shows the decrease to 0 under exact terminal matching for
 #   kernels whose logits are fitted by least squares on random ReLU layers, on one target whose
-#   true kernel is in the class up to its logits, at one step count. On the non-mixture target
-#   (E2.4) the kernels are trained from samples for a fixed budget, so their errors include
-#   optimisation error, and we show a decrease with $K$, not a decrease to a floor. Minimising
-#   the per-step KL directly by quadrature, which would separate approximation from
-#   optimisation, and the paper's own quantitative ReLU rates are not done here.
-# * **The literal class.** Our logits-only variant has means that ignore the context; Norets'
-#   mixtures of regressions have means affine in the covariates. Its gap to the fully networked
-#   class (E2.4d) is therefore not a verdict on the paper's class.
-# * **Contexts.** The context is a scalar with smooth effects, so the feature-map assumption is
-#   easy to satisfy; the learned kernels see fresh contexts $c \sim U[0,1]$ in training and are
-#   scored on a grid of {glue:text}`mk_n_eval` contexts, and the fitted-logit kernels of E2.3 are
-#   scored at contexts they were not fitted at.
+#   true kernel is in the class up to its logits, at one step count. E2.7 minimises the exact
+#   per-step KL on a non-mixture target, but for a fixed L-BFGS budget: its values are upper
+#   bounds on the best-in-class error, the fitted rate is a summary over five to six $K$, and in
+#   `ci` the budget is small (the `full` profile decides). The paper's own quantitative ReLU
+#   rates are not tested.
+# * **The literal class.** E2.8 fits mixtures of regressions with ReLU logits on the data step
+#   only (which carries almost all of the error in E2.7) and from a data-driven start; sample
+#   training of that class is not done.
+# * **Contexts.** The 3-D context of E2.5 depends on one linear direction; nonlinear feature
+#   maps and higher-dimensional contexts are not tested. The exact fits use a few training
+#   contexts (so generalisation over $c$ shows, E2.7f); the trained kernels see fresh contexts
+#   $c \sim U[0,1]$.
+# * **Time uniformity at fixed capacity.** The best-in-class per-step error of a fixed kernel
+#   class as a function of $t$, for $T$ up to 256 and under a schedule refined near the data, is
+#   not measured; E2.U5 measures how a fixed logit error scales with the first step, up to
+#   $T = 2048$.
 # * **Higher dimensions.** All targets are 1-D so that every KL is a quadrature. The chain rule
 #   and the exact mixture kernel hold in any dimension; the behaviour of learned kernels in
 #   high dimension is not tested here.
