@@ -2197,6 +2197,7 @@ _ = ledger.record(
 
 # %% tags=["hide-input"]
 MIN_GAIN = 0.05  # relative KL reduction worth detecting, fixed before the run
+SEED0 = 1000 * seed  # offsets the sampler seeds of this section with the notebook's seed
 LOG_GAIN = -math.log(1.0 - MIN_GAIN)
 exact_targets = {"patch prior": patch, "2-D ring": ring}
 n_eval = {"patch prior": cfg["n_eval_patch"], "2-D ring": cfg["n_eval_ring"]}
@@ -2226,7 +2227,7 @@ for name in exact_targets:
     pairs = np.array(
         [
             [
-                exact_kl(name, "placeholder", g, nfe_main, n_eval[name], 10_000 + s_)
+                exact_kl(name, "placeholder", g, nfe_main, n_eval[name], 10_000 + SEED0 + s_)
                 for g in (0.0, anchor[(name, nfe_main)])
             ]
             for s_ in range(cfg["pilot_seeds"])
@@ -2243,7 +2244,7 @@ for name in exact_targets:
             trace = []
 
             def objective(g, name=name, nfe=nfe, variant=variant, trace=trace):
-                v = exact_kl(name, variant, g, nfe, n_search[name], 20_000)
+                v = exact_kl(name, variant, g, nfe, n_search[name], 20_000 + SEED0)
                 trace.append((g, v))
                 return v
 
@@ -2273,7 +2274,9 @@ def evaluated(nfe, label):
 held = {
     (name, nfe, label): np.array(
         [
-            exact_kl(name, *rule(name, nfe), nfe, n_eval[name], 30_000 + s_, keep=nfe == nfe_main)
+            exact_kl(
+                name, *rule(name, nfe), nfe, n_eval[name], 30_000 + SEED0 + s_, keep=nfe == nfe_main
+            )
             for s_ in range(n_ex)
         ]
     )
@@ -2344,7 +2347,7 @@ fig, ax = figure(ncols=2, height=2.8)
 for a_, name in zip(ax, exact_targets, strict=True):
     for k, nfe in enumerate(p_nfes):
         tr = np.array(search_trace[(name, nfe, "placeholder")])
-        base_ = exact_kl(name, "placeholder", 0.0, nfe, n_search[name], 20_000)
+        base_ = exact_kl(name, "placeholder", 0.0, nfe, n_search[name], 20_000 + SEED0)
         a_.plot(tr[:, 0], tr[:, 1] / base_, marker="o", ms=3, color=PALETTE[k], label=f"NFE {nfe}")
         a_.axvline(anchor[(name, nfe)], color=PALETTE[k], lw=0.8, ls="--")
     a_.axhline(1.0, color="k", lw=0.8, ls=":")
@@ -2386,7 +2389,9 @@ _ = ax[0].legend(fontsize=7)
 # seeds are the batches; the floor is fresh target samples in place of the generated ones.
 def held_samples(name, variant, g, nfe):
     """Generated samples of the held-out seeds (kept from the evaluation), in seed order."""
-    return torch.cat([kept_samples[(name, variant, g, nfe, 30_000 + s_)] for s_ in range(n_ex)])
+    return torch.cat(
+        [kept_samples[(name, variant, g, nfe, 30_000 + SEED0 + s_)] for s_ in range(n_ex)]
+    )
 
 
 n_pool = n_ex * n_eval["patch prior"]
@@ -2508,17 +2513,17 @@ for name in exact_targets:
     search_ref = exact_targets[name].sample(n_eval[name], torch.Generator().manual_seed(seed + 45))
     curve = np.array(
         [
-            [sto_distance(name, g, 40_000 + s_, search_ref) for g in sto_grid]
+            [sto_distance(name, g, 40_000 + SEED0 + s_, search_ref) for g in sto_grid]
             for s_ in range(cfg["sto_search_seeds"])
         ]
     ).mean(0)
     g_best = sto_grid[int(np.argmin(curve))]
     sto_choice[name] = g_best
     base_ = np.array(
-        [sto_distance(name, 0.0, 50_000 + s_, sto_ref[name][s_]) for s_ in range(n_ex)]
+        [sto_distance(name, 0.0, 50_000 + SEED0 + s_, sto_ref[name][s_]) for s_ in range(n_ex)]
     )
     best_ = np.array(
-        [sto_distance(name, g_best, 50_000 + s_, sto_ref[name][s_]) for s_ in range(n_ex)]
+        [sto_distance(name, g_best, 50_000 + SEED0 + s_, sto_ref[name][s_]) for s_ in range(n_ex)]
     )
     floor_ = np.array(
         [sto_metric[name](sto_fresh[name][s_], sto_ref[name][s_]) for s_ in range(n_ex)]
@@ -2589,7 +2594,7 @@ for name, other in [("patch prior", "2-D ring"), ("2-D ring", "patch prior")]:
     g_other = search[(other, nfe_main, "placeholder")][0]
     kl_other = np.array(
         [
-            exact_kl(name, "placeholder", g_other, nfe_main, n_eval[name], 30_000 + s_)
+            exact_kl(name, "placeholder", g_other, nfe_main, n_eval[name], 30_000 + SEED0 + s_)
             for s_ in range(n_ex)
         ]
     )
