@@ -828,7 +828,32 @@ ledger.record(
 )
 cond_w.unstack("precision")[["error / bound", "round-off / bound"]]
 
+# %% tags=["hide-input"]
+fig, ax = figure(1, height=2.6)
+ccols = method_colors(["float64", "float32"])
+for prec, g in [("float64", c64), ("float32", c32)]:
+    ax.loglog(g.index, g["error / bound"], "o-", color=ccols[prec], label=f"{prec}: error / bound")
+    ax.loglog(
+        g.index,
+        g["round-off / bound"],
+        "s--",
+        mfc="none",
+        color=ccols[prec],
+        label=f"{prec}: own round-off / bound",
+    )
+ax.axhline(cond_thr, color="k", lw=0.8, ls=":", label=r"$1/(1-\eta)+0.01$")
+ax.set(xlabel=r"denominator floor $\delta$", ylabel="largest ratio to the conditioning bound")
+ax.invert_xaxis()
+ax.legend(fontsize=6)
+plt.show()
+
 # %% [markdown]
+# **Figure.** The division network fed perturbed inputs: its error (filled) and its own round-off
+# (open) over the conditioning bound $(|e_1|+|r||e_2|)/f_2$, largest over four sign patterns and
+# all points, against the floor $\delta$ (decreasing to the right), with the threshold of E1.6a
+# (dotted). Look at float64's error ratio, about 1 at every $\delta$ and just under the threshold,
+# its round-off far below, and float32's round-off rising like $1/\delta$ through 1.
+#
 # The table gives, for every floor $\delta$ and both precisions, the largest ratio of the
 # network's error to the conditioning bound and of its own round-off to the bound, over the four
 # sign patterns and all points. In float64 the error over the bound lies between
