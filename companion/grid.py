@@ -212,7 +212,12 @@ def gaussian_convolve(p: Tensor, h: float, std: float) -> Tensor:
     return out[half : half + m]
 
 
-def _push(d: GridDensity, mu: Tensor, std: float, n: int) -> GridDensity:
+def _push(d: GridDensity, mu: Tensor, std: float | Tensor, n: int) -> GridDensity:
+    if isinstance(std, Tensor):
+        std = std.reshape(-1)
+        if std.numel() != 1:  # one standard deviation per state: dense Gaussian-sum quadrature
+            return _push_state_noise(d, mu, std, n)
+        std = float(std)
     lo, hi = float(mu.min()), float(mu.max())
     pad = 14 * std if std > 0 else 0.0
     span = max(hi - lo + 2 * pad, 1e-12)
@@ -220,6 +225,22 @@ def _push(d: GridDensity, mu: Tensor, std: float, n: int) -> GridDensity:
     y = torch.linspace(lo, hi, n, dtype=d.x.dtype, device=d.x.device)
     q = _pushforward(d, mu, y)
     return GridDensity(y, torch.clamp(gaussian_convolve(q, float(y[1] - y[0]), std), min=0.0))
+
+
+def _push_state_noise(d: GridDensity, mu: Tensor, std: Tensor, n: int) -> GridDensity:
+    """Density of ``mu(X) + std(X) xi`` on ``n`` nodes spanning every node's ``mu +- 14 std``."""
+    if std.shape != mu.shape:
+        raise ValueError(f"a per-state std must have one value per node, got {tuple(std.shape)}")
+    if not bool((std > 0).all()):
+        raise ValueError("a per-state std must be > 0 at every node")
+    y = torch.linspace(
+        float((mu - 14 * std).min()),
+        float((mu + 14 * std).max()),
+        n,
+        dtype=d.x.dtype,
+        device=d.x.device,
+    )
+    return mixture_transition(d, torch.ones_like(mu)[:, None], mu[:, None], std[:, None], y)
 
 
 def propagate_step(
@@ -250,7 +271,10 @@ def propagate(
     """Exact output density of a 1-D sampler run (the sampler's law, not a Monte Carlo estimate).
 
     Args:
-        step: a step function from :data:`companion.samplers.STEPS`.
+        step: a step function from :data:`companion.samplers.STEPS`, or any step of that
+            signature; a step whose standard deviation is a tensor (one value per state, e.g.
+            :func:`companion.samplers.state_variance_step`) is pushed by a dense Gaussian-sum
+            quadrature (:func:`mixture_transition`, cost nodes x nodes) instead of a convolution.
         denoiser: ``denoiser(x, sigma)`` on inputs of shape ``(m, 1)``.
         sigmas: the sampler's strictly decreasing noise levels.
         prior: density of the initial state (default ``N(0, sigmas[0]^2)``).

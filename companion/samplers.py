@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]
-StepLaw = tuple[Tensor, float, Tensor]  # (mean, std, denoised)
+StepLaw = tuple[Tensor, float | Tensor, Tensor]  # (mean, std, denoised); std per state: (n, 1)
 
 
 class Step(Protocol):
@@ -231,7 +231,7 @@ def run_sampler(
         range(len(levels) - 1), desc=getattr(step, "__name__", "sampling"), disable=disable
     ):
         mean, std, x0 = step(denoiser, x, levels[i], levels[i + 1], **options)
-        if std > 0:
+        if isinstance(std, Tensor) or std > 0:
             noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
             x = mean + std * noise
         else:
@@ -406,4 +406,51 @@ def variance_corrected_step(mean_posterior_var: Callable[[float], float]) -> Cal
         return x0 + down * to_d(x, sigma, x0), math.sqrt(up**2 + gain**2 * v), x0
 
     step.__name__ = "variance_corrected_step"
+    return step
+
+
+def state_variance_step(posterior_var: Callable[[Tensor, float], Tensor]) -> Callable[..., StepLaw]:
+    r"""The frozen-denoiser kernel with the posterior variance **at each state**: the Gaussian
+    kernel with the mean and variance of the true reverse kernel (its moment-matched Gaussian).
+
+    With the notation of :func:`variance_corrected_step`, the step draws
+
+    .. math:: x' \sim \mathcal Nig(c\,x + (1-c)\,\hat x(x),\;
+              b^2 + (1-c)^2\,\mathrm{Var}[x_0\mid x]ig),
+
+    where :func:`variance_corrected_step` puts the state-independent mean posterior variance in
+    place of :math:`\mathrm{Var}[x_0\mid x]`. Its standard deviation is a tensor of shape
+    ``(n, 1)``, one value per state, which :func:`run_sampler` and
+    :func:`companion.grid.propagate` (dense Gaussian-sum quadrature) accept. Into
+    ``sigma_next = 0`` (:math:`b = 0`, :math:`c = 0`) it draws from
+    :math:`\mathcal N(\hat x, \mathrm{Var}[x_0\mid x])`, the moment-matched Gaussian of
+    :math:`p(x_0\mid x)`, not the denoised estimate alone.
+
+    Args:
+        posterior_var: ``posterior_var(x, sigma)``, the posterior variance
+            :math:`\mathrm{Var}[x_0\mid x]` per state for ``x`` of shape ``(n, 1)`` (1-D data),
+            shape ``(n,)`` or ``(n, 1)``, e.g. ``gmm.posterior_cov(x, sigma)[:, 0, 0]`` for a
+            mixture target.
+
+    Returns:
+        A step ``step(denoiser, x, sigma, sigma_next, rho=1.0)`` of the signature of the other
+        steps.
+    """
+    if not callable(posterior_var):
+        raise TypeError("posterior_var must be a callable (x, sigma) -> Tensor")
+
+    def step(
+        denoiser: Denoiser, x: Tensor, sigma: float, sigma_next: float, rho: float = 1.0
+    ) -> StepLaw:
+        if x.ndim != 2 or x.shape[1] != 1:
+            raise ValueError(f"x must have shape (n, 1) (1-D data), got {tuple(x.shape)}")
+        mean, up, x0 = frozen_denoiser_step(denoiser, x, sigma, sigma_next, rho=rho)
+        v = torch.as_tensor(posterior_var(x, sigma), dtype=x.dtype, device=x.device)
+        v = v.reshape(x.shape[0], 1)
+        if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
+            raise ValueError("posterior_var must be finite and >= 0 at every state")
+        gain = 1.0 - math.sqrt(max(sigma_next**2 - float(up) ** 2, 0.0)) / sigma
+        return mean, torch.sqrt(float(up) ** 2 + gain**2 * v), x0
+
+    step.__name__ = "state_variance_step"
     return step

@@ -90,7 +90,7 @@ from companion import s2n, stats
 from companion import samplers as S
 from companion.digits import digit_grid, digits_fd, load_digits, train_digits_classifier
 from companion.gmm import FullCovarianceMixture, GaussianMixture, ring_mixture
-from companion.grid import GridDensity, density_kl, mixture_transition, sampler_output_kl
+from companion.grid import GridDensity, density_kl, propagate, sampler_output_kl
 from companion.ledger import Ledger, at_least, at_most, in_range
 from companion.metrics import (
     cross_entropy_vs_entropy,
@@ -803,7 +803,7 @@ glue("e32_ddpm_err", float(ddpm_err), display=False)
 # $\tilde x' = c\,\tilde x + (1-c)\,\hat x + b\,\xi$, $c = \sqrt{\tilde\sigma'^2-b^2}/\tilde\sigma$,
 # as if $\mathrm{Var}[x\mid\tilde x]$ were 0. The reverse kernel of that construction,
 # $\int q(\tilde x'\mid\tilde x, x)\,p(x\mid\tilde x)\,dx$, has the same mean and the variance
-# $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$. Analytic-DPM (Bao, Li, Zhu and Zhang, ICLR 2022)
+# $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$. Analytic-DPM ({cite:t}`bao2022analytic`)
 # keeps a Gaussian kernel whose variance does not depend on the state and takes the one that
 # minimises the KL from the true reverse process, $b^2 + (1-c)^2\,\bar v(\tilde\sigma)$ with
 # $\bar v = E\,\mathrm{Var}[x\mid\tilde x] = \mathrm{mmse}$, which the mixture gives by
@@ -922,7 +922,8 @@ _ = fig.colorbar(im, ax=ax[1], shrink=0.8)
 # $b^2 + (1-c)^2\,\mathrm{Var}[x\mid\tilde x]$ varies with the state. We therefore also run the
 # Gaussian kernel with that variance at each state (the moment-matched Gaussian of the true
 # reverse kernel; its mean is the frozen-$\hat x$ mean). Its noise level depends on the state,
-# so it is propagated by a dense Gaussian-sum quadrature (`companion.grid.mixture_transition`,
+# so it is propagated by a dense Gaussian-sum quadrature (`companion.samplers.state_variance_step`
+# through `companion.grid.propagate`,
 # 1,000 nodes) instead of the convolution used above; with the posterior variance set to 0 the
 # same code must give back the frozen-$\hat x$ KLs of the grid propagation above (a check of the
 # new propagation, E3.2k). To keep the run short we take $\rho\in\{0.5, 1, 1.5, 2\}$ and
@@ -933,27 +934,19 @@ _ = fig.colorbar(im, ax=ax[1], shrink=0.8)
 # %%
 def state_corrected_kl(N, rho, n_points, posterior_var=True):
     """Exact output KL of N frozen-x-hat steps whose variance is b^2 + (1 - c)^2 Var[x | x~] at
-    each state (posterior_var=False: b^2 alone, the frozen-x-hat kernel): dense Gaussian-sum
-    propagation on n_points nodes."""
-    sig = sig_of[N].tolist()
-    sd = math.sqrt(float(p_data.variances.max()) + sig[0] ** 2)
+    each state (`companion.samplers.state_variance_step`; posterior_var=False: b^2 alone, the
+    frozen-x-hat kernel), propagated by the dense Gaussian-sum quadrature on n_points nodes."""
+    sig = sig_of[N]
+    step = S.state_variance_step(
+        lambda x, s: p_data.posterior_cov(x, s)[:, 0, 0] * float(posterior_var)
+    )
+    sd = math.sqrt(float(p_data.variances.max()) + float(sig[0]) ** 2)
     lo, hi = float(p_data.means.min()) - 14 * sd, float(p_data.means.max()) + 14 * sd
-    d = GridDensity.from_function(lambda z: p_data.prob(z[:, None], sig[0]), lo, hi, n_points)
-    for s, s1 in zip(sig[:-1], sig[1:], strict=True):
-        keep = torch.nonzero(d.p > 1e-16 * d.p.max())[:, 0]  # drop the empty tails
-        d = GridDensity(d.x[keep[0] : keep[-1] + 1], d.p[keep[0] : keep[-1] + 1])
-        x = d.x[:, None]
-        mean, up, _ = S.frozen_denoiser_step(p_data, x, s, s1, rho=rho)
-        gain = 1 - math.sqrt(max(s1**2 - up**2, 0.0)) / s  # the weight of x-hat in the mean
-        var = up**2 + gain**2 * p_data.posterior_cov(x, s)[:, 0, 0] * float(posterior_var)
-        std = var.sqrt()
-        y = torch.linspace(
-            float((mean[:, 0] - 14 * std).min()),
-            float((mean[:, 0] + 14 * std).max()),
-            n_points,
-            dtype=torch.float64,
-        )
-        d = mixture_transition(d, torch.ones_like(mean), mean, std[:, None], y)
+    d = GridDensity.from_function(
+        lambda z: p_data.prob(z[:, None], float(sig[0])), lo, hi, n_points
+    )
+    d = propagate(step, p_data, sig, prior=d, n_points=n_points, rho=rho, disable=True)
+    sig = sig.tolist()
     sd = math.sqrt(float(p_data.variances.max()) + sig[-1] ** 2)
     xq = torch.linspace(
         float(p_data.means.min()) - 10 * sd,
@@ -1747,8 +1740,8 @@ _ = ledger.record(
 
 # %% [markdown]
 # **Pointwise identities.** Two refinements of I-MMSE hold for any input law, and we check both
-# on the mixture $p$. *Pointwise* ({cite:t}`guo2005immse`; in the pointwise form of Venkat and
-# Weissman, IEEE Trans. Inf. Theory 2012): in the channel indexed by SNR the information density
+# on the mixture $p$. *Pointwise* ({cite:t}`guo2005immse`; in the pointwise form of
+# {cite:t}`venkat2012pointwise`): in the channel indexed by SNR the information density
 # $\imath(X;Y_\lambda) = \log p(Y_\lambda\mid X)/p(Y_\lambda)$ equals
 # $\tfrac12\int_0^\lambda (X-\hat X_\gamma)^2\,d\gamma$ plus a martingale of zero mean given $X$,
 # so that at every input $x$, not only on average over $x$,
@@ -1756,7 +1749,7 @@ _ = ledger.record(
 # $$ \frac{d}{d\lambda}\,\mathrm{KL}\big(P_{Y_\lambda\mid X=x}\,\big\|\,P_{Y_\lambda}\big)
 #    = \tfrac12\,E\big[(x-\hat x(Y_\lambda))^2\,\big|\,X=x\big] . $$
 #
-# *The slope of the mmse* (Guo, Wu, Shamai and Verdú, IEEE Trans. Inf. Theory 2011): for scalar
+# *The slope of the mmse* ({cite:t}`guo2011mmse`): for scalar
 # $X$, $\frac{d}{d\lambda}\mathrm{mmse}(\lambda) = -E\big[\mathrm{Var}[X\mid Y_\lambda]^2\big]$.
 # Both sides are computed independently (`companion.information`): the left by a five-point
 # stencil ($h = 10^{-3}\lambda$) of a quadrature of the conditional KL or of the mmse, the right

@@ -236,3 +236,35 @@ def test_variance_corrected_kernel_shares_the_mean_and_adds_the_posterior_varian
         S.variance_corrected_step(0.3)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         S.variance_corrected_step(lambda sigma: -1.0)(gauss_denoiser, x, s, s1)
+
+
+# -- the frozen-denoiser kernel with the posterior variance at each state -------------------
+def test_state_variance_kernel_equals_the_mean_variance_kernel_when_the_variance_is_constant(gen):
+    """For Gaussian data Var[x0 | x] does not depend on the state, so the per-state kernel is
+    variance_corrected_step's, value for value; into sigma = 0 it keeps the posterior spread."""
+    x = torch.randn(9, 1, dtype=torch.float64, generator=gen)
+    s, s1, rho = 1.3, 0.4, 0.7
+    per_state = S.state_variance_step(
+        lambda z, sigma: torch.full((z.shape[0],), _gauss_mean_posterior_var(sigma))
+    )
+    mean, std, x0 = per_state(gauss_denoiser, x, s, s1, rho=rho)
+    mean_c, std_c, _ = S.variance_corrected_step(_gauss_mean_posterior_var)(
+        gauss_denoiser, x, s, s1, rho=rho
+    )
+    assert std.shape == (9, 1) and torch.allclose(std, torch.full_like(std, std_c), rtol=1e-14)
+    assert torch.allclose(mean, mean_c, rtol=1e-14)
+    m_end, std_end, x0_end = per_state(gauss_denoiser, x, s, 0.0)
+    assert torch.equal(m_end, x0_end)
+    assert torch.allclose(std_end**2, torch.full_like(std_end, _gauss_mean_posterior_var(s)))
+    # a state-dependent variance enters state by state
+    grow = S.state_variance_step(lambda z, sigma: z[:, 0] ** 2)
+    _, std_g, _ = grow(gauss_denoiser, x, s, s1, rho=rho)
+    mean0, up, _ = S.frozen_denoiser_step(gauss_denoiser, x, s, s1, rho=rho)
+    gain = 1 - math.sqrt(s1**2 - up**2) / s
+    assert torch.allclose(std_g**2, up**2 + gain**2 * x**2, rtol=1e-13)
+    with pytest.raises(TypeError):
+        S.state_variance_step(0.3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite"):
+        S.state_variance_step(lambda z, sigma: -torch.ones(z.shape[0]))(gauss_denoiser, x, s, s1)
+    with pytest.raises(ValueError, match="shape"):
+        grow(gauss_denoiser, torch.zeros(3, 2, dtype=torch.float64), s, s1)
