@@ -290,8 +290,8 @@ def step_kl(
     r"""Per-step KL :math:`E_{q_t}\mathrm{KL}(q(z_{t-1}\mid z_t)\,\|\,p(z_{t-1}\mid z_t))` by quadrature.
 
     A 2-D trapezoid rule over :math:`z_t` on the uniform grid ``z`` (shape ``(m,)``) and
-    :math:`z_{t-1}` on ``y``: one uniform grid shared by all nodes (shape ``(k,)``) or one per
-    node (shape ``(m, k)``). The integrand is
+    :math:`z_{t-1}` on ``y``: one uniform grid shared by all nodes (shape ``(k,)``) or one
+    increasing, possibly non-uniform, grid per node (shape ``(m, k)``). The integrand is
     :math:`q(y, z)\,[\log q(y\mid z) - \log p(y\mid z)]` with the joint law
     :math:`q(y, z) = q_{t-1}(y)\,\mathcal N(z; a_t y, b_t^2)` and
     :math:`\log q(y\mid z) = \log q(y, z) - \log q_t(z)`, so only the marginals are needed.
@@ -305,9 +305,12 @@ def step_kl(
     elif y.ndim == 2 and y.shape[0] == z.numel() and y.shape[1] >= 3:
         flat = log_marginal(y.reshape(-1), chain.alpha(t - 1), chain.sigma(t - 1))
         lq_prev, y2 = flat.reshape(y.shape), y
-        h = y[:, 1:2] - y[:, :1]
-        wy = h.expand_as(y).clone()
-        wy[:, 0] = wy[:, -1] = 0.5 * h[:, 0]
+        h = y[:, 1:] - y[:, :-1]
+        if bool((h < 0).any()):
+            raise ValueError("each row of y must be increasing")
+        wy = torch.zeros_like(y)  # the trapezoid rule on each row's own nodes
+        wy[:, :-1] += 0.5 * h
+        wy[:, 1:] += 0.5 * h
     else:
         raise ValueError(f"y must have shape (k,) or ({z.numel()}, k), got {tuple(y.shape)}")
     log_joint = lq_prev + _log_transition(chain, t, y2, z)
@@ -321,6 +324,27 @@ def _support(p: GaussianMixture, width: float) -> tuple[float, float]:
     return float((p.means[:, 0] - width * sd).min()), float((p.means[:, 0] + width * sd).max())
 
 
+def covering_grid(lo: Tensor, hi: Tensor, n: int) -> Tensor:
+    """Per row, ``n`` increasing nodes evenly spaced in the covered length of the union of the
+    intervals ``[lo_k, hi_k]`` (shapes ``(m, K)``): the first and last nodes are the union's
+    ends, gaps between disjoint intervals get no nodes inside them (a trapezoid panel spans
+    each gap), and overlapping intervals are one interval."""
+    if lo.shape != hi.shape or lo.ndim != 2 or bool((hi <= lo).any()):
+        raise ValueError("lo and hi must have the same shape (m, K) with hi > lo")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 3:
+        raise ValueError(f"n must be an integer >= 3, got {n!r}")
+    ends, order = torch.sort(torch.cat([lo, hi], -1), -1)  # (m, 2K) breakpoints
+    opens = torch.gather(torch.cat([torch.ones_like(lo), -torch.ones_like(hi)], -1), -1, order)
+    covered = (torch.cumsum(opens, -1)[:, :-1] > 0).to(lo.dtype)  # segment j covered?
+    seg = (ends[:, 1:] - ends[:, :-1]) * covered  # covered length of each segment
+    cum = torch.cat([torch.zeros_like(seg[:, :1]), torch.cumsum(seg, -1)], -1)  # (m, 2K)
+    s = cum[:, -1:] * torch.linspace(0.0, 1.0, n, dtype=lo.dtype, device=lo.device)  # (m, n)
+    j = torch.clamp(torch.searchsorted(cum, s, right=True) - 1, 0, seg.shape[1] - 1)
+    j = torch.where(torch.gather(covered, -1, j) > 0, j, j - 1)  # land in a covered segment
+    off = s - torch.gather(cum, -1, j)
+    return torch.gather(ends, -1, j) + off
+
+
 def mixture_step_kl(
     chain: VPChain,
     p0: GaussianMixture,
@@ -332,9 +356,12 @@ def mixture_step_kl(
     r""":func:`step_kl` for 1-D Gaussian-mixture data ``p0`` on grids placed by the exact kernel.
 
     The grid of :math:`z_t` (``n_z`` nodes) covers :math:`q_t` (10 component standard deviations
-    beyond the extreme means); for each node the grid of :math:`z_{t-1}` (``n_y`` nodes) spans
-    the exact reverse kernel's mean :math:`\pm 12` of its standard deviations. The error
-    estimate is the change under halving both grids.
+    beyond the extreme means). For each node the grid of :math:`z_{t-1}` (``n_y`` nodes,
+    :func:`covering_grid`) covers the union of the windows mean :math:`\pm 12` standard
+    deviations of every component of the exact reverse kernel, so that every mode is resolved
+    however small its weight and however far from the kernel's mean (a window of the kernel's
+    mean :math:`\pm 12` total standard deviations misses a far mode whose weight is below
+    about 1/144). The error estimate is the change under halving both grids.
     """
     t = chain.check_step(t)
     for name, n in [("n_z", n_z), ("n_y", n_y)]:
@@ -344,15 +371,12 @@ def mixture_step_kl(
     kern = chain.reverse_kernel(p0, t)
     lo, hi = _support(chain.marginal(p0, t), 10.0)
 
+    sk = torch.sqrt(kern.variances[:, 0])  # (K,)
+
     def compute(nz: int, ny: int) -> float:
         z = torch.linspace(lo, hi, nz, dtype=torch.float64)
-        zc = z.unsqueeze(-1)
-        pi = torch.exp(kern.logits(zc))  # (nz, K)
-        mk = kern.means(zc)[..., 0]  # (nz, K)
-        mean = (pi * mk).sum(-1)
-        sd = torch.sqrt((pi * (kern.variances[:, 0] + mk**2)).sum(-1) - mean**2).clamp_min(1e-12)
-        u = torch.linspace(-12.0, 12.0, ny, dtype=torch.float64)
-        y = mean.unsqueeze(-1) + sd.unsqueeze(-1) * u  # (nz, ny)
+        mk = kern.means(z.unsqueeze(-1))[..., 0]  # (nz, K)
+        y = covering_grid(mk - 12 * sk, mk + 12 * sk, ny)
         return step_kl(chain, t, log_marginal, log_kernel, z, y)
 
     fine = compute(n_z, n_y)
