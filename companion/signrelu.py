@@ -804,12 +804,17 @@ def ratio_approximant(
 
     Layer 1: the hinge approximants :math:`\hat f_1,\hat f_2` (:func:`hinge_network` with
     emulation parameter ``M``, width ``2n``). Layer 2 clips them into the division network's
-    domain with :math:`\mathrm{lo}+a/M+\rho(M(\cdot-\mathrm{lo}))/M\ge\mathrm{lo}` (adds at most
-    :math:`a/M` where the input was in range): :math:`\hat f_1` at 0, :math:`\hat f_2` at
-    ``delta``. Layers 3-5: the exact division network (``scale="normalised"``) on
+    domain with :math:`c+\rho(M(\cdot-c))/M` at :math:`c=\mathrm{lo}+a/M` (lo is 0 for
+    :math:`\hat f_1`, ``delta`` for :math:`\hat f_2`): its output is at least lo everywhere
+    and equals its input exactly wherever the input is at least :math:`c`, so an input in range
+    passes with no offset (an earlier version added :math:`a/M` to both inputs everywhere, a
+    bias the division amplified by :math:`1/f_2`); below :math:`c` it moves by less than
+    :math:`a/M`. Layers 3-5: the exact division network (``scale="normalised"``) on
     :math:`[0, A]\times[\delta, B]`. Depth 5, width ``max(2n, 10)``.
 
-    Needs :math:`f_1\ge0` (shift the numerator first) and ``delta`` below :math:`\inf f_2`; the
+    Needs :math:`f_1\ge0` (shift the numerator first; keep it above :math:`a/M` for an exact
+    pass-through; likewise :math:`\hat f_2\ge` ``delta`` :math:`+a/M`, automatic once
+    :math:`a/M` is below ``delta``) and ``delta`` below :math:`\inf f_2`; the
     upper ends ``a_max`` and ``b_max`` must bound the approximants (checked on evaluation only
     through the final output's exactness, so give them a margin).
     """
@@ -829,10 +834,13 @@ def ratio_approximant(
         raise ValueError("a_max and b_max must exceed the largest f1 and f2 values")
     h = _parallel([_hinge_chain(knots, f1_values, M, a), _hinge_chain(knots, f2_values, M, a)])
     lo = _t([0.0, delta])
+    # c + rho(M(x - c))/M with c = lo + a/M: equals x for x >= c (no offset there) and lies in
+    # (lo, c) below c, so the division network's domain is respected
+    c = lo + a / M
     clip = _Chain(
         [
-            (torch.diag(_t([M, M])), -M * lo),
-            (torch.diag(_t([1.0 / M, 1.0 / M])), lo + a / M),
+            (torch.diag(_t([M, M])), -M * c),
+            (torch.diag(_t([1.0 / M, 1.0 / M])), c),
         ],
         lo,
         _t([a_max, b_max]),

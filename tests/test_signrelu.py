@@ -362,6 +362,40 @@ def test_ratio_approximant_tends_to_interpolant_ratio():
         ratio_approximant(xk, f1, f2, 1e3, 0.1, 0.5, 2.0)
 
 
+def test_ratio_approximant_has_no_clip_offset():
+    # linear f1, f2: every hinge network is exact (only its first neuron, always active, has a
+    # non-zero coefficient), so the approximant must return f1/f2 to round-off at any M; a clip
+    # layer that adds a/M to both inputs would err by about (a/M)|1 - r|/f2 = 1e-3 here
+    xk = torch.linspace(0, 1, 17, dtype=torch.float64)
+    f1, f2 = 0.1 + 0.8 * xk, 0.5 + 0.4 * xk
+    xe = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    for M in [1e2, 1e4]:
+        net = ratio_approximant(xk, f1, f2, M, delta=0.2, a_max=1.5, b_max=2.0)
+        out = net(xe[:, None])[:, 0]
+        assert float((out - (0.1 + 0.8 * xe) / (0.5 + 0.4 * xe)).abs().max()) < 1e-10
+    # inputs below the clip level are raised into the division's domain, never below it
+    net = ratio_approximant(xk, torch.zeros_like(xk), f2, 1e2, delta=0.2, a_max=1.5, b_max=2.0)
+    out = net(xe[:, None])[:, 0]
+    assert bool((out >= 0).all()) and float(out.max()) <= 1e-2 / 0.5 + 1e-12
+
+
+def test_ratio_approximant_error_bounded_as_denominator_vanishes():
+    # Gaussian-tailed f2 on wider and wider windows: with the offset removed, the sup error of
+    # the ratio grows far slower than 1/inf f2 (a constant input error e gives e/inf f2)
+    errs, infs = [], []
+    for k in [3.0, 4.0, 5.0]:
+        xk = torch.linspace(-k, k, 257, dtype=torch.float64)
+        xe = torch.linspace(-k, k, 4001, dtype=torch.float64)
+        g = lambda x: torch.exp(-0.5 * x**2)  # noqa: E731
+        f1k, f2k = (1.5 + torch.tanh(xk)) * g(xk), g(xk)
+        net = ratio_approximant(xk, f1k, f2k, 1e9, 0.5 * float(f2k.min()), 3.0, 1.5)
+        err = (net(xe[:, None])[:, 0] - (1.5 + torch.tanh(xe))).abs().max()
+        errs.append(float(err))
+        infs.append(float(g(xe).min()))
+    slope = math.log(errs[-1] / errs[0]) / math.log(infs[0] / infs[-1])
+    assert slope < 0.5
+
+
 # --------------------------------------------------------------------------------------------
 # Conditioning of the exact division under perturbed inputs
 # --------------------------------------------------------------------------------------------
