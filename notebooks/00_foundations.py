@@ -27,7 +27,8 @@
 #    of every mode of their output.
 # 3. In one dimension the law of a sampler's output is computable exactly on a grid, so we
 #    measure discretization error as an exact KL divergence, read off convergence orders from
-#    local log-log slopes, and measure the grid's own error by refining it. For a single
+#    local log-log slopes extrapolated in $1/N$, and measure the grid's own error (and its
+#    floor) by refining it. For a single
 #    Gaussian the law is computable in closed form, a second method that reaches thousands of
 #    steps.
 # 4. The grid propagation agrees with Monte Carlo.
@@ -43,8 +44,8 @@
 # numbers. No claim here is about a paper: most are of kind `check` (a property of the
 # machinery, shown as a unit test), a few are rates we derived ourselves (`derived`), and the
 # rest are `question`s: the mixture's path rates (F12b, F13b, F17b), and any order of Check 4
-# that has not settled at the largest step counts of the profile (a criterion fixed in advance,
-# stated there). All orders and rates are measured on one 1-D target (the three-component
+# that is not read at the largest step counts of the profile (below the grid's KL floor or not
+# settled, criteria stated there). {glue:text}`failing_text` All orders and rates are measured on one 1-D target (the three-component
 # mixture below, or a single Gaussian of the variance of its narrowest component) and one
 # family of noise grids. The coverage table at the end lists the facts of the shared setting
 # that later chapters rely on, with the claims that test each.
@@ -59,6 +60,8 @@ n_mc = None  # Monte Carlo samples for the grid cross-check
 
 # %% tags=["hide-input"]
 import math
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -78,7 +81,6 @@ from companion.chains import (
     mixture_log_marginal,
     mixture_path_kl,
     output_kl,
-    step_kl,
 )
 from companion.conditional_targets import MixtureTarget
 from companion.convolution import convolution_truth, relative_discrepancy
@@ -441,7 +443,7 @@ pd.DataFrame(
 # and the machine epsilon times $\sigma^2/v_{\min}$ predicts a relative error of
 # {glue:text}`cancel_pred:.1e`; F2 accepts ten times that. At small $\sigma$ the cancellation
 # would be on the other side: a closed form that recovers $\sigma^2$ as
-# $(v + \sigma^2) - v$ (as {mod}`companion.gmm` once did) loses every digit, a relative error of
+# $(v + \sigma^2) - v$ (as {mod}`companion.gmm` once did) keeps about one digit, a relative error of
 # {glue:text}`subtraction_err:.2f` at $\sigma = 10^{-8}$. The closed form now takes $\sigma^2$
 # directly, and for $\sigma \le 1$ the two sides agree to {glue:text}`cov_err_small:.0e`.
 
@@ -462,9 +464,11 @@ pd.DataFrame(
 # decided: the root-mean-square distance to the nearest centre per coordinate, divided by the
 # ring's component standard deviation 0.12 (1 for exact samples; F3 and F3a to F3c, one per
 # sampler, accepted within $\pm 10\%$, an effect size fixed in advance, on runs with four times
-# the 40 steps of the figure), and the mode counts
-# against equal weights (chi-square test, F3w). The samples are split into independent chunks,
-# which give replicates for a t-interval. A sliced Wasserstein-2 distance to fresh exact
+# the 40 steps of the figure), and the mode counts against the mode weights (chi-square test,
+# F3w). On this ring the weights are equal, and the ring, its 8-fold symmetry and the isotropic
+# start make any rotation-equivariant sampler put $1/8$ on each mode whatever its error, so the
+# weights are tested on the same ring with unequal weights (proportional to $1, \dots, 8$). The
+# samples are split into independent chunks, which give replicates for a t-interval. A sliced Wasserstein-2 distance to fresh exact
 # samples is shown as well, but only as a gross-failure statistic: a perturbed ring shows how
 # little it can resolve.
 
@@ -493,11 +497,26 @@ for name, (sampler, opts) in ring_methods.items():
 
 fig, axes = figure(4, height=2.2)
 for ax, (name, path) in zip(axes, paths.items(), strict=True):
-    ax.contour(X, Y, ring.prob(pts, 0.0).reshape(200, 200), levels=4, colors="0.6", linewidths=0.6)
     for j in range(path.shape[1]):
-        ax.plot(path[5:, j, 0], path[5:, j, 1], lw=0.6, alpha=0.7)
+        ax.plot(path[5:, j, 0], path[5:, j, 1], lw=0.6, alpha=0.5)
     ax.plot(finals[name][:1500, 0], finals[name][:1500, 1], ".", ms=1, color="k", alpha=0.4)
-    ax.set(title=name, xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), xticks=[], yticks=[], aspect="equal")
+    ax.contour(
+        X,
+        Y,
+        ring.prob(pts, 0.0).reshape(200, 200),
+        levels=4,
+        colors="0.4",
+        linewidths=0.6,
+        zorder=3,
+    )
+    ax.set(
+        title=name.split(" (")[0],
+        xlim=(-3.5, 3.5),
+        ylim=(-3.5, 3.5),
+        xticks=[],
+        yticks=[],
+        aspect="equal",
+    )
 glue("fig_ring", fig, display=False)
 glue("ring_path_start", float(sig_ring[6]), display=False)  # paths drawn from state index 5
 
@@ -598,17 +617,82 @@ for name, cid in ring_ids.items():
         atol=0.02,  # about one half-width: sampling noise across devices
     )
 sampler_p = {k: pvals[f"{k}, {n_long} steps"] for k in finals}
+# mode weights: on the equal-weight ring they cannot fail (8-fold symmetry, isotropic start: any
+# rotation-equivariant sampler puts 1/8 on each mode), so they are tested on the same ring with
+# unequal weights w_k proportional to k = 1..8
+w_uneq = torch.arange(1, 9, dtype=torch.float64)
+w_uneq = w_uneq / w_uneq.sum()
+ring_uneq = GaussianMixture(w_uneq, ring.means, ring.variances).to(dev)
+
+
+def weight_pvalue(x: torch.Tensor) -> float:
+    """Chi-square p-value of the mode counts against the unequal ring's weights."""
+    counts = torch.bincount(nearest_mode(x)[0], minlength=len(centres)).numpy()
+    return float(scipy.stats.chisquare(counts, len(x) * w_uneq.numpy()).pvalue)
+
+
+uneq_p = {
+    (name, n): weight_pvalue(
+        sampler(
+            ring_uneq.denoise,
+            x_init.clone(),
+            karras_sigmas(n, 0.002, 80.0, device=dev),
+            generator=torch.Generator(dev).manual_seed(seed),
+            disable=True,
+            **opts,
+        ).cpu()
+    )
+    for name, (sampler, opts) in ring_methods.items()
+    for n in (len(sig_ring) - 1, n_long)
+}
 ledger.record(
     "F3w",
     kind="check",
     paper="foundations",
-    claim=f"the four samplers ({n_long} steps) put equal weight on the 8 modes: the smallest "
-    "chi-square p-value of the mode counts is at least 0.05/4 (Bonferroni over the samplers)",
-    measured=min(sampler_p.values()),
+    claim=f"the four samplers ({n_long} Karras steps, exact denoiser) put the right weight on "
+    "each mode of an 8-mode ring with unequal weights (proportional to 1..8): the smallest "
+    "chi-square p-value of the mode counts against the weights is at least 0.05/4 (Bonferroni "
+    f"over the samplers; {cfg['n_ring']} samples each)",
+    measured=stats.p_value(
+        min(uneq_p[(k, n_long)] for k in ring_methods), "chi-square, smallest of 4", cfg["n_ring"]
+    ),
     expect=at_least(0.05 / 4),
     section="f-ring",
     rtol=1.0,
     atol=0.05,
+)
+n_short = len(sig_ring) - 1
+uneq_short_fail = [k for k in ring_methods if uneq_p[(k, n_short)] < 0.05 / 4]
+glue(
+    "uneq_short",
+    (
+        f"at {n_short} steps the same test rejects "
+        + (", ".join(k.split(" (")[0] for k in uneq_short_fail) or "none of them")
+        + f" (smallest p-value {min(uneq_p[(k, n_short)] for k in ring_methods):.0e})"
+    ),
+    display=False,
+)
+glue("min_uneq_p", min(uneq_p[(k, n_long)] for k in ring_methods), display=False)
+# how much the width errors shrink from 40 to n_long steps (point values), and which of the
+# n_long-step intervals exclude 1
+shrink = {
+    k: abs(width_iv[f"{k}, 40 steps"].value - 1) / abs(width_iv[f"{k}, {n_long} steps"].value - 1)
+    for k in ring_methods
+    if k != "Heun"
+}
+excl = [
+    k.split(" (")[0]
+    for k in ring_methods
+    if not (width_iv[f"{k}, {n_long} steps"].low <= 1 <= width_iv[f"{k}, {n_long} steps"].high)
+]
+glue("shrink_lo", min(shrink.values()), display=False)
+glue("shrink_hi", max(shrink.values()), display=False)
+glue(
+    "long_excl",
+    ("the intervals of " + " and ".join(excl) + " still exclude 1")
+    if excl
+    else "every interval contains 1",
+    display=False,
 )
 calib = width_iv["exact ring, std 0.132 (calibration)"]
 # what the +-10% window would say of a ring whose modes are 10% wider (seed-dependent)
@@ -660,28 +744,33 @@ sw_table
 #
 # Trajectories of 48 particles (coloured lines, from $\tilde\sigma \approx$
 # {glue:text}`ring_path_start:.1f` down) and final samples (black dots) of four samplers with
-# the exact denoiser, 40 Karras steps. Look at the paths: the ODE samplers (Euler, Heun) move
-# particles smoothly, while DDPM and Euler-Maruyama add fresh noise at every step and their
-# paths jitter.
+# the exact denoiser, 40 Karras steps; the grey contours are the ring. Look at the paths: the
+# ODE samplers (Euler, Heun) move particles smoothly, while DDPM and Euler-Maruyama add fresh
+# noise at every step, and at the large noise levels of the first steps drawn that noise moves
+# particles across the panel in long jumps.
 # ```
 #
 # We split every sample set into {glue:text}`n_chunks` independent chunks of
 # {glue:text}`chunk_size` points. At the 40 steps of the figure only Heun reproduces the width
 # of the modes closely (width ratio {glue:text}`w40_heun:.3f`); the first-order samplers are off
-# by several percent, Euler {glue:text}`w40_euler:.3f`, DDPM {glue:text}`w40_ddpm:.3f` and
+# by up to about a tenth, Euler {glue:text}`w40_euler:.3f`, DDPM {glue:text}`w40_ddpm:.3f` and
 # Euler-Maruyama {glue:text}`w40_em:.3f`. With {glue:text}`n_long` steps these errors are
-# smaller (how much smaller is not resolved: the widths at {glue:text}`n_long` steps are within
-# their interval half-widths of 1, so their ratio to the 40-step errors is undetermined): Euler
-# {glue:text}`wlong_euler:.3f`, Heun {glue:text}`wlong_heun:.3f`, DDPM
+# smaller, by factors {glue:text}`shrink_lo:.1f` to {glue:text}`shrink_hi:.1f` for the three
+# first-order samplers (point values; first order predicts about 4), and {glue:text}`long_excl`:
+# Euler {glue:text}`wlong_euler:.3f`, Heun {glue:text}`wlong_heun:.3f`, DDPM
 # {glue:text}`wlong_ddpm:.3f`, Euler-Maruyama {glue:text}`wlong_em:.3f`. At
 # {glue:text}`n_long` steps the 95% t-intervals lie within [{glue:text}`width_lo:.3f`,
 # {glue:text}`width_hi:.3f`] (F3, F3a to F3c; half-widths up to {glue:text}`width_hw:.3f`),
 # inside the $\pm 10\%$ window; DDPM's, [{glue:text}`wlong_ddpm_lo:.3f`,
 # {glue:text}`wlong_ddpm_hi:.3f`], {glue:text}`ddpm_reading` at
-# {glue:text}`n_long` steps. The mode counts are consistent with
-# equal weights (smallest p-value {glue:text}`min_mode_p:.2f`, F3w; Euler and Heun give
-# identical counts, being deterministic maps of the same starting points). An error of the size of the window sits at the
-# edge of what the statistic resolves: exact samples of a ring whose modes are 10% wider give
+# {glue:text}`n_long` steps. The $\pm 10\%$ window is a gross-error check, wider than the
+# errors it sees at {glue:text}`n_long` steps; it does not test the first-order shrink. On the
+# equal-weight ring the mode counts are consistent with equal weights (smallest p-value
+# {glue:text}`min_mode_p:.2f`), as symmetry forces. On the unequal-weight ring the smallest
+# p-value at {glue:text}`n_long` steps is {glue:text}`min_uneq_p:.2f` (F3w), while
+# {glue:text}`uneq_short`: the test can see a weight error, and at {glue:text}`n_long` steps
+# none is resolved. An error of the size of the window sits at the edge of what the width
+# statistic resolves: exact samples of a ring whose modes are 10% wider give
 # {glue:text}`calib_width:.3f`, with an interval starting at {glue:text}`calib_width_lo:.3f`: a
 # verdict that {glue:text}`calib_reading`. The sliced $W_2$ cannot: the
 # same 10% wider ring is at {glue:text}`sw_132:.2f` times the noise floor, and even a ring with
@@ -697,8 +786,10 @@ sw_table
 # ## Check 4: exact KL against the number of steps
 #
 # In one dimension every step's law is $\mathcal N(\mu(x), s^2)$ with $s$ independent of the state.
-# {mod}`companion.grid` pushes the density through $\mu$ (by interpolating its CDF) and convolves
-# with $\mathcal N(0, s^2)$ (exactly, for the piecewise-linear interpolant). The output density of a
+# {mod}`companion.grid` pushes the density through $\mu$ (by interpolating its CDF where $\mu$ is
+# increasing on the grid, and otherwise by a first-order "mass splatting" fallback, which runs in
+# a few rows of F20) and convolves with $\mathcal N(0, s^2)$ (exactly, for the piecewise-linear
+# interpolant). The output density of a
 # whole run is then known up to the grid's discretisation, and its KL divergence from the target
 # is a deterministic number rather than a Monte Carlo estimate.
 #
@@ -706,36 +797,95 @@ sw_table
 # $\tilde\sigma_{\min} = 0.01$, comparing with the exact $p_{\sigma_{\min}}$: only discretization error
 # remains. A sampler of weak order $p$ has an output error of order $N^{-p}$ and a KL of order
 # $N^{-2p}$. The KLs are deterministic, so a least-squares fit over all step counts would only
-# measure how far the sequence still is from its asymptote; instead we read the order off the
-# *local* slope between the two largest step counts, $p = -\tfrac12\,\Delta\log\mathrm{KL}/\Delta\log N$,
-# and take as its error how much that local order still moves from the previous pair of step
-# counts ({func}`companion.stats.settled_slope`). Every numerical step (the grid of the
-# starting density, the propagation grid and the KL quadrature) is run at $n$, $2n$ and $4n$
-# nodes at every step count, and at {glue:text}`fine_lo` and {glue:text}`fine_hi` nodes at the
-# three largest, $N =$ {glue:text}`n_prev2`, {glue:text}`n_prev` and {glue:text}`n_last`, where
-# the orders are read; the grid error of an order is its change between these two grids.
-# Fixed before the run: an order is *settled* when its drift from the previous pair is at most
-# 0.05 and its grid error at most 0.02 (half and a fifth of the tolerance); F4 to F6 then accept
-# the theoretical order $\pm 0.1$ on the interval order $\pm$ (drift + grid error). An order that
-# has not settled is recorded as a `question`, which only a longer sweep on finer grids (the
-# `full` profile) can decide.
+# measure how far the sequence still is from its asymptote. We use the *local* orders between
+# consecutive step counts, $p_k = -\tfrac12\,\Delta\log\mathrm{KL}/\Delta\log N$: their leading
+# correction is of order $1/N$ (a KL $C N^{-2p}(1 + a/N)$ has local slope $-2p - a/N$), so two
+# consecutive local orders, placed at the geometric mid-points $M$ of their pairs, are
+# extrapolated to $1/N \to 0$ (Richardson extrapolation,
+# $e = (M_2 p_2 - M_1 p_1)/(M_2 - M_1)$). The order is the extrapolant from the last three local
+# orders (the four largest step counts), and its error is the change from the previous
+# extrapolant plus its change between two grids. (The earlier reading, the last local order
+# with its change from the previous pair as error, understated the distance to the asymptote:
+# its interval excluded the theory where the extrapolant does not.) Every numerical step (the
+# grid of the starting density, the propagation grid and the KL quadrature) is run at $n$ and
+# $2n$ nodes up to $N =$ {glue:text}`split_max_n`, at $4n$ nodes at every step count, and at
+# {glue:text}`fine_lo` and {glue:text}`fine_hi` nodes at the four largest, $N =$
+# {glue:text}`n_prev3` to {glue:text}`n_last`, where the orders are read; the grid error of an
+# order is its change between these two grids. The grid has a floor: the largest change of any
+# KL of that fine sweep between the two grids, {glue:text}`kl_floor:.1e` nats. Rules for reading
+# an order (the thresholds were fixed before the run; the floor rule was added after an earlier
+# `ci` run read Heun's order at its floor): every KL it uses is at least
+# {glue:text}`floor_x` times the floor, its change from the previous extrapolant is at most 0.05
+# and its grid error at most 0.02 (half and a fifth of the tolerance); F4 to F6 then accept the
+# theoretical order $\pm 0.1$ on the interval order $\pm$ (change + grid error). An order that is
+# not read is recorded as a `question`.
 #
 # **A second method.** For Gaussian data $\mathcal N(m, v)$ the exact denoiser is affine, so every
 # step is affine in the state plus Gaussian noise and the output law is Gaussian, computable by a
 # two-number recursion with no grid ({func}`companion.samplers.gaussian_output_law`). We take
 # the mixture's narrowest component, $m =$ {glue:text}`gauss_m:g` and $v = 0.04$ ($m \ne 0$, so
 # that every step's mean update is exercised), run it on the same noise grids up to thousands
-# of steps for every sampler that later chapters use (F16a to F16g, same criterion at the two
-# largest step counts), and compare it with the grid propagation on the same Gaussian for all
+# of steps for every sampler that later chapters use (F16a to F16g, the same extrapolation at
+# the four largest step counts, with no grid), and compare it with the grid propagation on the same Gaussian for all
 # seven samplers at a few step counts (F20): the two methods share the step functions but not
 # the way a law is carried from step to step.
 
 # %% tags=["hide-input"]
 smin, smax = 0.01, 40.0
 p_min = lambda z: target.prob(z.unsqueeze(-1), smin)  # noqa: E731
+
+
+class Extrapolated(NamedTuple):
+    """An asymptotic log-log slope by Richardson extrapolation, with its two error parts."""
+
+    interval: stats.Interval
+    change: float  # change from the previous extrapolant: how far from the asymptote
+    grid_error: float  # change from the coarser grid, plus any error bound passed in
+
+
+def extrapolated_slope(
+    x: np.ndarray,
+    y: np.ndarray,
+    y_coarse: np.ndarray | None = None,
+    rel_err: np.ndarray | None = None,
+) -> Extrapolated:
+    """The asymptotic log-log slope of a deterministic sequence y(x) from its last four points.
+
+    The local slope s_k between x_k and x_(k+1), placed at their geometric mid-point M_k, is
+    s + c/M_k + O(M_k^-2) when y has a 1/x correction; two consecutive local slopes eliminate
+    c: e_k = (M_(k+1) s_(k+1) - M_k s_k) / (M_(k+1) - M_k) (Richardson extrapolation in 1/x).
+    The value is the last extrapolant; its error is the change from the previous extrapolant
+    plus the change of the last one when y is computed on a coarser grid (y_coarse) plus the
+    tilt that relative errors rel_err of the y values can give it (a bound).
+    """
+    xa = np.asarray(x, dtype=float)[-4:]
+    mid = np.sqrt(xa[1:] * xa[:-1])
+    a, b = mid[2] / (mid[2] - mid[1]), mid[1] / (mid[2] - mid[1])
+
+    def extrapolants(values: np.ndarray) -> np.ndarray:
+        s = stats.local_slopes(xa, np.asarray(values, dtype=float)[-4:])
+        return (mid[1:] * s[1:] - mid[:-1] * s[:-1]) / (mid[1:] - mid[:-1])
+
+    e = extrapolants(y)
+    change = float(abs(e[-1] - e[-2]))
+    grid_error = 0.0 if y_coarse is None else float(abs(e[-1] - extrapolants(y_coarse)[-1]))
+    if rel_err is not None:  # |d s_k| <= (r_k + r_(k+1)) / log(x_(k+1)/x_k)
+        r = np.asarray(rel_err, dtype=float)[-4:]
+        ds = (r[1:] + r[:-1]) / np.diff(np.log(xa))
+        grid_error += float(a * ds[2] + b * ds[1])
+    note = (
+        f"Richardson extrapolation in 1/N of the local slopes at N = {xa[0]:.0f}..{xa[-1]:.0f}; "
+        f"error: change from the previous extrapolant ({change:.2g}) plus grid ({grid_error:.2g})"
+    )
+    value = float(e[-1])
+    return Extrapolated(
+        stats.refinement(value - change - grid_error, value, note=note), change, grid_error
+    )
+
+
 order_methods = {"euler": {}, "heun": {}, "ddim": {"eta": 0.0}, "ddpm": {}}
 levels_x = [1, 2, 4]  # resolution multipliers at every step count
-fine_x = cfg["fine_levels"]  # and at the three largest step counts, where the orders are read
+fine_x = cfg["fine_levels"]  # and at the four largest step counts, where the orders are read
 ORDER_TOL, DRIFT_TOL, GRID_TOL = 0.1, 0.05, 0.02  # fixed before the run: see the text
 low_n = [n for n in cfg["steps"] if n <= cfg["split_max_n"]]  # n and 2n grids: up to here
 kl_rows = []
@@ -748,7 +898,7 @@ for mult in levels_x + fine_x:
     for name, opts in order_methods.items():
         if name == "ddim" and mult > 1:
             continue  # DDIM is Euler (F7): shown at the base grid only
-        for n in cfg["steps"] if mult == 4 else low_n if mult in levels_x else cfg["steps"][-3:]:
+        for n in cfg["steps"] if mult == 4 else low_n if mult in levels_x else cfg["steps"][-4:]:
             sig = karras_sigmas(n + 1, smin, smax, zero=False)
             out = G.propagate(
                 S.STEPS[name], target.denoise, sig, prior=prior, n_points=ng, disable=True, **opts
@@ -763,22 +913,36 @@ kl_all[f"relative change {c1} to {c2}"] = (kl_all[c2] - kl_all[c1]).abs() / kl_a
 kl_all["relative error at n"] = (kl_all["1n"] - kl_all["4n"]).abs() / kl_all["4n"]
 
 steps_arr = np.asarray(cfg["steps"], dtype=float)
-order_fit, order_iv, local_orders, order_settled = {}, {}, {}, {}
+# the grid's KL floor: the largest absolute change of any KL of the fine sweep from the c1 to
+# the c2 grid; fixed before reading: an order is read only where each KL it uses is at least
+# FLOOR_X times this floor
+FLOOR_X = 100
+fine_rows = kl_all.drop(index="ddim")[[c1, c2]].dropna()
+kl_floor = float((fine_rows[c2] - fine_rows[c1]).abs().max())
+heun_floor_abs = float(
+    abs(kl_all.loc[("heun", cfg["steps"][-1]), c2] - kl_all.loc[("heun", cfg["steps"][-1]), c1])
+)
+order_fit, order_iv, local_orders, order_settled, above_floor = {}, {}, {}, {}, {}
 for name in ["euler", "heun", "ddpm"]:
     sub = kl_all.loc[name]
     local_orders[name] = -stats.local_slopes(steps_arr, sub["4n"].to_numpy()) / 2
-    # KL ~ N^(-2p): the order's drift and grid error are half the slope's
-    order_fit[name] = stats.settled_slope(
-        steps_arr[-3:], sub[c1].to_numpy()[-3:], sub[c2].to_numpy()[-3:]
+    # KL ~ N^(-2p): the order's extrapolation change and grid error are half the slope's
+    order_fit[name] = extrapolated_slope(
+        steps_arr, sub[c2].to_numpy()[-4:], sub[c1].to_numpy()[-4:]
     )
     order_iv[name] = stats.scaled(
         order_fit[name].interval,
         -0.5,
-        note=f"order = -slope/2 at N = {cfg['steps'][-2]}..{cfg['steps'][-1]} on the {c2} grid; "
-        f"error: change from N = {cfg['steps'][-3]}..{cfg['steps'][-2]} plus change from the "
-        f"{c1} grid",
+        note=f"order = -slope/2, Richardson extrapolation in 1/N of the local orders at N = "
+        f"{cfg['steps'][-4]}..{cfg['steps'][-1]} on the {c2} grid; error: change from the "
+        f"previous extrapolant plus change from the {c1} grid",
     )
-    order_settled[name] = order_fit[name].settled(2 * DRIFT_TOL, 2 * GRID_TOL)
+    above_floor[name] = bool(sub[c2].to_numpy()[-4:].min() >= FLOOR_X * kl_floor)
+    order_settled[name] = (
+        above_floor[name]
+        and order_fit[name].change <= 2 * DRIFT_TOL
+        and order_fit[name].grid_error <= 2 * GRID_TOL
+    )
 
 # the second method: closed-form output law for a single Gaussian, every sampler; its mean is
 # the narrowest component's (m != 0 exercises each step's mean update)
@@ -805,7 +969,11 @@ for name, (_, opts, _) in gauss_samplers.items():
         kls.append(S.gaussian_kl(gauss_m, gauss_v + smin**2, *law))
     gauss_kl[name] = np.array(kls)
     gauss_order[name] = stats.scaled(
-        stats.asymptotic_slope(gsteps[-3:], gauss_kl[name][-3:]), -0.5, note="order = -slope/2"
+        extrapolated_slope(gsteps, gauss_kl[name]).interval,
+        -0.5,
+        note=f"order = -slope/2, Richardson extrapolation in 1/N of the local orders at N = "
+        f"{cfg['gauss_steps'][-4]}..{cfg['gauss_steps'][-1]}; error: change from the previous "
+        "extrapolant (closed form: no grid)",
     )
 
 # the two methods against each other (F20): grid propagation and the closed-form law, same
@@ -819,15 +987,24 @@ for n in cfg["cross_steps"]:
     for name, (_, opts, _) in gauss_samplers.items():
         law = S.gaussian_output_law(S.STEPS[name], gauss_m, gauss_v, sig, **opts)
         closed = S.gaussian_kl(gauss_m, gauss_v + smin**2, *law)
-        grid_kl = []
+        grid_kl, splat = [], False
         for mult in (2, 4):
             ng = cfg["n_grid"] * mult
             prior = G.GridDensity.from_function(
                 lambda z: one_g.prob(z.unsqueeze(-1), smax), -12 * smax, 12 * smax, ng
             )
-            out = G.propagate(
-                S.STEPS[name], one_g.denoise, sig, prior=prior, n_points=ng, disable=True, **opts
-            )
+            with warnings.catch_warnings(record=True) as caught:  # the non-monotone fallback?
+                warnings.simplefilter("always")
+                out = G.propagate(
+                    S.STEPS[name],
+                    one_g.denoise,
+                    sig,
+                    prior=prior,
+                    n_points=ng,
+                    disable=True,
+                    **opts,
+                )
+            splat |= any("not monotone" in str(c.message) for c in caught)
             grid_kl.append(G.kl_divergence(p_min_g, out, xq_g).value)
         cross_rows.append(
             {
@@ -837,6 +1014,7 @@ for n in cfg["cross_steps"]:
                 "grid (4n)": grid_kl[1],
                 "relative difference": abs(grid_kl[1] - closed) / closed,
                 "grid refinement (2n to 4n)": abs(grid_kl[1] - grid_kl[0]) / closed,
+                "mass-splatting fallback": splat,
             }
         )
 cross_df = pd.DataFrame(cross_rows).set_index(["sampler", "N"])
@@ -844,43 +1022,46 @@ cross_ratio = float(
     (cross_df["relative difference"] / cross_df["grid refinement (2n to 4n)"]).max()
 )
 
-fig_orders, (ax, ax2) = figure(2, height=3.2)
+fig_orders, (ax, ax2) = figure(2, height=3.6)
 colors = method_colors(list(gauss_samplers) + ["ddim"])
 for name in order_methods:
     col = "1n" if name == "ddim" else "4n"
-    sub = kl_all.loc[name][col]
+    sub = kl_all.loc[name][col].dropna()
     ax.loglog(
         sub.index,
         sub.to_numpy(),
-        "o-" if name != "ddim" else "x--",
+        "o-" if name != "ddim" else "x",
         color=colors[name],
-        label=name if name == "ddim" else f"{name}: local order {order_iv[name].value:.2f}",
+        label="ddim (1n grid)" if name == "ddim" else f"{name}: order {order_iv[name].value:.2f}",
     )
+ax.axhline(kl_floor, color="0.5", lw=0.8, ls=":")
+ax.axhline(FLOOR_X * kl_floor, color="0.5", lw=0.8, ls="--", label=f"{FLOOR_X} x grid floor")
 ax.set(xlabel="number of steps $N$", ylabel=r"KL$(p_{\sigma_{min}} \,\|\, \hat p_N)$ (nats)")
-ax.set_xticks(cfg["steps"], [str(n) for n in cfg["steps"]])
+tick_n = [n for n in cfg["steps"] if math.log2(n) % 1 == 0]  # powers of 2 only: no collisions
+ax.set_xticks(tick_n, [str(n) for n in tick_n])
 ax.minorticks_off()
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="lower left")
 mid = np.sqrt(steps_arr[1:] * steps_arr[:-1])
 gmid = np.sqrt(gsteps[1:] * gsteps[:-1])
 for name in gauss_samplers:
     if name in local_orders:
-        ax2.semilogx(mid, local_orders[name], "o-", color=colors[name], label=f"{name} (mixture)")
+        ax2.semilogx(mid, local_orders[name], "o-", ms=3, color=colors[name])
     ax2.semilogx(
-        gmid,
-        -stats.local_slopes(gsteps, gauss_kl[name]) / 2,
-        "--",
-        color=colors[name],
-        label=f"{name} (Gaussian)",
+        gmid, -stats.local_slopes(gsteps, gauss_kl[name]) / 2, "--", color=colors[name], label=name
     )
 for p in (1, 2):
     ax2.axhspan(p - 0.1, p + 0.1, color="0.9", zorder=0)
-lo_order = min(float(np.min(-stats.local_slopes(gsteps, v) / 2)) for v in gauss_kl.values())
+all_gauss_orders = np.concatenate([-stats.local_slopes(gsteps, v) / 2 for v in gauss_kl.values()])
 ax2.set(
     xlabel="number of steps $N$ (geometric mid-point)",
     ylabel="local order $p$",
-    ylim=(min(0.0, lo_order - 0.2), 3),
+    ylim=(min(0.0, float(all_gauss_orders.min()) - 0.2), float(all_gauss_orders.max()) + 0.3),
 )
-ax2.legend(fontsize=5, ncol=2, loc="upper right")
+ax2.plot([], [], "ko-", ms=3, label="(solid: mixture)")
+ax2.plot([], [], "k--", label="(dashed: Gaussian)")
+fig_orders.legend(
+    *ax2.get_legend_handles_labels(), fontsize=6, ncol=5, loc="outside lower center", frameon=False
+)
 glue("fig_orders", fig_orders, display=False)
 
 particles0 = 40.0 * torch.randn(10_000, 1, dtype=torch.float64, generator=gen)
@@ -900,18 +1081,28 @@ for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True)
     state = (
         "settled"
         if order_settled[name]
-        else f"not settled in this profile (drift {fit.drift / 2:.3f}, grid error "
+        else f"not read in this profile ({'all KLs above' if above_floor[name] else 'KLs below'} "
+        f"{FLOOR_X} x the grid floor, extrapolation change {fit.change / 2:.3f}, grid error "
         f"{fit.grid_error / 2:.3f} in order)"
     )
     ledger.record(
         cid,
         kind="check" if order_settled[name] else "question",
         paper="foundations",
-        claim=f"{name} with the exact denoiser converges with weak order {p}: local order of the "
-        f"exact 1-D KL on the mixture ({c2} grid) at N = {cfg['steps'][-2]}..{cfg['steps'][-1]} "
-        f"within {p} +- {ORDER_TOL}, read only if settled (drift from the previous pair <= "
-        f"{DRIFT_TOL}, change from the {c1} grid <= {GRID_TOL}): {state}",
-        measured=order_iv[name],
+        claim=f"{name} with the exact denoiser converges with weak order {p}: order of the exact "
+        f"1-D KL on the mixture ({c2} grid), Richardson-extrapolated in 1/N from the local "
+        f"orders at N = {cfg['steps'][-4]}..{cfg['steps'][-1]}, within {p} +- {ORDER_TOL}; read "
+        f"only if every KL used is at least {FLOOR_X} x the grid's KL floor ({kl_floor:.1e}) "
+        f"and the order has settled (change from the previous extrapolant <= {DRIFT_TOL}, "
+        f"change from the {c1} grid <= {GRID_TOL}): {state}",
+        measured=order_iv[name]
+        if order_settled[name]
+        else stats.undecidable(
+            "refinement",
+            2,
+            f"not read: extrapolated order {order_iv[name].value:.3f} +- "
+            f"{order_iv[name].half_width:.3f} ({state})",
+        ),
         expect=in_range(p - ORDER_TOL, p + ORDER_TOL),
         section="f-orders",
         rtol=1e-3,
@@ -919,7 +1110,7 @@ for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True)
     )
     glue(f"order_{name}", order_iv[name].value, display=False)
     glue(f"order_{name}_err", order_iv[name].half_width, display=False)
-    glue(f"order_{name}_drift", fit.drift / 2, display=False)
+    glue(f"order_{name}_drift", fit.change / 2, display=False)
     glue(f"order_{name}_grid", fit.grid_error / 2, display=False)
 for name, (cid, opts, p) in gauss_samplers.items():
     opt_text = f" (rho = {opts['rho']:g})" if opts else ""
@@ -929,8 +1120,8 @@ for name, (cid, opts, p) in gauss_samplers.items():
         paper="foundations",
         claim=f"{name}{opt_text}, exact denoiser, Gaussian data (m = {gauss_m:g}, v = {gauss_v:g}): "
         f"weak order {p} "
-        f"from the closed-form output law, local order at N = {cfg['gauss_steps'][-2]}.."
-        f"{cfg['gauss_steps'][-1]} within {p} +- 0.1",
+        f"from the closed-form output law, order Richardson-extrapolated in 1/N from the local "
+        f"orders at N = {cfg['gauss_steps'][-4]}..{cfg['gauss_steps'][-1]} within {p} +- 0.1",
         measured=gauss_order[name],
         expect=in_range(p - 0.1, p + 0.1),
         section="f-orders",
@@ -947,14 +1138,17 @@ ledger.record(
     section="f-orders",
     atol=1e-10,
 )
-max_grid_change = max(order_fit[k].grid_error / 2 for k in order_fit)
+read_names = [k for k in order_fit if above_floor[k]]
+max_grid_change = max(order_fit[k].grid_error / 2 for k in read_names)
 ledger.record(
     "F11",
     kind="check",
     paper="foundations",
-    claim=f"the local orders of F4-F6 at the pair read are converged in the grid: doubling every "
-    f"grid (start, propagation, KL quadrature) from {c1} to {c2} moves none by more than "
-    f"{GRID_TOL} (a fifth of the order tolerance)",
+    claim=f"the orders of F4-F6 read above the grid's KL floor ({', '.join(read_names)}: every "
+    f"KL used at least {FLOOR_X} x the floor {kl_floor:.1e}, the largest change of any KL of "
+    f"the fine sweep from {c1} to {c2}) are converged in the grid: doubling every grid (start, "
+    f"propagation, KL quadrature) from {c1} to {c2} moves none by more than {GRID_TOL} (a "
+    "fifth of the order tolerance)",
     measured=max_grid_change,
     expect=at_most(GRID_TOL),
     section="f-orders",
@@ -971,6 +1165,20 @@ ledger.record(
     "order tolerance 0.1)",
     measured=float(cross_df["relative difference"].max()),
     expect=at_most(0.02),
+    section="f-orders",
+    rtol=0.5,
+)
+ledger.record(
+    "F20b",
+    kind="check",
+    paper="foundations",
+    claim="second method for Check 4, judged against the grid's own error (a criterion set "
+    "after F20 failed in ci at a KL near the grid's floor): in every row of F20 the difference "
+    "between the grid (4n) and the closed form is at most the grid's own change from 2n to 4n "
+    "(largest ratio at most 1); includes the rows where the grid runs its first-order "
+    "mass-splatting fallback",
+    measured=cross_ratio,
+    expect=at_most(1.0),
     section="f-orders",
     rtol=0.5,
 )
@@ -1007,24 +1215,52 @@ glue("max_grid_change", max_grid_change, display=False)
 glue("kl_rel_err_n", float(refined["relative error at n"].max()), display=False)
 # the prose's readings, computed (they differ between profiles)
 worst8 = refined[f"relative change {c1} to {c2}"].idxmax()
-heun_floor = float(kl_all.loc["heun"][c2].iloc[-2:].max())
+heun_floor = float(kl_all.loc["heun"][c2].iloc[-4:].min())
 heun_state = (
-    "it has settled, so F5 reads it against second order"
+    "it is read, and F5 reads it against second order"
     if order_settled["heun"]
-    else f"it has not settled: doubling the grid from {c1} to {c2} still moves it by "
-    f"{order_fit['heun'].grid_error / 2:.2f}. Its KL at these N is at most {heun_floor:.0e}"
-    + (", at the floor of the grid error" if heun_floor < 1e-6 else "")
-    + ", so this profile cannot say whether Heun is second order on the mixture, and F5 is a "
-    "question here"
+    else f"it is not read: Heun's KL at these N falls to {heun_floor:.0e}, "
+    + ("below" if not above_floor["heun"] else "above")
+    + f" {FLOOR_X} times the grid's KL floor, and doubling the grid from {c1} to {c2} still "
+    f"moves its order by {order_fit['heun'].grid_error / 2:.2f}, so this profile cannot say "
+    "whether Heun is second order on the mixture, and F5 is a question here"
 )
-f11_fail = [k for k in order_fit if order_fit[k].grid_error / 2 > GRID_TOL]
-f11_names = " and ".join(k.capitalize() for k in f11_fail)
+f11_fail = [k for k in read_names if order_fit[k].grid_error / 2 > GRID_TOL]
 f11_state = (
-    "every order passes it"
+    "every order read passes it"
     if not f11_fail
-    else f"the order of {f11_names} is the one that fails it, which is why it is a question"
-    if len(f11_fail) == 1
-    else f"{f11_names} fail it, which is why their order claims are questions"
+    else " and ".join(k.capitalize() for k in f11_fail) + " fail it"
+)
+splat_rows = cross_df.index[cross_df["mass-splatting fallback"]]
+glue(
+    "splat_rows",
+    ", ".join(f"{k.replace('_', ' ')} at N = {n}" for k, n in splat_rows) or "no row",
+    display=False,
+)
+glue(
+    "splat_max_rel",
+    float(cross_df.loc[splat_rows, "relative difference"].max()) if len(splat_rows) else 0.0,
+    display=False,
+)
+glue("kl_floor", kl_floor, display=False)
+glue("kl_floor_x", FLOOR_X * kl_floor, display=False)
+glue("heun_floor_abs", heun_floor_abs, display=False)
+glue("floor_x", FLOOR_X, display=False)
+glue("n_prev3", cfg["steps"][-4], display=False)
+glue("cross_steps_text", ", ".join(map(str, cfg["cross_steps"])), display=False)
+euler_ddpm_state = (
+    "both are read (above the floor and settled), and both are first order within the tolerance"
+    if all(order_settled[k] for k in ("euler", "ddpm"))
+    and all(
+        abs(order_iv[k].value - 1) + order_iv[k].half_width <= ORDER_TOL for k in ("euler", "ddpm")
+    )
+    else "see F4 and F6 for which of them are read and decided in this profile"
+)
+glue("euler_ddpm_state", euler_ddpm_state, display=False)
+glue(
+    "read_names",
+    " and ".join(k.capitalize() if k != "ddpm" else "DDPM" for k in read_names),
+    display=False,
 )
 glue("heun_state", heun_state, display=False)
 glue("f11_state", f11_state, display=False)
@@ -1053,8 +1289,8 @@ order_table = pd.DataFrame(
             k: " ".join(f"{o:.2f}" for o in -stats.local_slopes(gsteps, v) / 2)
             for k, v in gauss_kl.items()
         },
-        "Gaussian: order (last pair) +- change": {
-            k: f"{iv.value:.3f} ± {iv.half_width:.3f}" for k, iv in gauss_order.items()
+        "Gaussian: extrapolated order +- error": {
+            k: f"{iv.value:.4f} ± {iv.half_width:.0e}" for k, iv in gauss_order.items()
         },
     }
 )
@@ -1068,49 +1304,66 @@ order_table
 #
 # Left: exact KL divergence between the target at $\tilde\sigma_{\min}$ and each sampler's
 # output on the mixture against the number of Karras steps ($4n$ grid); the legend gives the
-# local order read at the two largest $N$ ({glue:text}`fine_hi` grid). DDIM (crosses, base grid)
-# coincides with Euler's base-grid KLs to round-off. Right: local orders between consecutive
-# step counts, on the mixture (solid, $4n$ grid, up to $N =$ {glue:text}`n_last`) and for a
-# single Gaussian in closed form (dashed, up to $N =$ {glue:text}`gauss_n_last`); grey bands are
-# the accepted windows. Look at Heun on the mixture: its local order falls below 2 at the
-# largest $N$, where its KL reaches the grid's floor; and at the dashed lines: most sit near
-# their order from the smallest step counts on, the frozen-denoiser and frozen-noise samplers
-# only after some hundred steps.
+# extrapolated order read at the four largest $N$ ({glue:text}`fine_hi` grid); the dotted and
+# dashed grey lines are the grid's KL floor and {glue:text}`floor_x` times it. DDIM (crosses,
+# base grid $n$, up to $N =$ {glue:text}`split_max_n`) lies on Euler's curve to within the base
+# grid's error. Right: local orders between consecutive step counts, on the mixture (solid,
+# $4n$ grid, up to $N =$ {glue:text}`n_last`) and for a single Gaussian in closed form (dashed,
+# up to $N =$ {glue:text}`gauss_n_last`); grey bands are the accepted windows. Look at Heun on
+# the mixture: its local order falls below 2 at the largest $N$, where its KL falls below the
+# floor rule; and at the dashed lines: most sit near their order from the smallest step counts
+# on, the frozen-denoiser and frozen-noise samplers only after some hundred steps (frozen noise
+# changes the sign of its bias near $N = 32$, where its local orders swing).
 # ```
 #
-# On the mixture, at $N =$ {glue:text}`n_prev` to {glue:text}`n_last` on the
-# {glue:text}`fine_hi` grid, Euler's local order is {glue:text}`order_euler:.3f` (drift
-# {glue:text}`order_euler_drift:.3f` from the previous pair, grid error
-# {glue:text}`order_euler_grid:.4f`) and DDPM's {glue:text}`order_ddpm:.3f` (drift
-# {glue:text}`order_ddpm_drift:.3f`, grid error {glue:text}`order_ddpm_grid:.4f`): both have
-# settled, and they are first order within the tolerance (F4, F6). Heun's is
-# {glue:text}`order_heun:.2f`, and {glue:text}`heun_state` (the `full` profile runs the same
-# sweep to $N = 512$ on grids about five times finer; the dashboard's `full` column shows its
-# verdicts). The closed-form recursion for a single Gaussian of variance {glue:text}`gauss_v:.2f` puts the seven samplers that later
-# chapters use on their orders: at $N =$ {glue:text}`gauss_n_last` the local orders are within
-# {glue:text}`gauss_max_dev:.3f` of 1 or 2 and move by at most {glue:text}`gauss_max_err:.3f`
-# from the previous pair (F16a to F16g; the samplers not covered are listed in the coverage
-# table). The two methods agree where both apply, with one exception at the grid's floor: on
-# that Gaussian the grid propagation's KLs equal the closed form's to a relative
-# {glue:text}`cross_rest_max:.1%` at most for all seven samplers at $N$ = 8, 16 and 32 (second
-# table), except {glue:text}`cross_worst_name` at $N =$ {glue:text}`cross_worst_n`, whose KL
+# On the mixture, extrapolated from $N =$ {glue:text}`n_prev3` to {glue:text}`n_last` on the
+# {glue:text}`fine_hi` grid, Euler's order is {glue:text}`order_euler:.3f` (change
+# {glue:text}`order_euler_drift:.3f` from the previous extrapolant, grid error
+# {glue:text}`order_euler_grid:.4f`) and DDPM's {glue:text}`order_ddpm:.3f` (change
+# {glue:text}`order_ddpm_drift:.3f`, grid error {glue:text}`order_ddpm_grid:.4f`):
+# {glue:text}`euler_ddpm_state` (F4, F6). Heun's is {glue:text}`order_heun:.2f`, and
+# {glue:text}`heun_state` (the `full` profile runs the same sweep to $N = 512$ on grids about
+# five times finer, where Heun's KL is smaller still; the dashboard's `full` column shows its
+# verdicts). The closed-form recursion for a single Gaussian of variance
+# {glue:text}`gauss_v:.2f` puts the seven samplers that later chapters use on their orders: the
+# orders extrapolated from $N$ up to {glue:text}`gauss_n_last` are within
+# {glue:text}`gauss_max_dev:.3f` of 1 or 2, with errors of at most {glue:text}`gauss_max_err:.3f`
+# (F16a to F16g; the samplers not covered are listed in the coverage table). The two methods
+# agree where both apply, with one exception near the grid's floor: on that Gaussian the grid
+# propagation's KLs equal the closed form's to a relative {glue:text}`cross_rest_max:.1%` at most
+# for all seven samplers at $N$ = {glue:text}`cross_steps_text` (second table), except
+# {glue:text}`cross_worst_name` at $N =$ {glue:text}`cross_worst_n`, whose KL
 # ({glue:text}`cross_worst_kl:.0e`) is so small that the grid's own refinement change is
 # {glue:text}`cross_worst_ref:.1%` of it and the difference {glue:text}`cross_max_rel:.1%`, over
-# the 2% fixed in advance (F20 records this). DDIM with $\eta = 0$ and Euler, run on the
-# same 10,000 starting points, end within {glue:text}`ddim_euler_gap:.1e` of each other, and
-# their grid KLs differ by a relative {glue:text}`ddim_kl_gap:.0e`: in the SNR form they are the
-# same update, up to round-off (F7, a unit test of an algebraic identity).
+# the 2% fixed in advance: F20 records that failure. A relative tolerance is ill-posed at such a
+# KL; judged against the grid's own change from $2n$ to $4n$ (F20b, a criterion set after that
+# failure), every row agrees: the difference is at most {glue:text}`cross_ratio:.2f` times that
+# change. The rows {glue:text}`splat_rows` run the grid's first-order mass-splatting fallback
+# (the step map is not monotone on the grid), and agree with the closed form to a relative
+# {glue:text}`splat_max_rel:.0e`: F20 and F20b are this chapter's test of the fallback. DDIM with
+# $\eta = 0$ and Euler, run on the same 10,000 starting points, end within
+# {glue:text}`ddim_euler_gap:.1e` of each other: in the SNR form they are the same update, up to
+# round-off (F7, a unit test of an algebraic identity). Their base-grid KLs differ by a relative
+# {glue:text}`ddim_kl_gap:.0e`, which is not round-off: the grid is trimmed and re-laid at every
+# step from the mapped nodes, so round-off differences in the map move its ends, and the two KLs
+# carry the base grid's discretisation error (up to {glue:text}`kl_rel_err_n:.1%`, below)
+# differently.
 #
 # **Numerical error.** The first table gives each KL at $n =$ {glue:text}`n_grid`, $2n$ and $4n$
 # grid nodes ($n$ and $2n$ up to $N =$ {glue:text}`split_max_n`), and at {glue:text}`fine_lo` and
-# {glue:text}`fine_hi` nodes for the three largest step counts. At the base grid the KLs are off
+# {glue:text}`fine_hi` nodes for the four largest step counts. At the base grid the KLs are off
 # by up to {glue:text}`kl_rel_err_n:.1%` (relative to $4n$); the doubling from $2n$ to $4n$
 # changes them by up to {glue:text}`kl_rel_err:.2%`, the largest for
 # {glue:text}`kl_worst_name` at $N =$ {glue:text}`kl_worst_n`, and the doubling from
 # {glue:text}`fine_lo` to {glue:text}`fine_hi` by up to {glue:text}`kl_rel_err8:.1%`, for
-# {glue:text}`kl_worst8_name` at $N =$ {glue:text}`kl_worst8_n`. The orders read at the two
-# largest $N$ move by at most {glue:text}`max_grid_change:.3f` under that last doubling (F11,
-# criterion 0.02): {glue:text}`f11_state`.
+# {glue:text}`kl_worst8_name` at $N =$ {glue:text}`kl_worst8_n`. In absolute terms that last
+# doubling moves no KL by more than the floor {glue:text}`kl_floor:.1e` nats (Heun's at
+# $N =$ {glue:text}`n_last` by {glue:text}`heun_floor_abs:.1e`): this is the accuracy the grid
+# delivers to the later chapters, and a KL or a comparison of KLs is read only well above it
+# ({glue:text}`floor_x` times). The orders read under that rule
+# ({glue:text}`read_names`) move by at most {glue:text}`max_grid_change:.3f` under the last
+# doubling (F11, criterion 0.02): {glue:text}`f11_state`. (An earlier version applied F11 to
+# every order, including Heun's at its floor, where it was bound to fail.)
 
 # (f-snr-form)=
 # ### The SNR form against the published VP updates
@@ -1200,7 +1453,8 @@ glue("ddpm_coef_err", max(coef_err), display=False)
 #
 # An independent check of the propagation: run DDPM (20 steps, from the prior
 # $\mathcal N(0, \sigma_{\max}^2)$ to $\sigma = 0$) on many particles and compare their empirical
-# distribution with the grid's output CDF (on the finest grid of Check 4) by a one-sample
+# distribution with the grid's output CDF (on {glue:text}`n_ks_grid` nodes, Check 4's $4n$ grid)
+# by a one-sample
 # Kolmogorov-Smirnov test with scipy's exact null distribution, at the level 0.05 fixed in
 # advance. The particles never touch the grid; the grid never draws a sample. Both use the same
 # step law ({func}`companion.samplers.ddpm_step`), so this checks the propagation operator (the
@@ -1238,12 +1492,20 @@ ledger.record(
     atol=0.05,
 )
 n = cfg["n_mc"]
-peak_ratio = float(d_mc.p.max() / target.prob(xs.unsqueeze(-1)).max())
+# peak heights mode by mode: the output's and the target's largest density within 0.5 of each
+# component mean
+tgt_dens = target.prob(xs.unsqueeze(-1))
+peak_text = ", ".join(
+    f"{float(d_mc.p[(d_mc.x - mk).abs() < 0.5].max() / tgt_dens[(xs - mk).abs() < 0.5].max()):.0%}"
+    f" at the mode near {mk:g}"
+    for mk in target.means[:, 0].tolist()
+)
 glue("ks", ks.statistic, display=False)
 glue("ks_p", ks.pvalue, display=False)
 glue("ks_crit", 1.358 / math.sqrt(n), display=False)
 glue("n_mc", n, display=False)
-glue("peak_ratio", peak_ratio, display=False)
+glue("peak_text", peak_text, display=False)
+glue("n_ks_grid", 4 * cfg["n_grid"], display=False)
 
 fig, ax = figure(1, height=2.6)
 ax.hist(particles.numpy(), bins=200, density=True, alpha=0.4, label=f"DDPM particles (n = {n:,})")
@@ -1259,7 +1521,7 @@ glue("fig_grid_mc", fig, display=False)
 #
 # DDPM with 20 steps: histogram of particles against the exact output density from the grid,
 # and the target. Look at the peaks: with this few steps DDPM's output differs visibly from the
-# target (its tallest peak is {glue:text}`peak_ratio:.0%` of the target's), and the grid
+# target (its peak heights are {glue:text}`peak_text` of the target's), and the grid
 # reproduces that difference.
 # ```
 #
@@ -1428,13 +1690,15 @@ chain_df.style.format("{:.10f}")
 # by a factor that grows like $N$, as long as the step sum dominates the terminal KL, which is
 # fixed by the chain and does not shrink with $N$; beyond that the ratio grows like $N^2$. The
 # ratio's exponent (F17) is the difference of those of F12 and F13, not an independent test.
-# These are asymptotic rates, so we read them, as in Check 4,
-# from the local log-log slope at the two largest $N$ with the change from the previous pair as
-# its error, and accept $\pm 0.1$ in the path exponent and in the ratio exponent and $\pm 0.2$ in
+# These are asymptotic rates, so we read them as in Check 4: Richardson extrapolation in $1/N$
+# of the local log-log slopes at the four largest $N$, with the change from the previous
+# extrapolant (plus the grid error, on the mixture) as its error, and accept $\pm 0.1$ in the path exponent and in the ratio exponent and $\pm 0.2$ in
 # the output exponent (the $\pm 0.1$ in order of Check 4).
 #
-# We decide the rates on a single Gaussian of variance {glue:text}`gauss_v:.2f` (the narrowest
-# component of the mixture, mean 0), where everything is Gaussian and the path KL, the output
+# We decide the rates on a single Gaussian with the variance {glue:text}`gauss_v:.2f` of the
+# mixture's narrowest component, centred at 0 (unlike Check 4's Gaussian, which keeps that
+# component's mean {glue:text}`gauss_m:g`; the step KLs of the variance mismatch do not depend on
+# the mean, and the mean update is exercised in Check 4), where everything is Gaussian and the path KL, the output
 # KL and the reverse variances have closed forms ({func}`companion.chains.gaussian_ddpm_kl`: no
 # grid, $N$ up to {glue:text}`pk_gauss_n_last`). On the mixture we compute the same quantities
 # numerically: the path KL as the terminal KL plus the per-step KLs by 2-D quadrature
@@ -1471,11 +1735,11 @@ for n_steps in cfg["chain_steps"]:
 closed_df = pd.DataFrame(closed_rows).set_index(["v", "N"])
 cg = closed_df.loc[gauss_v]
 gauss_rates = {
-    col: stats.asymptotic_slope(csteps[-3:], cg[col].to_numpy()[-3:])
+    col: extrapolated_slope(csteps, cg[col].to_numpy()).interval
     for col in ["sum of step KLs", "output KL", "path / output"]
 }
 v05_rates = {
-    col: stats.asymptotic_slope(csteps[-3:], closed_df.loc[0.5][col].to_numpy()[-3:])
+    col: extrapolated_slope(csteps, closed_df.loc[0.5][col].to_numpy()).interval
     for col in ["sum of step KLs", "output KL"]
 }
 # second method for the closed form: quadrature and grid on a one-component mixture
@@ -1501,25 +1765,6 @@ closed_vs_numeric = max(
 )
 
 # the mixture: DDPM path KL, its Pythagorean split, and the output KL
-
-
-def step1_all_modes(ch, log_kernel, n):
-    """Step 1's KL with, at every z_1 node, a z_0 window covering every component of the exact
-    reverse kernel (each mean +- 12 of its sds; 2n nodes). mixture_step_kl's window, the kernel's
-    mean +- 12 of its total sd, misses a minor mode far from the mean (weight below 1/144)."""
-    kern = ch.reverse_kernel(target, 1)
-    p1 = ch.marginal(target, 1)
-    sd1 = p1.variances[:, 0].sqrt()
-    z = torch.linspace(
-        float((p1.means[:, 0] - 10 * sd1).min()),
-        float((p1.means[:, 0] + 10 * sd1).max()),
-        n,
-        dtype=torch.float64,
-    )
-    mk, sk = kern.means(z.unsqueeze(-1))[..., 0], kern.variances[:, 0].sqrt()
-    lo, hi = (mk - 12 * sk).min(-1).values, (mk + 12 * sk).max(-1).values
-    y = lo[:, None] + (hi - lo)[:, None] * torch.linspace(0.0, 1.0, 2 * n, dtype=torch.float64)
-    return step_kl(ch, 1, mixture_log_marginal(target), log_kernel, z, y)
 
 
 x_split = torch.linspace(-9.0, 9.0, 3601, dtype=torch.float64)
@@ -1551,7 +1796,7 @@ for n_steps in cfg["steps"]:
     path = term.value + steps_sum
     path_err = term.error + sum(q.error for q in parts)
     outs = []
-    out_levels = [2, 4, 8] if n_steps in cfg["steps"][-3:] else [2, 4]  # only the last two are used
+    out_levels = [2, 4, 8] if n_steps in cfg["steps"][-4:] else [2, 4]  # only the last two are used
     for mult in out_levels:
         dens = R.ddpm_output_density(target.denoise, ch, mult * cfg["n_path_grid"])
         xo = torch.linspace(-6.0, 6.5, 4000 * mult + 1, dtype=torch.float64)
@@ -1559,13 +1804,6 @@ for n_steps in cfg["steps"]:
     out_iv = stats.refinement(*outs[-2:])
     out_coarse = outs[-2]  # one doubling coarser than the value kept
     non_gauss = sum(q.value for q in gauss_parts) if do_split else math.nan
-    # the split with step 1 on all-mode windows (F19); how much step 1's two KLs move
-    split_sum, split_ng, trunc1 = math.nan, math.nan, math.nan
-    if do_split:
-        a1 = step1_all_modes(ch, R.gaussian_log_kernel(target.denoise, ch, 1), cfg["n_path_quad"])
-        b1 = step1_all_modes(ch, context_kernel(mm, 0.0)(1), cfg["n_path_quad"])
-        split_sum, split_ng = steps_sum - parts[0].value + a1, non_gauss - gauss_parts[0].value + b1
-        trunc1 = abs(a1 - parts[0].value) + abs(b1 - gauss_parts[0].value)
     path_rows.append(
         {
             "N": n_steps,
@@ -1574,9 +1812,7 @@ for n_steps in cfg["steps"]:
             "path quadrature error": path_err,
             "non-Gaussianity": non_gauss,
             "variance mismatch": mismatch,
-            "split residual": split_sum - split_ng - mismatch,
-            "split residual, mean +- 12 sd windows": steps_sum - non_gauss - mismatch,
-            "step-1 window change": trunc1,
+            "split residual": steps_sum - non_gauss - mismatch,
             "split quadrature error": sum(q.error for q in parts)
             + sum(q.error for q in gauss_parts)
             if do_split
@@ -1590,43 +1826,38 @@ for n_steps in cfg["steps"]:
         }
     )
 path_df = pd.DataFrame(path_rows).set_index("N")
-# rates read at the three largest N, as in Check 4: drift from the previous pair plus the grid
-# error of the last slope (output KL: one propagation-grid doubling; step sum: the quadrature
-# error estimate, as a bound on how far it can tilt the slope)
-tail = path_df.iloc[-3:]
-log_step = math.log(steps_arr[-1] / steps_arr[-2])
-step_tilt = float(
-    (tail["step-sum quadrature error"] / tail["sum of step KLs"]).iloc[-2:].sum() / log_step
-)
-out_fit = stats.settled_slope(
-    steps_arr[-3:], tail["output KL, one grid coarser"].to_numpy(), tail["output KL"].to_numpy()
-)
+# rates read at the four largest N, as in Check 4: Richardson extrapolation in 1/N of the local
+# slopes, error = change from the previous extrapolant plus grid error (output KL: one
+# propagation-grid doubling; step sum: the quadrature error estimate, as a bound on how far it
+# can tilt the extrapolant)
+tail = path_df.iloc[-4:]
+step_rel = (tail["step-sum quadrature error"] / tail["sum of step KLs"]).to_numpy()
 ratio_coarse = tail["path KL"].to_numpy() / tail["output KL, one grid coarser"].to_numpy()
-ratio_fit = stats.settled_slope(
-    steps_arr[-3:], ratio_coarse, tail["path / output"].to_numpy(), extra_error=step_tilt
-)
-step_sum = tail["sum of step KLs"].to_numpy()
 mix_fit = {
-    "sum of step KLs": stats.settled_slope(steps_arr[-3:], step_sum, step_sum, step_tilt),
-    "output KL": out_fit,
-    "path / output": ratio_fit,
+    "sum of step KLs": extrapolated_slope(
+        steps_arr, tail["sum of step KLs"].to_numpy(), rel_err=step_rel
+    ),
+    "output KL": extrapolated_slope(
+        steps_arr, tail["output KL"].to_numpy(), tail["output KL, one grid coarser"].to_numpy()
+    ),
+    "path / output": extrapolated_slope(
+        steps_arr, tail["path / output"].to_numpy(), ratio_coarse, rel_err=step_rel
+    ),
 }
 mix_rates = {k: v.interval for k, v in mix_fit.items()}
 # the Gaussian closed form at the mixture's N, for the same reading
+gauss_at_mix = [gaussian_ddpm_kl(VPChain.fixed_total(int(n)), 0.0, gauss_v) for n in steps_arr]
 gauss_same = {
-    col: stats.asymptotic_slope(
-        steps_arr[-3:],
-        [
-            getattr(gaussian_ddpm_kl(VPChain.fixed_total(int(n)), 0.0, gauss_v), attr)
-            for n in steps_arr[-3:]
-        ]
-        if attr != "steps"
-        else [
-            float(gaussian_ddpm_kl(VPChain.fixed_total(int(n)), 0.0, gauss_v).steps.sum())
-            for n in steps_arr[-3:]
-        ],
-    )
-    for col, attr in [("sum of step KLs", "steps"), ("output KL", "output")]
+    "sum of step KLs": extrapolated_slope(
+        steps_arr, np.array([float(r.steps.sum()) for r in gauss_at_mix])
+    ).interval,
+    "output KL": extrapolated_slope(steps_arr, np.array([r.output for r in gauss_at_mix])).interval,
+}
+gauss_same_last = {  # the last local slope alone, for comparison with the extrapolant
+    "sum of step KLs": float(
+        stats.local_slopes(steps_arr, [float(r.steps.sum()) for r in gauss_at_mix])[-1]
+    ),
+    "output KL": float(stats.local_slopes(steps_arr, [r.output for r in gauss_at_mix])[-1]),
 }
 # the regime: v != 1 (at v = 1 every step KL vanishes) and step sum >> terminal KL
 v1 = gaussian_ddpm_kl(VPChain.fixed_total(cfg["steps"][-1]), 0.0, 1.0)
@@ -1662,8 +1893,9 @@ for col, cid, rate, tol, text in rate_claims:
         kind="derived",
         paper="foundations",
         claim=f"DDPM (variance beta_t, exact denoiser; {regime}), Gaussian data "
-        f"N(0, {gauss_v:g}), closed form: {text} (local log-log slope at N = "
-        f"{cfg['chain_steps'][-2]}..{cfg['chain_steps'][-1]} within {rate:g} +- {tol:g})",
+        f"N(0, {gauss_v:g}), closed form: {text} (log-log slope Richardson-extrapolated in 1/N "
+        f"from the local slopes at N = {cfg['chain_steps'][-4]}..{cfg['chain_steps'][-1]} "
+        f"within {rate:g} +- {tol:g})",
         measured=gauss_rates[col],
         expect=in_range(rate - tol, rate + tol),
         section="f-path",
@@ -1671,17 +1903,25 @@ for col, cid, rate, tol, text in rate_claims:
         atol=1e-3,
     )
     fit = mix_fit[col]
-    settled = fit.settled(tol / 2, tol / 5)
+    settled = fit.change <= tol / 2 and fit.grid_error <= tol / 5
     ledger.record(
         f"{cid}b",
         kind="question",
         paper="foundations",
         claim=f"on the three-component mixture, does {text.replace('the ', '', 1).split(' (')[0]} "
-        f"at N = {cfg['steps'][-2]}..{cfg['steps'][-1]}? (local slope within {rate:g} +- {tol:g}, "
-        f"error: drift from the previous pair plus grid error; read only if settled, drift <= "
-        f"{tol / 2:g} and grid error <= {tol / 5:g}: "
-        f"{'settled' if settled else f'not settled (drift {fit.drift:.3f}, grid {fit.grid_error:.3f})'})",
-        measured=mix_rates[col],
+        f"at N up to {cfg['steps'][-1]}? (log-log slope Richardson-extrapolated in 1/N from the "
+        f"local slopes at N = {cfg['steps'][-4]}..{cfg['steps'][-1]} within {rate:g} +- {tol:g}, "
+        f"error: change from the previous extrapolant plus grid error; read only if settled, "
+        f"change <= {tol / 2:g} and grid error <= {tol / 5:g}: "
+        f"{'settled' if settled else f'not settled (change {fit.change:.3f}, grid {fit.grid_error:.3f})'})",
+        measured=mix_rates[col]
+        if settled
+        else stats.undecidable(
+            "refinement",
+            2,
+            f"not settled: extrapolated slope {mix_rates[col].value:.3f} +- "
+            f"{mix_rates[col].half_width:.3f} (change {fit.change:.3f}, grid {fit.grid_error:.3f})",
+        ),
         expect=in_range(rate - tol, rate + tol),
         section="f-path",
         rtol=1e-3,
@@ -1716,10 +1956,6 @@ split_floor = float((split_df["split quadrature error"] / split_df["sum of step 
 # each N against its own quadrature error estimate (not the largest residual against the
 # largest estimate, which may come from different N)
 split_ratio = float((split_df["split residual"].abs() / split_df["split quadrature error"]).max())
-split_old = float(
-    (split_df["split residual, mean +- 12 sd windows"].abs() / split_df["sum of step KLs"]).max()
-)
-split_trunc = float((split_df["step-1 window change"] / split_df["sum of step KLs"]).max())
 ledger.record(
     "F19",
     kind="check",
@@ -1727,8 +1963,9 @@ ledger.record(
     claim="Pythagorean split on the mixture: each DDPM step KL equals the KL to the moment-matched "
     "Gaussian kernel (2-D quadrature) plus the variance-mismatch KL (1-D quadrature); largest "
     f"ratio, over the sweep up to N = {cfg['split_max_n']}, of the summed split's residual to "
-    "the same N's quadrature error estimate of its two 2-D quadratures (halving both grids), with "
-    "step 1 on z_0 windows that cover every mode of the exact reverse kernel; at most 1",
+    "the same N's quadrature error estimate of its two 2-D quadratures (halving both grids; the "
+    "z_0 grids of chains.mixture_step_kl cover every component of the exact reverse kernel); at "
+    "most 1",
     measured=split_ratio,
     expect=at_most(1.0),
     section="f-path",
@@ -1736,9 +1973,30 @@ ledger.record(
     atol=0.0,
 )
 assert path_df["path / output"].is_monotonic_increasing  # the prose below
-for col, _, rate, tol, _ in rate_claims:  # the prose: all three settled and answered yes
-    assert mix_fit[col].settled(tol / 2, tol / 5)
-    assert rate - tol <= mix_rates[col].low and mix_rates[col].high <= rate + tol
+mix_answers = {  # the prose's reading of F12b, F13b, F17b
+    col: (
+        mix_fit[col].change <= tol / 2
+        and mix_fit[col].grid_error <= tol / 5
+        and rate - tol <= mix_rates[col].low
+        and mix_rates[col].high <= rate + tol
+    )
+    for col, _, rate, tol, _ in rate_claims
+}
+mix_reading = (
+    "All three have settled by the criterion of Check 4 (change at most half the tolerance, grid "
+    "error at most a fifth) and their intervals lie inside the windows, so the answer to the "
+    "three questions is yes"
+    if all(mix_answers.values())
+    else "Not all three are answered yes in this profile ("
+    + ", ".join(f"{k}: {'yes' if v else 'undecided'}" for k, v in mix_answers.items())
+    + ")"
+) + (
+    ": on the mixture, too, the step sum falls like N⁻¹ and the output KL like N⁻² at "
+    "a few hundred steps"
+    if mix_answers["sum of step KLs"] and mix_answers["output KL"]
+    else ""
+)
+glue("pk_mix_reading", mix_reading, display=False)
 assert mix_terminal < 0.01 * path_df["sum of step KLs"].iloc[-1]  # the regime
 n_lo, n_hi = cfg["steps"][-2], cfg["steps"][-1]
 g48 = closed_df.loc[(gauss_v, n_hi)]
@@ -1781,8 +2039,6 @@ for key, val in dict(
     split_rel=split_rel,
     split_floor=split_floor,
     split_ratio=split_ratio,
-    split_old=split_old,
-    split_trunc=split_trunc,
     closed_vs_numeric=closed_vs_numeric,
     path_rel_err=float((path_df["path quadrature error"] / path_df["path KL"]).max()),
     out_rel_err=float((path_df["output refinement error"] / path_df["output KL"]).max()),
@@ -1790,9 +2046,13 @@ for key, val in dict(
     gs_path_err=gauss_same["sum of step KLs"].half_width,
     gs_out=gauss_same["output KL"].value,
     gs_out_err=gauss_same["output KL"].half_width,
-    m_path_drift=mix_fit["sum of step KLs"].drift,
+    m_path_drift=mix_fit["sum of step KLs"].change,
     m_path_grid=mix_fit["sum of step KLs"].grid_error,
-    m_out_drift=mix_fit["output KL"].drift,
+    m_out_drift=mix_fit["output KL"].change,
+    gs_path_last=gauss_same_last["sum of step KLs"],
+    gs_out_last=gauss_same_last["output KL"],
+    n_lo3=cfg["steps"][-4],
+    g_n_lo3=cfg["chain_steps"][-4],
     m_out_grid=mix_fit["output KL"].grid_error,
     m_ratio_err=mix_rates["path / output"].half_width,
     v05_path=v05_rates["sum of step KLs"].value,
@@ -1844,7 +2104,8 @@ path_df
 #
 # DDPM (variance $\beta_t$) with the exact denoiser on a VP-linear chain of $N$ steps. Left: the
 # path KL of the chain rule (an upper bound on the output KL), the output KL, and the two parts
-# of the path KL's step terms on the mixture (markers); the path and output KL for a single
+# of the path KL's step terms on the mixture (markers; the two parts only up to $N =$
+# {glue:text}`split_max_n`, where the split is computed); the path and output KL for a single
 # Gaussian of variance {glue:text}`gauss_v:.2f` in closed form (black lines). Right: local
 # log-log slopes between consecutive $N$; grey bands are the accepted windows around $-1$ and
 # $-2$. Look at the gap between path and output: it widens with $N$; and at the right panel:
@@ -1852,59 +2113,61 @@ path_df
 # to the Gaussian's.
 # ```
 #
-# **Single Gaussian (closed form).** The summed step KLs fall with a local exponent of
-# {glue:text}`pk_g_path:.3f` at $N =$ {glue:text}`pk_gauss_n_last` (moving by
-# {glue:text}`pk_g_path_err:.3f` from the previous pair, F12), the output KL with
-# {glue:text}`pk_g_out:.3f` ({glue:text}`pk_g_out_err:.3f`, F13), and their ratio grows with
-# exponent {glue:text}`pk_g_ratio:.3f` ({glue:text}`pk_g_ratio_err:.3f`, F17, their difference):
-# the derivation holds. It holds in a stated regime. The terminal KL,
+# **Single Gaussian (closed form).** Extrapolated from the local slopes at $N =$
+# {glue:text}`pk_g_n_lo3` to {glue:text}`pk_gauss_n_last`, the summed step KLs fall with
+# exponent {glue:text}`pk_g_path:.4f` (error {glue:text}`pk_g_path_err:.0e`, F12), the output
+# KL with {glue:text}`pk_g_out:.4f` ({glue:text}`pk_g_out_err:.0e`, F13), and their ratio grows
+# with exponent {glue:text}`pk_g_ratio:.4f` ({glue:text}`pk_g_ratio_err:.0e`, F17, their
+# difference): the derivation holds. It holds in a stated regime. The terminal KL,
 # {glue:text}`pk_g_terminal:.0e`, is part of the path KL but not of the step sum, and is the
 # same for every $N$ by construction (`fixed_total` keeps the total noise); the step sum falls
 # to it only near $N \approx$ {glue:text}`pk_n_cross_gauss:.0e`, beyond which the path KL stops
 # falling and the ratio grows like $N^2$. And the data variance must differ from 1: at
 # $v = 1$ the step KLs sum to {glue:text}`pk_v1_step_sum:.0e` at $N =$ {glue:text}`pk_n_hi`.
 # At $v = 0.5$ the same rates appear, {glue:text}`pk_v05_path:.3f` and
-# {glue:text}`pk_v05_out:.3f` at $N =$ {glue:text}`pk_gauss_n_last`. The rates are approached
-# slowly: at $N =$ {glue:text}`pk_n_lo` to {glue:text}`pk_n_hi`, the step counts of the mixture
-# sweep, the Gaussian's local exponents are {glue:text}`pk_gs_path:.3f` (drift
-# {glue:text}`pk_gs_path_err:.3f`) and {glue:text}`pk_gs_out:.3f`
-# ({glue:text}`pk_gs_out_err:.3f`). At $N =$ {glue:text}`pk_n_hi` the reverse variance still
-# differs from $\beta_t$ by up to {glue:text}`pk_g_mismatch_48:.0%` (at step
-# $t =$ {glue:text}`pk_g_mismatch_t`, close to the data, where $v + \tilde\sigma_{t-1}^2$ is
-# small), and at the noisy end the largest $\beta_t$ is {glue:text}`pk_beta_max_48:.3f`; $\beta_t$
-# does scale like $1/N$, but the expansions need it small against $v + \tilde\sigma_{t-1}^2$ at
-# every step. The closed form agrees with the quadrature and grid machinery on a
-# one-component mixture to a relative {glue:text}`pk_closed_vs_numeric:.0e` (F18).
+# {glue:text}`pk_v05_out:.3f`. The rates are approached slowly: at the step counts of the
+# mixture sweep the Gaussian's last local exponents (at $N =$ {glue:text}`pk_n_lo` to
+# {glue:text}`pk_n_hi`) are {glue:text}`pk_gs_path_last:.3f` and {glue:text}`pk_gs_out_last:.3f`,
+# while the extrapolants from $N =$ {glue:text}`pk_n_lo3` to {glue:text}`pk_n_hi` are
+# {glue:text}`pk_gs_path:.4f` (error {glue:text}`pk_gs_path_err:.3f`) and
+# {glue:text}`pk_gs_out:.4f` ({glue:text}`pk_gs_out_err:.3f`): the extrapolation removes most of
+# the distance to the asymptote that the last local slope still carries. At $N =$
+# {glue:text}`pk_n_hi` the reverse variance still differs from $\beta_t$ by up to
+# {glue:text}`pk_g_mismatch_48:.0%` (at step $t =$ {glue:text}`pk_g_mismatch_t`, close to the
+# data, where $v + \tilde\sigma_{t-1}^2$ is small), and at the noisy end the largest $\beta_t$ is
+# {glue:text}`pk_beta_max_48:.3f`; $\beta_t$ does scale like $1/N$, but the expansions need it
+# small against $v + \tilde\sigma_{t-1}^2$ at every step. The closed form agrees with the
+# quadrature and grid machinery on a one-component mixture to a relative
+# {glue:text}`pk_closed_vs_numeric:.0e` (F18, at $N = 12$ only).
 #
-# **The mixture.** At $N =$ {glue:text}`pk_n_lo` to {glue:text}`pk_n_hi` the local exponents
-# are {glue:text}`pk_m_path:.3f` for the step KLs (drift {glue:text}`pk_m_path_drift:.3f`, grid
-# error {glue:text}`pk_m_path_grid:.4f`; F12b) and {glue:text}`pk_m_out:.3f` for the output KL
-# (drift {glue:text}`pk_m_out_drift:.3f`, grid error {glue:text}`pk_m_out_grid:.3f`; F13b), and
-# the ratio's exponent is {glue:text}`pk_m_ratio:.3f` ($\pm$ {glue:text}`pk_m_ratio_err:.3f`,
-# F17b). All three have settled by the criterion of Check 4 (drift at most half the tolerance,
-# grid error at most a fifth), and the answer to the three questions is yes: on the mixture,
-# too, the step sum falls like $N^{-1}$ and the output KL like $N^{-2}$ at a few hundred steps
-# (compare the Gaussian's exponents at the same $N$ above). The regime holds here as well: the mixture's terminal KL, {glue:text}`pk_mix_terminal:.0e`, is
-# reached by the step sum only near $N \approx$ {glue:text}`pk_n_cross_mix:.0e`. The bound is
-# loose by a factor that grows with $N$: the path KL is {glue:text}`pk_ratio_lo:.1f` times the
-# output KL at $N =$ {glue:text}`pk_n_first` and {glue:text}`pk_ratio_hi:.0f` times at
-# $N =$ {glue:text}`pk_n_hi`. The Pythagorean split holds to a relative
-# {glue:text}`pk_split_rel:.0e`; at every $N$ the residual is at most
-# {glue:text}`pk_split_ratio:.1g` times that $N$'s quadrature error estimate (F19, computed up to
-# $N =$ {glue:text}`pk_split_n`). It needs one repair of the quadrature: on the $z_0$ window of
-# `companion.chains.mixture_step_kl`, the kernel's mean $\pm12$ of its total standard deviation,
-# step 1's exact reverse kernel loses a minor mode far from its mean (a mode of weight below
-# $1/144$ lies outside that window), which halving the grids cannot see. On windows that cover
-# every mode, step 1's two KLs move by up to a relative {glue:text}`pk_split_trunc:.0e` of the
-# step sum, and the largest relative residual, {glue:text}`pk_split_old:.0e` on the narrower
-# windows (at the smallest $N$, where step 1's kernel is the most strongly multimodal), falls to
-# the figure above;
-# non-Gaussianity of the true kernels is {glue:text}`pk_nongauss_share:.0%` of the step KLs at
-# $N =$ {glue:text}`pk_split_n`, the rest is the variance mismatch. Numerical errors are small
-# against these effects: at most {glue:text}`pk_path_rel_err:.0e` of the path KL (halving the
-# quadrature grids) and {glue:text}`pk_out_rel_err:.0e` of the output KL (the last doubling of
-# the propagation grid).
-# Chapter 01 asks the same question of the factor $T$ in the SignReLU paper's bound.
+# **The mixture.** Extrapolated from $N =$ {glue:text}`pk_n_lo3` to {glue:text}`pk_n_hi`, the
+# exponents are {glue:text}`pk_m_path:.3f` for the step KLs (change
+# {glue:text}`pk_m_path_drift:.3f` from the previous extrapolant, grid error
+# {glue:text}`pk_m_path_grid:.4f`; F12b) and {glue:text}`pk_m_out:.3f` for the output KL
+# (change {glue:text}`pk_m_out_drift:.3f`, grid error {glue:text}`pk_m_out_grid:.3f`; F13b),
+# and the ratio's exponent is {glue:text}`pk_m_ratio:.3f` ($\pm$ {glue:text}`pk_m_ratio_err:.3f`,
+# F17b). {glue:text}`pk_mix_reading`. The regime holds here as well: the
+# mixture's terminal KL, {glue:text}`pk_mix_terminal:.0e`, is reached by the step sum only near
+# $N \approx$ {glue:text}`pk_n_cross_mix:.0e`. The bound is loose by a factor that grows with
+# $N$: the path KL is {glue:text}`pk_ratio_lo:.1f` times the output KL at $N =$
+# {glue:text}`pk_n_first` and {glue:text}`pk_ratio_hi:.0f` times at $N =$ {glue:text}`pk_n_hi`.
+# The Pythagorean split holds to a relative {glue:text}`pk_split_rel:.0e` of the step sum; at
+# every $N$ up to {glue:text}`pk_split_n` the residual is at most
+# {glue:text}`pk_split_ratio:.1g` times that $N$'s quadrature error estimate (F19). The 2-D
+# quadrature of each step KL ({func}`companion.chains.mixture_step_kl`) places, at every $z_t$
+# node, a $z_{t-1}$ grid that covers every component of the exact reverse kernel (each
+# component's mean $\pm 12$ of its standard deviations), so a far minor mode of step 1's kernel
+# at few steps is resolved; F19 compares the residual of the split with the change of both 2-D
+# quadratures under halving their grids, and fails if the residual exceeds that estimate at any
+# $N$ (an earlier window, the kernel's mean $\pm 12$ total standard deviations, missed such a
+# mode and made F19 fail by a factor of about 2). Non-Gaussianity of the true kernels is
+# {glue:text}`pk_nongauss_share:.0%` of the step KLs at $N =$ {glue:text}`pk_split_n`, the rest
+# is the variance mismatch. Numerical errors are small against these effects: at most
+# {glue:text}`pk_path_rel_err:.0e` of the path KL (halving the quadrature grids) and
+# {glue:text}`pk_out_rel_err:.0e` of the output KL (the last doubling of the propagation grid).
+# Chapter 01 asks a related question of the factor $T$ in the SignReLU paper's
+# bound, where the per-step terms are a learned estimator's errors rather than, as here, the
+# exact denoiser's variance mismatch, so this result cannot decide that paper's $T$.
 
 # %% [markdown]
 # (f-coverage)=
@@ -1932,8 +2195,9 @@ ledger.coverage(
             "ids": ["F7b", "F15"],
         },
         {
-            "statement": "the SNR-form samplers with the exact denoiser reproduce the width and "
-            "weights of the ring's modes at 160 steps (to 10%); DDIM (eta = 0) is Euler",
+            "statement": "the SNR-form samplers with the exact denoiser reproduce the width of "
+            "the ring's modes at 160 steps (to 10%, a gross-error window) and the weights of an "
+            "unequal-weight ring (chi-square); DDIM (eta = 0) is Euler",
             "source": "setting: sampler comparisons of chapters 03 and 04",
             "ids": ["F3", "F3a", "F3b", "F3c", "F3w", "F7"],
         },
@@ -1960,17 +2224,19 @@ ledger.coverage(
         },
         {
             "statement": "exact 1-D grid propagation gives a sampler's output law to a numerical "
-            "error that refinement measures, agrees with Monte Carlo, and with the closed-form "
-            "Gaussian output law of all seven samplers",
+            "error that refinement measures (relative error up to 15% at the base grid n = "
+            "1500 in ci; an absolute KL floor, measured in Check 4, below which no KL or "
+            "comparison is read), agrees with Monte Carlo, and with the closed-form Gaussian "
+            "output law of all seven samplers to within the grid's own refinement change (F20's "
+            "fixed 2% fails at one KL near the floor; F20b)",
             "source": "setting: exact output KLs of chapters 01, 03 and 04",
-            "ids": ["F8", "F11", "F18", "F20"],
+            "ids": ["F8", "F11", "F18", "F20", "F20b"],
         },
         {
             "statement": "the grid's non-monotone fallback ('mass splatting', first order) used by "
             "sampler_output_kl when a trained network's mean map is not monotone",
             "source": "setting: exact output KLs of trained networks in chapters 03 and 04",
-            "reason": "every denoiser here is exact and its mean maps are monotone, so the "
-            "fallback never runs; untested in this chapter",
+            "ids": ["F20", "F20b"],
         },
         {
             "statement": "the noise grids karras_sigmas and exponential_sigmas",
@@ -1985,11 +2251,11 @@ ledger.coverage(
             "reason": "touched only indirectly, through the quadratures of F9, F10 and F19",
         },
         {
-            "statement": "the 2-D quadrature of a step KL (chains.mixture_step_kl), whose z_(t-1) "
-            "window is the exact kernel's mean +- 12 of its total sds: it misses a minor mode of a "
-            "multimodal reverse kernel (step 1 at few steps), an error that halving the grids "
-            "does not see. F19 measures it at step 1 and repairs it there; the other path KLs of "
-            "this chapter keep it (a relative change of the step sum of the size F19's prose gives)",
+            "statement": "the 2-D quadrature of a step KL (chains.mixture_step_kl), whose "
+            "z_(t-1) grid at every z_t node covers every component of the exact reverse kernel "
+            "(each mean +- 12 of its sds), so that a far minor mode is resolved; its error "
+            "estimate is the change under halving both grids, and F19 checks the Pythagorean "
+            "split's residual against that estimate at every N",
             "source": "setting: per-step KLs of chapters 00, 01 and 02",
             "ids": ["F19"],
         },
@@ -2012,9 +2278,42 @@ ledger.coverage(
             "and the output KL like N^-2, so the bound loosens like N while the step sum "
             "dominates the terminal KL (our derivation, for data variance v != 1 on the "
             "VP-linear fixed_total chain; decided for a Gaussian in closed form, asked on the "
-            "mixture at N up to 256)",
+            "mixture at N up to 256; F17 and F17b, the ratio's exponents, are the "
+            "differences of F12 and F13, F12b and F13b, not independent tests)",
             "source": "setting: chapter 01's question about the factor T in its bound",
             "ids": ["F12", "F13", "F17", "F12b", "F13b", "F17b"],
+        },
+        {
+            "statement": "the statistics helpers that produce every interval of the book "
+            "(companion.stats: t_interval, refinement, asymptotic_slope, settled_slope, "
+            "local_slopes); this chapter reads its rates by a Richardson extrapolation in 1/N "
+            "of the local slopes, composed in the chapter from local_slopes and refinement",
+            "source": "setting: every chapter",
+            "reason": "tested by the unit tests of companion.stats, not here; asymptotic_slope "
+            "and settled_slope take the last local slope with its change from the previous "
+            "pair as error, which understates the distance to the asymptote when the slope has "
+            "a 1/N correction (the reason this chapter extrapolates)",
+        },
+        {
+            "statement": "the schedules of companion.schedules (VP linear and cosine, VE, EDM) "
+            "and their log-SNR",
+            "source": "setting: chapters 01-04",
+            "reason": "plotted only; VPLinear's log-SNR is not compared with VPChain.fixed_total",
+        },
+        {
+            "statement": "the particle samplers sample_* as distinct from their step functions",
+            "source": "setting: chapters 03 and 04",
+            "reason": "they iterate the step functions; exercised on the ring (F3-F3c, F3w), "
+            "by F7 and F7b, and against the grid in F8 (DDPM), not separately for the others",
+        },
+        {
+            "statement": "the papers' objects in this machinery (our reading): the denoiser "
+            "as a ratio f1/f2 of kernel-based densities (SignReLU paper) has as numerator and "
+            "denominator the first and zeroth moments of the convolution of the data with the "
+            "noise kernel, which F0 checks; a T-step DDPM of the papers is a VPChain with "
+            "ratio.ddpm_posterior (F15) or with the variance beta_t (the last section)",
+            "source": "setting: chapters 01 and 02",
+            "ids": ["F0", "F15"],
         },
         {
             "statement": "the sliced Wasserstein-2 distance of companion.metrics",
@@ -2030,4 +2329,19 @@ ledger.coverage(
 # ## Verdicts
 
 # %%
+why_fail = {
+    "F20": "F20 (a relative tolerance of 2% between the grid and the closed form, fixed in "
+    "advance, broken at a KL near the grid's floor; F20b judges the same rows against the "
+    "grid's own error)"
+}
+failing = [c["id"] for c in ledger.claims if c["verdict"] == "not reproduced"]
+glue(
+    "failing_text",
+    "Every check is reproduced in this profile."
+    if not failing
+    else "Not reproduced in this profile: "
+    + "; ".join(why_fail.get(i, f"{i} (see its section)") for i in failing)
+    + ".",
+    display=False,
+)
 ledger.table()
