@@ -329,6 +329,19 @@ ledger.record(
     section="f-conv",
     atol=1e-10,
 )
+ledger.record(
+    "F0n",
+    kind="check",
+    paper="foundations",
+    claim="negative control of F0: a closed form with the wrong noised variance v + sigma "
+    "(instead of v + sigma^2) differs from the same convolution by at least 1e-6 at every "
+    "sigma != 1 of the table (a thousand times F0's criterion): the check can see an error in "
+    "the noised variance",
+    measured=min(wrong_disc),
+    expect=at_least(1e-6),
+    section="f-conv",
+    rtol=1e-3,
+)
 assert conv_max[-1] >= conv_max[0] and min(wrong_disc) > 1e3 * conv_max[-1]  # the prose below
 widest = math.sqrt(max(float(np.max(mix1["variances"])), float(np.max(mix2["variances"]))))
 h_coarse = 24 * widest / (conv_nodes[0] - 1)  # node spacing of the widest component's grid
@@ -348,8 +361,8 @@ conv_df.set_index(["mixture", "sigma"])
 # {glue:text}`conv_h_ratio:.1f` node spacings of the widest component's grid) and the
 # trapezoid rule is already converged. The negative control, the wrong noised variance
 # $v_k + \sigma$, is off by at least {glue:text}`conv_wrong:.2f` at every noise level
-# $\sigma \ne 1$ of the table: the check can see an error in the one formula that everything
-# else inherits.
+# $\sigma \ne 1$ of the table (F0n): the check can see an error in the one formula that
+# everything else inherits.
 
 # %% [markdown]
 # (f-score)=
@@ -1101,7 +1114,10 @@ for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True)
             "refinement",
             2,
             f"not read: extrapolated order {order_iv[name].value:.3f} +- "
-            f"{order_iv[name].half_width:.3f} ({state})",
+            f"{order_iv[name].half_width:.3f}; "
+            + ("all KLs above" if above_floor[name] else "KLs below")
+            + f" {FLOOR_X} x the grid floor, change {fit.change / 2:.3f}, grid error "
+            f"{fit.grid_error / 2:.3f} in order",
         ),
         expect=in_range(p - ORDER_TOL, p + ORDER_TOL),
         section="f-orders",
@@ -1485,7 +1501,7 @@ ledger.record(
     paper="foundations",
     claim="grid propagation of DDPM matches Monte Carlo: one-sample KS test of the particles "
     "against the grid CDF does not reject at level 0.05",
-    measured=ks.pvalue,
+    measured=stats.p_value(ks.pvalue, "one-sample KS, exact null", cfg["n_mc"]),
     expect=at_least(0.05),
     section="f-grid-mc",
     rtol=1.0,
@@ -2184,7 +2200,7 @@ ledger.coverage(
             "covariances of Gaussian mixtures are exact (convolution for sigma in [0.03, 10], "
             "autograd for sigma in [1e-8, 1e4])",
             "source": "setting: the ground truth of chapters 01-04",
-            "ids": ["F0", "F1", "F2"],
+            "ids": ["F0", "F0n", "F1", "F2"],
         },
         {
             "statement": "published VP samplers (DDIM with eta = 0, DDPM with posterior "
