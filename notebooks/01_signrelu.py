@@ -85,7 +85,7 @@ cfg = resolve(
         size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
         cond_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3],
         apx_ns=[8, 16, 32, 64, 128, 256],
-        apx_Ms=[1e3, 1e4, 1e5, 1e6, 1e7],
+        apx_Ms=[1e5, 1e6, 1e7, 1e8],
         apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0],
         apx_n_big=512,
         apx_M_big=1e9,
@@ -116,29 +116,29 @@ cfg = resolve(
         size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5],
         cond_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
         apx_ns=[8, 16, 32, 64, 128, 256, 512, 1024],
-        apx_Ms=[1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
+        apx_Ms=[1e5, 1e6, 1e7, 1e8],
         apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0, 5.5],
         apx_n_big=2048,
         apx_M_big=1e10,
         apx_M_mid=1e9,
         fit_widths=[8, 16, 32, 64, 128],  # width 256 alone took 2/3 of the chapter
         fit_seeds=[0, 1, 2, 3, 4],
-        fit_steps=2000,
+        fit_steps=1000,  # E1.2 alone was estimated at 22 min with 2000 steps
         fit_times=[12],
         ns=[32, 64, 128, 256, 512, 1024, 2048, 4096],
-        n_reps=10,
+        n_reps=6,
         T_kl=50,
         Ts=[5, 10, 20, 50, 100],
         dec_Ts=[5, 10, 20, 50, 100, 200],
         dec_ns=[64, 256, 1024],
         hinge_K=129,
-        gauss_ns=[64, 512, 4096],
-        quad_points=200,
+        gauss_ns=[64, 512, 2048],
+        quad_points=160,
         train_budgets=[1500, 3000],
         train_widths=[64, 128],
         train_acts=["signrelu", "relu"],  # the question is SignReLU against ReLU
-        train_seeds=list(range(10)),
-        ring_seeds=[0, 1, 2, 3, 4],
+        train_seeds=list(range(6)),
+        ring_seeds=[0, 1, 2],
         n_train=20000,
         n_eval_2d=10000,
     ),
@@ -480,7 +480,7 @@ ax[0].set(
     title="error at equal size",
 )
 ax[0].invert_xaxis()
-ax[0].legend(fontsize=5.5, loc="lower left")
+ax[0].legend(fontsize=6, loc="lower left")
 for v, g in [("raw, s=h", raw), ("normalised, s=h", nrm)]:
     ax[1].loglog(g.index, g["max_weight"], "o-", color=vcols[v], label=f"SignReLU {v}")
 ax[1].loglog(
@@ -575,15 +575,18 @@ for k, v in {
     "relu_K_small": int(relu.loc[d1, "(K, m)"][0]),
 }.items():
     glue(k, v, display=False)
+c_e11a = float(stab["abs64 / (eps 9/delta^2)"].max())
+d_star32_pred = math.sqrt(c_e11a * float(torch.finfo(torch.float32).eps) * 9 / tol32)
+glue("d_star32_pred", d_star32_pred, display=False)
 ledger.record(
     "E1.1a",
-    kind="check",
+    kind="derived",
     paper=PAPER,
-    claim=f"Our normalised SignReLU division (shift s=h; depth {int(gadgets['depth'].iloc[0])}, width {int(gadgets['width'].iloc[0])}), exact in exact arithmetic, is exact to float64 round-off on {{a <= b}} (ratios in [0,1]) for delta from {max(cfg['size_deltas']):g} to {min(cfg['size_deltas']):g}: largest absolute error over eps64 * 9/delta^2, the scale of one rounding amplified by the largest weight 9/delta and by the final division by delta (a scale we wrote down after E1.1e failed; at most 1)",
+    claim=f"Our normalised SignReLU division (shift s=h; depth {int(gadgets['depth'].iloc[0])}, width {int(gadgets['width'].iloc[0])}), exact in exact arithmetic, errs in float64 by at most eps64 * 9/delta^2 on {{a <= b}} (ratios in [0,1]) for delta from {max(cfg['size_deltas']):g} to {min(cfg['size_deltas']):g}: largest absolute error over that scale, one rounding amplified by the largest weight 9/delta and by the final division by delta (a post-hoc bound, written down after E1.1e failed; at most 1)",
     measured=float(stab["abs64 / (eps 9/delta^2)"].max()),
     expect=at_most(1.0),
     section="sec-division",
-    rtol=1.0,
+    rtol=0.25,
     atol=0.0,
 )
 ledger.record(
@@ -603,9 +606,9 @@ ledger.record(
     "E1.1f",
     kind="derived",
     paper=PAPER,
-    claim=f"In float32 the normalised network's absolute error on {{a <= b}}, a target in [0,1], exceeds {tol32:g} once the floor delta falls below delta* (log-log interpolation between the two sweep points that straddle {tol32:g}); at least 1e-3 means float32 already fails at floors of 1e-3 and above)",
-    measured=d_star32,
-    expect=at_least(1e-3),
+    claim=f"In float32 the normalised network's absolute error on {{a <= b}}, a target in [0,1], exceeds {tol32:g} once the floor delta falls below delta* (log-log interpolation between the two sweep points that straddle {tol32:g}), and delta* is within a factor 2 of the prediction sqrt(c eps32 9/{tol32:g}) = {d_star32_pred:.2g} from E1.1a's float64 constant c = {c_e11a:.3f} (measured delta* over predicted; band fixed from the prediction)",
+    measured=d_star32 / d_star32_pred,
+    expect=in_range(0.5, 2.0),
     section="sec-division",
     rtol=0.3,
     atol=0.0,
@@ -666,13 +669,16 @@ stab
 # {glue:text}`stab64_c1_max:.3g` in float64 (up to {glue:text}`stab32_c1_max:.3g` in float32) as
 # $\delta$ falls, so E1.1e fails. The float64 error grows with log-log slope
 # {glue:text}`stab_slope64:.2f` (fit interval {glue:text}`stab_slope64_lo:.2f` to
-# {glue:text}`stab_slope64_hi:.2f`) in $1/\delta$, close to $\delta^{-2}$: the weight $9/\delta$
+# {glue:text}`stab_slope64_hi:.2f`) in $1/\delta$, slightly below $\delta^{-2}$: the weight $9/\delta$
 # and the final division by $\delta$ compound. Against $\varepsilon\cdot9/\delta^2$ the ratio stays
 # below {glue:text}`stab64_c2_max:.2g` (float64, E1.1a, a scale we wrote down after seeing E1.1e
 # fail) and {glue:text}`stab32_c2_max:.2g` (float32). In float32 the error on a target in $[0,1]$
-# passes {glue:text}`tol32:g` once $\delta$ falls below {glue:text}`d_star32:.1e` (E1.1f) and is
+# passes {glue:text}`tol32:g` once $\delta$ falls below {glue:text}`d_star32:.1e`, against
+# {glue:text}`d_star32_pred:.1e` predicted from E1.1a's float64 constant (E1.1f), and is
 # {glue:text}`nrm_abs32_min_d:.3g` at $\delta=${glue:text}`d_min_size:.0e`. So the normalised
-# construction is exact at constant size in float64, but **not** numerically stable near
+# construction has constant size and, in float64, an error of at most
+# $\varepsilon\cdot9/\delta^2$ (growing like $\delta^{-2}$, not round-off-exact), but is **not**
+# numerically stable near
 # vanishing denominators in low precision; clipping its float32 output to $[0,1]$ would only cap
 # the error at 1.
 #
@@ -684,9 +690,10 @@ stab
 # $\delta=${glue:text}`d_big:g` and {glue:text}`relu_need_small` at $\delta=${glue:text}`d_small:.0e`
 # ($K=${glue:text}`relu_K_small`, $m=${glue:text}`relu_m_small`;
 # {glue:text}`relu_need_ratio:.2f` times as many, E1.1b, a check of our construction), while the
-# SignReLU network stays at {glue:text}`n_div`. What SignReLU buys is **exactness at constant
-# size** in exact arithmetic; its costs are weights of order $1/\delta$ and a round-off error
-# of order $\varepsilon/\delta^2$.
+# SignReLU network stays at {glue:text}`n_div`. What this construction buys is **exactness at
+# constant size** in exact arithmetic; its costs, which belong to the construction and not to
+# the SignReLU activation as such, are weights of order $1/\delta$ and a round-off error of
+# order $\varepsilon/\delta^2$.
 #
 # Finally, $\rho(Mx)/M$ emulates ReLU with sup error $aR/(1+MR)\to a/M$ on $[-R,R]$; the measured
 # errors match this closed form to a relative {glue:text}`emu_dev:.1e` (E1.1d), with local slope
@@ -704,175 +711,211 @@ stab
 # $$ \frac{|e_1|+|r|\,|e_2|}{f_2}\cdot\frac{1}{1-|e_2|/f_2}, $$
 #
 # the problem's own **conditioning bound** $(|e_1|+|r||e_2|)/f_2$ times a second-order factor.
-# A division network adds no instability of its own when its error over that bound stays of
-# order one as $\inf f_2$ falls. We test the normalised network of {ref}`sec-division` without
-# training: on $\{0\le f_1\le f_2,\ \delta\le f_2\le1\}$ (the grid of E1.1) we add absolute
-# perturbations $|e_1|=|e_2|=\varepsilon$ with all four sign patterns, with
-# $\varepsilon=${glue:text}`cond_eps:.0e`, a tenth of the smallest $\delta$, so
-# $|e_2|/f_2\le\eta=${glue:text}`cond_eta:.2g` everywhere and the first-order analysis predicts a
-# ratio of at most $1/(1-\eta)$ (the network's floor is $\delta/2$, so every perturbed input lies
-# in its domain; for $e_1=-\varepsilon$ the points with $f_1<\varepsilon$ are left out, where the
-# perturbed numerator would be negative). Both thresholds below are fixed from this analysis before the run: the ratio
-# at most $1/(1-\eta)+0.01$, and the network's own round-off (its output minus the exact
-# $(f_1+e_1)/(f_2+e_2)$) below 1% of the bound. The round-off scale of E1.1a,
-# $\epsilon_{\rm mach}\cdot 9/\delta_{\rm floor}^2$ with $\delta_{\rm floor}=\delta/2$, against a
-# bound of at least $\varepsilon/\delta$ at the smallest denominators, predicts a round-off ratio
-# of order $36\epsilon_{\rm mach}/(\varepsilon\delta)$: negligible in float64; in float32 it grows
-# like $1/\delta$ and passes 1 once $\delta$ is small enough.
+# An exact division meets this by the analysis, so a test of it could not fail; what can fail is
+# the network's **own round-off** (its output minus the exact $(f_1+e_1)/(f_2+e_2)$) against
+# that bound. We test the normalised network of {ref}`sec-division` without training: on
+# $\{0\le f_1\le f_2,\ \delta\le f_2\le1\}$ (the grid of E1.1) we add absolute perturbations
+# $|e_1|=|e_2|=\varepsilon$ with all four sign patterns, for $\varepsilon$ from
+# {glue:text}`cond_eps_max:.0e` down to {glue:text}`cond_eps_min:.0e` (at most $\delta/10$, so every
+# perturbed input lies in the network's domain, whose floor is $\delta/2$; for
+# $e_1=-\varepsilon$ the points with $f_1<\varepsilon$ are left out). The sizes reach below the
+# input errors the training-free approximant of {ref}`sec-approx` actually produces (about
+# $10^{-9}$ and less). **Prediction** (our derivation, before this sweep): the round-off scale of
+# E1.1a, $\epsilon_{\rm mach}\cdot 9/\delta_{\rm floor}^2$ with $\delta_{\rm floor}=\delta/2$,
+# against a bound of at least $\varepsilon/\delta$ at the smallest denominators, gives a ratio of
+# order $36\epsilon_{\rm mach}/(\varepsilon\delta)$, so the network's round-off overtakes the
+# problem's conditioning below $\varepsilon^*\approx36\epsilon_{\rm mach}/\delta$. Both are
+# tested within a factor 10 either way, in float64 and float32.
 
 # %% tags=["hide-input"]
 cond_rows = []
-cond_eps = min(cfg["cond_deltas"]) / 10
-cond_eta = cond_eps / min(cfg["cond_deltas"])
+cond_epss = [10.0**-j for j in range(2, 13)]  # perturbation sizes, each used where <= delta/10
+cond_eps = min(cfg["cond_deltas"]) / 10  # the size at which E1.6c compares the floors
+eps_mach = {
+    "float64": float(torch.finfo(torch.float64).eps),
+    "float32": float(torch.finfo(torch.float32).eps),
+}
 for d in cfg["cond_deltas"]:
+    eps_d = [e for e in cond_epss if e <= d / 10 * (1 + 1e-9)]
     net = S.ratio_network(
-        d / 2, a_max=1 + cond_eps, b_max=1 + cond_eps, shift="scaled", scale="normalised"
+        d / 2, a_max=1 + max(eps_d), b_max=1 + max(eps_d), shift="scaled", scale="normalised"
     )
     xc = S.bounded_ratio_grid(d)
-    for s1, s2 in [(1, 1), (1, -1), (-1, 1), (-1, -1)]:
-        ok = xc[:, 0] + s1 * cond_eps >= 0  # the perturbed numerator stays in the domain
-        f1c, f2c = xc[ok, 0], xc[ok, 1]
-        e1c, e2c = torch.full_like(f1c, s1 * cond_eps), torch.full_like(f2c, s2 * cond_eps)
-        for prec, dt in [("float64", torch.float64), ("float32", torch.float32)]:
-            c = S.division_conditioning(net, f1c, f2c, e1c, e2c, dtype=dt)
-            cond_rows.append(
-                {
-                    "delta": d,
-                    "signs": f"({s1:+d}, {s2:+d})",
-                    "precision": prec,
-                    "error / bound": float((c.error / c.bound).max()),
-                    "exact / bound": float((c.exact / c.bound).max()),
-                    "round-off / bound": float((c.roundoff / c.bound).max()),
-                    "largest bound": float(c.bound.max()),
-                }
-            )
-cond = pd.DataFrame(cond_rows)
-cond_w = cond.groupby(["precision", "delta"])[
-    ["error / bound", "exact / bound", "round-off / bound", "largest bound"]
-].max()
-c64, c32 = cond_w.loc["float64"], cond_w.loc["float32"]
-cond_thr = 1 / (1 - cond_eta) + 0.01
-# round-off scatters like noise from one floor to the next: a least-squares fit over all floors
-r32_fit = stats.fit_loglog(1 / c32.index.to_numpy(), c32["round-off / bound"].to_numpy())
-r32_slope = r32_fit.slope_interval
-# the floor below which float32 round-off exceeds the conditioning bound (log-log interpolation)
-r32 = c32["round-off / bound"].sort_index(ascending=False)
-j32 = int(np.argmax(r32.to_numpy() > 1.0))
-cond_d32 = (
-    float(
-        math.exp(
-            math.log(r32.index[j32 - 1])
-            + (0.0 - math.log(r32.iloc[j32 - 1]))
-            * math.log(r32.index[j32] / r32.index[j32 - 1])
-            / math.log(r32.iloc[j32] / r32.iloc[j32 - 1])
+    for ep in eps_d:
+        for s1, s2 in [(1, 1), (1, -1), (-1, 1), (-1, -1)]:
+            ok = xc[:, 0] + s1 * ep >= 0  # the perturbed numerator stays in the domain
+            f1c, f2c = xc[ok, 0], xc[ok, 1]
+            e1c, e2c = torch.full_like(f1c, s1 * ep), torch.full_like(f2c, s2 * ep)
+            for prec, dt in [("float64", torch.float64), ("float32", torch.float32)]:
+                c = S.division_conditioning(net, f1c, f2c, e1c, e2c, dtype=dt)
+                cond_rows.append(
+                    {
+                        "precision": prec,
+                        "delta": d,
+                        "eps": ep,
+                        "error / bound": float((c.error / c.bound).max()),
+                        "exact / bound": float((c.exact / c.bound).max()),
+                        "round-off / bound": float((c.roundoff / c.bound).max()),
+                    }
+                )
+cond = pd.DataFrame(cond_rows).groupby(["precision", "delta", "eps"]).max().reset_index()
+# prediction: round-off ~ eps_mach 9/(delta/2)^2 (E1.1a's scale) against a bound >= eps/delta
+cond["predicted"] = [
+    36 * eps_mach[p] / (e * d)
+    for p, e, d in zip(cond["precision"], cond["eps"], cond["delta"], strict=True)
+]
+cond["measured / predicted"] = cond["round-off / bound"] / cond["predicted"]
+cond_factor = float(np.exp(np.abs(np.log(cond["measured / predicted"].to_numpy())).max()))
+# crossover eps*: where the round-off ratio passes 1 (log-log interpolation between the two
+# perturbation sizes that bracket it), against the predicted 36 eps_mach / delta
+cross_rows = []
+for (prec, d), g in cond.groupby(["precision", "delta"]):
+    g = g.sort_values("eps")
+    q, e = g["round-off / bound"].to_numpy(), g["eps"].to_numpy()
+    j = np.nonzero((q[:-1] > 1.0) & (q[1:] <= 1.0))[0]
+    if j.size:
+        j = int(j[0])
+        s = math.log(q[j + 1] / q[j]) / math.log(e[j + 1] / e[j])
+        e_star = float(math.exp(math.log(e[j]) - math.log(q[j]) / s))
+        cross_rows.append(
+            {
+                "precision": prec,
+                "delta": d,
+                "eps* measured": e_star,
+                "eps* predicted": 36 * eps_mach[prec] / d,
+                "ratio": e_star / (36 * eps_mach[prec] / d),
+            }
         )
-    )
-    if j32 > 0 and r32.iloc[j32] > 1.0
-    else float("nan")
+cross = pd.DataFrame(cross_rows)
+cross_n = {p: int((cross["precision"] == p).sum()) if len(cross) else 0 for p in eps_mach}
+cross_factor = (
+    float(np.exp(np.abs(np.log(cross["ratio"].to_numpy())).max()))
+    if min(cross_n.values()) > 0
+    else float("inf")
 )
+# E1.6c: float32 round-off against 1/delta at the one perturbation size used at every floor
+c32 = cond[
+    (cond["precision"] == "float32") & np.isclose(cond["eps"], cond_eps, rtol=1e-6, atol=0.0)
+].set_index("delta")
+c64 = cond[
+    (cond["precision"] == "float64") & np.isclose(cond["eps"], cond_eps, rtol=1e-6, atol=0.0)
+].set_index("delta")
+# round-off scatters like noise from one floor to the next: a least-squares fit over all floors
+r32_slope = stats.fit_loglog(
+    1 / c32.index.to_numpy(), c32["round-off / bound"].to_numpy()
+).slope_interval
 for k_, v in {
     "cond_eps": cond_eps,
-    "cond_eta": cond_eta,
-    "cond_thr": cond_thr,
-    "cond64_max": float(c64["error / bound"].max()),
-    "cond64_min": float(c64["error / bound"].min()),
-    "cond64_exact_max": float(c64["exact / bound"].max()),
-    "cond64_round_max": float(c64["round-off / bound"].max()),
-    "cond32_max": float(c32["error / bound"].max()),
+    "cond_eps_max": max(cond_epss),
+    "cond_eps_min": min(cond_epss),
+    "cond_factor": cond_factor,
+    "cond_mp_min": float(cond["measured / predicted"].min()),
+    "cond_mp_max": float(cond["measured / predicted"].max()),
+    "cross_factor": cross_factor,
+    "cross_n64": cross_n["float64"],
+    "cross_n32": cross_n["float32"],
+    "cond64_exact_max": float(cond.loc[cond["precision"] == "float64", "exact / bound"].max()),
+    "cond64_round_1e9": float(
+        cond.loc[
+            (cond["precision"] == "float64") & np.isclose(cond["eps"], 1e-9, rtol=1e-6, atol=0.0),
+            "round-off / bound",
+        ].max()
+    ),
     "cond32_round_big": float(c32["round-off / bound"].iloc[-1]),
     "cond32_round_small": float(c32["round-off / bound"].iloc[0]),
     "cond32_slope": r32_slope.value,
     "cond32_slope_lo": r32_slope.low,
     "cond32_slope_hi": r32_slope.high,
-    "cond_d32_text": (
-        f"below a floor of about {cond_d32:.1e}"
-        if math.isfinite(cond_d32)
-        else f"at every floor tried (from {max(cfg['cond_deltas']):g})"
-    ),
+    "cond32_max": float(c32["error / bound"].max()),
     "cond_d_min": float(min(cfg["cond_deltas"])),
     "cond_d_max": float(max(cfg["cond_deltas"])),
+    "cond_estar64": 36 * eps_mach["float64"] / min(cfg["cond_deltas"]),
+    "cond_estar32_num": 36 * eps_mach["float32"],
+    "cond_d32_all": math.sqrt(360 * eps_mach["float32"]),  # 36 eps32/delta = delta/10
 }.items():
     glue(k_, v, display=False)
-ledger.record(
-    "E1.6a",
-    kind="derived",
-    paper=PAPER,
-    claim=f"The normalised SignReLU division adds no instability beyond the problem's own conditioning: fed f1 + e1, f2 + e2 (|e1| = |e2| = {cond_eps:.0e}, four sign patterns) on {{0 <= f1 <= f2, delta <= f2 <= 1}} in float64, its error over the conditioning bound (|e1| + |f1/f2| |e2|)/f2 stays at most 1/(1 - eta) + 0.01 = {cond_thr:.3f} (eta = max |e2|/f2 = {cond_eta:g}; threshold from the first-order analysis, fixed before the run) for every delta in {cfg['cond_deltas']} (largest ratio)",
-    measured=float(c64["error / bound"].max()),
-    expect=at_most(cond_thr),
-    section="sec-conditioning",
-    rtol=0.0,
-    atol=0.002,
-)
 ledger.record(
     "E1.6b",
     kind="derived",
     paper=PAPER,
-    claim=f"In float64 the network's own round-off (its output minus the exact (f1 + e1)/(f2 + e2)) is below 1% of the conditioning bound at every delta in {cfg['cond_deltas']} (largest ratio; the round-off scale 36 eps64/(eps_pert delta) predicts about 1e-7 at the smallest delta)",
-    measured=float(c64["round-off / bound"].max()),
-    expect=at_most(0.01),
+    claim=f"The normalised SignReLU division's own round-off (its output minus the exact (f1 + e1)/(f2 + e2)) over the conditioning bound (|e1| + |f1/f2| |e2|)/f2 follows the predicted 36 eps_mach/(eps delta) (E1.1a's round-off scale eps_mach 9/(delta/2)^2 against a bound of at least eps/delta) within a factor 10 either way (band fixed before this sweep was run), at every floor delta in {cfg['cond_deltas']}, every perturbation size eps from {max(cond_epss):.0e} to {min(cond_epss):.0e} (at most delta/10), in float64 and float32 (largest of measured/predicted and its inverse, over all cells)",
+    measured=cond_factor,
+    expect=at_most(10.0),
     section="sec-conditioning",
-    rtol=1.0,
+    rtol=0.25,
+    atol=0.0,
+)
+ledger.record(
+    "E1.6d",
+    kind="derived",
+    paper=PAPER,
+    claim=f"The perturbation size eps* below which the division's own round-off exceeds the conditioning bound (so that the network, not the problem, sets the error) is the predicted 36 eps_mach/delta within a factor 10 either way (band fixed before this sweep was run), in float64 and float32, at every floor where eps* falls inside the sweep (log-log interpolation between the bracketing sizes; largest factor over {cross_n['float64']} float64 and {cross_n['float32']} float32 crossings; infinite if a precision has none)",
+    measured=cross_factor,
+    expect=at_most(10.0),
+    section="sec-conditioning",
+    rtol=0.25,
     atol=0.0,
 )
 ledger.record(
     "E1.6c",
     kind="derived",
     paper=PAPER,
-    claim=f"In float32 the network's own round-off over the conditioning bound grows like 1/delta (round-off eps32 9/delta_floor^2 against a bound of order eps_pert/delta; least-squares log-log slope of the largest ratio against 1/delta over delta from {max(cfg['cond_deltas']):g} to {min(cfg['cond_deltas']):g}, with its fit interval: round-off scatters like noise from one floor to the next; 1 +- 0.25, fixed before the run), so below some delta the network's round-off, not the problem's conditioning, dominates",
+    claim=f"In float32 the network's own round-off over the conditioning bound grows like 1/delta at a fixed perturbation size eps = {cond_eps:.0e} (round-off eps32 9/delta_floor^2 against a bound of order eps/delta; least-squares log-log slope of the largest ratio against 1/delta over delta from {max(cfg['cond_deltas']):g} to {min(cfg['cond_deltas']):g}, with its fit interval: round-off scatters like noise from one floor to the next; 1 +- 0.25, fixed before the run)",
     measured=r32_slope,
     expect=close_to(1.0, 0.25),
     section="sec-conditioning",
     rtol=0.0,
     atol=0.04,
 )
-cond_w.unstack("precision")[["error / bound", "round-off / bound"]]
+cross
 
 # %% tags=["hide-input"]
-fig, ax = figure(1, height=2.6)
+fig, ax = figure(2, height=2.6)
 ccols = method_colors(["float64", "float32"])
-for prec, g in [("float64", c64), ("float32", c32)]:
-    ax.loglog(g.index, g["error / bound"], "o-", color=ccols[prec], label=f"{prec}: error / bound")
-    ax.loglog(
-        g.index,
-        g["round-off / bound"],
-        "s--",
-        mfc="none",
-        color=ccols[prec],
-        label=f"{prec}: own round-off / bound",
+for i, prec in enumerate(["float64", "float32"]):
+    for d, g in cond[cond["precision"] == prec].groupby("delta"):
+        a_ = 0.35 + 0.65 * (math.log(d) - math.log(min(cfg["cond_deltas"]))) / max(
+            1e-12, math.log(max(cfg["cond_deltas"])) - math.log(min(cfg["cond_deltas"]))
+        )
+        ax[i].loglog(g["eps"], g["round-off / bound"], "o", ms=3, color=ccols[prec], alpha=a_)
+        ax[i].loglog(g["eps"], g["predicted"], "-", lw=0.8, color=ccols[prec], alpha=a_)
+    ax[i].axhline(1.0, color="k", lw=0.8, ls=":")
+    ax[i].set(
+        xlabel=r"perturbation size $\varepsilon$",
+        ylabel="own round-off / conditioning bound",
+        title=f"{prec} (darker: larger $\\delta$)",
     )
-ax.axhline(cond_thr, color="k", lw=0.8, ls=":", label=r"$1/(1-\eta)+0.01$")
-ax.set(xlabel=r"denominator floor $\delta$", ylabel="largest ratio to the conditioning bound")
-ax.invert_xaxis()
-ax.legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# **Figure.** The division network fed perturbed inputs: its error (filled) and its own round-off
-# (open) over the conditioning bound $(|e_1|+|r||e_2|)/f_2$, largest over four sign patterns and
-# all points, against the floor $\delta$ (decreasing to the right), with the threshold of E1.6a
-# (dotted). Look at float64's error ratio, about 1 at every $\delta$ and just under the threshold,
-# its round-off far below, and float32's round-off rising like $1/\delta$ through 1.
+# **Figure.** The division network's own round-off over the conditioning bound
+# $(|e_1|+|r||e_2|)/f_2$ (dots, largest over four sign patterns and all points) against the
+# perturbation size $\varepsilon$, one series per floor $\delta$ (darker: larger $\delta$), with
+# the prediction $36\epsilon_{\rm mach}/(\varepsilon\delta)$ (lines) and the level 1 (dotted).
+# Look at the dots on their lines, and at where each crosses 1: that is $\varepsilon^*$.
 #
-# The table gives, for every floor $\delta$ and both precisions, the largest ratio of the
-# network's error to the conditioning bound and of its own round-off to the bound, over the four
-# sign patterns and all points. In float64 the error over the bound lies between
-# {glue:text}`cond64_min:.4f` and {glue:text}`cond64_max:.4f` for every $\delta$ from
-# {glue:text}`cond_d_max:g` to {glue:text}`cond_d_min:.0e` (E1.6a; an exact division reaches
-# {glue:text}`cond64_exact_max:.4f`, the second-order factor $1/(1-\eta)$ at the smallest
-# $\delta$), and the round-off is at most a fraction {glue:text}`cond64_round_max:.1e` of the
-# bound (E1.6b). So in float64 the exact SignReLU division is as stable as division itself: its
-# error near vanishing denominators is the problem's conditioning, $1/f_2$ amplification of
-# input errors included (the same amplification E1.5c measures in the training-free
-# approximant), and no more. In float32 the round-off over the bound grows from
-# {glue:text}`cond32_round_big:.2g` to {glue:text}`cond32_round_small:.3g` with log-log slope
+# The table lists the crossovers found inside the sweep. Over every floor $\delta$ from
+# {glue:text}`cond_d_max:g` to {glue:text}`cond_d_min:.0e`, every $\varepsilon$ and both
+# precisions, the measured round-off ratio is {glue:text}`cond_mp_min:.2f` to
+# {glue:text}`cond_mp_max:.2f` times the prediction (E1.6b), and the crossovers
+# ({glue:text}`cross_n64` in float64, {glue:text}`cross_n32` in float32) lie within a factor
+# {glue:text}`cross_factor:.2f` of $36\epsilon_{\rm mach}/\delta$ (E1.6d). An exact division's
+# error stays within $1/(1-\eta)$ of the bound, here at most {glue:text}`cond64_exact_max:.4f`
+# (the largest $\eta=\varepsilon/\delta$ is 0.1); that follows from the analysis and is not
+# recorded as a claim. At a fixed $\varepsilon=${glue:text}`cond_eps:.0e` the float32 ratio grows
+# from {glue:text}`cond32_round_big:.2g` to {glue:text}`cond32_round_small:.3g` with log-log slope
 # {glue:text}`cond32_slope:.2f` in $1/\delta$ (fit interval {glue:text}`cond32_slope_lo:.2f` to
-# {glue:text}`cond32_slope_hi:.2f`, E1.6c) and passes the bound itself
-# {glue:text}`cond_d32_text`; at the smallest floor the network's error
-# reaches {glue:text}`cond32_max:.3g` times the bound. "Stability near vanishing denominators"
-# therefore holds for this construction in the sense of conditioning, in float64, for input
-# errors of the size tried; in float32 it fails below that floor, through the $1/\delta$ weights
-# of E1.1c.
+# {glue:text}`cond32_slope_hi:.2f`, E1.6c).
+#
+# So "stability near vanishing denominators" holds for this construction in the sense of
+# conditioning only for input errors above $\varepsilon^*\approx36\epsilon_{\rm mach}/\delta$:
+# in float64 that is {glue:text}`cond_estar64:.1e` at the smallest floor
+# $\delta=${glue:text}`cond_d_min:.0e`, and at $\varepsilon=10^{-9}$, about the size of the
+# approximant's input errors, the round-off is at most {glue:text}`cond64_round_1e9:.1e` of the
+# bound; in float32 $\varepsilon^*\approx${glue:text}`cond_estar32_num:.1e`$/\delta$ exceeds
+# the largest perturbation the domain admits ($\delta/10$) once $\delta$ is below
+# {glue:text}`cond_d32_all:.1e`, and from there on the network's own round-off, through the
+# $1/\delta$ weights of E1.1c, dominates the problem's conditioning at every input error.
 
 # %% [markdown]
 # (sec-approx)=
@@ -888,15 +931,22 @@ plt.show()
 #   $\max f_2$; $L$ from the target's known range makes the numerator non-negative) at $n+1$
 #   uniform knots on $\Omega_t$, written as hinges $\sum_j c_j\,\rho(M(x-x_j))/M$: one SignReLU
 #   layer of width $2n$, largest weight about $M$ (`companion.signrelu.hinge_network`);
-# * one SignReLU layer that clips them into the division network's domain (adds at most $a/M$);
+# * one SignReLU layer that clips them into the division network's domain,
+#   $c+\rho(M(\cdot-c))/M$ with $c$ the domain's lower end plus $a/M$: it passes every input
+#   above $c$ unchanged (an earlier version added $a/M$ to both inputs everywhere, a bias the
+#   division then amplified by $1/f_2$; removing it is what E1.5c and E1.5h test);
 # * the exact normalised division network of {ref}`sec-division` with floor
 #   $\delta=\min f_2/2$, then $-L$.
 #
 # The whole is one SignReLU network of depth 5 and width $2n$
 # (`companion.signrelu.ratio_approximant`). Each hinge differs from the interpolant by at most
-# $(a/M)\sum_j|c_j|$, and the interpolant from $f$ by $O(n^{-2})$; the division then amplifies
-# absolute errors by about $1/f_2$. So we expect (our derivation) an error of the form
-# $C_1n^{-2}+C_2/(M\inf f_2)$: a **sum**, not the summary's product. The target is the posterior
+# $(a/M)\sum_j|c_j|$, and the interpolant from $f$ by $O(n^{-2})$: so we expect (our
+# derivation) an error of the form $C_1n^{-2}+C_2/M$, a **sum**, not the summary's product. The
+# division amplifies absolute input errors by $1/f_2$, but neither input error is constant: at
+# $x$ a hinge network errs by about $(a/M)$ times the change of slope to the right of $x$ (the
+# neurons there are inactive), and the interpolation error scales with $f''$; in the tails,
+# where $f_2$ is small, both shrink with $f_1$ and $f_2$, so the amplified error need not grow
+# like $1/\inf f_2$. The target is the posterior
 # mean at $t=${glue:text}`apx_t` on $\Omega_t$ (the chapter's first target); errors are
 # $L^2(\Omega)$ and sup norms on {glue:text}`apx_eval` uniform points. Each sweep varies one of
 # $n$, $M$ and $\inf_\Omega f_2$ (through the width of $\Omega=[\min_k(\mu_k-ks_k),\max_k(\mu_k+ks_k)]$)
@@ -971,6 +1021,25 @@ def approximant_errors(n, M, k=4.0, target="pm", t=None, knots="uniform"):
     }
 
 
+def approximant_M_part(n, M, M_ref=1e13, k=4.0):
+    """L2 distance between the ratio approximant at M and the same network at M_ref: the part
+    of its error that depends on the emulation parameter."""
+    lo, hi = omega_k(apx_t, k)
+    xk = torch.linspace(lo, hi, n + 1, dtype=torch.float64)
+    xe = torch.linspace(lo, hi, n_eval, dtype=torch.float64)
+    f1k, f2k = terms("pm", apx_t, xk)
+    L = 1.05 * max(0.0, -float((f1k / f2k).min()))
+    sc = float(f2k.max())
+    g1, g2 = (f1k + L * f2k) / sc, f2k / sc
+    out = [
+        S.ratio_approximant(xk, g1, g2, m_, 0.5 * float(g2.min()), 1.5 * float(g1.max()), 1.5)(
+            xe[:, None]
+        )[:, 0]
+        for m_ in (M, M_ref)
+    ]
+    return float((out[0] - out[1]).pow(2).mean().sqrt() * math.sqrt(hi - lo))
+
+
 def relu_direct_errors(n_params, k=4.0):
     """The equal-size ReLU rival: a free-knot interpolant of f1/f2 with n_params parameters."""
     lo, hi = omega_k(apx_t, k)
@@ -1021,9 +1090,13 @@ rate_rd = stats.asymptotic_slope(dec.index, dec[f"reverse density t={apx_t2}"])
 route_uniform = dec["ratio, uniform"] / dec["direct, uniform"]
 route_free = dec["ratio, free knots"] / dec["direct, free knots"]
 count_place = dec["direct, uniform"] / dec["ReLU, equal params"]
+M_floor_L2 = {
+    (n_, m_): approximant_errors(n_, m_)["L2"]
+    for n_ in (max(cfg["apx_ns"]), cfg["apx_n_big"])
+    for m_ in (cfg["apx_M_big"], 10 * cfg["apx_M_big"])
+}
 M_floor = {
-    n_: approximant_errors(n_, cfg["apx_M_big"])["L2"]
-    / approximant_errors(n_, 10 * cfg["apx_M_big"])["L2"]
+    n_: M_floor_L2[(n_, cfg["apx_M_big"])] / M_floor_L2[(n_, 10 * cfg["apx_M_big"])]
     for n_ in (max(cfg["apx_ns"]), cfg["apx_n_big"])
 }
 for M in cfg["apx_Ms"]:
@@ -1034,6 +1107,7 @@ for M in cfg["apx_Ms"]:
             "M": M,
             "k": 4.0,
             **approximant_errors(cfg["apx_n_big"], M),
+            "M part": approximant_M_part(cfg["apx_n_big"], M),
         }
     )
 for k in cfg["apx_ks"]:
@@ -1046,12 +1120,35 @@ for k in cfg["apx_ks"]:
             **approximant_errors(cfg["apx_n_big"], cfg["apx_M_mid"], k),
         }
     )
+# the same sweep with M growing like 1/inf f2, so that the hinge term (a/M)/f2 cannot grow
+inf_f2_k = {r_["k"]: r_["inf f2"] for r_ in apx_rows if r_["sweep"] == "inf f2"}
+for k in cfg["apx_ks"]:
+    M_k = cfg["apx_M_mid"] * inf_f2_k[min(cfg["apx_ks"])] / inf_f2_k[k]
+    apx_rows.append(
+        {
+            "sweep": "inf f2, M ~ 1/inf f2",
+            "n": cfg["apx_n_big"],
+            "M": M_k,
+            "k": k,
+            **approximant_errors(cfg["apx_n_big"], M_k, k),
+        }
+    )
 apx = pd.DataFrame(apx_rows)
 apx_n, apx_M = apx[apx["sweep"] == "n"], apx[apx["sweep"] == "M"]
 apx_f = apx[apx["sweep"] == "inf f2"].sort_values("inf f2", ascending=False)
+apx_fM = apx[apx["sweep"] == "inf f2, M ~ 1/inf f2"].sort_values("inf f2", ascending=False)
 rate_n = stats.asymptotic_slope(apx_n["n"], apx_n["L2"])
-rate_M = stats.asymptotic_slope(apx_M["M"], apx_M["L2"])
-rate_f = stats.asymptotic_slope(1 / apx_f["inf f2"].to_numpy(), apx_f["sup"].to_numpy())
+rate_M = stats.asymptotic_slope(apx_M["M"], apx_M["M part"])
+
+
+def growth_slope(g):
+    """Log-log slope of the sup error against 1/inf f2 from the first to the last point of a
+    sweep (deterministic numbers; 1 if a constant input error were divided by f2, 0 if bounded)."""
+    e_, f_ = g["sup"].to_numpy(), g["inf f2"].to_numpy()
+    return float(math.log(e_[-1] / e_[0]) / math.log(f_[0] / f_[-1]))
+
+
+rate_f, rate_fM = growth_slope(apx_f), growth_slope(apx_fM)
 apx[
     [
         "sweep",
@@ -1083,18 +1180,24 @@ ax[0].set(
     title=f"M = {cfg['apx_M_big']:.0e}",
 )
 ax[0].legend(fontsize=6)
-ax[1].loglog(apx_M["M"], apx_M["L2"], "o-", color=c_sr, label="SignReLU ratio approximant")
+ax[1].loglog(apx_M["M"], apx_M["L2"], "o-", color=c_sr, label="error")
+ax[1].loglog(
+    apx_M["M"], apx_M["M part"], "s--", mfc="none", color=c_sr, label="its M-dependent part"
+)
 mm0 = apx_M["M"].to_numpy(dtype=float)
-ax[1].loglog(mm0, apx_M["L2"].iloc[-1] * (mm0 / mm0[-1]) ** -1.0, "k--", lw=1, label=r"$M^{-1}$")
+ax[1].loglog(
+    mm0, apx_M["M part"].iloc[-1] * (mm0 / mm0[-1]) ** -1.0, "k--", lw=1, label=r"$M^{-1}$"
+)
 ax[1].set(
     xlabel="emulation parameter M", ylabel=r"$L^2(\Omega)$ error", title=f"n = {cfg['apx_n_big']}"
 )
 ax[1].legend(fontsize=6)
 ax[2].loglog(apx_f["inf f2"], apx_f["sup"], "o-", color=c_sr, label="sup error")
 ax[2].loglog(apx_f["inf f2"], apx_f["L2"], "s--", mfc="none", color=c_sr, label=r"$L^2$ error")
+ax[2].loglog(apx_fM["inf f2"], apx_fM["sup"], "x:", color=c_sr, label=r"sup, $M\propto1/\inf f_2$")
 ff0 = apx_f["inf f2"].to_numpy(dtype=float)
 ax[2].loglog(
-    ff0, apx_f["sup"].iloc[-1] * (ff0 / ff0[-1]) ** -1.0, "k--", lw=1, label=r"$(\inf f_2)^{-1}$"
+    ff0, apx_f["sup"].iloc[0] * (ff0 / ff0[0]) ** -1.0, "k--", lw=1, label=r"$(\inf f_2)^{-1}$"
 )
 ax[2].invert_xaxis()
 ax[2].set(
@@ -1109,12 +1212,15 @@ plt.show()
 # **Figure.** Error of the explicit SignReLU approximant of the posterior mean $f_1/f_2$
 # (no training). Left: $L^2(\Omega)$ error against the number $n$ of hinges per function at
 # large $M$, with the equal-parameter free-knot ReLU interpolant of $f_1/f_2$ itself (dotted);
-# look at the SignReLU slope near $-2$; the ReLU curve is steeper at small $n$ and the gap
-# shrinks with $n$ (its knots outnumber the approximant's, see the table). Middle: against $M$
-# at fixed $n$; the $M^{-1}$ guide is anchored at the last point; look at the slope $-1$ where
-# the emulation term dominates. Right: sup and $L^2$ error against $\inf_\Omega f_2$, made
-# smaller by widening $\Omega$, at fixed $n$ and $M$; look at the last points, where the error
-# grows like $1/\inf f_2$.
+# look at the SignReLU slope near $-2$, and at the ReLU curve lying below it at every $n$ (more
+# accurate at equal size); the ReLU curve is shallower at small $n$, so the gap shrinks with
+# $n$. Middle: against $M$ at fixed $n$, the error (filled) and its $M$-dependent part, the
+# distance to the same network at $M=10^{13}$ (open); the $M^{-1}$ guide is anchored at the
+# last point; look at the open markers on the guide and the error flat at the $n$ term. Right: sup and $L^2$ error against
+# $\inf_\Omega f_2$, made smaller by widening $\Omega$, at fixed $n$ and $M$ (and the sup error
+# with $M$ growing like $1/\inf f_2$, crosses); the dashed guide, anchored at the first point,
+# is what a constant input error divided by $f_2$ would give; look at the errors staying far
+# below it.
 
 # %%
 relu_gap = np.log10(apx_n["ReLU L2"].to_numpy() / apx_n["L2"].to_numpy())
@@ -1125,18 +1231,24 @@ for k_, v in {
     "apx_rate_n_err": rate_n.half_width,
     "apx_rate_M": rate_M.value,
     "apx_rate_M_err": rate_M.half_width,
-    "apx_rate_f": rate_f.value,
-    "apx_rate_f_err": rate_f.half_width,
+    "apx_M_part_max": float(apx_M["M part"].max()),
+    "apx_rate_f": rate_f,
+    "apx_rate_fM": rate_fM,
+    "apx_f_fall": float(apx_f["inf f2"].iloc[0] / apx_f["inf f2"].iloc[-1]),
+    "apx_f_grow": float(apx_f["sup"].iloc[-1] / apx_f["sup"].iloc[0]),
+    "apx_fM_grow": float(apx_fM["sup"].iloc[-1] / apx_fM["sup"].iloc[0]),
+    "apx_f_inf_min": float(apx_f["inf f2"].min()),
     "apx_relu_gap_max": float(10 ** relu_gap.max()),
     "apx_relu_gap_min": float(10 ** relu_gap.min()),
+    "apx_relu_adv_min": float(10 ** -relu_gap.max()),
+    "apx_relu_adv_max": float(10 ** -relu_gap.min()),
     "apx_depth": int(apx["depth"].iloc[0]),
     "apx_params_max": int(apx_n["params"].max()),
     "apx_n_max": int(apx_n["n"].max()),
     "apx_inf_f2": float(apx_n["inf f2"].iloc[0]),
     "apx_n_big": cfg["apx_n_big"],
-    "apx_floor": approximant_errors(cfg["apx_n_big"], cfg["apx_M_big"])["L2"],
-    "apx_M_floor_ratio": approximant_errors(cfg["apx_n_big"], cfg["apx_M_big"])["L2"]
-    / approximant_errors(cfg["apx_n_big"], 10 * cfg["apx_M_big"])["L2"],
+    "apx_floor": M_floor_L2[(cfg["apx_n_big"], cfg["apx_M_big"])],
+    "apx_M_floor_ratio": M_floor[cfg["apx_n_big"]],
     "apx_M_big": cfg["apx_M_big"],
 }.items():
     glue(k_, v, display=False)
@@ -1150,7 +1262,7 @@ ledger.record(
     kind="derived",
     paper=PAPER,
     claim=f"An explicit SignReLU network (hinge approximants of f1, f2 with n units each, a clipping layer, the exact division; depth 5, width 2n) approximates the posterior-mean ratio f1/f2 with L2(Omega) error falling like n^-2, the textbook rate of piecewise-linear interpolation of a C^2 function at large M (the least steep of the last local log-log slopes at t = {apx_t} and t = {apx_t2}, n = {min(cfg['apx_ns'])}..{max(cfg['apx_ns'])}, M = {cfg['apx_M_big']:.0e}; at most -1.8). Not a test of the summary's bound, an upper bound whose n we do not know",
-    measured=max(rate_n.value, rate_n2.value),
+    measured=rate_n if rate_n.value >= rate_n2.value else rate_n2,
     expect=at_most(-1.8),
     section="sec-approx",
     rtol=0.0,
@@ -1158,10 +1270,10 @@ ledger.record(
 )
 ledger.record(
     "E1.5b",
-    kind="derived",
+    kind="check",
     paper=PAPER,
-    claim=f"The same network's L2(Omega) error falls like M^-1 in the emulation parameter M at fixed n = {cfg['apx_n_big']} while the hinge term a/M dominates (last local log-log slope over M = {min(cfg['apx_Ms']):.0e}..{max(cfg['apx_Ms']):.0e}; at most -0.9). Built into the construction (E1.1d: the emulation error is a/M)",
-    measured=rate_M.value,
+    claim=f"The M-dependent part of the same network's error (L2(Omega) distance to the same network at M = 1e13) falls like M^-1 in the emulation parameter M at fixed n = {cfg['apx_n_big']} (last local log-log slope over M = {min(cfg['apx_Ms']):.0e}..{max(cfg['apx_Ms']):.0e}, where a/M is below the floor delta; at most -0.9). Built into the construction (E1.1d: the emulation error is a/M)",
+    measured=rate_M,
     expect=at_most(-0.9),
     section="sec-approx",
     rtol=0.0,
@@ -1171,7 +1283,7 @@ ledger.record(
     "E1.5e",
     kind="derived",
     paper=PAPER,
-    claim=f"The bearing of our construction on the summary's bound O(M^-1 n^-2) at d = 1: its error is a SUM of an n^-2 and an M^-1 term, not a product. At M = {cfg['apx_M_big']:.0e}, raising M tenfold divides the L2 error by this factor (largest over n = {max(cfg['apx_ns'])} and {cfg['apx_n_big']}); a product form predicts 10 at every n, a sum predicts about 1 once the n term dominates; at most 2 (fixed before the run)",
+    claim=f"The bearing of our construction on the summary's bound O(M^-1 n^-2) at d = 1: its error is a SUM of an n^-2 and an M^-1 term, not a product. At M = {cfg['apx_M_big']:.0e}, raising M tenfold divides the L2 error by this factor (largest over n = {max(cfg['apx_ns'])} and {cfg['apx_n_big']}); a product form predicts 10 at every n, a sum predicts about 1 once the n term dominates; at most 2 (fixed before the run). M is chosen where its term is negligible, so this rules out only a literal product; it does not test where sum and product differ most (across n^-2 ~ 1/M), and an upper bound of product form is not contradicted",
     measured=float(max(M_floor.values())),
     expect=at_most(2.0),
     section="sec-approx",
@@ -1183,7 +1295,7 @@ ledger.record(
     kind="derived",
     paper=PAPER,
     claim=f"The abstract's target, the conditional density as a ratio f1/f2: the same construction approximates the reverse density p(z_(t-1) = y0 | z_t = x) as a function of x (f1 = q(x | y0) p_(t-1)(y0), f2 = p_t(x); t = {apx_t2}, y0 the middle mode) with L2(Omega) error falling like n^-2 (last local log-log slope, n = {min(cfg['apx_ns'])}..{max(cfg['apx_ns'])}; at most -1.8). One 1-D section of the 2-D density",
-    measured=rate_rd.value,
+    measured=rate_rd,
     expect=at_most(-1.8),
     section="sec-approx",
     rtol=0.0,
@@ -1191,14 +1303,37 @@ ledger.record(
 )
 ledger.record(
     "E1.5c",
+    kind="paper",
+    source="summary: 'maintain bounded approximation error even when the denominator function approaches zero'",
+    paper=PAPER,
+    claim=f"An explicit SignReLU network keeps its error bounded as the denominator approaches zero: the sup error of the training-free ratio approximant at fixed n = {cfg['apx_n_big']} and M = {cfg['apx_M_mid']:.0e}, with Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds so that inf f2 falls {apx_f['inf f2'].iloc[0] / apx_f['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (first to last point; a constant input error divided by f2 gives 1, a bounded error 0; threshold halfway, set after a referee's check of this sweep measured about 0.08). An existence statement: one network that does it supports it; a failure would speak to our construction only. Evidence on a finite range of inf f2, not as inf f2 -> 0",
+    measured=rate_f,
+    expect=at_most(0.5),
+    section="sec-approx",
+    rtol=0.1,
+    atol=0.02,
+)
+ledger.record(
+    "E1.5h",
     kind="derived",
     paper=PAPER,
-    claim=f"The sup error of the explicit ratio approximant grows like 1/inf f2 at fixed n and M (our derivation: hinge errors of order a/M divided by f2; last local log-log slope of the sup error against 1/inf f2, Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds)",
-    measured=rate_f,
-    expect=close_to(1.0, 0.2),
+    claim=f"The same sweep with the emulation parameter M growing like 1/inf f2 (from {cfg['apx_M_mid']:.0e}), so that the hinge emulation term (a/M)/f2 cannot grow either: log-log slope of the sup error against 1/inf f2 at most 0.5 (first to last point; threshold as E1.5c)",
+    measured=rate_fM,
+    expect=at_most(0.5),
     section="sec-approx",
-    rtol=0.0,
-    atol=0.05,
+    rtol=0.1,
+    atol=0.02,
+)
+ledger.record(
+    "E1.5i",
+    kind="question",
+    paper=PAPER,
+    claim=f"Does the SignReLU ratio route buy accuracy over a plain ReLU network of equal parameter count on this 1-D target? The free-knot ReLU interpolant of f1/f2 itself (knots equidistributing |(f1/f2)''|^(1/2)) against the SignReLU ratio approximant with the same number of non-zero parameters: the smallest, over n in {cfg['apx_ns']}, of the approximant's L2 error over the ReLU's (at least 1: the ReLU rival is more accurate at every size)",
+    measured=float((apx_n["L2"] / apx_n["ReLU L2"]).min()),
+    expect=at_least(1.0),
+    section="sec-approx",
+    rtol=0.05,
+    atol=0.0,
 )
 ledger.record(
     "E1.5d",
@@ -1248,31 +1383,52 @@ dec
 # {glue:text}`apx_rate_n2:.3f` at $t=${glue:text}`apx_t2` (E1.5a; the slope moved by
 # {glue:text}`apx_rate_n_err:.3f` from the previous pair), the textbook $n^{-2}$ of
 # piecewise-linear interpolation. On the abstract's target, the conditional density (one
-# section of the reverse density), the slope is {glue:text}`apx_rate_rd:.3f` (E1.5f). In $M$ the
-# slope is {glue:text}`apx_rate_M:.3f` (E1.5b), which the emulation error $a/M$ builds in. Neither
+# section of the reverse density), the slope is {glue:text}`apx_rate_rd:.3f` (E1.5f). The part
+# of the error that depends on $M$ (the distance to the same network at $M=10^{13}$) falls with
+# slope {glue:text}`apx_rate_M:.3f` in $M$ (E1.5b, a check: the emulation error $a/M$ builds it
+# in); at $n=${glue:text}`apx_n_big` it is at most {glue:text}`apx_M_part_max:.1e`, against a
+# total error of {glue:text}`apx_floor:.1e` at large $M$, so the error itself changes little over
+# the sweep. (For $a/M$ near or above the floor $\delta$ the clipping
+# layer moves $\hat f_2$ where it is small, and the error is far larger; the sweep starts above
+# that.) Neither
 # tests the summary's bound. What bears on it is how the two terms combine: they **add**. At
 # $n=${glue:text}`apx_n_big` the error is {glue:text}`apx_floor:.2e` at
 # $M=${glue:text}`apx_M_big:.0e`, and ten times that $M$ divides it only by
 # {glue:text}`apx_M_floor_ratio:.3f` (at most {glue:text}`M_floor_max:.3f` over the two $n$
-# tried, E1.5e), where a product $M^{-1}n^{-2}$ predicts 10. The quoted product form does not
-# describe our construction; whether the paper's network differs, or the summary garbled the
-# form, we cannot tell, so the summary's bound gets no verdict here. The sup error grows with
-# local slope {glue:text}`apx_rate_f:.2f` in $1/\inf f_2$ (E1.5c): the division is exact, but it
-# amplifies the hinge errors by $1/f_2$. The network has depth {glue:text}`apx_depth` and width
+# tried, E1.5e), where a literal product $M^{-1}n^{-2}$ predicts 10. This rules out only a
+# literal product: $M$ was chosen where the $M$ term is negligible, so the test does not look
+# where a sum and a product differ most (across the crossover $n^{-2}\approx1/M$; a 2-D fit of
+# both forms is not built), and an *upper bound* of product form is not contradicted. Whether
+# the paper's network differs, or the summary garbled the form, we cannot tell, so the summary's
+# bound gets no verdict here.
+#
+# **Near vanishing denominators.** Widening $\Omega$ makes $\inf_\Omega f_2$ fall
+# {glue:text}`apx_f_fall:.0f`-fold (to {glue:text}`apx_f_inf_min:.1e`), while the sup error grows
+# only {glue:text}`apx_f_grow:.2f`-fold, a log-log slope of {glue:text}`apx_rate_f:.2f` in
+# $1/\inf f_2$ (E1.5c), and {glue:text}`apx_fM_grow:.2f`-fold (slope
+# {glue:text}`apx_rate_fM:.2f`, E1.5h) when $M$ grows like $1/\inf f_2$. The error stays nearly
+# bounded, as the summary's "bounded approximation error even when the denominator function
+# approaches zero" says, on this range and for this construction. (Before the clipping layer's
+# $a/M$ offset was removed, the same sweep grew like $1/\inf f_2$: that growth was the
+# offset divided by $f_2$, the network's own bias, not the hinge errors and not the problem.)
+# The network has depth {glue:text}`apx_depth` and width
 # $2n$ (up to {glue:text}`apx_params_max` non-zero parameters here); nothing here measures how
 # it relates to the summary's "depth 7, width O(n+9)".
 #
 # **What the ratio route costs.** At equal knots (the same uniform knots) the ratio approximant's
 # error is {glue:text}`route_u_min:.2f` to {glue:text}`route_u_max:.2f` times that of the
 # SignReLU interpolant of $f_1/f_2$ itself (E1.5d): the route alone costs less than a factor 2.
-# Most of the gap to the equal-parameter ReLU interpolant ({glue:text}`apx_relu_gap_min:.2g` to
-# {glue:text}`apx_relu_gap_max:.2g` times) is knot count and placement: that rival gets
-# $(p-1)/3$ free knots for the approximant's $p$ parameters, and the uniform direct interpolant
-# is {glue:text}`count_place_min:.2g` to {glue:text}`count_place_max:.2g` times worse than it.
-# With free knots placed for $f_1/f_2$ the route costs far more ({glue:text}`route_f_min:.2g` to
-# {glue:text}`route_f_max:.3g` times, E1.5g, a question): knots that suit the ratio leave $f_1$
-# and $f_2$ coarse where $f_2$ is small, and the division amplifies that. A placement chosen for
-# the route itself is not built.
+# **Against a plain ReLU network of equal size** the ratio route loses: the free-knot ReLU
+# interpolant of $f_1/f_2$ itself, with the same number of parameters, is
+# {glue:text}`apx_relu_adv_min:.0f` to {glue:text}`apx_relu_adv_max:.0f` times more accurate in
+# $L^2$ at every $n$ (E1.5i, a question of ours). Most of that gap is knot count and placement:
+# that rival gets $(p-1)/3$ free knots for the approximant's $p$ parameters, and the uniform
+# direct interpolant is {glue:text}`count_place_min:.2g` to {glue:text}`count_place_max:.2g`
+# times less accurate than it. On this 1-D target the ratio route buys nothing over emulating a
+# ReLU interpolant of $f_1/f_2$ directly. With free knots placed for $f_1/f_2$ the route costs
+# far more ({glue:text}`route_f_min:.2g` to {glue:text}`route_f_max:.3g` times, E1.5g, a
+# question); a plausible reason, not isolated here, is that knots suited to the ratio leave $f_1$
+# and $f_2$ coarse where $f_2$ is small. A placement chosen for the route itself is not built.
 
 # %% [markdown]
 # (sec-targets)=
@@ -1302,10 +1458,12 @@ dec
 # **This section runs in the `full` profile only** ({glue:text}`fit_plan`). An answer we would
 # read needs 5 seeds and 5 widths (the minimum the ledger sets for a verdict), which does not fit
 # the `ci` profile's 90-second budget; its questions and figure stand in the `full` column of the
-# {ref}`claims dashboard <claims-dashboard>`. Whether the fits converge is measured there, not
+# {ref}`claims dashboard <claims-dashboard>` once the full profile has run on this design (the
+# stored full result predates the relative weighting; until it is rerun, E1.2 has no result
+# on the current design). Whether the fits converge is measured there, not
 # assumed: every fit reports the ratio of its mean loss over the last tenth of the steps to that
 # of the tenth before, and the questions state how many fits have plateaued (ratio at least
-# 0.95). The training grid and the evaluation grid cover the same $\Omega$ (interleaved points),
+# 0.98, the criterion of E1.4). The training grid and the evaluation grid cover the same $\Omega$ (interleaved points),
 # and the modular route's shift, cap and floor come from the training grid only.
 
 
@@ -1430,7 +1588,8 @@ pd.DataFrame(
 )
 
 # %% [markdown]
-# **Figure (`full` profile only).** $L^2(\Omega)$ error (uniform weight; mean over seeds, with
+# **Figure (`full` profile only; in the `ci` build the cell above draws nothing).** $L^2(\Omega)$
+# error (uniform weight; mean over seeds, with
 # 95% t half-widths) against parameter count, for direct fits with three activations and for the
 # modular SignReLU fit of $\log f_1,\log f_2$ (dashed), on each ratio target. Legends give the
 # fitted log-log slopes; the table lists their 95% fit intervals and the number of points. Look
@@ -1447,8 +1606,8 @@ if decidable:  # the full profile: 5 seeds, 5 widths; the ci run trains nothing 
         index=["seed", "target"], columns="label", values="sup_low"
     )
     log_ratio = np.log10(low["modular signrelu"] / low["direct signrelu"]).groupby("seed").max()
-    n_plateau = int((fits["plateau"] >= 0.95).sum())
-    conv = f"{n_plateau} of {len(fits)} fits have plateaued (last-tenth loss ratio >= 0.95)"
+    n_plateau = int((fits["plateau"] >= 0.98).sum())
+    conv = f"{n_plateau} of {len(fits)} fits have plateaued (last-tenth loss ratio >= 0.98)"
     ledger.record(
         "E1.2a",
         kind="question",
@@ -1670,7 +1829,7 @@ ax[0].set(
     title=f"T = {chainK.T}, h = 0.5 n^(-1/5)",
 )
 ax[0].legend(fontsize=6)
-for key in [k for k in Tdf.columns if "identity" not in k and "coarse" not in k]:
+for key in [k for k in Tdf.columns if "identity" not in k and "grid" not in k]:
     ax[1].plot(
         Tdf.index,
         Tdf[key],
@@ -1720,6 +1879,18 @@ id_gap = float(((Tdf["ratio path"] - Tdf["ratio path (identity)"]).abs() / Tdf["
 g_fit = stats.asymptotic_slope(
     Tdf.index.to_numpy(dtype=float), Tdf["gaussian path, exact mean"].to_numpy()
 )
+# the quadrature error (halving both grids) of the last two values can tilt the slope this much
+g_rel = [est_chk[T_][3].error / est_chk[T_][3].total for T_ in sorted(est_chk)[-2:]]
+g_tilt = float(sum(g_rel) / math.log(sorted(est_chk)[-1] / sorted(est_chk)[-2]))
+g_slope = stats.Interval(
+    g_fit.value,
+    g_fit.value - g_fit.half_width - g_tilt,
+    g_fit.value + g_fit.half_width + g_tilt,
+    "refinement",
+    2,
+    "last local slope; error: change from the previous pair plus the quadrature tilt",
+)
+glue("g_T_tilt", g_tilt, display=False)
 growth = {"log T": math.log(max(cfg["Ts"])) / math.log(min(cfg["Ts"])) - 1}
 for k, v in {
     "ratio_T_spread": spread,
@@ -1743,15 +1914,15 @@ for k, v in {
 n_lo, n_hi = min(cfg["ns"]), max(cfg["ns"])
 nh_lo, nh_hi = n_lo * R.kde_bandwidth(n_lo), n_hi * R.kde_bandwidth(n_hi)
 log_corr = 0.5 * math.log(math.log(nh_hi) / math.log(nh_lo)) / math.log(n_hi / n_lo)
-# the criterion, computed before the run: between the bias-dominated -4/5 and the
-# variance-dominated -4/5 + log_corr; -2/3 lies outside it once log_corr < 2/15
+# the band: between the bias-dominated -4/5 and the variance-dominated -4/5 + log_corr (a
+# heuristic introduced after earlier runs had measured the slope, hence a question)
 E13A_LO, E13A_HI = -0.8, -0.8 + log_corr
 e13a_margin = min(abs(n_fit.slope - E13A_LO), abs(n_fit.slope - E13A_HI))
 ledger.record(
     "E1.3a",
-    kind="derived",
+    kind="question",
     paper=PAPER,
-    claim=f"The output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) falls at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction: its log-log slope over all replicates (n = {n_lo}..{n_hi}) lies between -4/5 (the bias term dominates) and -4/5 + {log_corr:.3f} (the variance term dominates, with the sqrt(log(nh)) growth of the region where n h p0 >~ 1; a heuristic of ours, computed for this n range before the run). -2/3 lies outside this band. A rate of the KDE, not of the paper's SignReLU estimator",
+    claim=f"Does the output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) fall at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction? Its log-log slope over all replicates (n = {n_lo}..{n_hi}) against the band from -4/5 (the bias term dominates) to -4/5 + {log_corr:.3f} (the variance term dominates, with the sqrt(log(nh)) growth of the region where n h p0 >~ 1). The band's upper edge is a heuristic of ours, not derived, introduced after earlier runs had measured the slope; when the fit interval is wider than the band, this profile cannot return 'supported', and no profile here tells -4/5 from -2/3. A rate of the KDE, not of the paper's SignReLU estimator",
     measured=n_fit.slope_interval,
     expect=in_range(E13A_LO, E13A_HI),
     section="sec-plugin",
@@ -1764,12 +1935,12 @@ glue("n_slope_hi", float(e13a_hi), display=False)
 glue("n_log_corr", float(log_corr), display=False)
 glue("n_slope_corr", float(E13A_HI), display=False)
 glue("n_slope_margin", float(e13a_margin), display=False)
+glue("n_slope_width", float(e13a_hi - e13a_lo), display=False)
+glue("n_23_gap", float(-2 / 3 - E13A_HI), display=False)
 glue("n_slope_tol", float(0.25 * e13a_margin), display=False)
 glue(
     "n_slope_23",
-    "contains -2/3 as well, so this run does not tell n^-4/5 from n^-2/3"
-    if e13a_lo <= -2 / 3 <= e13a_hi
-    else "excludes -2/3",
+    "contains -2/3 as well" if e13a_lo <= -2 / 3 <= e13a_hi else "excludes -2/3",
     display=False,
 )
 glue(
@@ -1796,9 +1967,9 @@ ledger.record(
     "E1.3d",
     kind="question",
     paper=PAPER,
-    claim=f"Does the path KL of Gaussian reverse kernels with the exact posterior mean (the pure discretisation error of the practical DDPM, not an estimator) fall as T grows at fixed total noise? (last local log-log slope over T in {cfg['Ts']}, error: change from the previous pair; quadrature error not refined)",
-    measured=g_fit,
-    expect=at_most(0.0),
+    claim=f"Does the path KL of Gaussian reverse kernels with the exact posterior mean (the pure discretisation error of the practical DDPM, not an estimator) fall like 1/T at fixed total noise, as per-step KLs of order beta^2 predict? (last local log-log slope over T in {cfg['Ts']}, within 0.25 of -1, a band set with an earlier ci slope of -0.80 known, so not blind; error: change from the previous pair plus the tilt the quadrature's halving error can cause)",
+    measured=g_slope,
+    expect=close_to(-1.0, 0.25),
     section="sec-plugin",
     rtol=0.0,
     atol=0.1,
@@ -1813,11 +1984,16 @@ ledger.record(
 # and the variance part, about $R(K)/(2nh)$ per unit length where $nhp_0\gtrsim1$, is integrated
 # over a region whose length grows like $\sqrt{\log(nh)}$ for Gaussian tails. That would move the
 # slope over this range of $n$ by +{glue:text}`n_log_corr:.3f` if the variance part dominated,
-# and by nothing if the bias part did; we did not derive the split. The criterion is therefore the
-# band from $-4/5$ to {glue:text}`n_slope_corr:.3f`, computed from this heuristic before the run;
-# the measured interval {glue:text}`n_slope_where`. Our explanation of a slope above $-4/5$ is
+# and by nothing if the bias part did; we did not derive the split. E1.3a therefore asks a
+# question against the band from $-4/5$ to {glue:text}`n_slope_corr:.3f`: a heuristic we
+# introduced after earlier runs had measured the slope, not a criterion fixed blind. The fit
+# interval (width {glue:text}`n_slope_width:.2f`) is wider than the band (width
+# {glue:text}`n_log_corr:.2f`) here, so this profile cannot place it inside; the measured
+# interval {glue:text}`n_slope_where`. Our explanation of a slope above $-4/5$ is
 # this logarithmic correction from the KL's $1/p_0$ weighting (an explanation, not a
-# derivation). The interval {glue:text}`n_slope_23`. The regression tolerance is a quarter of the
+# derivation). The interval {glue:text}`n_slope_23`; since $-2/3$ lies only
+# {glue:text}`n_23_gap:.3f` above the band's upper edge, no profile here could tell the two
+# exponents apart. The regression tolerance is a quarter of the
 # slope's distance to the nearer edge of the band ({glue:text}`n_slope_tol:.3f`). The `full`
 # profile extends $n$ to 4096. This is a rate of a Gaussian KDE on our mixture with our bandwidth
 # constant, not of the paper's SignReLU estimator, whose rate we could not read.
@@ -1832,7 +2008,9 @@ ledger.record(
 # $\hat p_0$ alone, and a factor $T$ in an upper bound is loose, not wrong. With Gaussian reverse
 # kernels and the exact posterior mean (the discretisation error alone, no estimator) the path
 # KL *falls* with $T$ (last local slope {glue:text}`g_T_slope:.2f` ± {glue:text}`g_T_slope_ci:.2f`,
-# the error being the change from the previous pair of $T$; E1.3d), so the average per-step KL
+# the error being the change from the previous pair of $T$ plus a tilt of at most
+# {glue:text}`g_T_tilt:.1e` from the quadrature's halving error; E1.3d, asked against the $-1$
+# that per-step KLs of order $\beta_t^2$ predict), so the average per-step KL
 # falls like $T$ to the power {glue:text}`g_T_step_slope:.2f`. The Gaussian-kernel DDPM built on
 # the KDE mean is plotted but enters no claim. Neither computation grows with $T$; an upper bound
 # linear in $T$ is not contradicted, only not tight here.
@@ -1853,9 +2031,12 @@ ledger.record(
 # kernels of one variance differ in expected KL by the squared mean error over $2\beta_t$ (our
 # derivation; `companion.ratio.gaussian_estimation_kl`, a 1-D quadrature per step). We first
 # check it against the difference of the two 2-D quadratures of the path KL above, then sweep
-# $T\times n$ at fixed total noise. Since $c_{0,t}^2/\beta_t\propto\beta_t$ and $\beta_t\propto1/T$,
-# the estimation part is a Riemann sum: our expectation is that it settles to a limit, not that it
-# grows like $T$. The question is whether the factor $T$ of the bound is tight; the last local
+# $T\times n$ at fixed total noise. Our expectation, a heuristic and not a derivation, is that the
+# estimation part behaves like a Riemann sum in $t/T$ and settles to a limit rather than growing
+# like $T$: the weights $c_{0,t}^2/\beta_t$ are of order $\beta_t\propto1/T$ once
+# $1-\bar\alpha_t$ is of order one, but not near $t=1$, where $c_{0,1}=1$ and the weight is
+# $1/\beta_1\propto T$; there the sum relies on the plug-in's mean error being small where the
+# noise is small. The sweep checks it. The question is whether the factor $T$ of the bound is tight; the last local
 # log-log slope in $T$ at fixed $n$ answers it (1 if tight).
 #
 # A factor $T$ can be genuine for another estimator: a **fixed-size approximant of the reverse
@@ -1863,7 +2044,8 @@ ledger.record(
 # piecewise-linear interpolant in $z_{t-1}$ at {glue:text}`hinge_K` fixed uniform knots on
 # $[-7,7]$ (what one hinge layer of that width represents, at large $M$), normalised
 # (`companion.ratio.hinge_log_kernel`). The kernel's width, about $\sqrt{\beta_t}$, shrinks as
-# $T$ grows while the knots stay put, so each step's KL grows, and there are $T$ of them. The
+# $T$ grows while the knots stay put, so the first steps' kernels narrow towards and below the
+# knot spacing and their KL grows (we report each step's share of the sum). The
 # per-step KLs are 2-D quadratures (`companion.chains.mixture_step_kl`, with their error from
 # halving both grids).
 
@@ -1892,6 +2074,8 @@ for T in cfg["dec_Ts"]:
         "discretisation": gx.total - gx.terminal,
         "hinge density, summed": sum(q.value for q in hq),
         "hinge quadrature error": sum(q.error for q in hq),
+        "share of t = 1": hq[0].value / sum(q.value for q in hq),
+        "share of t <= 3": sum(q.value for q in hq[:3]) / sum(q.value for q in hq),
     }
     for n, ph in dec_kde.items():
         e = R.gaussian_estimation_kl(p0, ph, ch, 1001)
@@ -1945,6 +2129,13 @@ for k_, v in {
     "hinge_slope_err": hinge_slope.half_width,
     "hinge_q_err": hinge_q_err,
     "hinge_first": float(decT["hinge density, summed"].iloc[0]),
+    # per-step shares over the last three T (the smallest T are below their quadrature error)
+    "hinge_share1_min": float(100 * decT["share of t = 1"].iloc[-3:].min()),
+    "hinge_share1_max": float(100 * decT["share of t = 1"].iloc[-3:].max()),
+    "hinge_share3_min": float(100 * decT["share of t <= 3"].iloc[-3:].min()),
+    "hinge_share3_max": float(100 * decT["share of t <= 3"].iloc[-3:].max()),
+    "hinge_T3": int(Tx[-3]),
+    "hinge_spacing": float(14.0 / (cfg["hinge_K"] - 1)),
     "hinge_last": float(decT["hinge density, summed"].iloc[-1]),
     "disc_slope": disc_slope.value,
     "dec_T_min": int(Tx.min()),
@@ -1984,7 +2175,7 @@ ledger.record(
     "E1.3g",
     kind="question",
     paper=PAPER,
-    claim=f"Is a factor T genuine for a fixed-size approximant of the reverse density f1/f2 itself ({cfg['hinge_K']} fixed uniform knots on [-7, 7] per step, normalised piecewise-linear interpolant of the exact reverse kernel in z_(t-1))? (last local log-log slope of its summed per-step KL in T at fixed total noise, T in {cfg['dec_Ts']}; error: change from the previous pair plus the tilt the quadrature error can cause; at least 0.9 means it grows at least like T)",
+    claim=f"Is a factor T genuine for a fixed-size approximant of the reverse density f1/f2 itself ({cfg['hinge_K']} fixed uniform knots on [-7, 7] per step, normalised piecewise-linear interpolant of the exact reverse kernel in z_(t-1))? (last local log-log slope of its summed per-step KL in T at fixed total noise, T in {cfg['dec_Ts']}; error: change from the previous pair plus the tilt the quadrature error can cause; at least 0.9 means it grows at least like T). The growth sits in the first steps (t = 1 alone carries most of the sum), whose kernels narrow towards the fixed knot spacing: a fixed-resolution effect, not T per-step errors accumulating, and a pre-asymptotic slope",
     measured=hinge_slope,
     expect=at_least(0.9),
     section="sec-decomposition",
@@ -2035,9 +2226,16 @@ plt.show()
 # the tilt that the 2-D quadrature's error, up to a relative {glue:text}`hinge_q_err:.1e` of the
 # last two values, can cause; at the smallest $T$ the values, {glue:text}`hinge_first:.1e` at
 # $T=${glue:text}`dec_T_min`, are below their quadrature error and only show that the KL is
-# small there). There a factor $T$, and more, is genuine: the approximant's resolution is fixed
-# while each step's kernel narrows. Which case the paper's estimator is, we cannot tell without
-# its construction.
+# small there). The growth comes from the first steps, not from $T$ steps each adding a
+# comparable error: over $T=${glue:text}`hinge_T3` to {glue:text}`dec_T_max` the step $t=1$
+# alone carries {glue:text}`hinge_share1_min:.0f`% to {glue:text}`hinge_share1_max:.0f`% of
+# the sum and $t\le3$ carries {glue:text}`hinge_share3_min:.0f`% to
+# {glue:text}`hinge_share3_max:.0f`%. Their kernels, of width about $\sqrt{\beta_1}\propto
+# T^{-1/2}$, narrow towards the fixed knot spacing {glue:text}`hinge_spacing:.2f`, and a slope
+# near 3 is that pre-asymptotic regime (our reading: a resolved kernel's per-step KL grows like
+# a power of spacing over width), not a limit rate. So this is a fixed-resolution artefact
+# concentrated at the first steps, not evidence of a factor $T$ from summing per-step errors.
+# Which case the paper's estimator is, we cannot tell without its construction.
 
 # %% [markdown]
 # (sec-trained)=
@@ -2304,9 +2502,11 @@ ledger.record(
 # and the SignReLU network's own KL falls by {glue:text}`kl_change:.3g` (interval
 # {glue:text}`kl_change_lo:.3g` to {glue:text}`kl_change_hi:.3g`): {glue:text}`kl_learning`,
 # while {glue:text}`n_plat` of {glue:text}`n_runs_tr` runs meet the loss-plateau criterion. So
-# in the `ci` profile this is a comparison of **training speed** at small budgets, not of what
-# converged SignReLU and ReLU networks reach; the `full` profile runs larger widths and budgets
-# with 10 seeds, and whether it has converged is read there the same way. The paper's argument is about what SignReLU networks *can* represent
+# in the `ci` profile the networks are unconverged, and nothing here says what converged
+# SignReLU and ReLU networks reach (a gap that widened with the budget would not be a
+# difference in training speed either). The `full` profile runs larger widths and budgets with
+# 6 seeds; the stored full result predates this design (the full profile is rerun on the
+# current source separately), and whether it has converged is read the same way. The paper's argument is about what SignReLU networks *can* represent
 # ({ref}`sec-approx`), not about what training finds, so neither answer supports or refutes it.
 # The output KL comes from grid propagation of the Gaussian kernels on one grid; it is not
 # refined nor cross-checked by sampling here.
@@ -2317,9 +2517,10 @@ ledger.record(
 # ## What the paper claims, and what is tested here
 #
 # Every statement of the paper we know of (abstract and third-party summary), with the rows of the
-# verdict table that bear on it, or why nothing here tests it. No row is of kind `paper`: we
-# have no statement of the paper precise enough to test, so every row tests our constructions or
-# asks our questions, and the coverage says how each bears on the paper's statement.
+# verdict table that bear on it, or why nothing here tests it. One row is of kind `paper`
+# (E1.5c, an existence statement that one explicit network can support); for the rest we have
+# no statement of the paper precise enough to test, so those rows test our constructions or ask
+# our questions, and the coverage says how each bears on the paper's statement.
 
 # %%
 ledger.coverage(
@@ -2330,9 +2531,9 @@ ledger.coverage(
             "ids": ["E1.0", "E1.5f"],
         },
         {
-            "statement": "Deep SignReLU networks approximate such ratio functionals, with L^p(Omega) approximation bounds and convergence rates under standard regularity",
+            "statement": "Deep SignReLU networks approximate such ratio functionals, with L^p(Omega) approximation bounds and convergence rates under standard regularity. Tested on one C-infinity target (two time steps of a posterior mean, one section of a reverse density) in L2 and sup norm; the dependence on regularity (Hölder class) and 'for any f1, f2 in S' are not tested",
             "source": "abstract (paraphrase); summary: 'establishes both approximation bounds and finite-sample guarantees'",
-            "ids": ["E1.5a", "E1.5b", "E1.5c", "E1.5f"],
+            "ids": ["E1.5a", "E1.5b", "E1.5f"],
         },
         {
             "statement": "Depth 7, width O(n+9), parameter norm M, approximation error O(M^-1 n^(-1/2-3d/2)); no verdict: our construction's error is a sum of an n^-2 and an M^-1 term, not the product (E1.5e), and the paper's network is not available. Our largest weight is about max(M, 9/delta), so M is not our parameter norm",
@@ -2340,19 +2541,14 @@ ledger.coverage(
             "ids": ["E1.5e"],
         },
         {
-            "statement": "Stability near vanishing denominators. Our reading, as conditioning: fed perturbed f1, f2, is the exact division's error within the problem's own conditioning bound (|e1| + |r| |e2|)/f2 in float64 (E1.6a, E1.6b), so that the 1/inf f2 amplification of E1.5c is the problem's, not the network's; and how does its float32 round-off compare with that bound as delta falls (E1.6c). Exactness at constant size in float64 (E1.1a, a check), round-off of order eps/delta^2 (E1.1e fails, E1.1f); E1.1b and E1.1c check our rival and our weights",
+            "statement": "Stability near vanishing denominators. Our reading, as conditioning: fed perturbed f1, f2, the division network's own round-off against the problem's conditioning bound (|e1| + |r| |e2|)/f2 follows the predicted 36 eps_mach/(eps delta) (E1.6b), so the network, not the problem, sets the error below eps* ~ 36 eps_mach/delta, in float64 and float32 (E1.6d), and float32 round-off over the bound grows like 1/delta at fixed eps (E1.6c). Exactness at constant size in float64 (E1.1a), round-off of order eps/delta^2 (E1.1e fails, E1.1f); E1.1b and E1.1c check our rival and our weights",
             "source": "summary: 'while maintaining stability near vanishing denominators'",
-            "ids": [
-                "E1.6a",
-                "E1.6b",
-                "E1.6c",
-                "E1.1a",
-                "E1.1e",
-                "E1.1f",
-                "E1.1b",
-                "E1.1c",
-                "E1.5c",
-            ],
+            "ids": ["E1.6b", "E1.6d", "E1.6c", "E1.1a", "E1.1e", "E1.1f", "E1.1b", "E1.1c"],
+        },
+        {
+            "statement": "Bounded approximation error even when the denominator approaches zero, where traditional approaches would fail. Our explicit approximant's sup error, as inf f2 falls over a finite range at fixed n and M (E1.5c) and with M growing like 1/inf f2 (E1.5h). Against a traditional approach: a plain ReLU network of equal size (a free-knot interpolant of f1/f2 itself) is more accurate on this 1-D target (E1.5i), so the claimed advantage is not seen here",
+            "source": "summary: 'maintain bounded approximation error even when the denominator function approaches zero ... where traditional approaches would fail'",
+            "ids": ["E1.5c", "E1.5h", "E1.5i"],
         },
         {
             "statement": "Modular framework: numerator and denominator approximated separately using kernel methods, then a SignReLU network for their ratio. Our approximants are interpolants at knots, not kernel methods; E1.5d/E1.5g measure what the route costs against approximating f1/f2 directly; E1.2a/E1.2b (full profile only) ask the trained question, with a relative loss for f1 and f2",
@@ -2397,13 +2593,15 @@ ledger.table()
 # %% [markdown]
 # ## What we could not check, and why
 #
-# * **No statement of the paper is tested (no row of kind `paper`).** We could not read the
-#   theorems. The abstract is public but states no quantity: no rate, constant, depth or width.
-#   The bounds we know come from the third-party summary, whose exponents we could not confirm,
-#   and they are upper bounds on the paper's own network, which is not available. An upper bound
-#   is not a predicted rate, so measuring our construction's rate cannot confirm or refute it.
-#   Every row therefore tests a construction of ours or asks a question of ours, and the coverage
-#   table says how each bears on the paper.
+# * **Only one statement of the paper is tested (one row of kind `paper`, E1.5c).** We could not
+#   read the theorems. The abstract is public but states no quantity: no rate, constant, depth or
+#   width. The bounds we know come from the third-party summary, whose exponents we could not
+#   confirm, and they are upper bounds on the paper's own network, which is not available. An
+#   upper bound is not a predicted rate, so measuring our construction's rate cannot confirm or
+#   refute it. The summary's "bounded approximation error even when the denominator function
+#   approaches zero" is an existence statement, which one explicit network can support (E1.5c,
+#   on a finite range of $\inf f_2$); every other row tests a construction of ours or asks a
+#   question of ours, and the coverage table says how each bears on the paper.
 # * **The summary's approximation bound.** What our construction says about its form is E1.5e:
 #   at $d=1$ our error is a *sum* of an $n^{-2}$ term (E1.5a, the textbook rate of
 #   piecewise-linear interpolation) and an $M^{-1}$ term (E1.5b, built into the emulation error
@@ -2423,16 +2621,17 @@ ledger.table()
 #   (a question) with knots placed for $f_1/f_2$; a knot placement chosen for $f_1$ and $f_2$
 #   themselves is not built.
 # * **The KDE rate.** E1.3a's band, from $-4/5$ to $-4/5$ plus a logarithmic correction, rests on
-#   a heuristic split of the KL's bias and variance parts that we did not derive; the `ci` range
-#   of $n$ is too short to place the slope inside it.
+#   a heuristic split of the KL's bias and variance parts that we did not derive, introduced
+#   after earlier runs, so E1.3a is a question; the `ci` range of $n$ is too short to place the
+#   slope inside it, and $-2/3$ sits too close to the band for any profile here to exclude it.
 # * **A fair trained modular route.** E1.2 (relative loss on $\log f_1,\log f_2$, 5 seeds, 5
 #   widths) runs in the `full` profile only: the `ci` budget cannot pay for it. Its fits stop at a
 #   fixed budget; whether they have converged is measured (loss plateau), not enforced, and the
 #   modular side has about twice the parameters of the direct one. Stability near vanishing
 #   denominators is tested without training instead (E1.6), and only for absolute perturbations
-#   of one size with four sign patterns.
+#   (sizes from $10^{-2}$ to $10^{-12}$, at most $\delta/10$) with four sign patterns.
 # * **Converged trained denoisers.** E1.4 compares SignReLU and ReLU at two widths and two budgets;
-#   in `ci` the output KL still falls between the budgets, so it compares training speed. The
+#   in `ci` the output KL still falls between the budgets, so it compares unconverged networks. The
 #   loss-plateau criterion is weak against minibatch noise, and one learning rate serves every
 #   activation.
 # * **Which $f_1/f_2$ the theorems use.** We treat the posterior mean and a section of the
