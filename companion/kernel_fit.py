@@ -62,6 +62,7 @@ from .conditional_targets import ConditionalTarget
 from .grid import kl_integrand, trapezoid_weights
 from .mixture_kernels import KernelFn, KernelParams
 from .progress import progress
+from .stats import Interval
 
 __all__ = [
     "ProjectedTarget",
@@ -83,6 +84,7 @@ __all__ = [
     "grouped_step_floor",
     "conditional_context_information",
     "context_groups",
+    "ratio_with_errors",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -1010,3 +1012,28 @@ def conditional_context_information(
         l_bar = torch.logsumexp(lg, 0) - math.log(idx.numel())
         total += float((kl_integrand(lg, l_bar) * wx).sum())
     return total / cs.shape[0]
+
+
+def ratio_with_errors(
+    num: float, num_err: float, den: float, den_err: float, n: int, note: str
+) -> Interval:
+    """The ratio ``num / den`` of two deterministic values with numerical error bars, as an
+    interval of kind ``"refinement"`` whose ends are the extreme ratios over the two error boxes.
+
+    ``num_err`` and ``den_err`` are non-negative error bars (e.g. the change from a coarser grid
+    plus the spread over optimiser starts); ``n`` is the number of resolutions the bars compare
+    and ``note`` says what the bars contain. ``low = max(0, num - num_err) / (den + den_err)``
+    and ``high = (num + num_err) / (den - den_err)``, or ``inf`` when ``den <= den_err`` (the
+    denominator is not resolved). Needs ``num >= 0`` and ``den > 0``.
+    """
+    vals = (num, num_err, den, den_err)
+    if not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"values and error bars must be finite, got {vals!r}")
+    if num < 0 or den <= 0 or num_err < 0 or den_err < 0:
+        raise ValueError(f"need num >= 0, den > 0 and non-negative error bars, got {vals!r}")
+    if not note:
+        raise ValueError("note must say what the error bars contain")
+    value = num / den
+    low = max(0.0, num - num_err) / (den + den_err)
+    high = (num + num_err) / (den - den_err) if den > den_err else math.inf
+    return Interval(value, low, high, "refinement", int(n), note)

@@ -301,3 +301,21 @@ def test_fit_chain_iterations_per_step(mixture):
     assert evals[0] > evals[1]
     with pytest.raises(ValueError):
         kf.fit_chain(probs, make, n_starts=1, max_iters=[10, 1])
+
+
+def test_ratio_with_errors_takes_the_extreme_ratios():
+    iv = kf.ratio_with_errors(1.0, 0.1, 10.0, 1.0, 2, "grid change plus start spread")
+    assert iv.value == pytest.approx(0.1)
+    assert iv.low == pytest.approx(0.9 / 11.0)
+    assert iv.high == pytest.approx(1.1 / 9.0)
+    assert iv.kind == "refinement" and iv.n == 2
+    # an unresolved denominator cannot bound the ratio from above
+    assert math.isinf(kf.ratio_with_errors(1.0, 0.0, 1.0, 1.0, 2, "x").high)
+    # a numerator within its error of 0 gives a lower end of 0, not a negative ratio
+    assert kf.ratio_with_errors(0.1, 0.2, 1.0, 0.0, 2, "x").low == 0.0
+    with pytest.raises(ValueError):
+        kf.ratio_with_errors(1.0, -0.1, 1.0, 0.0, 2, "x")
+    with pytest.raises(ValueError):
+        kf.ratio_with_errors(1.0, 0.1, 0.0, 0.0, 2, "x")
+    with pytest.raises(ValueError):
+        kf.ratio_with_errors(1.0, 0.1, 1.0, 0.0, 2, "")
