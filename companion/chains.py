@@ -358,8 +358,9 @@ def mixture_step_kl(
     The grid of :math:`z_t` (``n_z`` nodes) covers :math:`q_t` (10 component standard deviations
     beyond the extreme means). For each node the grid of :math:`z_{t-1}` (``n_y`` nodes,
     :func:`covering_grid`) covers the union of the windows mean :math:`\pm 12` standard
-    deviations of every component of the exact reverse kernel, so that every mode is resolved
-    however small its weight and however far from the kernel's mean (a window of the kernel's
+    deviations of every component of the exact reverse kernel whose weight at that node is at
+    least :math:`10^{-16}` of the largest, so that every mode is resolved however small its
+    weight and however far from the kernel's mean (a window of the kernel's
     mean :math:`\pm 12` total standard deviations misses a far mode whose weight is below
     about 1/144). The error estimate is the change under halving both grids.
     """
@@ -375,8 +376,15 @@ def mixture_step_kl(
 
     def compute(nz: int, ny: int) -> float:
         z = torch.linspace(lo, hi, nz, dtype=torch.float64)
-        mk = kern.means(z.unsqueeze(-1))[..., 0]  # (nz, K)
-        y = covering_grid(mk - 12 * sk, mk + 12 * sk, ny)
+        zc = z.unsqueeze(-1)
+        mk, logit = kern.means(zc)[..., 0], kern.logits(zc)  # (nz, K)
+        lo_k, hi_k = mk - 12 * sk, mk + 12 * sk
+        # components of weight below 1e-16 at a node get no window of their own there
+        top = logit.argmax(-1, keepdim=True)
+        active = logit >= logit.gather(-1, top) + math.log(1e-16)
+        lo_k = torch.where(active, lo_k, lo_k.gather(-1, top))
+        hi_k = torch.where(active, hi_k, hi_k.gather(-1, top))
+        y = covering_grid(lo_k, hi_k, ny)
         return step_kl(chain, t, log_marginal, log_kernel, z, y)
 
     fine = compute(n_z, n_y)
