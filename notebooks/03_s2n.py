@@ -288,7 +288,9 @@ for sch in schedules:
                 continue  # the control runs on one schedule
             z = s2n.forward_em(sch, x0, ts[ts <= T], gen, g2_scale=scale)
             res = s2n.ks_against_mixture(z[:, 0], p_data, a, s)
-            var_ci = stats.t_interval(((z - a * x0)[:, 0] / s).numpy() ** 2)  # Var(z - a x) / s^2
+            var_ci = stats.t_interval(  # Var(z - a x) / s^2
+                ((z - a * x0)[:, 0] / s).numpy() ** 2, note="the units are particles, not seeds"
+            )
             row.update({f"ks{label}": res.statistic, f"p-value{label}": res.pvalue})
             row.update({f"var ratio{label}": var_ci.value, f"var 95%{label}": var_ci.half_width})
             var_cis[(sch.name, i_t, scale)] = var_ci
@@ -1383,7 +1385,9 @@ for _ in range(cfg["n_beta"]):
             resid_var_ratio=float(resid.var() / s_s**2),
         )
     )
-    beta_cis.append(stats.t_interval((resid / s_s).numpy() ** 2))  # Var(z_s - a_s x) / s_s^2
+    beta_cis.append(  # Var(z_s - a_s x) / s_s^2
+        stats.t_interval((resid / s_s).numpy() ** 2, note="the units are samples, not seeds")
+    )
 beta_table = pd.DataFrame(beta_rows)
 beta_p_adj = min(1.0, len(beta_table) * float(beta_table.p_value.min()))  # Bonferroni
 resid_err = float(beta_table.resid_var_ratio.sub(1).abs().max())
