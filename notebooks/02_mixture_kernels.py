@@ -1026,8 +1026,8 @@ _ = ledger.record(
 # moment-matched Gaussian kernel computed from the *true* kernel by quadrature (the best
 # $K = 1$ kernel in per-step forward KL, which is not the best in output KL) and the terminal
 # mismatch. In `ci`, $K \in$ {glue:text}`mk_K_list`: a comparison of two values, which cannot
-# test monotonicity in $K$; only the `full` profile ($K$ = 1, 2, 4, 8) compares consecutive
-# $K$.
+# test monotonicity in $K$; only the `full` profile (more values of $K$, see the configuration
+# cell) compares consecutive $K$.
 
 # %%
 T_l, B_l = cfg["T_learned"], 5.0
