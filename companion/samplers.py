@@ -415,8 +415,8 @@ def state_variance_step(posterior_var: Callable[[Tensor, float], Tensor]) -> Cal
 
     With the notation of :func:`variance_corrected_step`, the step draws
 
-    .. math:: x' \sim \mathcal Nig(c\,x + (1-c)\,\hat x(x),\;
-              b^2 + (1-c)^2\,\mathrm{Var}[x_0\mid x]ig),
+    .. math:: x' \sim \mathcal N\big(c\,x + (1-c)\,\hat x(x),\;
+              b^2 + (1-c)^2\,\mathrm{Var}[x_0\mid x]\big),
 
     where :func:`variance_corrected_step` puts the state-independent mean posterior variance in
     place of :math:`\mathrm{Var}[x_0\mid x]`. Its standard deviation is a tensor of shape
