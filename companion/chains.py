@@ -66,6 +66,7 @@ __all__ = [
     "chain_rule_kl",
     "mixture_path_kl",
     "output_kl",
+    "covering_grid",
     "GaussianChainKL",
     "gaussian_ddpm_kl",
 ]
