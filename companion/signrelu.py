@@ -61,6 +61,9 @@ __all__ = [
     "relu_ratio_network",
     "hinge_network",
     "ratio_approximant",
+    "hinge_exact",
+    "hinge_magnitude",
+    "ratio_approximant_exact",
     "bounded_ratio_grid",
     "DivisionConditioning",
     "division_conditioning",
@@ -854,6 +857,100 @@ def ratio_approximant(
         domain=(x[:1], x[-1:]),
         name=f"ratio-approximant[n={x.numel() - 1},M={M:g}]",
     )
+
+
+def _hinge_coefficients(knots: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Validated knots, values and slope changes ``c_j`` of the hinge network (see
+    :func:`hinge_network`)."""
+    _hinge_chain(knots, values, None, 1.0)  # validation only
+    x = torch.as_tensor(knots, dtype=torch.float64).reshape(-1)
+    f = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    s = (f[1:] - f[:-1]) / (x[1:] - x[:-1])
+    return x, f, torch.cat([s[:1], s[1:] - s[:-1]])
+
+
+def _eval_points(x: Tensor, lo: float, hi: float) -> Tensor:
+    xe = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    check_finite("x", xe)
+    tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+    if bool((xe < lo - tol).any()) or bool((xe > hi + tol).any()):
+        raise ValueError(f"x must lie in the knots' range [{lo:.6g}, {hi:.6g}]")
+    return xe
+
+
+def hinge_exact(
+    knots: Tensor, values: Tensor, x: Tensor, M: float | None = None, a: float = 1.0
+) -> Tensor:
+    r"""The function that :func:`hinge_network` ``(knots, values, M, a)`` computes, evaluated at
+    ``x`` as in exact arithmetic (to a few units of round-off relative to its value).
+
+    The network sums :math:`f_0+\sum_j c_j\phi(x-x_j)`, terms far larger than the result where
+    the values are small (its float round-off is of order :math:`\epsilon` times
+    :func:`hinge_magnitude`). Here the same function is written without that cancellation: the
+    piecewise-linear interpolant on the knot interval of ``x``, :math:`(1-w)f_j+wf_{j+1}`, plus
+    the emulation term :math:`\sum_{x_j>x}c_j\,a(x-x_j)/(1+M|x-x_j|)` (the neurons right of
+    ``x``, whose outputs :math:`\rho(Mz)/M` are not zero; absent for ``M=None``), which is at
+    most :math:`(a/M)\sum_j|c_j|` in size. ``x`` must lie in ``[x_0, x_n]``.
+    """
+    if M is not None:
+        M = check_positive("M", M)
+    a = check_positive("a", a)
+    xk, f, coef = _hinge_coefficients(knots, values)
+    xe = _eval_points(x, float(xk[0]), float(xk[-1]))
+    n = xk.numel() - 1
+    j = torch.clamp(torch.searchsorted(xk, xe, right=True) - 1, 0, n - 1)
+    w = ((xe - xk[j]) / (xk[j + 1] - xk[j])).clamp(0.0, 1.0)
+    out = (1 - w) * f[j] + w * f[j + 1]
+    if M is None:
+        return out
+    em = torch.empty_like(xe)
+    for s in range(0, xe.numel(), 1024):  # chunks keep the (points x knots) matrix small
+        z = xe[s : s + 1024, None] - xk[None, :-1]
+        phi = torch.where(z < 0, a * z / (1 + M * z.abs()), torch.zeros_like(z))
+        em[s : s + 1024] = phi @ coef
+    return out + em
+
+
+def hinge_magnitude(knots: Tensor, values: Tensor, x: Tensor) -> Tensor:
+    r"""The size of the terms :func:`hinge_network` sums at ``x``,
+    :math:`|f_0|+\sum_j|c_j|\,(x-x_j)_+`: its float round-off is of order the machine epsilon
+    times this, whatever the size of the result."""
+    xk, f, coef = _hinge_coefficients(knots, values)
+    xe = _eval_points(x, float(xk[0]), float(xk[-1]))
+    out = torch.empty_like(xe)
+    for s in range(0, xe.numel(), 1024):
+        z = (xe[s : s + 1024, None] - xk[None, :-1]).clamp(min=0.0)
+        out[s : s + 1024] = f[0].abs() + z @ coef.abs()
+    return out
+
+
+def ratio_approximant_exact(
+    knots: Tensor,
+    f1_values: Tensor,
+    f2_values: Tensor,
+    M: float,
+    delta: float,
+    x: Tensor,
+    a: float = 1.0,
+) -> Tensor:
+    r"""The function that :func:`ratio_approximant` computes, evaluated at ``x`` as in exact
+    arithmetic: the hinge outputs by :func:`hinge_exact`, the clipping layer
+    :math:`c+\rho(M(h-c))/M` in closed form, and the division network replaced by the division
+    it computes exactly on its domain (E1.1c of the chapter checks that identity). What the
+    float64 network adds to this is its own round-off and the rounding of its weights.
+    """
+    M = check_positive("M", M)
+    a = check_positive("a", a)
+    delta = check_positive("delta", delta)
+    h1 = hinge_exact(knots, f1_values, x, M, a)
+    h2 = hinge_exact(knots, f2_values, x, M, a)
+
+    def clip(h: Tensor, lo: float) -> Tensor:
+        c = lo + a / M
+        z = M * (h - c)
+        return c + torch.where(z >= 0, z, a * z / (1 + z.abs())) / M
+
+    return clip(h1, 0.0) / clip(h2, delta)
 
 
 def bounded_ratio_grid(delta: float, n_b: int = 801, n_s: int = 21, c: float = 1.0) -> Tensor:

@@ -33,6 +33,8 @@ apx_ks = None  # half-widths of Omega in component sds (inf f2 sweep)
 apx_n_big = None
 apx_M_big = None
 apx_M_mid = None
+apx_grid_ns = None  # (n, M) grid across the crossover of the two error terms (E1.5e)
+apx_grid_Ms = None
 fit_widths = None  # widths for the DDPM ratio targets (E1.2)
 fit_seeds = None
 fit_steps = None
@@ -63,6 +65,7 @@ import pandas as pd
 import torch
 from matplotlib.ticker import NullFormatter
 from myst_nb import glue
+from scipy.optimize import least_squares
 from scipy.signal import find_peaks
 
 from companion import ratio as R
@@ -90,6 +93,8 @@ cfg = resolve(
         apx_n_big=512,
         apx_M_big=1e9,
         apx_M_mid=1e8,
+        apx_grid_ns=[16, 32, 64, 128, 256, 512],
+        apx_grid_Ms=[1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
         fit_widths=[8, 16, 32],
         fit_seeds=[0],
         fit_steps=300,
@@ -121,6 +126,8 @@ cfg = resolve(
         apx_n_big=2048,
         apx_M_big=1e10,
         apx_M_mid=1e9,
+        apx_grid_ns=[16, 32, 64, 128, 256, 512, 1024],
+        apx_grid_Ms=[1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
         fit_widths=[8, 16, 32, 64, 128],  # width 256 alone took 2/3 of the chapter
         fit_seeds=[0, 1, 2, 3, 4],
         fit_steps=1000,  # E1.2 alone was estimated at 22 min with 2000 steps
@@ -151,6 +158,8 @@ cfg = resolve(
     apx_n_big=apx_n_big,
     apx_M_big=apx_M_big,
     apx_M_mid=apx_M_mid,
+    apx_grid_ns=apx_grid_ns,
+    apx_grid_Ms=apx_grid_Ms,
     fit_widths=fit_widths,
     fit_seeds=fit_seeds,
     fit_steps=fit_steps,
@@ -928,7 +937,8 @@ plt.show()
 # statement's shape on an explicit network, without training:
 #
 # * $\hat f_1,\hat f_2$: piecewise-linear interpolants of $f_1+Lf_2$ and $f_2$ (scaled by
-#   $\max f_2$; $L$ from the target's known range makes the numerator non-negative) at $n+1$
+#   $\max f_2$; $L$, read off the knots, keeps the numerator at least $0.05\max|f_1/f_2|\,f_2$:
+#   non-negative, and above the clipping level below, which it must pass unchanged) at $n+1$
 #   uniform knots on $\Omega_t$, written as hinges $\sum_j c_j\,\rho(M(x-x_j))/M$: one SignReLU
 #   layer of width $2n$, largest weight about $M$ (`companion.signrelu.hinge_network`);
 # * one SignReLU layer that clips them into the division network's domain,
@@ -991,9 +1001,18 @@ def free_knots(target, t, lo, hi, n):
     return xk
 
 
-def approximant_errors(n, M, k=4.0, target="pm", t=None, knots="uniform"):
+def numerator_shift(f1k, f2k):
+    """L with f1 + L f2 >= 0.05 max|f1/f2| f2 at the knots: non-negative, and far enough above
+    the clipping level a/M that the clipping layer passes it unchanged."""
+    rk = f1k / f2k
+    return max(1.05 * max(0.0, -float(rk.min())), 0.05 * float(rk.abs().max()))
+
+
+def approximant_errors(n, M, k=4.0, target="pm", t=None, knots="uniform", decompose=None):
     """L2 and sup error of the SignReLU ratio approximant with n hinges per function, and of
-    the SignReLU hinge interpolant of f1/f2 itself on the same knots ("direct")."""
+    the SignReLU hinge interpolant of f1/f2 itself on the same knots ("direct"; not with
+    `decompose`). `decompose="exact"` adds the error of the same network in exact arithmetic,
+    "all" also the two round-off parts of the float64 network with their predictions."""
     t = apx_t if t is None else t
     lo, hi = omega_k(t, k)
     if knots == "uniform":
@@ -1004,17 +1023,51 @@ def approximant_errors(n, M, k=4.0, target="pm", t=None, knots="uniform"):
     f1k, f2k = terms(target, t, xk)
     f1e, f2e = terms(target, t, xe)
     r = f1e / f2e
-    L = 1.05 * max(0.0, -float((f1k / f2k).min()))  # from the knots only
+    L = numerator_shift(f1k, f2k)  # from the knots only
     sc = float(f2k.max())
     g1, g2 = (f1k + L * f2k) / sc, f2k / sc
     net = S.ratio_approximant(xk, g1, g2, M, 0.5 * float(g2.min()), 1.5 * float(g1.max()), 1.5)
     err = (net(xe[:, None])[:, 0] - L - r).abs()
-    direct = S.hinge_network(xk, f1k / f2k, M)
-    err_d = (direct(xe[:, None])[:, 0] - r).abs()
+    extra = {}
+    if decompose is None:
+        direct = S.hinge_network(xk, f1k / f2k, M)
+        extra["direct L2"] = float(
+            (direct(xe[:, None])[:, 0] - r).pow(2).mean().sqrt() * math.sqrt(hi - lo)
+        )
+    else:
+        delta = 0.5 * float(g2.min())
+        # the same network in exact arithmetic: the paper's statement is about this function
+        err_x = (S.ratio_approximant_exact(xk, g1, g2, M, delta, xe) - L - r).abs()
+        extra = {
+            "sup exact": float(err_x.max()),
+            "L2 exact": float(err_x.pow(2).mean().sqrt() * math.sqrt(hi - lo)),
+            "delta": delta,
+        }
+    if decompose == "all":
+        # (i) the hinge layer's float64 round-off, carried through an exact division, against
+        # its conditioning prediction eps (m1 + |q| m2)/h2 (m: size of the summed terms)
+        h1x, h2x = S.hinge_exact(xk, g1, xe, M), S.hinge_exact(xk, g2, xe, M)
+        h1f = S.hinge_network(xk, g1, M)(xe[:, None])[:, 0]
+        h2f = S.hinge_network(xk, g2, M)(xe[:, None])[:, 0]
+        hinge_ro = (h1f / h2f - h1x / h2x).abs()
+        hinge_pred = (
+            eps64
+            * (S.hinge_magnitude(xk, g1, xe) + (h1x / h2x).abs() * S.hinge_magnitude(xk, g2, xe))
+            / h2x
+        )
+        # (ii) the float64 division network fed the exact hinge outputs, against exact division
+        div = S.ratio_network(delta, 1.5 * float(g1.max()), 1.5, shift="scaled", scale="normalised")
+        div_ro = (div(torch.stack([h1x, h2x], -1))[:, 0] - h1x / h2x).abs()
+        extra |= {
+            "hinge round-off": float(hinge_ro.max()),
+            "hinge predicted": float(hinge_pred.max()),
+            "division round-off": float(div_ro.max()),
+            "division bound": eps64 * 9 / delta**2,  # E1.1a's scale
+        }
     return {
+        **extra,
         "L2": float(err.pow(2).mean().sqrt() * math.sqrt(hi - lo)),
         "sup": float(err.max()),
-        "direct L2": float(err_d.pow(2).mean().sqrt() * math.sqrt(hi - lo)),
         "params": net.n_parameters,
         "inf f2": float(f2e.min()),
         "max weight": net.max_weight,
@@ -1030,7 +1083,7 @@ def approximant_M_part(n, M, M_ref=1e13, k=4.0):
     xk = torch.linspace(lo, hi, n + 1, dtype=torch.float64)
     xe = torch.linspace(lo, hi, n_eval, dtype=torch.float64)
     f1k, f2k = terms("pm", apx_t, xk)
-    L = 1.05 * max(0.0, -float((f1k / f2k).min()))
+    L = numerator_shift(f1k, f2k)
     sc = float(f2k.max())
     g1, g2 = (f1k + L * f2k) / sc, f2k / sc
     out = [
@@ -1101,6 +1154,47 @@ M_floor = {
     n_: M_floor_L2[(n_, cfg["apx_M_big"])] / M_floor_L2[(n_, 10 * cfg["apx_M_big"])]
     for n_ in (max(cfg["apx_ns"]), cfg["apx_n_big"])
 }
+
+
+def grid_error(n, M, k=3.0):
+    """L2(Omega) error of the ratio approximant in exact arithmetic (posterior mean, t = apx_t)."""
+    lo, hi = omega_k(apx_t, k)
+    xk = torch.linspace(lo, hi, n + 1, dtype=torch.float64)
+    xe = torch.linspace(lo, hi, n_eval, dtype=torch.float64)
+    f1k, f2k = terms("pm", apx_t, xk)
+    f1e, f2e = terms("pm", apx_t, xe)
+    L = numerator_shift(f1k, f2k)
+    sc = float(f2k.max())
+    g1, g2 = (f1k + L * f2k) / sc, f2k / sc
+    out = S.ratio_approximant_exact(xk, g1, g2, M, 0.5 * float(g2.min()), xe) - L
+    return float((out - f1e / f2e).pow(2).mean().sqrt() * math.sqrt(hi - lo))
+
+
+# E1.5e: the (n, M) grid across the crossover n^-2 ~ 1/M, on Omega of 3 sds, where a/M stays
+# below the floor delta down to M = 1e3; both forms fitted by least squares in log error
+g_ns = np.asarray(cfg["apx_grid_ns"], dtype=float)
+g_Ms = np.asarray(cfg["apx_grid_Ms"], dtype=float)
+g_err = np.array([[grid_error(int(n_), m_) for m_ in g_Ms] for n_ in g_ns])
+gN, gM = np.meshgrid(g_ns, g_Ms, indexing="ij")
+g_le = np.log(g_err).ravel()
+g_A = np.stack([np.ones(g_le.size), np.log(gN).ravel(), np.log(gM).ravel()], 1)
+g_prod, *_ = np.linalg.lstsq(g_A, g_le, rcond=None)  # log C - p log n - q log M
+g_res_prod = float(np.sqrt(np.mean((g_le - g_A @ g_prod) ** 2)))
+
+
+def _sum_resid(p_):
+    return (
+        np.log(np.exp(p_[0]) * gN.ravel() ** -p_[1] + np.exp(p_[2]) * gM.ravel() ** -p_[3]) - g_le
+    )
+
+
+g_sum = least_squares(_sum_resid, [0.0, 2.0, 0.0, 1.0]).x  # C1 n^-p + C2 M^-q
+g_res_sum = float(np.sqrt(np.mean(_sum_resid(g_sum) ** 2)))
+g_slopes = [stats.fit_loglog(g_Ms, g_err[i]).slope_interval for i in range(len(g_ns))]
+grid_tab = pd.DataFrame(
+    g_err, index=pd.Index(g_ns.astype(int), name="n"), columns=[f"M={m_:.0e}" for m_ in g_Ms]
+)
+grid_tab["slope in M"] = [f"{v.value:.3f} [{v.low:.3f}, {v.high:.3f}]" for v in g_slopes]
 for M in cfg["apx_Ms"]:
     apx_rows.append(
         {
@@ -1119,7 +1213,19 @@ for k in cfg["apx_ks"]:
             "n": cfg["apx_n_big"],
             "M": cfg["apx_M_mid"],
             "k": k,
-            **approximant_errors(cfg["apx_n_big"], cfg["apx_M_mid"], k),
+            **approximant_errors(cfg["apx_n_big"], cfg["apx_M_mid"], k, decompose="all"),
+        }
+    )
+    # the same sweep on the reverse density's section (the paper's f1/f2)
+    apx_rows.append(
+        {
+            "sweep": "inf f2, reverse density",
+            "n": cfg["apx_n_big"],
+            "M": cfg["apx_M_mid"],
+            "k": k,
+            **approximant_errors(
+                cfg["apx_n_big"], cfg["apx_M_mid"], k, target="rd", t=apx_t2, decompose="all"
+            ),
         }
     )
 # the same sweep with M growing like 1/inf f2, so that the hinge term (a/M)/f2 cannot grow
@@ -1132,25 +1238,33 @@ for k in cfg["apx_ks"]:
             "n": cfg["apx_n_big"],
             "M": M_k,
             "k": k,
-            **approximant_errors(cfg["apx_n_big"], M_k, k),
+            **approximant_errors(cfg["apx_n_big"], M_k, k, decompose="exact"),
         }
     )
 apx = pd.DataFrame(apx_rows)
 apx_n, apx_M = apx[apx["sweep"] == "n"], apx[apx["sweep"] == "M"]
 apx_f = apx[apx["sweep"] == "inf f2"].sort_values("inf f2", ascending=False)
 apx_fM = apx[apx["sweep"] == "inf f2, M ~ 1/inf f2"].sort_values("inf f2", ascending=False)
+apx_frd = apx[apx["sweep"] == "inf f2, reverse density"].sort_values("inf f2", ascending=False)
 rate_n = stats.asymptotic_slope(apx_n["n"], apx_n["L2"])
 rate_M = stats.asymptotic_slope(apx_M["M"], apx_M["M part"])
 
 
-def growth_slope(g):
-    """Log-log slope of the sup error against 1/inf f2 from the first to the last point of a
+def growth_slope(g, col="sup exact"):
+    """Log-log slope of a sup error against 1/inf f2 from the first to the last point of a
     sweep (deterministic numbers; 1 if a constant input error were divided by f2, 0 if bounded)."""
-    e_, f_ = g["sup"].to_numpy(), g["inf f2"].to_numpy()
+    e_, f_ = g[col].to_numpy(), g["inf f2"].to_numpy()
     return float(math.log(e_[-1] / e_[0]) / math.log(f_[0] / f_[-1]))
 
 
-rate_f, rate_fM = growth_slope(apx_f), growth_slope(apx_fM)
+# the paper's statement is about the network's function, i.e. exact arithmetic; the float64
+# network adds its round-off (next table)
+rate_f, rate_fM, rate_frd = growth_slope(apx_f), growth_slope(apx_fM), growth_slope(apx_frd)
+rate_f64 = growth_slope(apx_f, "sup")
+apx_fall = pd.concat([apx_f, apx_frd])  # the sweeps decomposed into round-off parts
+ro_div = float((apx_fall["division round-off"] / apx_fall["division bound"]).max())
+ro_hinge_q = (apx_fall["hinge round-off"] / apx_fall["hinge predicted"]).to_numpy()
+ro_hinge = float(np.exp(np.abs(np.log(ro_hinge_q)).max()))
 apx[
     [
         "sweep",
@@ -1194,12 +1308,31 @@ ax[1].set(
     xlabel="emulation parameter M", ylabel=r"$L^2(\Omega)$ error", title=f"n = {cfg['apx_n_big']}"
 )
 ax[1].legend(fontsize=6)
-ax[2].loglog(apx_f["inf f2"], apx_f["sup"], "o-", color=c_sr, label="sup error")
-ax[2].loglog(apx_f["inf f2"], apx_f["L2"], "s--", mfc="none", color=c_sr, label=r"$L^2$ error")
-ax[2].loglog(apx_fM["inf f2"], apx_fM["sup"], "x:", color=c_sr, label=r"sup, $M\propto1/\inf f_2$")
+ax[2].loglog(apx_f["inf f2"], apx_f["sup exact"], "o-", color=c_sr, label="sup, exact arithmetic")
+ax[2].loglog(
+    apx_fM["inf f2"], apx_fM["sup exact"], "x:", color=c_sr, label=r"same, $M\propto1/\inf f_2$"
+)
+ax[2].loglog(
+    apx_f["inf f2"], apx_f["sup"], "s--", mfc="none", color=c_sr, label="sup, float64 network"
+)
+ax[2].loglog(
+    apx_f["inf f2"], apx_f["division round-off"], "v:", color="0.4", label="division round-off"
+)
+ax[2].loglog(
+    apx_f["inf f2"],
+    apx_f["division bound"],
+    "-",
+    color="0.4",
+    lw=0.8,
+    label=r"$9\epsilon/\delta^2$",
+)
 ff0 = apx_f["inf f2"].to_numpy(dtype=float)
 ax[2].loglog(
-    ff0, apx_f["sup"].iloc[0] * (ff0 / ff0[0]) ** -1.0, "k--", lw=1, label=r"$(\inf f_2)^{-1}$"
+    ff0,
+    apx_f["sup exact"].iloc[0] * (ff0 / ff0[0]) ** -1.0,
+    "k--",
+    lw=1,
+    label=r"$(\inf f_2)^{-1}$",
 )
 ax[2].invert_xaxis()
 ax[2].set(
@@ -1219,10 +1352,13 @@ plt.show()
 # $n$. Middle: against $M$ at fixed $n$, the error (filled) and its $M$-dependent part, the
 # distance to the same network at $M=10^{13}$ (open); the $M^{-1}$ guide is anchored at the
 # last point; look at the open markers on the guide and the error flat at the $n$ term. Right: sup and $L^2$ error against
-# $\inf_\Omega f_2$, made smaller by widening $\Omega$, at fixed $n$ and $M$ (and the sup error
-# with $M$ growing like $1/\inf f_2$, crosses); the dashed guide, anchored at the first point,
-# is what a constant input error divided by $f_2$ would give; look at the errors staying far
-# below it.
+# $\inf_\Omega f_2$, made smaller by widening $\Omega$, at fixed $n$ and $M$: the network's
+# function in exact arithmetic (filled circles; crosses: $M$ growing like $1/\inf f_2$), the
+# float64 network (open squares), the division network's own round-off (triangles) under its
+# bound $9\epsilon_{\rm mach}/\delta^2$ (grey line); the dashed guide, anchored at the first
+# point, is what a constant input error divided by $f_2$ would give. Look at the exact-arithmetic
+# error staying flat, and at the float64 error leaving it where the round-off, growing like
+# $\delta^{-2}$, overtakes it.
 
 # %%
 relu_gap = np.log10(apx_n["ReLU L2"].to_numpy() / apx_n["L2"].to_numpy())
@@ -1237,8 +1373,36 @@ for k_, v in {
     "apx_rate_f": rate_f,
     "apx_rate_fM": rate_fM,
     "apx_f_fall": float(apx_f["inf f2"].iloc[0] / apx_f["inf f2"].iloc[-1]),
-    "apx_f_grow": float(apx_f["sup"].iloc[-1] / apx_f["sup"].iloc[0]),
-    "apx_fM_grow": float(apx_fM["sup"].iloc[-1] / apx_fM["sup"].iloc[0]),
+    "apx_f_grow": float(apx_f["sup exact"].iloc[-1] / apx_f["sup exact"].iloc[0]),
+    "apx_fM_grow": float(apx_fM["sup exact"].iloc[-1] / apx_fM["sup exact"].iloc[0]),
+    "apx_frd_grow": float(apx_frd["sup exact"].iloc[-1] / apx_frd["sup exact"].iloc[0]),
+    "apx_frd_fall": float(apx_frd["inf f2"].iloc[0] / apx_frd["inf f2"].iloc[-1]),
+    "apx_rate_frd": rate_frd,
+    "apx_rate_f64": rate_f64,
+    "apx_f_exact_last": float(apx_f["sup exact"].iloc[-1]),
+    "apx_f_sup64_last": float(apx_f["sup"].iloc[-1]),
+    "apx_f_div_last": float(apx_f["division round-off"].iloc[-1]),
+    "apx_f_hinge_last": float(apx_f["hinge round-off"].iloc[-1]),
+    "apx_f_div_first": float(apx_f["division round-off"].iloc[0]),
+    "apx_f_delta_last": float(apx_f["delta"].iloc[-1]),
+    "ro_div": ro_div,
+    "ro_hinge": ro_hinge,
+    "ro_hinge_min": float(ro_hinge_q.min()),
+    "ro_hinge_max": float(ro_hinge_q.max()),
+    "grid_res_sum": g_res_sum,
+    "grid_res_prod": g_res_prod,
+    "grid_res_ratio": g_res_prod / g_res_sum,
+    "grid_p": float(g_sum[1]),
+    "grid_q": float(g_sum[3]),
+    "grid_prod_p": float(-g_prod[1]),
+    "grid_prod_q": float(-g_prod[2]),
+    "grid_slope_first": g_slopes[0].value,
+    "grid_slope_last": g_slopes[-1].value,
+    "grid_slope_last_lo": g_slopes[-1].low,
+    "grid_slope_last_hi": g_slopes[-1].high,
+    "grid_n_max": int(max(cfg["apx_grid_ns"])),
+    "grid_n_min": int(min(cfg["apx_grid_ns"])),
+    "grid_n_M": len(cfg["apx_grid_Ms"]),
     "apx_f_inf_min": float(apx_f["inf f2"].min()),
     "apx_relu_gap_max": float(10 ** relu_gap.max()),
     "apx_relu_gap_min": float(10 ** relu_gap.min()),
@@ -1285,11 +1449,11 @@ ledger.record(
     "E1.5e",
     kind="derived",
     paper=PAPER,
-    claim=f"The bearing of our construction on the summary's bound O(M^-1 n^-2) at d = 1: its error is a SUM of an n^-2 and an M^-1 term, not a product. At M = {cfg['apx_M_big']:.0e}, raising M tenfold divides the L2 error by this factor (largest over n = {max(cfg['apx_ns'])} and {cfg['apx_n_big']}); a product form predicts 10 at every n, a sum predicts about 1 once the n term dominates; at most 2 (fixed before the run). M is chosen where its term is negligible, so this rules out only a literal product; it does not test where sum and product differ most (across n^-2 ~ 1/M), and an upper bound of product form is not contradicted",
-    measured=float(max(M_floor.values())),
-    expect=at_most(2.0),
+    claim=f"The bearing of our construction on the summary's bound O(M^-1 n^-2) at d = 1: its error is a SUM of an n^-p and an M^-q term, not a product. On a {len(g_ns)} x {len(g_Ms)} grid of n in {cfg['apx_grid_ns']} and M from {min(cfg['apx_grid_Ms']):.0e} to {max(cfg['apx_grid_Ms']):.0e}, across the crossover n^-2 ~ 1/M (posterior mean, Omega of 3 sds, the network in exact arithmetic), both forms fitted by least squares in log error (sum C1 n^-p + C2 M^-q, 4 parameters; product C n^-p M^-q, 3 parameters): the product form's RMS log residual over the sum form's, at least 3 (fixed after a scratch run on this grid measured about 16, so a confirmation; deterministic numbers). An upper bound of product form is not contradicted",
+    measured=g_res_prod / g_res_sum,
+    expect=at_least(3.0),
     section="sec-approx",
-    rtol=0.05,
+    rtol=0.1,
     atol=0.0,
 )
 ledger.record(
@@ -1308,8 +1472,20 @@ ledger.record(
     kind="paper",
     source="summary: 'maintain bounded approximation error even when the denominator function approaches zero'",
     paper=PAPER,
-    claim=f"An explicit SignReLU network keeps its error bounded as the denominator approaches zero: the sup error of the training-free ratio approximant at fixed n = {cfg['apx_n_big']} and M = {cfg['apx_M_mid']:.0e}, with Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds so that inf f2 falls {apx_f['inf f2'].iloc[0] / apx_f['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (first to last point; a constant input error divided by f2 gives 1, a bounded error 0; threshold halfway, set after a referee's check of this sweep measured about 0.08). An existence statement: one network that does it supports it; a failure would speak to our construction only. Evidence on a finite range of inf f2, not as inf f2 -> 0",
+    claim=f"An explicit SignReLU network keeps its approximation error bounded as the denominator approaches zero: the sup error of the training-free ratio approximant of the posterior mean in exact arithmetic (the network's function, evaluated without its float round-off; the float64 network's round-off is E1.5j-k) at fixed n = {cfg['apx_n_big']} and M = {cfg['apx_M_mid']:.0e}, with Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds so that inf f2 falls {apx_f['inf f2'].iloc[0] / apx_f['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (first to last point; a constant input error divided by f2 gives 1, a bounded error 0; threshold halfway, set after a referee's check of this sweep measured about 0.08). An existence statement: one network that does it supports it; a failure would speak to our construction only. Evidence on a finite range of inf f2, not as inf f2 -> 0",
     measured=rate_f,
+    expect=at_most(0.5),
+    section="sec-approx",
+    rtol=0.1,
+    atol=0.02,
+)
+ledger.record(
+    "E1.5m",
+    kind="paper",
+    source="summary: 'maintain bounded approximation error even when the denominator function approaches zero'",
+    paper=PAPER,
+    claim=f"The same on the paper's own ratio, the reverse density p(z_(t-1) = y0 | z_t = x) as a function of x (t = {apx_t2}, y0 the middle mode; one 1-D section): the exact-arithmetic sup error of the approximant at n = {cfg['apx_n_big']}, M = {cfg['apx_M_mid']:.0e}, as inf f2 falls {apx_frd['inf f2'].iloc[0] / apx_frd['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (threshold as E1.5c)",
+    measured=rate_frd,
     expect=at_most(0.5),
     section="sec-approx",
     rtol=0.1,
@@ -1319,12 +1495,34 @@ ledger.record(
     "E1.5h",
     kind="derived",
     paper=PAPER,
-    claim=f"The same sweep with the emulation parameter M growing like 1/inf f2 (from {cfg['apx_M_mid']:.0e}), so that the hinge emulation term (a/M)/f2 cannot grow either: log-log slope of the sup error against 1/inf f2 at most 0.5 (first to last point; threshold as E1.5c)",
+    claim=f"The sweep of E1.5c with the emulation parameter M growing like 1/inf f2 (from {cfg['apx_M_mid']:.0e}), so that the hinge emulation term (a/M)/f2 cannot grow either: log-log slope of the exact-arithmetic sup error against 1/inf f2 at most 0.5 (first to last point; threshold as E1.5c)",
     measured=rate_fM,
     expect=at_most(0.5),
     section="sec-approx",
     rtol=0.1,
     atol=0.02,
+)
+ledger.record(
+    "E1.5j",
+    kind="derived",
+    paper=PAPER,
+    claim="What float64 adds (1): the division network's own round-off and weight rounding (the float64 division network fed the exact hinge outputs, minus their exact quotient; sup over Omega) stays within E1.1a's round-off scale eps_mach 9/delta^2 of the normalised division with floor delta = min f2/2, at every point of the two decomposed inf f2 sweeps (posterior mean and reverse density) (largest ratio; at most 1, E1.1a's criterion, fixed before this sweep). Since delta follows inf f2, this term grows like (inf f2)^-2",
+    measured=ro_div,
+    expect=at_most(1.0),
+    section="sec-approx",
+    rtol=0.5,
+    atol=0.0,
+)
+ledger.record(
+    "E1.5k",
+    kind="derived",
+    paper=PAPER,
+    claim="What float64 adds (2): the hinge layer's round-off (its float64 outputs against the exact ones, carried through an exact division; sup over Omega) follows the conditioning prediction eps_mach (m1 + |q| m2)/h2 of the section on conditioning, with m the size of the terms the hinge layer sums and q = h1/h2, within a factor 10 either way (E1.6b's band, fixed before this sweep), at every point of the two decomposed inf f2 sweeps (posterior mean and reverse density) (largest of measured/predicted and its inverse)",
+    measured=ro_hinge,
+    expect=at_most(10.0),
+    section="sec-approx",
+    rtol=0.25,
+    atol=0.0,
 )
 ledger.record(
     "E1.5i",
@@ -1396,23 +1594,92 @@ dec
 # tests the summary's bound. What bears on it is how the two terms combine: they **add**. At
 # $n=${glue:text}`apx_n_big` the error is {glue:text}`apx_floor:.2e` at
 # $M=${glue:text}`apx_M_big:.0e`, and ten times that $M$ divides it only by
-# {glue:text}`apx_M_floor_ratio:.3f` (at most {glue:text}`M_floor_max:.3f` over the two $n$
-# tried, E1.5e), where a literal product $M^{-1}n^{-2}$ predicts 10. This rules out only a
-# literal product: $M$ was chosen where the $M$ term is negligible, so the test does not look
-# where a sum and a product differ most (across the crossover $n^{-2}\approx1/M$; a 2-D fit of
-# both forms is not built), and an *upper bound* of product form is not contradicted. Whether
-# the paper's network differs, or the summary garbled the form, we cannot tell, so the summary's
-# bound gets no verdict here.
+# {glue:text}`apx_M_floor_ratio:.3f`, where a literal product $M^{-1}n^{-2}$ predicts 10. Across
+# the crossover $n^{-2}\approx1/M$, where a sum and a product differ in shape, the second table
+# below gives the error (in exact arithmetic) on a grid of $n$ from {glue:text}`grid_n_min` to
+# {glue:text}`grid_n_max` and $M$ from $10^3$ to $10^8$, on $\Omega$ of 3 sds (where $a/M$ stays
+# below the floor $\delta$ down to $M=10^3$). A product form $Cn^{-p}M^{-q}$ has the same
+# log-log slope in $M$ at every $n$; the measured slope goes from {glue:text}`grid_slope_first:.3f`
+# at the smallest $n$ to {glue:text}`grid_slope_last:.2f` (fit interval
+# {glue:text}`grid_slope_last_lo:.2f` to {glue:text}`grid_slope_last_hi:.2f`) at the largest.
+# Fitted by least squares in $\log$ error, the sum $C_1n^{-p}+C_2M^{-q}$ leaves an RMS residual of
+# {glue:text}`grid_res_sum:.3f` (in $\ln$ units; $p=${glue:text}`grid_p:.2f`,
+# $q=${glue:text}`grid_q:.2f`, the construction's 2 and 1), the best product
+# {glue:text}`grid_res_prod:.2f` ($p=${glue:text}`grid_prod_p:.2f`,
+# $q=${glue:text}`grid_prod_q:.2f`), {glue:text}`grid_res_ratio:.0f` times more (E1.5e). An *upper
+# bound* of product form is not contradicted by this. Whether the paper's network differs, or the
+# summary garbled the form, we cannot tell, so the summary's bound gets no verdict here.
 #
-# **Near vanishing denominators.** Widening $\Omega$ makes $\inf_\Omega f_2$ fall
-# {glue:text}`apx_f_fall:.0f`-fold (to {glue:text}`apx_f_inf_min:.1e`), while the sup error grows
-# only {glue:text}`apx_f_grow:.2f`-fold, a log-log slope of {glue:text}`apx_rate_f:.2f` in
+# **Near vanishing denominators, in exact arithmetic.** The summary's statement is about the
+# function a network computes, so E1.5c measures the approximant's function evaluated as in exact
+# arithmetic (`companion.signrelu.ratio_approximant_exact`: the hinge outputs written without the
+# hinge layer's cancellation, the clipping layer in closed form, and the division the division
+# network computes exactly, E1.1c). Widening $\Omega$ makes $\inf_\Omega f_2$ fall
+# {glue:text}`apx_f_fall:.0f`-fold (to {glue:text}`apx_f_inf_min:.1e`), while this sup error
+# grows only {glue:text}`apx_f_grow:.2f`-fold, a log-log slope of {glue:text}`apx_rate_f:.2f` in
 # $1/\inf f_2$ (E1.5c), and {glue:text}`apx_fM_grow:.2f`-fold (slope
-# {glue:text}`apx_rate_fM:.2f`, E1.5h) when $M$ grows like $1/\inf f_2$. The error stays nearly
-# bounded, as the summary's "bounded approximation error even when the denominator function
-# approaches zero" says, on this range and for this construction. (Before the clipping layer's
-# $a/M$ offset was removed, the same sweep grew like $1/\inf f_2$: that growth was the
-# offset divided by $f_2$, the network's own bias, not the hinge errors and not the problem.)
+# {glue:text}`apx_rate_fM:.2f`, E1.5h) when $M$ grows like $1/\inf f_2$. On the reverse density's
+# section, the paper's own $f_1/f_2$, it grows {glue:text}`apx_frd_grow:.2f`-fold while
+# $\inf f_2$ falls {glue:text}`apx_frd_fall:.0f`-fold (slope {glue:text}`apx_rate_frd:.2f`,
+# E1.5m). The error stays nearly bounded, as the summary's "bounded approximation error even when
+# the denominator function approaches zero" says, on this range and for this construction: it
+# sits where $f_1/f_2$ bends, not in the tails. (Before the clipping layer's $a/M$ offset was
+# removed, the same sweep grew like $1/\inf f_2$: that growth was the offset divided by $f_2$,
+# the network's own bias.)
+#
+# **What float64 adds.** The float64 network is not that function: its sup error grows with
+# log-log slope {glue:text}`apx_rate_f64:.2f` over the same sweep
+# reaching
+# {glue:text}`apx_f_sup64_last:.1e` against {glue:text}`apx_f_exact_last:.1e` in exact
+# arithmetic at the smallest $\inf f_2$. The first table below splits the difference. (i) The
+# division network's own round-off and weight rounding (the float64 division network fed the
+# exact hinge outputs) grows from {glue:text}`apx_f_div_first:.1e` to
+# {glue:text}`apx_f_div_last:.1e` as its floor $\delta=\min f_2/2$ falls to
+# {glue:text}`apx_f_delta_last:.1e`: like $\delta^{-2}$, and within E1.1a's round-off scale
+# $9\epsilon_{\rm mach}/\delta^2$ (at most {glue:text}`ro_div:.2f` of it over both decomposed sweeps,
+# E1.5j). (ii) The hinge layer sums terms far larger than $f_2$ in the tails, so its round-off,
+# divided by $f_2$, grows like $1/\inf f_2$; it is {glue:text}`ro_hinge_min:.2f` to
+# {glue:text}`ro_hinge_max:.2f` times the conditioning prediction
+# $\epsilon_{\rm mach}(m_1+|q|m_2)/h_2$ of {ref}`sec-conditioning` ($m$: the size of the summed
+# terms; E1.5k), and at most {glue:text}`apx_f_hinge_last:.1e` here. The division's term
+# dominates: once $\delta$ is small enough for $9\epsilon_{\rm mach}/\delta^2$ to pass the
+# approximation error (which falls like $n^{-2}$, so a larger $n$ meets it sooner), the float64
+# error is round-off. So in finite precision this construction's error is **not** bounded as
+# $\inf f_2\to0$: it is the bounded approximation error plus a round-off of order
+# $\epsilon_{\rm mach}/(\inf f_2)^2$, a cost of its $9/\delta$ weights (E1.1c), not of SignReLU
+# and not of the problem, whose own conditioning is $1/\inf f_2$.
+
+# %% tags=["hide-input"]
+apx_fall[
+    [
+        "sweep",
+        "k",
+        "M",
+        "inf f2",
+        "delta",
+        "sup exact",
+        "sup",
+        "division round-off",
+        "division bound",
+        "hinge round-off",
+        "hinge predicted",
+    ]
+].rename(columns={"sup": "sup float64"})
+
+# %% [markdown]
+# The two decomposed inf $f_2$ sweeps (posterior mean and reverse density): the sup error of the approximant in exact arithmetic and as a float64
+# network, the division network's own round-off against $9\epsilon_{\rm mach}/\delta^2$, and the
+# hinge layer's round-off (through an exact division) against its conditioning prediction.
+
+# %% tags=["hide-input"]
+grid_tab
+
+# %% [markdown]
+# The $L^2(\Omega)$ error in exact arithmetic on the $(n, M)$ grid (posterior mean, $\Omega$ of 3
+# sds), with the log-log slope in $M$ at each $n$ and its fit interval over the
+# {glue:text}`grid_n_M` values of $M$ (deterministic numbers: the interval measures the curvature,
+# not noise).
+#
 # The network has depth {glue:text}`apx_depth` and width
 # $2n$ (up to {glue:text}`apx_params_max` non-zero parameters here); nothing here measures how
 # it relates to the summary's "depth 7, width O(n+9)".

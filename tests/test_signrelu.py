@@ -467,3 +467,91 @@ def test_division_conditioning_rejects_bad_inputs():
         division_conditioning(net, f, f, z * float("nan"), z)
     with pytest.raises(ValueError, match="two inputs"):
         division_conditioning(reciprocal_network(0.1), f, f, z, z)
+
+
+# --------------------------------------------------------------------------------------------
+# The approximant's function in exact arithmetic, and its float64 round-off
+# --------------------------------------------------------------------------------------------
+from companion.signrelu import (  # noqa: E402
+    hinge_exact,
+    hinge_magnitude,
+    ratio_approximant_exact,
+)
+
+
+def test_hinge_exact_is_the_hinge_networks_function():
+    xk = torch.linspace(-2, 3, 41, dtype=torch.float64)
+    f = torch.sin(2 * xk) + xk**2
+    xe = torch.linspace(-2, 3, 3001, dtype=torch.float64)
+    pl = torch.as_tensor(np.interp(xe.numpy(), xk.numpy(), f.numpy()))
+    assert float((hinge_exact(xk, f, xe) - pl).abs().max()) < 1e-14  # M=None: the interpolant
+    for M in [1e2, 1e5]:
+        net = hinge_network(xk, f, M=M)
+        # the network sums terms of size <= hinge_magnitude: it agrees to that round-off scale
+        gap = (net(xe[:, None])[:, 0] - hinge_exact(xk, f, xe, M)).abs()
+        assert bool((gap <= 64 * 2.2e-16 * hinge_magnitude(xk, f, xe)).all())
+        # and the emulation term is really there: a wrong implementation returning the
+        # interpolant would be off by ~ sum |c_j| / M
+        assert float((hinge_exact(xk, f, xe, M) - pl).abs().max()) > 1e-3 / M
+    with pytest.raises(ValueError, match="knots' range"):
+        hinge_exact(xk, f, torch.tensor([3.5], dtype=torch.float64), 1e3)
+    with pytest.raises(ValueError, match="increasing"):
+        hinge_exact(xk.flip(0), f, xe)
+    with pytest.raises(ValueError, match="finite"):
+        hinge_magnitude(xk, f, torch.tensor([float("nan")], dtype=torch.float64))
+    with pytest.raises(ValueError, match="M"):
+        hinge_exact(xk, f, xe, M=-1.0)
+
+
+def test_hinge_exact_against_extended_precision():
+    # the network evaluated in 80-bit arithmetic (where numpy has it) is the same function
+    if np.finfo(np.longdouble).eps > 1e-18:
+        pytest.skip("no extended precision on this platform")
+    xk = torch.linspace(-4, 4, 129, dtype=torch.float64)
+    f = torch.exp(-0.5 * xk**2)
+    xe = torch.linspace(-4, 4, 801, dtype=torch.float64)
+    M = 1e6
+    net = hinge_network(xk, f, M=M)
+    h = xe.numpy().astype(np.longdouble)[:, None]
+    for i, lin in enumerate(net._linears):
+        w, b = (v.detach().numpy().astype(np.longdouble) for v in (lin.weight, lin.bias))
+        h = h @ w.T + b
+        if i < len(net._linears) - 1:
+            h = np.where(h >= 0, h, h / (1 + np.abs(h)))
+    ref = h[:, 0]
+    ex = hinge_exact(xk, f, xe, M).numpy().astype(np.longdouble)
+    # relative to the value, far below the float64 network's round-off in the tails
+    assert float(np.max(np.abs(ex - ref) / np.abs(ref))) < 1e-13
+
+
+def test_ratio_approximant_exact_matches_network_and_removes_its_roundoff():
+    # Gaussian tails: at a moderate floor the float64 network equals its exact-arithmetic
+    # function to round-off; at a small floor the network's round-off (~ eps 9/delta^2) is far
+    # larger than the exact function's error, which stays at the interpolation error
+    g = lambda x: torch.exp(-0.5 * x**2)  # noqa: E731
+    out = {}
+    for k in [2.0, 5.5]:
+        xk = torch.linspace(-k, k, 1025, dtype=torch.float64)
+        xe = torch.linspace(-k, k, 2001, dtype=torch.float64)
+        f1k, f2k = (1.5 + torch.tanh(xk)) * g(xk), g(xk)
+        delta = 0.5 * float(f2k.min())
+        net = ratio_approximant(xk, f1k, f2k, 1e9, delta, 3.0, 1.5)
+        ex = ratio_approximant_exact(xk, f1k, f2k, 1e9, delta, xe)
+        target = 1.5 + torch.tanh(xe)
+        out[k] = (
+            float((net(xe[:, None])[:, 0] - ex).abs().max()),
+            float((ex - target).abs().max()),
+            2.2e-16 * 9 / delta**2,
+        )
+    gap2, err2, _ = out[2.0]
+    assert gap2 < 1e-9 and err2 < 1e-5
+    gap5, err5, bound5 = out[5.5]
+    assert gap5 > 100 * err5 and gap5 <= bound5
+    # bounded in exact arithmetic: only the interpolation error, ~ spacing^2, grows
+    assert err5 < 2 * err2 * (5.5 / 2.0) ** 2
+    # the clip layer in closed form: a numerator below a/M is raised to at most a/M
+    xk = torch.linspace(0, 1, 9, dtype=torch.float64)
+    ex = ratio_approximant_exact(xk, torch.zeros_like(xk), 0.5 + xk, 1e2, 0.2, xk)
+    assert bool((ex > 0).all()) and float(ex.max()) <= 1e-2 / 0.5
+    with pytest.raises(ValueError, match="delta"):
+        ratio_approximant_exact(xk, xk, 0.5 + xk, 1e2, -0.1, xk)
