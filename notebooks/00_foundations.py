@@ -803,7 +803,7 @@ for name, (step_name, _, opts, _) in w_methods.items():
             masses.append(cell_masses(out_w, w_edges))
         w_grid[(name, n_w)] = masses[-1]
         w_grid_change[(name, n_w)] = float(np.abs(masses[-1] - masses[0]).max())
-w_pvals = {}
+w_pvals, w_pvals_data = {}, {}
 for name, (_, sampler, opts, _) in w_methods.items():
     for n_w in w_counts:
         x0 = target.sample(cfg["n_ring"], gen) + 80.0 * torch.randn(
@@ -815,6 +815,10 @@ for name, (_, sampler, opts, _) in w_methods.items():
         counts = np.bincount(np.searchsorted(w_edges, out_p), minlength=len(w_data))
         expected = cfg["n_ring"] * w_grid[(name, n_w)]
         w_pvals[(name, n_w)] = float(scipy.stats.chisquare(counts, expected).pvalue)
+        # power: the same counts against the data weights (the wrong reference at finite N)
+        w_pvals_data[(name, n_w)] = float(
+            scipy.stats.chisquare(counts, cfg["n_ring"] * w_data).pvalue
+        )
 n_w_tests = len(w_pvals)
 ledger.record(
     "F3w",
@@ -832,6 +836,22 @@ ledger.record(
     section="f-weights",
     rtol=1.0,
     atol=0.05,
+)
+ledger.record(
+    "F3wn",
+    kind="check",
+    paper="foundations",
+    claim="negative control of F3w: the same mode counts tested against the data weights (the "
+    "wrong reference at a finite number of steps) give a p-value below 0.05/"
+    f"{n_w_tests} for at least one sampler and step count: F3w's test has the power to see a "
+    "weight error of the size of the samplers' finite-step bias",
+    measured=stats.p_value(
+        min(w_pvals_data.values()), f"chi-square, smallest of {n_w_tests}", cfg["n_ring"]
+    ),
+    expect=at_most(0.05 / n_w_tests),
+    section="f-weights",
+    rtol=1.0,
+    atol=1e-3,
 )
 w_bias = {k: float(np.abs(v - w_data).max()) for k, v in w_grid.items()}
 # the margin's verdict must hold within the grid error: the bias at 160 steps plus its grid
@@ -864,6 +884,9 @@ glue("w_min_p", min(w_pvals.values()), display=False)
 glue("w_grid_change", max(w_grid_change.values()), display=False)
 glue("w_count_sd", float(np.sqrt(w_data * (1 - w_data) / cfg["n_ring"]).max()), display=False)
 glue("w_margin_max", max(w_margin_ratio.values()), display=False)
+w_power = min((v, k) for k, v in w_pvals_data.items())
+glue("w_power_p", w_power[0], display=False)
+glue("w_power_name", f"{w_power[1][0]} at {w_power[1][1]} steps", display=False)
 glue("w_n0", w_nodes[0], display=False)
 glue("w_n1", w_nodes[1], display=False)
 glue("w_resolvable", w_resolvable, display=False)
@@ -895,7 +918,10 @@ pd.DataFrame(
 
 # %% [markdown]
 # The particles agree with their own sampler's exact output weights: the smallest of the
-# {glue:text}`n_w_particles`-particle chi-square p-values is {glue:text}`w_min_p:.2f` (F3w). The
+# {glue:text}`n_w_particles`-particle chi-square p-values is {glue:text}`w_min_p:.2f` (F3w),
+# while the same counts tested against the data weights give p-values down to
+# {glue:text}`w_power_p:.0e` ({glue:text}`w_power_name`; F3wn): the test has the power to see
+# a weight error of the size of the samplers' bias. The
 # grid's weights move by at most {glue:text}`w_grid_change:.0e` from {glue:text}`w_n0` to
 # {glue:text}`w_n1` nodes, against
 # a sampling standard deviation of a count frequency of up to {glue:text}`w_count_sd:.3f`. The
@@ -2358,7 +2384,7 @@ ledger.coverage(
             "(chi-square), and their weight bias against the data shrinks with their order "
             "(deterministic, grid); DDIM (eta = 0) is Euler",
             "source": "setting: sampler comparisons of chapters 03 and 04",
-            "ids": ["F3", "F3a", "F3b", "F3c", "F3w", "F3v", "F7"],
+            "ids": ["F3", "F3a", "F3b", "F3c", "F3w", "F3wn", "F3v", "F7"],
         },
         {
             "statement": "Euler, Heun and DDPM converge with weak orders 1, 2 and 1 in the number "
