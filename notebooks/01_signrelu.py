@@ -964,7 +964,8 @@ plt.show()
 # $x$ a hinge network errs by about $(a/M)$ times the change of slope to the right of $x$ (the
 # neurons there are inactive), and the interpolation error scales with $f''$; in the tails,
 # where $f_2$ is small, both shrink with $f_1$ and $f_2$, so the amplified error need not grow
-# like $1/\inf f_2$. The target is the posterior
+# like $1/\inf f_2$. That is exact arithmetic; the float64 network adds its own round-off,
+# measured separately below (E1.5j, E1.5k). The target is the posterior
 # mean at $t=${glue:text}`apx_t` on $\Omega_t$ (the chapter's first target); errors are
 # $L^2(\Omega)$ and sup norms on {glue:text}`apx_eval` uniform points. Each sweep varies one of
 # $n$, $M$ and $\inf_\Omega f_2$ (through the width of $\Omega=[\min_k(\mu_k-ks_k),\max_k(\mu_k+ks_k)]$)
@@ -1153,6 +1154,23 @@ rate_rd = stats.asymptotic_slope(dec.index, dec[f"reverse density t={apx_t2}"])
 route_uniform = dec["ratio, uniform"] / dec["direct, uniform"]
 route_free = dec["ratio, free knots"] / dec["direct, free knots"]
 count_place = dec["direct, uniform"] / dec["ReLU, equal params"]
+# E1.5d's prediction (leading order in 1/n, uniform knots): both errors are the interpolation
+# bubble times a second derivative, (f1'' - r f2'')/f2 for the ratio route (the shift L cancels)
+# and r'' for the direct interpolant, so their L2 ratio tends to ||(f1'' - r f2'')/f2|| / ||r''||
+_lo, _hi = omega_k(apx_t, 4.0)
+_xf = torch.linspace(_lo, _hi, 20001, dtype=torch.float64)
+_f1, _f2 = (v.numpy() for v in terms("pm", apx_t, _xf))
+_xn, _r = _xf.numpy(), _f1 / _f2
+
+
+def _d2(v):
+    return np.gradient(np.gradient(v, _xn), _xn)
+
+
+route_pred = float(
+    np.sqrt(np.mean(((_d2(_f1) - _r * _d2(_f2)) / _f2)[5:-5] ** 2))
+    / np.sqrt(np.mean(_d2(_r)[5:-5] ** 2))
+)
 M_floor_L2 = {
     (n_, m_): approximant_errors(n_, m_)["L2"]
     for n_ in (max(cfg["apx_ns"]), cfg["apx_n_big"])
@@ -1547,11 +1565,11 @@ ledger.record(
     "E1.5d",
     kind="derived",
     paper=PAPER,
-    claim=f"What the ratio route alone costs on the posterior mean: at equal knots (the same n + 1 uniform knots, n in {cfg['apx_ns']}) the SignReLU ratio approximant's L2 error over that of the SignReLU hinge interpolant of f1/f2 itself (largest over n; at most 2: a threshold set after a referee's decomposition measured x1.37..x1.52, so a confirmation, not a blind test)",
-    measured=float(route_uniform.max()),
-    expect=at_most(2.0),
+    claim=f"What the ratio route alone costs on the posterior mean: at equal knots (the same n + 1 uniform knots) the SignReLU ratio approximant's L2 error over that of the SignReLU hinge interpolant of f1/f2 itself, at the largest n = {max(cfg['apx_ns'])}, divided by its leading-order prediction ||(f1'' - r f2'')/f2|| / ||r''|| on Omega (= {route_pred:.3f}; both errors are the interpolation bubble times these second derivatives); within 10% of 1 (fixed before the run; the earlier criterion, at most 2, was set after the ratios had been seen)",
+    measured=float(route_uniform.iloc[-1]) / route_pred,
+    expect=close_to(1.0, 0.1),
     section="sec-approx",
-    rtol=0.05,
+    rtol=0.02,
     atol=0.0,
 )
 ledger.record(
@@ -1571,6 +1589,8 @@ for k_, v in {
     "apx_rate_rd": rate_rd.value,
     "route_u_min": float(route_uniform.min()),
     "route_u_max": float(route_uniform.max()),
+    "route_pred": route_pred,
+    "route_last": float(route_uniform.iloc[-1]),
     "route_f_min": float(route_free.min()),
     "route_f_max": float(route_free.max()),
     "count_place_min": float(count_place.min()),
@@ -1694,7 +1714,11 @@ grid_tab
 #
 # **What the ratio route costs.** At equal knots (the same uniform knots) the ratio approximant's
 # error is {glue:text}`route_u_min:.2f` to {glue:text}`route_u_max:.2f` times that of the
-# SignReLU interpolant of $f_1/f_2$ itself (E1.5d): the route alone costs less than a factor 2.
+# SignReLU interpolant of $f_1/f_2$ itself: the route alone costs less than a factor 2. At
+# leading order both errors are the same interpolation bubble times a second derivative,
+# $(f_1''-rf_2'')/f_2$ for the route and $r''$ for the direct interpolant, which predicts the
+# ratio $\|(f_1''-rf_2'')/f_2\|/\|r''\|=${glue:text}`route_pred:.3f` on $\Omega$; at
+# $n=${glue:text}`apx_n_small_max` it is {glue:text}`route_last:.3f` (E1.5d).
 # **Against a plain ReLU network of equal size** the ratio route loses: the free-knot ReLU
 # interpolant of $f_1/f_2$ itself, with the same number of parameters, is
 # {glue:text}`apx_relu_adv_min:.0f` to {glue:text}`apx_relu_adv_max:.0f` times more accurate in
@@ -2811,8 +2835,9 @@ ledger.record(
 # in the `ci` profile the networks are unconverged, and nothing here says what converged
 # SignReLU and ReLU networks reach (a gap that widened with the budget would not be a
 # difference in training speed either). The `full` profile runs larger widths and budgets with
-# 6 seeds; the stored full result predates this design (the full profile is rerun on the
-# current source separately), and whether it has converged is read the same way. The paper's argument is about what SignReLU networks *can* represent
+# 6 seeds, and whether its runs have converged is read there the same way (the plateau counts
+# in its table and E1.4b); a verdict from an unconverged run is about training, not about the
+# activations. The paper's argument is about what SignReLU networks *can* represent
 # ({ref}`sec-approx`), not about what training finds, so neither answer supports or refutes it.
 # The output KL comes from grid propagation of the Gaussian kernels on one grid; it is not
 # refined nor cross-checked by sampling here.
