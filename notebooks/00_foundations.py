@@ -1224,7 +1224,7 @@ for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True)
         if order_settled[name]
         else stats.undecidable(
             "refinement",
-            2,
+            5,
             f"not read: extrapolated order {order_iv[name].value:.3f} +- "
             f"{order_iv[name].half_width:.3f}; "
             + ("all KLs above" if above_floor[name] else "KLs below")
@@ -2104,7 +2104,7 @@ for col, cid, rate, tol, text in rate_claims:
         if settled
         else stats.undecidable(
             "refinement",
-            2,
+            5,
             f"not settled: extrapolated slope {mix_rates[col].value:.3f} +- "
             f"{mix_rates[col].half_width:.3f} (change {fit.change:.3f}, grid {fit.grid_error:.3f})",
         ),
