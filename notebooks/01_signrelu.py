@@ -1435,9 +1435,9 @@ for k_, v in {
         "there the division's round-off exceeds the approximation error, and the float64 error "
         "is round-off"
         if apx_f["division round-off"].iloc[-1] > apx_f["sup exact"].iloc[-1]
-        else "on this range the round-off stays below the approximation error; it passes it "
-        "where its δ^-2 growth meets the approximation error, sooner at larger n (whose "
-        "approximation error is smaller), as in the full profile (n = 2048, Ω to 5.5 sds)"
+        else "on this range the round-off stays below the approximation error; growing like "
+        "δ^-2, it passes it on a wider Ω, and sooner at a larger n, whose approximation error "
+        "is smaller"
     ),
     "ro_hinge": ro_hinge,
     "ro_hinge_min": float(ro_hinge_q.min()),
