@@ -2483,7 +2483,7 @@ ledger.coverage(
             "statement": "the statistics helpers that produce every interval of the book "
             "(companion.stats: t_interval, refinement, asymptotic_slope, settled_slope, "
             "local_slopes); this chapter reads its rates by a Richardson extrapolation in 1/N "
-            "of the local slopes, composed in the chapter from local_slopes and refinement",
+            "of the local slopes (companion.foundations.extrapolated_slope, unit-tested)",
             "source": "setting: every chapter",
             "reason": "tested by the unit tests of companion.stats, not here; asymptotic_slope "
             "and settled_slope take the last local slope with its change from the previous "
