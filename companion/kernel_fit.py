@@ -47,6 +47,7 @@ evaluate the fitted kernel on it with :func:`step_value`.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -80,6 +81,7 @@ __all__ = [
     "MultiStart",
     "fit_multistart",
     "fit_chain",
+    "split_components",
     "chain_kernel",
     "grouped_step_floor",
     "conditional_context_information",
@@ -692,8 +694,8 @@ def fit_step(
 ) -> StepFit:
     r"""Minimise the exact per-step KL of ``model`` on ``problem`` with L-BFGS (strong Wolfe).
 
-    Full batch, float64. L-BFGS runs in calls of ``chunk`` iterations (at most ``max_iter`` in
-    all) and stops when a call improves the objective by less than ``tolerance`` (nats). A
+    Full batch, float64. L-BFGS runs in calls of ``chunk`` iterations (``max_iter`` in all: the
+    last call runs the remainder) and stops when a call improves the objective by less than ``tolerance`` (nats). A
     non-finite objective at a line-search trial point restarts L-BFGS from the best state (at
     most 3 times, counted in ``StepFit.nonfinite``).
     The model is left at the best parameters found (checked after each call).
@@ -738,7 +740,10 @@ def fit_step(
     history = [best]
     done, converged, nonfinite = 0, False, 0
     while done < max_iter:
-        done += chunk
+        n_it = min(chunk, max_iter - done)  # the last call runs only the remaining iterations
+        opt.param_groups[0]["max_iter"] = n_it
+        opt.param_groups[0]["max_eval"] = int(n_it * 1.25) + 1
+        done += n_it
         try:
             opt.step(closure)
         except FloatingPointError:
@@ -795,17 +800,80 @@ def fit_multistart(
     n_starts: int = 3,
     seed: int = 0,
     disable: bool | None = None,
+    initial: Sequence[nn.Module] = (),
     **fit_kwargs: float,
 ) -> MultiStart:
     """:func:`fit_step` from ``n_starts`` initialisations ``make_model(generator)``, the generator
-    seeded ``seed, seed + 1, ...``; ``fit_kwargs`` go to :func:`fit_step`."""
-    n_starts = _check_int("n_starts", n_starts, 1)
+    seeded ``seed, seed + 1, ...``, and from each module of ``initial`` (fitted in place after
+    the random starts, e.g. a nested start from :func:`split_components`); ``fit_kwargs`` go
+    to :func:`fit_step`. ``n_starts`` may be 0 when ``initial`` is not empty."""
+    n_starts = _check_int("n_starts", n_starts, 0 if initial else 1)
     fits, models = [], []
     for s in progress(range(n_starts), desc=f"step {problem.t} starts", disable=disable):
         model = make_model(torch.Generator().manual_seed(seed + s))
         fits.append(fit_step(problem, model, **fit_kwargs))  # type: ignore[arg-type]
         models.append(model)
+    for model in initial:
+        fits.append(fit_step(problem, model, **fit_kwargs))  # type: ignore[arg-type]
+        models.append(model)
     return MultiStart(np.array([f.value for f in fits]), fits, models)
+
+
+def split_components(
+    model: NetworkedMixture | RegressionMixture, factor: int = 2, jitter: float = 0.5
+) -> NetworkedMixture | RegressionMixture:
+    r"""A nested start: a copy of a fitted ``model`` with each component split into ``factor``.
+
+    The copy has ``factor * K`` components and computes *exactly the same kernel*: each
+    component is repeated ``factor`` times with the same mean and standard deviation, and its
+    weight is shared among the copies through logit offsets ``jitter * (0, 1, ..., factor - 1)``
+    (centred; a mixture of identical components does not depend on how their weight is split).
+    The unequal split breaks the symmetry between the copies (equal copies would receive equal
+    gradients and never separate), so an L-BFGS fit from this start can only lower the per-step
+    KL of the smaller fit (:func:`fit_step` keeps its start when nothing is better): the fit at
+    ``factor * K`` is then no worse than the fit at ``K`` on the fitting problem, and what a
+    comparison across ``K`` tests is the class, not the start. The network's hidden layers are
+    copied; ``model`` is not changed.
+    """
+    factor = _check_int("factor", factor, 1)
+    if not isinstance(model, (NetworkedMixture, RegressionMixture)):
+        raise TypeError(f"cannot split a {type(model).__name__}")
+    K = model.K
+    offsets = jitter * (torch.arange(factor, dtype=torch.float64) - 0.5 * (factor - 1))
+    new = copy.deepcopy(model)
+    new.K = K * factor
+    old_out = model.net.net[-1]
+    assert isinstance(old_out, nn.Linear)
+    w, b = old_out.weight, old_out.bias
+    rep = torch.arange(K).repeat_interleave(factor)  # new component i copies old rep[i]
+    off = offsets.repeat(K)
+    with torch.no_grad():
+        if isinstance(model, NetworkedMixture):
+            # output rows: logits, mean offsets, log-stds
+            rows = torch.cat([rep, K + rep, 2 * K + rep])
+            lin = nn.Linear(w.shape[1], 3 * K * factor, dtype=torch.float64)
+            lin.weight.copy_(w[rows])
+            lin.bias.copy_(b[rows])
+            lin.bias[: K * factor] += off
+            spread = (
+                torch.linspace(-1.0, 1.0, K * factor, dtype=torch.float64)
+                if K * factor > 1
+                else torch.zeros(1, dtype=torch.float64)
+            )
+            old_spread = model.spread if K > 1 else torch.zeros(K, dtype=torch.float64)
+            # means z + dm + spread: move the difference of the fixed spreads into the bias
+            lin.bias[K * factor : 2 * K * factor] += old_spread[rep] - spread
+            new.spread = spread
+        elif isinstance(model, RegressionMixture):
+            lin = nn.Linear(w.shape[1], K * factor, dtype=torch.float64)
+            lin.weight.copy_(w[rep])
+            lin.bias.copy_(b[rep] + off)
+            new.intercept = nn.Parameter(model.intercept.detach()[rep].clone())
+            if model.slope is not None:
+                new.slope = nn.Parameter(model.slope.detach()[rep].clone())
+            new.log_s = nn.Parameter(model.log_s.detach()[rep].clone())
+        new.net.net[-1] = lin
+    return new
 
 
 def fit_chain(
@@ -815,6 +883,8 @@ def fit_chain(
     seed: int = 0,
     disable: bool | None = None,
     max_iters: Sequence[int] | None = None,
+    nested: Sequence[MultiStart] | None = None,
+    nested_factor: int = 2,
     **fit_kwargs: float,
 ) -> list[MultiStart]:
     """:func:`fit_multistart` for each step's problem (``problems[t - 1]`` is step ``t``);
@@ -822,11 +892,17 @@ def fit_chain(
 
     ``max_iters``: L-BFGS iterations per problem (same order as ``problems``), e.g. many at the
     data step and few at the noised steps; overrides ``max_iter`` in ``fit_kwargs``.
+    ``nested``: the fits of a smaller class (same order as ``problems``); each step then gets,
+    besides the random starts, a nested start :func:`split_components` of that step's best
+    smaller fit (``nested_factor`` copies per component), so that the best fit is no worse
+    than the smaller one on the fitting problem.
     """
     if not problems:
         raise ValueError("problems must be non-empty")
     if max_iters is not None and len(max_iters) != len(problems):
         raise ValueError(f"max_iters must have one entry per problem ({len(problems)})")
+    if nested is not None and len(nested) != len(problems):
+        raise ValueError(f"nested must have one entry per problem ({len(problems)})")
     out = []
     for i, p in enumerate(progress(problems, desc="steps", disable=disable)):
 
@@ -836,7 +912,12 @@ def fit_chain(
         kw = dict(fit_kwargs)
         if max_iters is not None:
             kw["max_iter"] = int(max_iters[i])
-        out.append(fit_multistart(p, make, n_starts, seed + 1000 * p.t, True, **kw))
+        init: list[nn.Module] = []
+        if nested is not None:
+            small = nested[i].best
+            assert isinstance(small, (NetworkedMixture, RegressionMixture))
+            init.append(split_components(small, nested_factor))
+        out.append(fit_multistart(p, make, n_starts, seed + 1000 * p.t, True, initial=init, **kw))
     return out
 
 

@@ -36,7 +36,9 @@ and the output KL :math:`\mathrm{KL}(q(z_0\mid c)\,\|\,p(z_0\mid c))` is at most
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -55,6 +57,7 @@ __all__ = [
     "KernelParams",
     "KernelFn",
     "context_marginal",
+    "CachedMarginals",
     "context_kernel",
     "exact_kernel",
     "exact_logits",
@@ -126,6 +129,45 @@ KernelFn = Callable[[Tensor, float, int], KernelParams]
 def context_marginal(target: ConditionalTarget, c: float) -> LogMarginal:
     """The noised marginals of ``target`` at context ``c`` (a :data:`companion.chains.LogMarginal`)."""
     return lambda z, alpha, sigma: target.log_marginal(z, float(c), alpha, sigma)
+
+
+class CachedMarginals:
+    """A conditional target whose noised log-marginals are memoised.
+
+    ``log_marginal(z, c, alpha, sigma)`` is a pure function of its arguments; a target whose
+    marginals are computed by quadrature (e.g. the Gumbel + Beta target) repeats the same work
+    when many kernels are scored on the same chain, grids and contexts. This wrapper returns a
+    copy of the stored result when the nodes (by content), the context and ``(alpha, sigma)``
+    are the same, keeping at most ``max_entries`` results (oldest dropped first). Every other
+    attribute (``sample``, ...) is the wrapped target's.
+    """
+
+    def __init__(self, target: ConditionalTarget, max_entries: int = 512) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self.target, self.max_entries = target, int(max_entries)
+        self._cache: OrderedDict[tuple[object, ...], Tensor] = OrderedDict()
+        self.hits = 0
+
+    def __getattr__(self, name: str) -> object:
+        if name == "target":  # not yet set (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.target, name)
+
+    def log_marginal(self, z: Tensor, c: float | Tensor, alpha: float, sigma: float) -> Tensor:
+        """``target.log_marginal(z, c, alpha, sigma)``, from the cache when seen before."""
+        ctx = tuple(c.detach().cpu().reshape(-1).tolist()) if isinstance(c, Tensor) else float(c)
+        digest = hashlib.sha1(z.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        key = (ctx, float(alpha), float(sigma), str(z.dtype), tuple(z.shape), digest)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit.clone()
+        out = self.target.log_marginal(z, c, alpha, sigma)  # type: ignore[arg-type]
+        self._cache[key] = out.detach().clone()
+        if len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return out
 
 
 def context_kernel(kernel: KernelFn, c: float) -> Callable[[int], LogKernel]:

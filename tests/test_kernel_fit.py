@@ -319,3 +319,74 @@ def test_ratio_with_errors_takes_the_extreme_ratios():
         kf.ratio_with_errors(1.0, 0.1, 0.0, 0.0, 2, "x")
     with pytest.raises(ValueError):
         kf.ratio_with_errors(1.0, 0.1, 1.0, 0.0, 2, "")
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_split_components_is_the_same_kernel_and_a_nested_start(mixture, factor):
+    prob = kf.step_problem(mixture, CHAIN, 1, CONTEXTS, **GRID)
+    g = torch.Generator().manual_seed(3)
+    small = kf.NetworkedMixture(2, 8, math.sqrt(CHAIN.b2(1)), generator=g)
+    kf.fit_step(prob, small, max_iter=30)
+    v_small = kf.step_value(prob, small)
+    big = kf.split_components(small, factor)
+    assert big.K == 2 * factor and kf.step_value(prob, small) == v_small  # original untouched
+    p_s, p_b = small(prob.features), big(prob.features)
+    assert p_b.log_w.shape[-1] == 2 * factor
+    # same kernel: equal log-densities at every pair, unequal weights within each copy group
+    ys = torch.linspace(-3.0, 3.0, 7, dtype=F64)
+    for yy in ys:
+        a = torch.logsumexp(
+            p_s.log_w - 0.5 * ((yy - p_s.means) / p_s.stds) ** 2 - p_s.stds.log(), -1
+        )
+        b = torch.logsumexp(
+            p_b.log_w - 0.5 * ((yy - p_b.means) / p_b.stds) ** 2 - p_b.stds.log(), -1
+        )
+        assert torch.allclose(a, b, atol=1e-12)
+    assert not torch.allclose(p_b.log_w[:, 0], p_b.log_w[:, 1])
+    assert abs(kf.step_value(prob, big) - v_small) < 1e-12
+    # nested fit_chain: each step's best is no worse than the smaller class's fit
+    probs = kf.chain_problems(mixture, VPChain.uniform(2, 3.0), CONTEXTS, **GRID)
+
+    def make(K):
+        return lambda t, g: kf.NetworkedMixture(K, 8, 0.6, generator=g)
+
+    f1 = kf.fit_chain(probs, make(1), n_starts=1, max_iter=20)
+    fk = kf.fit_chain(probs, make(factor), n_starts=1, max_iter=5, nested=f1, nested_factor=factor)
+    assert all(b.values.size == 2 for b in fk)
+    assert all(b.best_value <= a.best_value + 1e-12 for a, b in zip(f1, fk, strict=True))
+    with pytest.raises(ValueError):
+        kf.fit_chain(probs, make(2), n_starts=1, nested=f1[:1])
+
+
+def test_split_components_literal_class():
+    prob = kf.step_problem(_gaussian(), CHAIN, 1, CONTEXTS, **GRID)
+    for means in ("affine", "constant"):
+        g = torch.Generator().manual_seed(1)
+        lit = kf.RegressionMixture(
+            2, 6, math.sqrt(CHAIN.b2(1)), CHAIN.a(1), means=means, generator=g
+        )
+        lit.initialise(prob, g)
+        kf.fit_step(prob, lit, max_iter=10)
+        v = kf.step_value(prob, lit)
+        big = kf.split_components(lit, 2)
+        assert big.K == 4 and abs(kf.step_value(prob, big) - v) < 1e-12
+        ms = kf.fit_multistart(prob, None, n_starts=0, initial=[big], max_iter=10)  # type: ignore[arg-type]
+        assert ms.best_value <= v + 1e-12
+    with pytest.raises(TypeError):
+        kf.split_components(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+
+
+def test_fit_step_runs_at_most_max_iter_iterations(mixture):
+    # the last L-BFGS call runs only the remaining iterations (not a whole chunk)
+    prob = kf.step_problem(mixture, CHAIN, 1, CONTEXTS, **GRID)
+
+    def model():
+        return kf.NetworkedMixture(
+            2, 8, math.sqrt(CHAIN.b2(1)), generator=torch.Generator().manual_seed(5)
+        )
+
+    short, long = kf.fit_step(prob, model(), max_iter=3), kf.fit_step(prob, model(), max_iter=50)
+    assert short.n_evals < long.n_evals
+    assert len(short.history) == 2  # one call of 3 iterations
+    two = kf.fit_step(prob, model(), max_iter=60, chunk=50)
+    assert len(two.history) <= 3 and two.n_evals > long.n_evals - 1

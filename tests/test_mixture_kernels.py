@@ -297,3 +297,26 @@ def test_label_kl_bound_bounds_the_per_step_kl_and_is_second_order(target):
     assert mk.label_kl_bound(target, ch, base, 0.3, 2, zq)[0] < 1e-14
     with pytest.raises(ValueError):
         mk.label_kl_bound(target, ch, mk.moment_matched_kernel(target, ch), 0.3, 2, zq)
+
+
+def test_cached_marginals_are_the_target_s_and_reused():
+    from companion.conditional_targets import GumbelBetaTarget
+
+    base = GumbelBetaTarget()
+    cached = mk.CachedMarginals(base, max_entries=2)
+    z = torch.linspace(-3.0, 3.0, 41, dtype=torch.float64)
+    a = cached.log_marginal(z, 0.3, 0.8, 0.6)
+    assert torch.equal(a, base.log_marginal(z, 0.3, 0.8, 0.6)) and cached.hits == 0
+    a[0] = 99.0  # the caller's copy: the cache is not changed
+    b = cached.log_marginal(z.clone(), 0.3, 0.8, 0.6)
+    assert cached.hits == 1 and torch.equal(b, base.log_marginal(z, 0.3, 0.8, 0.6))
+    # another context, another alpha or other nodes are new entries, not hits
+    assert not torch.equal(cached.log_marginal(z, 0.7, 0.8, 0.6), b)
+    assert not torch.equal(cached.log_marginal(z, 0.3, 0.9, 0.6), b)
+    cached.log_marginal(z + 0.1, 0.3, 0.8, 0.6)
+    assert cached.hits == 1 and len(cached._cache) == 2  # oldest entries dropped
+    # the rest of the target is delegated
+    g = torch.Generator().manual_seed(0)
+    assert cached.sample(torch.tensor([0.5]), g).shape == (1,)
+    with pytest.raises(ValueError):
+        mk.CachedMarginals(base, max_entries=0)
