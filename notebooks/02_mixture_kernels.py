@@ -78,6 +78,7 @@ fit_iters = None
 fit_K_values = None
 fit_starts = None
 fit_width = None
+fit_widths = None
 fit_train_contexts = None
 fit_heldout_contexts = None
 floor_K_values = None
@@ -117,7 +118,7 @@ from companion.style import PALETTE, figure, use_style
 cfg = resolve(
     profile,
     ci=dict(
-        T_values=[2, 4, 8, 16],
+        T_values=[2, 4, 8],
         relu_widths=[4, 16, 64, 128, 256],
         n_contexts=3,
         n_fit_contexts=32,
@@ -129,18 +130,19 @@ cfg = resolve(
         K_values=[1, 4],
         net_width=32,
         train_steps=400,
-        batch_size=256,
+        batch_size=128,
         lr=1e-2,
         n_seeds=5,
         T_learned=4,
         n_eval_contexts=5,
         T_density=4,
         n_density_seeds=5,
-        fit_grid=(61, 141),
-        fit_iters=(150, 20),
+        fit_grid=(45, 111),
+        fit_iters=(100, 25),
         fit_K_values=[1, 4, 16],
-        fit_starts=2,
+        fit_starts=1,
         fit_width=32,
+        fit_widths=[8, 32],
         fit_train_contexts=4,
         fit_heldout_contexts=7,
         floor_K_values=[1, 4],
@@ -154,7 +156,7 @@ cfg = resolve(
         unif_T=[4, 8],
         unif_K=4,
         unif_width=16,
-        unif_iters=100,
+        unif_iters=60,
         unif_starts=1,
         unif_T_refined=[4, 8],
     ),
@@ -181,12 +183,13 @@ cfg = resolve(
         fit_grid=(81, 201),
         fit_iters=(300, 40),
         fit_K_values=[1, 2, 4, 8, 16],
-        fit_starts=2,
+        fit_starts=1,
         fit_width=32,
+        fit_widths=[8, 16, 32],
         fit_train_contexts=6,
         fit_heldout_contexts=21,
         floor_K_values=[1, 4],
-        floor_horizons=[1.0],
+        floor_horizons=[1.0, 2.5],
         lit_K_values=[4, 8, 16],
         lit_starts=2,
         feat_K=4,
@@ -224,6 +227,7 @@ cfg = resolve(
     fit_K_values=fit_K_values,
     fit_starts=fit_starts,
     fit_width=fit_width,
+    fit_widths=fit_widths,
     fit_train_contexts=fit_train_contexts,
     fit_heldout_contexts=fit_heldout_contexts,
     floor_K_values=floor_K_values,
@@ -1053,6 +1057,7 @@ configs = [
     (dict(variant="full", K=K, width=W, features="full"), cfg["n_seeds"]) for K in cfg["K_values"]
 ]
 runs = []
+gb_eval = mk.CachedMarginals(gumbel_beta)  # the same marginals for every run: computed once
 for conf, n_s in configs:
     main_run = conf["variant"] == "full" and conf["features"] == "full" and conf["width"] == W
     for s in range(n_s):
@@ -1078,7 +1083,7 @@ for conf, n_s in configs:
         net = net.cpu()
         per_step = main_run and conf["K"] in (Kmin, Kmax)
         rep = mk.evaluate_chain(
-            gumbel_beta, chain_l, mk.net_kernel(net), eval_contexts, z_l, z_lq, per_step=per_step
+            gb_eval, chain_l, mk.net_kernel(net), eval_contexts, z_l, z_lq, per_step=per_step
         )
         runs.append(
             dict(
@@ -1092,7 +1097,7 @@ for conf, n_s in configs:
         )
 runs = pd.DataFrame(runs)
 gauss_l = mk.evaluate_chain(
-    gumbel_beta,
+    gb_eval,
     chain_l,
     mk.moment_matched_kernel(gumbel_beta, chain_l, z_lq),
     eval_contexts,
@@ -1257,24 +1262,35 @@ ledger.record(
 # range. Every value shown is computed on a grid 1.6 times finer in both directions than the
 # fitting grid (a fit can exploit the nodes it is fitted on). Budget:
 # {glue:text}`mk_fit_it1` L-BFGS iterations at the data step $t = 1$,
-# {glue:text}`mk_fit_it2` at the others, {glue:text}`mk_fit_starts` random start(s) per step.
-# A fit from random starts with a fixed budget finds at best a local minimum, so every value is
+# {glue:text}`mk_fit_it2` at the others; per step {glue:text}`mk_fit_starts` random start(s)
+# (at least 2 at $K = 1$) and, for every larger $K$, a **nested start**: the best fit at the
+# previous $K$ with each component split into $K/K_{\rm prev}$ copies of unequal weight
+# (`kf.split_components`), which is the same kernel, so the fit at $K$ cannot end above the
+# fit at the previous $K$ on the fitting problem (L-BFGS keeps its start when it finds nothing
+# better). What a comparison across $K$ then tests is the class, not where the optimiser
+# started. A fit with a fixed budget still finds at best a local minimum, so every value is
 # an **upper bound** on the best-in-class error, and the verdicts shown are those of this
 # budget; the `full` profile (more iterations, a finer fitting grid, more training and
-# held-out contexts and more values of $K$: see the configuration cell) is the larger test. The error bar of a point is the change of its held-out value from the
-# fitting grid to the finer grid plus the spread, over the starts, of the held-out sum of each
+# held-out contexts and more values of $K$: see the configuration cell) is the larger test.
+# The error bar of a point is the change of its held-out value from the fitting grid to the finer grid plus the spread, over the starts, of the held-out sum of each
 # start's own chain of fits (the optimisation error we can see; with a single start it would be
 # left out).
 #
-# **Claims, fixed before the run.** E2.7g (*paper*): the held-out $\sum_t\varepsilon_t$ at the
-# largest $K$ is at most 5% of its value at $K = 1$, with the ratio's upper end computed from
-# both error bars. "Arbitrarily well" is a limit; no finite run shows it, but a floor would show
-# as a sum that stops falling, and this criterion rules out a floor above 5% of the $K = 1$
-# error. (We chose 5% after a one-start run had given a ratio near 0.004, so it is a loose
-# criterion, not a sharp one.) E2.7a (*question*): does the sum decrease between consecutive
-# $K$ values by more than the error bars of both points? For the best kernel of each class this
-# holds by nesting (a $K$-mixture is a $2K$-mixture with a zero-weight component), so it tests
-# our optimiser, not the paper. E2.7b (*question*; neither the paper nor we predict a rate): is
+# **Claims, fixed before the run.** E2.7g (*question*): is the held-out $\sum_t\varepsilon_t$
+# at the largest $K$ at most 5% of its value at $K = 1$, with the ratio's upper end computed
+# from both error bars? "Arbitrarily well" is a limit; no finite run shows it, but a floor would
+# show as a sum that stops falling, and this criterion rules out a floor above 5% of the $K = 1$
+# error. We chose 5% after a one-start run had given a ratio near 0.004, so it is a loose
+# criterion set after seeing data, and the claim is a question of ours rather than a verdict on
+# the paper. E2.7h (*question*): at the largest $K$, does the narrowest logit network of the
+# width sweep (widths {glue:text}`mk_fit_widths`; in `ci` two widths, the narrower one at the
+# smallest and largest $K$ only; the `full` profile three widths at every $K$) leave more
+# held-out error than the widest, by more than both error bars? E2.7a
+# (*question*): does the sum decrease between consecutive $K$ values by more than the error
+# bars of both points? For the best kernel of each class this holds by nesting (a $K$-mixture
+# is a $2K$-mixture with a zero-weight component), and with the nested start it holds for our
+# fits on the fitting problem up to the optimiser, so what it tests is the held-out, finer-grid
+# value and the size of the decrease, not the paper. E2.7b (*question*; neither the paper nor we predict a rate): is
 # the last local log-log slope at most $-1$? E2.7c (*question*): at the short horizon $B = 1$,
 # does the fitted chains' output KL approach that of the exact kernels started from
 # $\mathcal N(0, 1)$ (`mk.exact_chain_output_kl`), the gap at the largest floor-run $K$ at most a
@@ -1303,9 +1319,11 @@ x_ex = torch.linspace(-7.0, 7.0, 1401, dtype=torch.float64)
 z_ex = torch.linspace(-8.0, 8.0, 801, dtype=torch.float64)
 
 
-def fit_density(chain, Ks, seed_base, score=True):
-    """Exact per-step fits of the networked class for each K: output KL against the floor and,
-    if ``score``, the summed per-step KL in and out of sample and on a finer grid."""
+def fit_density(chain, Ks, seed_base, score=True, widths=(W_f,)):
+    """Exact per-step fits of the networked class for each width and K (each K > min(K) also
+    from a nested start, the best smaller fit with split components): output KL against the
+    floor and, if ``score``, the summed per-step KL in and out of sample and on a finer grid.
+    Returns one frame per width, indexed by K."""
     P = kf.chain_problems(gumbel_beta, chain, train_c, **grid_f)
     if score:
         kw = dict(context_weights=w_held.tolist())
@@ -1318,66 +1336,80 @@ def fit_density(chain, Ks, seed_base, score=True):
     floor = np.array(
         [mk.exact_chain_output_kl(gumbel_beta, chain.alpha(chain.T), c, x_ex, z_ex) for c in held_c]
     )
-    rows = []
-    for K in Ks:
+    frames = {}
+    for width in widths:
+        rows, prev = [], None
+        for K in Ks if width == W_f else Ks_w:
 
-        def make(t, g, K=K):
-            return kf.NetworkedMixture(K, W_f, math.sqrt(chain.b2(t)), generator=g)
+            def make(t, g, K=K, width=width):
+                return kf.NetworkedMixture(K, width, math.sqrt(chain.b2(t)), generator=g)
 
-        fits = kf.fit_chain(
-            P,
-            make,
-            n_starts=starts_f,
-            seed=seed_base + 100 * K,
-            disable=True,
-            max_iters=[it1] + [it2] * (chain.T - 1),
-        )
-        best = [ms.best for ms in fits]
-        out = mk.evaluate_chain(
-            gumbel_beta, chain, kf.chain_kernel(best), held_c, z_l, per_step=False
-        ).output
-        row = dict(
-            K=K,
-            in_sample=float(sum(ms.best_value for ms in fits)),
-            output=float(w_held @ out),
-            floor=float(w_held @ floor),
-            models=best,
-        )
-        if not score:
-            rows.append(row)
-            continue
-        per_c = kf.chain_values_per_context(H, best)
-        per_r = kf.chain_values_per_context(R, best)  # the finer grid
-        coarse, held = float(w_held @ per_c), float(w_held @ per_r)
-        # optimisation error: held-out sum (finer grid) of each start's own chain of fits
-        by_start = [
-            float(w_held @ kf.chain_values_per_context(R, list(m)))
-            for m in zip(*(ms.models for ms in fits), strict=True)
-        ]
-        start_spread = float(np.ptp(by_start))
-        row["in_sample"] = float(kf.chain_values(P_r, best).sum())
-        rows.append(
-            dict(
-                **row,
-                held_out=held,
-                interior=float(np.average(per_r[inner], weights=w_held[inner])),
-                endpoints=float(per_r[~inner].mean()),
-                ends_coarse=float(
-                    per_c[~inner].mean() / np.average(per_c[inner], weights=w_held[inner])
-                ),
-                start_spread=start_spread,
-                error_bar=abs(held - coarse) + start_spread,
-                step1_coarse=float(kf.chain_values(H[:1], best[:1])[0]),
-                step1=float(kf.chain_values(R[:1], best[:1])[0]),
-                dpi_slack=float(w_held @ (term + per_r - out)),
+            nested = prev is not None and K % prev[0] == 0
+            fits = kf.fit_chain(
+                P,
+                make,
+                n_starts=starts_f if nested else max(2, starts_f),
+                seed=seed_base + 100 * K + (0 if width == W_f else 7 * width),
+                disable=True,
+                max_iters=[it1] + [it2] * (chain.T - 1),
+                nested=prev[1] if nested else None,
+                nested_factor=K // prev[0] if nested else 2,
             )
-        )
-    return pd.DataFrame(rows).set_index("K"), (dict(P=P, H=H, R=R) if score else None)
+            prev = (K, fits)
+            best = [ms.best for ms in fits]
+            out = mk.evaluate_chain(
+                gumbel_beta, chain, kf.chain_kernel(best), held_c, z_l, per_step=False
+            ).output
+            row = dict(
+                K=K,
+                in_sample=float(sum(ms.best_value for ms in fits)),
+                output=float(w_held @ out),
+                floor=float(w_held @ floor),
+                models=best,
+            )
+            if not score:
+                rows.append(row)
+                continue
+            per_c = kf.chain_values_per_context(H, best)
+            per_r = kf.chain_values_per_context(R, best)  # the finer grid
+            coarse, held = float(w_held @ per_c), float(w_held @ per_r)
+            # optimisation error: held-out sum (finer grid) of each start's own chain of fits
+            by_start = [
+                float(w_held @ kf.chain_values_per_context(R, list(m)))
+                for m in zip(*(ms.models for ms in fits), strict=True)
+            ]
+            start_spread = float(np.ptp(by_start))
+            row["in_sample"] = float(kf.chain_values(P_r, best).sum())
+            rows.append(
+                dict(
+                    **row,
+                    held_out=held,
+                    interior=float(np.average(per_r[inner], weights=w_held[inner])),
+                    endpoints=float(per_r[~inner].mean()),
+                    ends_coarse=float(
+                        per_c[~inner].mean() / np.average(per_c[inner], weights=w_held[inner])
+                    ),
+                    start_spread=start_spread,
+                    error_bar=abs(held - coarse) + start_spread,
+                    step1_coarse=float(kf.chain_values(H[:1], best[:1])[0]),
+                    step1=float(kf.chain_values(R[:1], best[:1])[0]),
+                    dpi_slack=float(w_held @ (term + per_r - out)),
+                    n_starts=len(fits[0].values),
+                )
+            )
+        frames[width] = pd.DataFrame(rows).set_index("K")
+    return frames, (dict(P=P, H=H, R=R) if score else None)
 
 
-dens5, probs5 = fit_density(chain_l, Ks_f, 20_000 + 1000 * seed)
+Ws_f = sorted(set(cfg["fit_widths"]) | {W_f})
+# the other widths: every K in full, the smallest and largest K in ci (runtime)
+Ks_w = Ks_f if profile == "full" else [Ks_f[0], Ks_f[-1]]
+dens_w, probs5 = fit_density(chain_l, Ks_f, 20_000 + 1000 * seed, widths=Ws_f)
+dens5 = dens_w[W_f]
 floor_runs = {
-    B: fit_density(VPChain.uniform(T_l, B), cfg["floor_K_values"], 30_000 + 1000 * seed, False)[0]
+    B: fit_density(VPChain.uniform(T_l, B), cfg["floor_K_values"], 30_000 + 1000 * seed, False)[0][
+        W_f
+    ]
     for B in cfg["floor_horizons"]
 }
 # the trained kernels of E2.4 on the same held-out problems
@@ -1393,15 +1425,31 @@ ml_held = {
 dens5.drop(columns="models").style.format("{:.3g}")
 
 # %% [markdown]
-# Exact per-step fits at $B = 5$, one row per $K$: summed per-step KL in sample (the training
-# contexts) and held out (all, interior, endpoints), its error bar, the data step's value
-# (fitting and finer grid), the output KL by grid propagation and the terminal-limited floor,
-# and the slack of the data-processing inequality (terminal + summed per-step − output,
-# context-averaged; nats). Per-step values are on the finer grid unless marked.
+# Exact per-step fits at $B = 5$ (width {glue:text}`mk_fit_width`), one row per $K$: summed
+# per-step KL in sample (the training contexts) and held out (all, interior, endpoints), its
+# error bar, the data step's value (fitting and finer grid), the output KL by grid propagation
+# and the terminal-limited floor, the slack of the data-processing inequality (terminal +
+# summed per-step − output, context-averaged; nats) and the number of starts per step (the
+# random ones, plus the nested one for $K > 1$). Per-step values are on the finer grid unless
+# marked.
+
+# %%
+width_table = pd.concat(
+    {w: d[["held_out", "error_bar", "output", "floor"]] for w, d in dens_w.items()},
+    names=["width", "K"],
+)
+width_table["output - floor"] = width_table.output - width_table.floor
+width_table.style.format("{:.3g}")
+
+# %% [markdown]
+# The width sweep: held-out summed per-step KL of the exact fits with its error bar, output KL
+# and the gap of the output to the terminal-limited floor (the output KL that exact kernels
+# reach from $\mathcal N(0, 1)$), per logit-network width and $K$ (nats; every width fitted
+# with the same starts, iterations and grids).
 
 # %% tags=["hide-input"]
 Ks_arr = np.asarray(Ks_f, dtype=float)
-fig, axes = figure(2, height=2.9)
+fig, axes = figure(3, height=2.9)
 ax = axes[0]
 ax.errorbar(
     Ks_arr,
@@ -1451,19 +1499,39 @@ for i, K in enumerate(cfg["floor_K_values"]):
     )
 ax.set(xlabel="horizon $B$", ylabel="$E_c$ output KL (nats)")
 ax.legend(fontsize=6)
+ax = axes[2]
+for i, (wd, d) in enumerate(dens_w.items()):
+    ax.errorbar(
+        d.index.to_numpy(dtype=float),
+        d.held_out,
+        yerr=d.error_bar,
+        fmt="o-",
+        ms=3,
+        capsize=2,
+        color=PALETTE[i],
+        label=f"width {wd}",
+    )
+ax.set(
+    xscale="log", yscale="log", xlabel="components $K$", ylabel="held-out $\\sum_t\\varepsilon_t$"
+)
+ax.set_xticks(Ks_f, [str(k) for k in Ks_f])
+ax.minorticks_off()
+ax.legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# Left: summed per-step KL of the exact fits against $K$ (held out, with error bars; in sample,
+# Left: summed per-step KL of the exact fits (width {glue:text}`mk_fit_width`) against $K$ (held out, with error bars; in sample,
 # dashed; at the two endpoint contexts, dotted) and of the trained kernels of E2.4 on the same
 # held-out problems (95% t-intervals over seeds). Look at the held-out curve falling between
 # consecutive $K$ while its slope flattens, and at the gap between the trained and the fitted
-# kernels at equal $K$. Right: output KL of the fitted chains against the horizon, with the
+# kernels at equal $K$. Middle: output KL of the fitted chains against the horizon, with the
 # output KL that exact kernels reach from $\mathcal N(0, 1)$ (dotted). Look at how far above the
 # dotted line each $K$ sits at the shortest horizon, and at the $K = 1$ output, which is higher
 # at $B = 5$ ({glue:text}`mk_out5_K1:.2g` nats) than at $B$ = {glue:text}`mk_B_lo:g`
 # ({glue:text}`mk_out_lo_K1:.2g`): a longer horizon shrinks the terminal term but does not make a
-# poor kernel better.
+# poor kernel better. Right: the held-out summed per-step KL against $K$ for each logit-network
+# width (widths {glue:text}`mk_fit_widths`); look at whether the lines separate at large $K$,
+# where the logits have more to resolve.
 
 # %%
 held = dens5.held_out.to_numpy()
@@ -1498,6 +1566,11 @@ ends_ref = stats.refinement(
     float(dens5.ends_coarse.iloc[-1]), ends_ratio, note="fitting grid, then 1.6x finer"
 )
 ends_change = ends_ref.half_width
+# width sweep: at the largest K, narrowest minus widest width, beyond both error bars
+W_lo, W_hi = min(Ws_f), max(Ws_f)
+d_lo, d_hi = dens_w[W_lo].loc[Ks_f[-1]], dens_w[W_hi].loc[Ks_f[-1]]
+width_margin = float(d_lo.held_out - d_hi.held_out - d_lo.error_bar - d_hi.error_bar)
+gap_floor = {w: (d.output - d.floor) for w, d in dens_w.items()}
 for key, val in [
     ("mk_fit_nz", nz_f),
     ("mk_fit_ny", ny_f),
@@ -1544,6 +1617,16 @@ for key, val in [
     ("mk_ends_ratio", ends_ratio),
     ("mk_ends_change", ends_change),
     ("mk_fit_K_lo_f", int(K_lo_f)),
+    ("mk_fit_widths", ", ".join(str(w) for w in Ws_f)),
+    ("mk_decay_word", "slows down" if local[-1] > local[0] else "does not slow down"),
+    ("mk_W_lo", int(W_lo)),
+    ("mk_W_hi", int(W_hi)),
+    ("mk_wlo_Kmax", float(d_lo.held_out)),
+    ("mk_whi_Kmax", float(d_hi.held_out)),
+    ("mk_width_margin", width_margin),
+    ("mk_gapfl_lo_Kmax", float(gap_floor[W_lo].iloc[-1])),
+    ("mk_gapfl_hi_Kmax", float(gap_floor[W_hi].iloc[-1])),
+    ("mk_gapfl_K1", float(gap_floor[W_hi].iloc[0])),
 ]:
     glue(
         key,
@@ -1556,11 +1639,12 @@ for key, val in [
 # nats at $K = 1$ to {glue:text}`mk_held_Kmax:.2g` nats at $K$ = {glue:text}`mk_fit_Kmax`
 # ($K \in$ {glue:text}`mk_fit_K_list`), a ratio of {glue:text}`mk_dens_ratio:.2g` (upper end
 # {glue:text}`mk_dens_ratio_hi:.2g` with both error bars; the largest spread over starts is
-# {glue:text}`mk_spread_max:.2g` nats); between consecutive $K$ the decrease exceeds the error
-# bars of both points by at least {glue:text}`mk_dec_margin:.2g` nats (the largest error bar is a
-# fraction {glue:text}`mk_err_max_rel:.2g` of its value). The data step carries at least a
-# fraction {glue:text}`mk_step1_share:.3f` of the sum at every $K$. The decay slows down: the
-# local log-log slope is {glue:text}`mk_local_first:.2f` between the first two $K$ and
+# {glue:text}`mk_spread_max:.2g` nats: the nested and the random starts can end far apart, so
+# the error bars, which include that spread, are conservative); between consecutive $K$ the
+# smallest decrease less the error bars of both points is {glue:text}`mk_dec_margin:.2g` nats
+# (the largest error bar is {glue:text}`mk_err_max_rel:.2g` times its value). The data step
+# carries at least a fraction {glue:text}`mk_step1_share:.3f` of the sum at every $K$. The
+# decay {glue:text}`mk_decay_word`: the local log-log slope is {glue:text}`mk_local_first:.2f` between the first two $K$ and
 # {glue:text}`mk_local_last:.2f` between the last two (change {glue:text}`mk_rate_err:.2g`), so
 # whether the sum keeps falling towards 0 or flattens at a floor below the 5% of E2.7g is not
 # decided at this budget. The ratio of the held-out to the in-sample error is
@@ -1572,12 +1656,21 @@ for key, val in [
 # small, generalisation over $c$ from {glue:text}`mk_n_train_c` training contexts is a
 # visible part of the error.
 #
+# Over the logit-network widths (E2.7h), at $K$ = {glue:text}`mk_fit_Kmax` the held-out sum is
+# {glue:text}`mk_wlo_Kmax:.2g` nats at width {glue:text}`mk_W_lo` and
+# {glue:text}`mk_whi_Kmax:.2g` at width {glue:text}`mk_W_hi` (the narrower minus the wider,
+# less both error bars: {glue:text}`mk_width_margin:.2g` nats). The output KL of these fitted
+# chains sits {glue:text}`mk_gapfl_lo_Kmax:.2g` and {glue:text}`mk_gapfl_hi_Kmax:.2g` nats
+# above the terminal-limited floor at $K$ = {glue:text}`mk_fit_Kmax` (widths
+# {glue:text}`mk_W_lo` and {glue:text}`mk_W_hi`), against {glue:text}`mk_gapfl_K1:.2g` at
+# $K = 1$ (the table above lists every width and $K$).
+#
 # At $B$ = {glue:text}`mk_B_lo:g` the exact kernels' output KL (from $\mathcal N(0, 1)$) is
 # {glue:text}`mk_floor_lo:.2g` nats; the fitted chains reach {glue:text}`mk_out_lo_K1:.3g` nats
 # at $K = 1$ and {glue:text}`mk_out_lo_Kmax:.2g` at $K$ = {glue:text}`mk_K_hi_f`, so the gap
 # to the exact-kernel output shrinks to a fraction {glue:text}`mk_gap_ratio:.2g` of its
-# $K = 1$ value (best of {glue:text}`mk_fit_starts` starts per step; no error bar is computed
-# for these $B = 1$ runs). At $B = 5$ the exact kernels' output KL is
+# $K = 1$ value (best of the random and nested starts per step; no error bar is computed for
+# these $B = 1$ runs). At $B = 5$ the exact kernels' output KL is
 # {glue:text}`mk_floor_5:.1g` nats and the largest $K$ reaches {glue:text}`mk_out5_Kmax:.2g`:
 # from the same wrong prior, exact kernels would do far better, so the fitted chains' output
 # error at $B = 5$ is not set by the prior (this is still not exact terminal matching, which no
@@ -1596,19 +1689,31 @@ for key, val in [
 # %%
 ledger.record(
     "E2.7g",
-    kind="paper",
-    source="abstract: 'can approximate suitably regular target distributions arbitrarily well "
-    "in context-averaged conditional KL divergence'",
+    kind="question",
     paper=PAPER,
-    claim="Exact per-step fits (networked class, non-mixture Gumbel + Beta target, held-out "
-    "contexts, B = 5): the summed per-step KL at the largest K is at most 5% of its K = 1 value "
-    "(no floor above 5%); ratio, with the grid change and the spread over starts of both sums in "
-    "its interval; upper bounds at the profile's budget",
+    claim="Question (the 5% was chosen after a one-start run, so not a verdict on the paper's "
+    "'arbitrarily well'): exact per-step fits (networked class, non-mixture Gumbel + Beta target, "
+    "held-out contexts, B = 5): is the summed per-step KL at the largest K at most 5% of its "
+    "K = 1 value? Ratio, with the grid change and the spread over starts of both sums in its "
+    "interval; upper bounds at the profile's budget",
     measured=dens_ratio,
     expect=at_most(0.05),
     section="mk-exact-density",
     rtol=0.5,
     atol=0.002,
+)
+ledger.record(
+    "E2.7h",
+    kind="question",
+    paper=PAPER,
+    claim="Question (width sweep of the exact fits, held out): at the largest K, is the summed "
+    "per-step KL of the narrowest logit network above that of the widest by more than both "
+    "error bars (grid change + start spread)? Margin (nats), upper bounds at the profile's budget",
+    measured=width_margin,
+    expect=at_least(0.0),
+    section="mk-exact-density",
+    rtol=0.5,
+    atol=float(0.25 * abs(width_margin)),
 )
 ledger.record(
     "E2.7a",
@@ -1703,8 +1808,10 @@ _ = ledger.record(
 # reading).** `kf.RegressionMixture`: ReLU-network logits of $(z_t, c)$, component means
 # $\beta_{k0} + \beta_k^\top(z_t, c)$ and constant variances; and, as a contrast, constant
 # means $\beta_{k0}$. Both are fitted on the data step alone (which carries most of the error,
-# E2.7) with the iterations and grids of E2.7 and {glue:text}`mk_lit_starts` start(s) (with
-# one start the error bars leave out the optimisation error), from a data-driven start (`initialise`: a weighted
+# E2.7) with the iterations and grids of E2.7 and {glue:text}`mk_lit_starts` random start(s)
+# plus, above the smallest $K$, the nested start of E2.7 (the previous $K$'s best fit with split
+# components; at the smallest $K$ with one random start the error bar leaves out the
+# optimisation error), the random ones from a data-driven start (`initialise`: a weighted
 # regression of $z_0$ on $(1, z_1, c)$ under $q$, intercepts at residual quantiles), and
 # compared with the networked class at the same $K$ on the held-out contexts. Claims fixed
 # before the run: E2.8a (*question*; for the best kernel of the class it holds by nesting, so it
@@ -1717,7 +1824,7 @@ _ = ledger.record(
 
 # %% tags=["hide-input"]
 P1, H1, R1 = probs5["P"][0], probs5["H"][0], probs5["R"][0]
-lit_rows = []
+lit_rows, lit_prev = [], None
 for K in cfg["lit_K_values"]:
     for means in ["affine"] + (["constant"] if K == min(cfg["lit_K_values"]) else []):
 
@@ -1727,6 +1834,8 @@ for K in cfg["lit_K_values"]:
             )
             return m.initialise(P1, g)
 
+        # affine means: a nested start from the previous K's best fit (split components)
+        nest = means == "affine" and lit_prev is not None and K % lit_prev[0] == 0
         ms = kf.fit_multistart(
             P1,
             make_lit,
@@ -1734,7 +1843,10 @@ for K in cfg["lit_K_values"]:
             seed=40_000 + 1000 * seed + K,
             disable=True,
             max_iter=it1,
+            initial=[kf.split_components(lit_prev[1].best, K // lit_prev[0])] if nest else [],
         )
+        if means == "affine":
+            lit_prev = (K, ms)
         v = kf.step_value(R1, ms.best)
         lit_rows.append(
             dict(
@@ -1789,7 +1901,8 @@ for key, val in [
 # at $K$ = {glue:text}`mk_lit_Kmin` (with constant means the kernel depends on $z_1$ only
 # through its logits, by construction). E2.8d asks whether the ratio to the networked class
 # shrinks from the smallest to the largest $K$ (in `ci` a comparison of two values of $K$, one
-# start each: the `full` profile has more $K$ and two starts).
+# random start each plus the nested start at the larger: the `full` profile has more $K$ and
+# two random starts).
 
 # %%
 ledger.record(
@@ -2494,9 +2607,11 @@ for key, val in [
 # kernel; the referee's question is about the best kernel of a fixed class. We fit
 # `kf.NetworkedMixture` with $K$ = {glue:text}`mk_unif_K` and width {glue:text}`mk_unif_width`
 # (the same capacity at every step and every $T$) to the exact per-step KL of the Gumbel + Beta
-# target ($B = 5$, contexts 0.25 and 0.75, {glue:text}`mk_unif_iters` L-BFGS iterations, best
-# of {glue:text}`mk_unif_starts` start(s): upper bounds; with one start a value can sit in a
-# poor local minimum), for $T \in$ {glue:text}`mk_unif_T_list` under the equal-$B$ schedule and
+# target ($B = 5$, fitted at contexts 0.25 and 0.75, {glue:text}`mk_unif_iters` L-BFGS
+# iterations, best of {glue:text}`mk_unif_starts` start(s): upper bounds; with one start a
+# value can sit in a poor local minimum) and score each fit on the held-out contexts 0.375, 0.5
+# and 0.625 (between the fitting contexts, on the same grid; every $\varepsilon_t$ and sum below
+# is held out), for $T \in$ {glue:text}`mk_unif_T_list` under the equal-$B$ schedule and
 # $T \in$ {glue:text}`mk_unif_T_ref_list` under a schedule refined near the data (`VPChain.linear`: $-\log a_t^2$ growing linearly in
 # $t$, last step 20 times the first). Only the steps $t = 1, 2, 4, \dots, T$ are fitted; the
 # grids scale with the step, at least 2.5 nodes per $b_t$ on $[-5.5, 5.5]$ (not refined
@@ -2508,10 +2623,12 @@ for key, val in [
 
 # %% tags=["hide-input"]
 unif_c = [0.25, 0.75]
+unif_held = [0.375, 0.5, 0.625]  # held out, between the fitting contexts
 
 
 def unif_profile(chain):
-    """Fitted steps, their per-step KL at fixed capacity, and the interpolated sum S(T)."""
+    """Fitted steps, their held-out per-step KL at fixed capacity, and the interpolated sum S(T)
+    (fitted at ``unif_c``, scored at ``unif_held`` on the same grid)."""
     steps = sorted({2**k for k in range(int(math.log2(chain.T)) + 1)} | {chain.T})
     vals = []
     for t in steps:
@@ -2532,7 +2649,10 @@ def unif_profile(chain):
             disable=True,
             max_iter=cfg["unif_iters"],
         )
-        vals.append(ms.best_value)
+        p_held = kf.step_problem(
+            gumbel_beta, chain, t, unif_held, n_z=n, n_y=n, z_range=(-5.5, 5.5), y_range=(-5.5, 5.5)
+        )
+        vals.append(kf.step_value(p_held, ms.best))
     steps, vals = np.array(steps), np.array(vals)
     all_t = np.log(np.arange(1, chain.T + 1))
     log_v = np.log(np.maximum(vals, 1e-12))  # guard: a quadrature value at round-off
@@ -2550,7 +2670,7 @@ for ax, (name, prof) in zip(axes, unif.items(), strict=True):
         ax.loglog(st, vals, "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
     ax.set(title=name, xlabel="step $t$ (1 = data step)")
     ax.legend(fontsize=6)
-axes[0].set(ylabel="best fitted $\\varepsilon_t$ (nats)")
+axes[0].set(ylabel="held-out $\\varepsilon_t$ of the best fit (nats)")
 plt.show()
 
 # %% [markdown]
@@ -2616,8 +2736,9 @@ if unif_decides:
         kind="question",
         paper=PAPER,
         claim="Question (equal-B schedule, fixed capacity, exact fits on the non-mixture target): "
-        "does the summed best fitted per-step error (an upper bound) settle as T grows? Last "
-        "increment of the estimated sum over the previous one, in absolute value, at most 1",
+        "does the summed per-step error of the best fits (an upper bound), scored on held-out "
+        "contexts, settle as T grows? Last increment of the estimated sum over the previous one, "
+        "in absolute value, at most 1",
         measured=inc_ratio["equal B"],
         expect=at_most(1.0),
         section="mk-uniformity",
@@ -2628,9 +2749,10 @@ if unif_decides:
         "E2.U7",
         kind="question",
         paper=PAPER,
-        claim="Question (schedule refined near the data, fixed capacity, exact fits): does the summed "
-        "best fitted per-step error (an upper bound) settle as T grows? Last increment of the "
-        "estimated sum over the previous one, in absolute value, at most 1",
+        claim="Question (schedule refined near the data, fixed capacity, exact fits): does the "
+        "summed per-step error of the best fits (an upper bound), scored on held-out contexts, "
+        "settle as T grows? Last increment of the estimated sum over the previous one, in "
+        "absolute value, at most 1",
         measured=inc_ratio["refined near the data"],
         expect=at_most(1.0),
         section="mk-uniformity",
@@ -2737,7 +2859,7 @@ def learned_output(n, kern=kern0):
         np.mean(
             [
                 output_kl(
-                    mk.context_marginal(gumbel_beta, c), mk.propagate_chain(chain_l, kern, c, z)
+                    mk.context_marginal(gb_eval, c), mk.propagate_chain(chain_l, kern, c, z)
                 ).value
                 for c in eval_contexts
             ]
@@ -2745,7 +2867,7 @@ def learned_output(n, kern=kern0):
     )
 
 
-def learned_steps(n, target=gumbel_beta, kern=kern0):
+def learned_steps(n, target=gb_eval, kern=kern0):
     z = torch.linspace(-6.0, 6.0, n, dtype=torch.float64)
     return sum(
         chain_rule_kl(
@@ -2754,8 +2876,14 @@ def learned_steps(n, target=gumbel_beta, kern=kern0):
     )
 
 
-out_ref = stats.refinement(*[learned_output(n) for n in ((n_g + 1) // 2, n_g, 2 * n_g - 1)])
-steps_ref = stats.refinement(*[learned_steps(n) for n in ((n_q + 1) // 2, n_q, 2 * n_q - 1)])
+out_lv = [learned_output(n) for n in ((n_g + 1) // 2, n_g, 2 * n_g - 1)]
+steps_lv = [learned_steps(n) for n in ((n_q + 1) // 2, n_q, 2 * n_q - 1)]
+out_ref, steps_ref = stats.refinement(*out_lv), stats.refinement(*steps_lv)
+# E2.4 uses the middle level n; for a second-order rule its error is about 4/3 of its change
+# from n to 2n (the coarsest level n/2 is shown, but it is not the level whose error matters)
+out_err_n = 4.0 / 3.0 * abs(out_lv[1] - out_lv[2])
+steps_err_n = 4.0 / 3.0 * abs(steps_lv[1] - steps_lv[2])
+steps_order = float(abs(steps_lv[0] - steps_lv[1]) / max(abs(steps_lv[1] - steps_lv[2]), 1e-300))
 marg_ref = stats.refinement(
     *[learned_steps(n_q, GumbelBetaTarget(n_quad=m)) for m in (2001, 4001, 8001)]
 )
@@ -2767,9 +2895,12 @@ sd_out = float(kK.std(ddof=1))
 sd_steps = float(sK.std(ddof=1))
 num_vs_seed = float(
     max(
-        out_ref.half_width / sd_out,
-        (steps_ref.half_width + marg_ref.half_width) / sd_steps,
+        out_err_n / sd_out,
+        (steps_err_n + marg_ref.half_width) / sd_steps,
     )
+)
+num_vs_seed_coarse = float(
+    max(out_ref.half_width / sd_out, (steps_ref.half_width + marg_ref.half_width) / sd_steps)
 )
 n1_err = float(max(out_ref1.half_width, steps_ref1.half_width))
 n1_vs_effect = n1_err / float(gain_K.value)
@@ -2782,6 +2913,8 @@ glue("mk_out_err", out_ref.half_width / out_ref.value, display=False)
 glue("mk_steps_err", steps_ref.half_width / steps_ref.value, display=False)
 glue("mk_marg_err", marg_ref.half_width / marg_ref.value, display=False)
 glue("mk_num_vs_seed", num_vs_seed, display=False)
+glue("mk_num_vs_seed_coarse", num_vs_seed_coarse, display=False)
+glue("mk_steps_order", steps_order, display=False)
 pd.DataFrame(
     {
         "value (nats)": [
@@ -2813,10 +2946,18 @@ pd.DataFrame(
 # {glue:text}`mk_out_err:.1g`, refining the 2-D quadrature changes its summed per-step KL by a
 # relative {glue:text}`mk_steps_err:.1g`, and refining the target's marginal quadrature by
 # {glue:text}`mk_marg_err:.1g`: the marginal quadrature (trapezoid and Simpson rules over
-# 2001 to 8001 nodes) has converged to round-off at these noise levels. For the
-# $K$ = {glue:text}`mk_Kmax` chain the largest numerical error is
-# {glue:text}`mk_num_vs_seed:.2g` times its seed-to-seed standard deviation, so its intervals
-# measure training, not quadrature. The
+# 2001 to 8001 nodes) has converged to round-off at these noise levels. The values of E2.4 are
+# computed at the middle level ({glue:text}`mk_n_grid` and {glue:text}`mk_n_quad` nodes), so
+# E2.N1 takes as their error 4/3 of their change from that level to the finer one (the error
+# of a second-order rule; the change from the coarsest to the middle level is
+# {glue:text}`mk_steps_order:.2g` times the next one, against 4 for second order). For the
+# $K$ = {glue:text}`mk_Kmax` chain this error is {glue:text}`mk_num_vs_seed:.2g` times its
+# seed-to-seed standard deviation, so its intervals measure training, not quadrature. The
+# change from the coarsest level, which the check used before, is
+# {glue:text}`mk_num_vs_seed_coarse:.2g` times that standard deviation; in an earlier `full`
+# run it exceeded a tenth, and a separate diagnosis traced that to the data step's 2-D
+# quadrature at the coarsest level, whose error no value of the chapter carries. The criterion
+# was restated after that run, from the second-order derivation above. The
 # $K$ = 1 chain is less well resolved: its summed per-step KL moves by
 # {glue:text}`mk_n1_vs_seed:.2g` times the seed standard deviation of the paired difference of
 # E2.4a, so part of that interval's width is quadrature; against the effect itself the error
@@ -2828,8 +2969,10 @@ _ = ledger.record(
     "E2.N1",
     kind="check",
     paper=PAPER,
-    claim="Numerical error of the learned K=max chain's output and summed per-step KL (grid "
-    "refinement, first seed) is below a tenth of the seed-to-seed standard deviation",
+    claim="Numerical error of the learned K=max chain's output and summed per-step KL at the "
+    "level E2.4 uses (4/3 of the change to the 2x finer grid, second order; first seed) is "
+    "below a tenth of the seed-to-seed standard deviation (restated after a full run failed "
+    "on the coarsest level's change)",
     measured=num_vs_seed,
     expect=at_most(0.1),
     section="mk-accuracy",
@@ -2865,9 +3008,11 @@ ledger.coverage(
         {
             "statement": "Conditional diffusion models with finite Gaussian-mixture reverse "
             "kernels and ReLU-network logits approximate suitably regular targets arbitrarily "
-            "well in context-averaged conditional KL, up to a terminal mismatch.",
+            "well in context-averaged conditional KL, up to a terminal mismatch. (Tested by "
+            "questions only: a limit, which no finite run decides; E2.7g's 5% was set after "
+            "seeing a run.)",
             "source": "abstract",
-            "ids": ["E2.7g"],
+            "ids": ["E2.7g", "E2.7a", "E2.7b"],
         },
         {
             "statement": "The targets are 'suitably regular' (the regularity Norets' mixture "
@@ -2926,7 +3071,7 @@ ledger.coverage(
             "statement": "Increasing the number of mixture components or the width of the ReLU "
             "networks reduces the per-step error.",
             "source": SUMMARY_K_WIDTH,
-            "ids": ["E2.3c", "E2.4a", "E2.7a", "E2.8a", "E2.6b"],
+            "ids": ["E2.3c", "E2.4a", "E2.7a", "E2.7h", "E2.8a", "E2.6b"],
         },
         {
             "statement": "The reverse kernel at each step can be realised by a finite mixture "
@@ -2957,8 +3102,8 @@ ledger.coverage(
             "reason": "uniformity of constants needs the capacity required to reach a given "
             "error at each t, which is not measured; E2.U1-U5 measure where the per-step error "
             "of fixed kernels sits under the equal-B schedule, and E2.U6-U7 (full profile only) "
-            "whether the summed best fitted error at fixed capacity settles as T grows, under "
-            "two schedules",
+            "whether the summed error of the best fits at fixed capacity, scored on held-out "
+            "contexts, settles as T grows, under two schedules",
         },
         {
             "statement": "What would settle it: a regular target whose conditional KL stays "
@@ -2984,11 +3129,14 @@ ledger.coverage(
 # ## Verdicts
 #
 # Each verdict is computed by code from the measurement, its uncertainty and the criterion
-# (see the `companion.ledger` module). Only the *paper* rows are verdicts on the paper. The
+# (see the `companion.ledger` module). Only *paper* rows would be verdicts on the paper; this
+# chapter has none, because what it can test of the paper is either a limit (density, which
+# no finite run decides: questions) or a bound that holds by construction (checks). The
 # verdicts shown are those of the `ci` profile ($K \in$ {glue:text}`mk_K_list`, $T$ =
 # {glue:text}`mk_T_learned` for the learned chains, {glue:text}`mk_train_steps` training steps,
 # {glue:text}`mk_n_eval` scoring contexts; exact fits at {glue:text}`mk_fit_it1` L-BFGS
-# iterations on the data step and {glue:text}`mk_fit_starts` start(s)); monotonicity of the
+# iterations on the data step, {glue:text}`mk_fit_starts` random start(s) plus the nested
+# start, logit-network widths {glue:text}`mk_fit_widths`); monotonicity of the
 # trained chains in $K$, the exact fits at a larger budget and the fixed-capacity questions
 # E2.U6-U7 (recorded only there) are left to the `full` profile. The `full` reference in
 # `results/full/` can predate the present version of this chapter; a claim missing from it has
@@ -2998,7 +3146,10 @@ ledger.coverage(
 # coarse against the small seed scatter of long training), the large-$T$ first-step series
 # of E2.U5, and smaller exact-fit budgets for E2.7 and E2.8 than first planned (a coarser
 # fitting grid, fewer iterations, $K$ up to 16; see the configuration cell) so that the
-# profile fits its time budget.
+# profile fits its time budget. Added since that reference: the nested starts of E2.7 and E2.8,
+# the width sweep of E2.7 (three widths in `full`), more horizons for the exact fits' output
+# KL in `full` (see the configuration cell), held-out scoring of E2.U6-U7, and E2.N1's restated
+# error measure.
 
 # %%
 ledger.table()
@@ -3014,8 +3165,8 @@ ledger.table()
 #   kernels whose logits are fitted by least squares on random ReLU layers, on one target whose
 #   true kernel is in the class up to its logits, at one step count. E2.7 minimises the exact
 #   per-step KL on a non-mixture target, but for a fixed L-BFGS budget: its values are upper
-#   bounds on the best-in-class error, E2.7g excludes only a floor above 5% of the $K = 1$
-#   error, the local slopes flatten over the $K$ range, and in `ci` the budget is small. Whether
+#   bounds on the best-in-class error, E2.7g (a question: its 5% was set after seeing a run)
+#   excludes only a floor above 5% of the $K = 1$ error, the local slopes flatten over the $K$ range, and in `ci` the budget is small. Whether
 #   the Gumbel + Beta target meets the paper's regularity conditions is not checked. The
 #   paper's own quantitative ReLU rates are not tested.
 # * **The literal class.** E2.8 fits mixtures of regressions with ReLU logits on the data step
