@@ -1546,8 +1546,8 @@ dens_ratio = kf.ratio_with_errors(
     float(held[0]),
     float(bars[0]),
     2,
-    f"held-out sums: change from the fitting grid to the 1.6x finer one plus the spread over "
-    f"{starts_f} starts, at both K",
+    "held-out sums: change from the fitting grid to the 1.6x finer one plus the spread over "
+    "starts (random and nested), at both K",
 )
 B_lo = min(cfg["floor_horizons"])
 fl = floor_runs[B_lo]
