@@ -7,8 +7,8 @@ r"""Helpers of the foundations chapter: reading rates and grid errors off determ
 * :func:`richardson`: the Richardson error estimate of a quantity computed on three grids
   (``h``, ``h/2``, ``h/4``) of a method of known order, and the order the three values show;
 * :func:`tail_term`: the part of a quadrature KL :math:`\int p\log(p/q)` that comes from nodes
-  where the grid density ``q`` is not resolved (outside its grid, or at round-off level), a
-  bound on the error that the grid's tails give the KL;
+  where the grid density ``q`` is not resolved (outside its grid, or at round-off level), an
+  estimate (not a bound) of the error that the grid's tails give the KL;
 * :func:`cell_masses`: the mass of a grid density in the cells between given edges (the weight
   of each mode of a 1-D mixture).
 """
@@ -140,8 +140,8 @@ def tail_term(
     :math:`\int p\,|\log p - \log q|` over the nodes of ``x`` outside ``q``'s grid or where ``q``
     is below ``rel_floor`` times its peak (its values there are round-off or a trimmed tail, and
     outside its grid ``q`` is floored at the smallest float, as in
-    :func:`companion.grid.kl_divergence`). It bounds how much ``q``'s tails can move the
-    quadrature KL when ``p`` is wider than ``q``.
+    :func:`companion.grid.kl_divergence`). It estimates (it does not bound) how much ``q``'s
+    tails can move the quadrature KL when ``p`` is wider than ``q``.
     """
     if x.ndim != 1 or x.numel() < 3:
         raise ValueError(f"x must be a 1-D grid with at least 3 nodes, got shape {tuple(x.shape)}")

@@ -46,11 +46,12 @@
 # Each check records a claim in the ledger, and the verdicts are computed from the measured
 # numbers. No claim here is about a paper: most are of kind `check` (a property of the
 # machinery, shown as a unit test), a few are rates we derived ourselves (`derived`), and the
-# rest are `question`s: the mixture's path rates (F12b, F13b, F17b), and any order of Check 4
-# that is not read at the largest step counts of the profile (below the grid's KL floor or not
-# settled, criteria stated there). {glue:text}`failing_text` All orders and rates are measured on one 1-D target (the three-component
-# mixture below, or a single Gaussian of the variance of its narrowest component) and one
-# family of noise grids. The coverage table at the end lists the facts of the shared setting
+# rest are `question`s: the mixture's path rates (F12b, F13b, F17b). An order of Check 4 that
+# the profile cannot read (criteria stated there) stays a check, with the verdict
+# inconclusive. {glue:text}`failing_text` All orders and rates are measured on one 1-D target
+# (the three-component mixture below, or a single Gaussian of the variance of its narrowest
+# component) and on a few fixed noise grids: Karras ($\rho = 7$) grids in Check 4, and
+# VP-linear chains in the section on the chain-rule bound. The coverage table at the end lists the facts of the shared setting
 # that later chapters rely on, with the claims that test each.
 
 # %% tags=["parameters"]
@@ -406,6 +407,12 @@ max_score_err, max_cov_err = max(score_err), max(cov_err)
 # is a difference of nearly equal terms, so its relative error is about eps * sigma^2 / v
 v_min2 = float(g2.variances.min())
 cancel_pred = float(np.finfo(float).eps * sigma_levels[-1] ** 2 / v_min2)
+# F2's criterion per level: ten times that round-off where it exceeds 1e-12, else 1e-12 (a
+# per-level 10 eps max(1, sigma^2 / v_min) was tried first and failed at sigma = 1e-8, where the
+# error is about 100 eps: the 1e-12 was chosen after seeing that run)
+COV_ABS = 1e-12
+cov_crit = np.maximum(COV_ABS, 10 * np.finfo(float).eps * sigma_levels**2 / v_min2)
+cov_ratio = float((np.asarray(cov_err) / cov_crit).max())
 ledger.record(
     "F1",
     kind="check",
@@ -421,12 +428,15 @@ ledger.record(
     kind="check",
     paper="foundations",
     claim="closed-form posterior covariance equals sigma^2 (I + sigma^2 Hessian log p) "
-    "(second-order Tweedie, autograd Hessian), sigma in [1e-8, 1e4], within 10x the round-off "
-    "predicted for the autograd side at sigma = 1e4",
-    measured=max_cov_err,
-    expect=at_most(10 * cancel_pred),
+    "(second-order Tweedie, autograd Hessian), sigma in [1e-8, 1e4], at each level within "
+    "max(1e-12, 10 x the round-off eps sigma^2 / v_min predicted for the autograd side) "
+    "(largest ratio of error to that criterion over the 13 levels; the 1e-12 was chosen "
+    "after a run in which 10 eps failed at sigma = 1e-8 with an error of about 100 eps)",
+    measured=cov_ratio,
+    expect=at_most(1.0),
     section="f-score",
-    atol=cancel_pred,
+    rtol=0.5,
+    atol=0.05,
 )
 worst_sigma = float(sigma_levels[int(np.argmax(cov_err))])
 assert worst_sigma == sigma_levels[-1]  # the prose below
@@ -447,6 +457,7 @@ glue("max_cov_err", max_cov_err, display=False)
 glue("cov_err_mid", float(min(cov_err)), display=False)
 glue("cov_worst_sigma", worst_sigma, display=False)
 glue("cancel_pred", cancel_pred, display=False)
+glue("cov_ratio", cov_ratio, display=False)
 pd.DataFrame(
     {"sigma": sigma_levels, "score rel. error": score_err, "posterior cov rel. error": cov_err}
 ).style.format(
@@ -460,7 +471,12 @@ pd.DataFrame(
 # digits at large $\sigma$ is round-off in the autograd side: there
 # $I + \sigma^2\nabla^2\log p \approx v/(v + \sigma^2)$ is a difference of nearly equal terms,
 # and the machine epsilon times $\sigma^2/v_{\min}$ predicts a relative error of
-# {glue:text}`cancel_pred:.1e`; F2 accepts ten times that. At small $\sigma$ the cancellation
+# {glue:text}`cancel_pred:.1e` at $\sigma = 10^4$. F2 accepts, at each level, ten times the
+# round-off $\epsilon\,\sigma^2/v_{\min}$ predicted there, or $10^{-12}$ where that is
+# smaller (largest ratio of error to criterion: {glue:text}`cov_ratio:.2f`), so an error of
+# $10^{-7}$ at small $\sigma$ would fail. (Ten times $\epsilon$ at small $\sigma$ was tried
+# first and failed at $\sigma = 10^{-8}$, where the error is about $100\,\epsilon$; the
+# $10^{-12}$ was chosen after seeing that run.) At small $\sigma$ the cancellation
 # would be on the other side: a closed form that recovers $\sigma^2$ as
 # $(v + \sigma^2) - v$ (as {mod}`companion.gmm` once did) keeps about one digit, a relative error of
 # {glue:text}`subtraction_err:.2f` at $\sigma = 10^{-8}$. The closed form now takes $\sigma^2$
@@ -524,8 +540,8 @@ for ax, (name, path) in zip(axes, paths.items(), strict=True):
         Y,
         ring.prob(pts, 0.0).reshape(200, 200),
         levels=4,
-        colors="0.4",
-        linewidths=0.6,
+        colors="tab:red",
+        linewidths=0.9,
         zorder=3,
     )
     ax.set(
@@ -628,7 +644,9 @@ for name, cid in ring_ids.items():
         paper="foundations",
         claim=f"{name}, {n_long} Karras steps, exact denoiser, 8-mode ring: RMS distance of the "
         "output to the nearest mode centre per coordinate is the ring's std 0.12 within 10% "
-        f"(t-interval over {K} independent chunks of the samples)",
+        f"(t-interval over {K} disjoint chunks of one run's particles, not over seeds; a "
+        "gross-error window: it rejects a width error only when it exceeds 10% by about the "
+        "interval's half-width, see the calibration ring in the text)",
         measured=width_iv[f"{name}, {n_long} steps"],
         expect=in_range(0.9, 1.1),
         section="f-ring",
@@ -707,7 +725,7 @@ sw_table
 #
 # Trajectories of 48 particles (coloured lines, from $\tilde\sigma \approx$
 # {glue:text}`ring_path_start:.1f` down) and final samples (black dots) of four samplers with
-# the exact denoiser, 40 Karras steps; the grey contours are the ring. Look at the paths: the
+# the exact denoiser, 40 Karras steps; the red contours are the ring's density. Look at the paths: the
 # ODE samplers (Euler, Heun) move particles smoothly, while DDPM and Euler-Maruyama add fresh
 # noise at every step, and at the large noise levels of the first steps drawn that noise moves
 # particles across the panel in long jumps.
@@ -757,7 +775,7 @@ sw_table
 # - **the sampler's particles against its own exact output weights** (F3w, a check of the
 #   particle sampler against the grid propagation of the same steps): chi-square of the mode
 #   counts of {glue:text}`n_w_particles` particles, started from the exact noised data at
-#   $	ilde\sigma = 80$, against the sampler's own output weights from the grid, for the four
+#   $\tilde\sigma = 80$, against the sampler's own output weights from the grid, for the four
 #   samplers at 40 and 160 Karras steps; level 0.05, Bonferroni over the eight tests. The
 #   grid's error in a weight (its change from $2n$ to $4n$ nodes) is far below what counts of
 #   this size resolve (numbers below the table), so the test can reject only a mismatch between
@@ -847,7 +865,8 @@ ledger.record(
     claim="negative control of F3w: the same mode counts tested against the data weights (the "
     "wrong reference at a finite number of steps) give a p-value below 0.05/"
     f"{n_w_tests} for at least one sampler and step count: F3w's test has the power to see a "
-    "weight error of the size of the samplers' finite-step bias",
+    "weight error as large as the finite-step bias of the pairs that reject (listed in the "
+    "text; the smaller biases are below what these counts resolve)",
     measured=stats.p_value(
         min(w_pvals_data.values()), f"chi-square, smallest of {n_w_tests}", cfg["n_ring"]
     ),
@@ -870,8 +889,10 @@ ledger.record(
     paper="foundations",
     claim="the output-weight bias of each sampler against the data (largest |output weight - "
     "data cell mass| over the three modes, exact grid propagation, exact noised start) shrinks "
-    "from 40 to 160 Karras steps as its weak order p predicts: bias(160) at most twice "
-    "bias(40) / 4^p (Euler, DDPM, Euler-Maruyama p = 1, Heun p = 2), with the grid error "
+    "from 40 to 160 Karras steps as its weak order p predicts, to within half an order: "
+    "bias(160) at most twice bias(40) / 4^p, i.e. an effective order log4(bias(40) / "
+    "bias(160)) of at least p - 0.5 (Euler, DDPM, Euler-Maruyama p = 1, Heun p = 2; a "
+    "one-sided test from two step counts), with the grid error "
     f"against it (grids of {w_nodes[0]} and {w_nodes[1]} nodes: largest ratio of bias(160) + "
     "its grid change to the margin from bias(40) - its grid change)",
     measured=max(w_margin_ratio.values()),
@@ -880,7 +901,33 @@ ledger.record(
     rtol=0.05,
     atol=0.02,
 )
-w_resolvable = float(3 * np.sqrt(w_data * (1 - w_data) / 40_000).max())
+w_resolvable = float(3 * np.sqrt(w_data * (1 - w_data) / cfg["n_ring"]).max())
+w_eff = {
+    name: math.log(w_bias[(name, 40)] / w_bias[(name, 160)]) / math.log(4) for name in w_methods
+}
+w_eff_lo = {  # the effective order with the grid changes against it
+    name: math.log(
+        (w_bias[(name, 40)] - w_grid_change[(name, 40)])
+        / (w_bias[(name, 160)] + w_grid_change[(name, 160)])
+    )
+    / math.log(4)
+    for name in w_methods
+}
+glue(
+    "w_eff_text",
+    ", ".join(
+        f"{k} {w_eff[k]:.2f} (at least {w_eff_lo[k]:.2f} with the grid error; p = "
+        f"{w_methods[k][3]})"
+        for k in w_methods
+    ),
+    display=False,
+)
+w_reject = [k for k, v in w_pvals_data.items() if v < 0.05 / n_w_tests]
+glue(
+    "w_reject_text",
+    ", ".join(f"{k} at {n} steps (bias {w_bias[(k, n)]:.1e})" for k, n in w_reject) or "none",
+    display=False,
+)
 glue("w_data_text", ", ".join(f"{w:.2f}" for w in target.weights.tolist()), display=False)
 glue("n_w_particles", cfg["n_ring"], display=False)
 glue("w_min_p", min(w_pvals.values()), display=False)
@@ -923,8 +970,12 @@ pd.DataFrame(
 # The particles agree with their own sampler's exact output weights: the smallest of the
 # {glue:text}`n_w_particles`-particle chi-square p-values is {glue:text}`w_min_p:.2f` (F3w),
 # while the same counts tested against the data weights give p-values down to
-# {glue:text}`w_power_p:.0e` ({glue:text}`w_power_name`; F3wn): the test has the power to see
-# a weight error of the size of the samplers' bias. The
+# {glue:text}`w_power_p:.0e` ({glue:text}`w_power_name`; F3wn). The counts reject the data
+# weights, at the Bonferroni level, for {glue:text}`w_reject_text`: the test sees a weight error
+# of the size of those biases, not of the smaller ones, which are below the
+# {glue:text}`w_resolvable:.1e` (three standard deviations of a count frequency) that
+# {glue:text}`n_w_particles` particles resolve; F3w can therefore reject only a mismatch between
+# particles and propagated law of about that size or more. The
 # grid's weights move by at most {glue:text}`w_grid_change:.0e` from {glue:text}`w_n0` to
 # {glue:text}`w_n1` nodes, against
 # a sampling standard deviation of a count frequency of up to {glue:text}`w_count_sd:.3f`. The
@@ -933,8 +984,10 @@ pd.DataFrame(
 # steps and {glue:text}`wb160_euler:.1e` at 160, DDPM {glue:text}`wb40_ddpm:.1e` and
 # {glue:text}`wb160_ddpm:.1e`, Euler-Maruyama {glue:text}`wb40_em:.1e` and
 # {glue:text}`wb160_em:.1e`, Heun {glue:text}`wb40_heun:.1e` and {glue:text}`wb160_heun:.1e`.
-# A chi-square test against the data weights with 40,000 samples resolves a bias of about
-# {glue:text}`w_resolvable:.1e` (three standard deviations of a count frequency); at 160 steps
+# The effective orders $\log_4(\text{bias}(40)/\text{bias}(160))$ are {glue:text}`w_eff_text`;
+# the margin accepts any effective order down to $p - 0.5$, so F3v tests the order to within
+# half an order, one-sided, from two step counts, not that it equals $p$. At 160 steps, against
+# the {glue:text}`w_resolvable:.1e` that {glue:text}`n_w_particles` samples resolve,
 # {glue:text}`w_seen_40k`. Whether such a test passes depends on the sample size, not on the
 # sampler's code, which is why it is not a check here.
 
@@ -959,24 +1012,32 @@ pd.DataFrame(
 # correction is of order $1/N$ (a KL $C N^{-2p}(1 + a/N)$ has local slope $-2p - a/N$), so two
 # consecutive local orders, placed at the geometric mid-points $M$ of their pairs, are
 # extrapolated to $1/N \to 0$ (Richardson extrapolation,
-# $e = (M_2 p_2 - M_1 p_1)/(M_2 - M_1)$). The order is read on the five largest step counts
-# (four local orders, three extrapolants): it is the last extrapolant, and its error is the
+# $e = (M_2 p_2 - M_1 p_1)/(M_2 - M_1)$). The order is read on five consecutive step counts
+# (four local orders, three extrapolants), the largest at which every KL is far above its own
+# grid error (rules below): it is the last extrapolant, and its error is the
 # largest change from it to an earlier extrapolant plus its change between two grids
 # ({func}`companion.foundations.extrapolated_slope`). (The last local order alone, with its change
 # from the previous pair as error, understates the distance to the asymptote: for Euler it is
 # {glue:text}`euler_last_text`.) Every numerical step (the
-# grid of the starting density, the propagation grid and the KL quadrature) is run at $n$ and
+# grid of the starting density, the propagation grid and the KL quadrature, whose node count
+# scales with the grid's) is run at $n$ and
 # $2n$ nodes up to $N =$ {glue:text}`split_max_n`, at $4n$ nodes at every step count, and at
 # {glue:text}`fine_lo` and {glue:text}`fine_hi` nodes at the five largest, $N =$
-# {glue:text}`n_prev3` to {glue:text}`n_last`, where the orders are read; the grid error of an
-# order is its change between these two grids. The grid has a floor: the largest change of any
-# KL of that fine sweep between the two grids, {glue:text}`kl_floor:.1e` nats. Rules for reading
-# an order (the thresholds were fixed before the run; the floor rule was added after an earlier
-# `ci` run read Heun's order at its floor): every KL it uses is at least
-# {glue:text}`floor_x` times the floor, its largest change from an earlier extrapolant is at most 0.05
-# and its grid error at most 0.02 (half and a fifth of the tolerance); F4 to F6 then accept the
-# theoretical order $\pm 0.1$ on the interval order $\pm$ (change + grid error). An order that is
-# not read is recorded as a `question`.
+# {glue:text}`n_prev3` to {glue:text}`n_last` (for Heun, whose KL there comes close to its grid
+# error, at the nine largest, from $N =$ {glue:text}`heun_fine_lo`), where the orders are read;
+# the grid error of an order is its change between these two grids. Each KL of that fine sweep gets its own error
+# estimate: its change between the two grids plus its tail term (defined with F20 below; an
+# estimate, not a bound). Rules for reading an order: every KL it uses is at least
+# {glue:text}`floor_x` times its own error, its largest change from an earlier extrapolant is at
+# most 0.05 and its grid error at most 0.02 (half and a fifth of the tolerance); F4 to F6 then
+# accept the theoretical order $\pm 0.1$ on the interval order $\pm$ (change + grid error). The
+# order tolerance and the last two rules were fixed before the first run; the first rule was
+# added after earlier `ci` runs read Heun's order where its KL was at the grid's accuracy (it
+# then compared every KL with the largest error of any row). Three later changes were also made
+# after seeing runs: the error is per row, with the tail term; the five step counts move to
+# smaller $N$ when the largest fail the first rule; and Heun's fine sweep was extended to
+# smaller $N$ for that. F4 to F6 are checks whatever the outcome: an order that is not read
+# gets the verdict inconclusive, with the rule that failed.
 #
 # **A second method.** For Gaussian data $\mathcal N(m, v)$ the exact denoiser is affine, so every
 # step is affine in the state plus Gaussian noise and the output law is Gaussian, computable by a
@@ -995,8 +1056,12 @@ p_min = lambda z: target.prob(z.unsqueeze(-1), smin)  # noqa: E731
 
 order_methods = {"euler": {}, "heun": {}, "ddim": {"eta": 0.0}, "ddpm": {}}
 levels_x = [1, 2, 4]  # resolution multipliers at every step count
-fine_x = cfg["fine_levels"]  # and at the four largest step counts, where the orders are read
+fine_x = cfg["fine_levels"]  # and at the five largest step counts (Heun: nine), for the orders
 ORDER_TOL, DRIFT_TOL, GRID_TOL = 0.1, 0.05, 0.02  # fixed before the run: see the text
+TAIL_FLOOR = 1e-12  # a grid value below this fraction of its peak is round-off or trimmed tail
+log_p_min = lambda z: target.log_prob(z.unsqueeze(-1), smin)  # noqa: E731
+tail_at = {}  # (sampler, N) -> tail term of the KL on the finest grid
+N_FINE_HEUN = 9  # Heun's fine sweep reaches down to smaller N (its KL nears its grid error)
 low_n = [n for n in cfg["steps"] if n <= cfg["split_max_n"]]  # n and 2n grids: up to here
 kl_rows = []
 for mult in levels_x + fine_x:
@@ -1004,16 +1069,19 @@ for mult in levels_x + fine_x:
     prior = G.GridDensity.from_function(
         lambda z: target.prob(z.unsqueeze(-1), smax), -12 * smax, 12 * smax, ng
     )
-    xq = torch.linspace(-5.0, 5.5, 20_000 * min(mult, 8) + 1, dtype=torch.float64)
+    xq = torch.linspace(-5.0, 5.5, 20_000 * mult + 1, dtype=torch.float64)  # refined with the grid
     for name, opts in order_methods.items():
         if name == "ddim" and mult > 1:
             continue  # DDIM is Euler (F7): shown at the base grid only
-        for n in cfg["steps"] if mult == 4 else low_n if mult in levels_x else cfg["steps"][-5:]:
+        fine_n = cfg["steps"][-N_FINE_HEUN:] if name == "heun" else cfg["steps"][-5:]
+        for n in cfg["steps"] if mult == 4 else low_n if mult in levels_x else fine_n:
             sig = karras_sigmas(n + 1, smin, smax, zero=False)
             out = G.propagate(
                 S.STEPS[name], target.denoise, sig, prior=prior, n_points=ng, disable=True, **opts
             )
             kl = G.kl_divergence(p_min, out, xq).value
+            if mult == fine_x[-1]:
+                tail_at[(name, n)] = tail_term(log_p_min, out, xq, TAIL_FLOOR)
             kl_rows.append({"sampler": name, "steps": n, "nodes": f"{mult}n", "KL": kl})
 kl_all = pd.DataFrame(kl_rows).pivot_table(index=["sampler", "steps"], columns="nodes", values="KL")
 kl_all = kl_all[[f"{k}n" for k in levels_x + fine_x]]
@@ -1021,33 +1089,40 @@ kl_all["relative change 2n to 4n"] = (kl_all["4n"] - kl_all["2n"]).abs() / kl_al
 c1, c2 = f"{fine_x[0]}n", f"{fine_x[1]}n"
 kl_all[f"relative change {c1} to {c2}"] = (kl_all[c2] - kl_all[c1]).abs() / kl_all[c2]
 kl_all["relative error at n"] = (kl_all["1n"] - kl_all["4n"]).abs() / kl_all["4n"]
+# each fine row's own error: its change from the c1 to the c2 grid plus its tail term
+kl_all["tail term"] = pd.Series(tail_at)
+kl_all[f"error of {c2}"] = (kl_all[c2] - kl_all[c1]).abs() + kl_all["tail term"]
 
 steps_arr = np.asarray(cfg["steps"], dtype=float)
-# the grid's KL floor: the largest absolute change of any KL of the fine sweep from the c1 to
-# the c2 grid; fixed before reading: an order is read only where each KL it uses is at least
-# FLOOR_X times this floor
+# an order is read only where each KL it uses is at least FLOOR_X times its own error (this
+# per-row rule replaced, after earlier runs, a rule against the largest error of any row)
 FLOOR_X = 100
-fine_rows = kl_all.drop(index="ddim")[[c1, c2]].dropna()
-kl_floor = float((fine_rows[c2] - fine_rows[c1]).abs().max())
-heun_floor_abs = float(
-    abs(kl_all.loc[("heun", cfg["steps"][-1]), c2] - kl_all.loc[("heun", cfg["steps"][-1]), c1])
-)
+fine_rows = kl_all.drop(index="ddim")[[c1, c2, f"error of {c2}"]].dropna()
+heun_floor_abs = float(kl_all.loc[("heun", cfg["steps"][-1]), f"error of {c2}"])
 order_fit, order_iv, local_orders, order_settled, above_floor = {}, {}, {}, {}, {}
+fine_local, order_window = {}, {}
 for name in ["euler", "heun", "ddpm"]:
     sub = kl_all.loc[name]
     local_orders[name] = -stats.local_slopes(steps_arr, sub["4n"].to_numpy()) / 2
+    # the window: the five largest consecutive N of the fine sweep at which every KL is at least
+    # FLOOR_X times its own error (the last five when there is none: then the order is not read)
+    fine = sub[[c1, c2, f"error of {c2}"]].dropna()
+    ok = (fine[c2] >= FLOOR_X * fine[f"error of {c2}"]).to_numpy()
+    starts = [i for i in range(len(fine) - 4) if ok[i : i + 5].all()]
+    above_floor[name] = bool(starts)
+    win = fine.iloc[starts[-1] if starts else len(fine) - 5 :].iloc[:5]
+    order_window[name] = [int(n) for n in win.index]
+    win_n = win.index.to_numpy(dtype=float)
     # KL ~ N^(-2p): the order's extrapolation change and grid error are half the slope's
-    order_fit[name] = extrapolated_slope(
-        steps_arr[-5:], sub[c2].to_numpy()[-5:], sub[c1].to_numpy()[-5:]
-    )
+    order_fit[name] = extrapolated_slope(win_n, win[c2].to_numpy(), win[c1].to_numpy())
     order_iv[name] = stats.scaled(
         order_fit[name].interval,
         -0.5,
         note=f"order = -slope/2, Richardson extrapolation in 1/N of the local orders at N = "
-        f"{cfg['steps'][-5]}..{cfg['steps'][-1]} on the {c2} grid; error: largest change from an "
-        f"earlier extrapolant plus change from the {c1} grid",
+        f"{order_window[name][0]}..{order_window[name][-1]} on the {c2} grid; error: largest "
+        f"change from an earlier extrapolant plus change from the {c1} grid",
     )
-    above_floor[name] = bool(sub[c2].to_numpy()[-5:].min() >= FLOOR_X * kl_floor)
+    fine_local[name] = (np.sqrt(win_n[1:] * win_n[:-1]), -stats.local_slopes(win_n, win[c2]) / 2)
     order_settled[name] = (
         above_floor[name]
         and order_fit[name].change <= 2 * DRIFT_TOL
@@ -1089,10 +1164,10 @@ for name, (_, opts, _) in gauss_samplers.items():
 # the two methods against each other (F20, F20b): grid propagation and the closed-form law, same
 # Gaussian, every sampler, a few N. The grid's error has two sources: the node count (second
 # order: estimated by Richardson from three grids) and the tails (where the grid density is
-# trimmed or at round-off while the target still has mass: bounded by tail_term). Fixed before
+# trimmed or at round-off while the target still has mass: estimated by tail_term). Fixed before
 # the run: a safety factor 2 on the Richardson estimate, the round-off floor 1e-12 of the peak,
 # the order band 2 +- 0.5, and "node term dominates" as a 2n-to-4n change >= 10 x the tail term
-CROSS_SAFETY, TAIL_FLOOR, ORDER_BAND, DOMINATES = 2.0, 1e-12, 0.5, 10.0
+CROSS_SAFETY, ORDER_BAND, DOMINATES = 2.0, 0.5, 10.0
 one_g = GaussianMixture([1.0], [[gauss_m]], [[gauss_v]])
 p_min_g = lambda z: one_g.prob(z.unsqueeze(-1), smin)  # noqa: E731
 log_p_min_g = lambda z: one_g.log_prob(z.unsqueeze(-1), smin)  # noqa: E731
@@ -1157,10 +1232,16 @@ for name in order_methods:
         sub.to_numpy(),
         "o-" if name != "ddim" else "x",
         color=colors[name],
-        label="ddim (1n grid)" if name == "ddim" else f"{name}: order {order_iv[name].value:.2f}",
+        label="ddim (1n grid)"
+        if name == "ddim"
+        else f"{name}: order {order_iv[name].value:.2f}"
+        if order_settled[name]
+        else f"{name}: order not read",
     )
-ax.axhline(kl_floor, color="0.5", lw=0.8, ls=":")
-ax.axhline(FLOOR_X * kl_floor, color="0.5", lw=0.8, ls="--", label=f"{FLOOR_X} x grid floor")
+    if name != "ddim":  # each fine row's own error (c2 grid), times FLOOR_X
+        err = kl_all.loc[name][f"error of {c2}"].dropna()
+        ax.loglog(err.index, FLOOR_X * err.to_numpy(), ":", color=colors[name])
+ax.plot([], [], "k:", label=f"{FLOOR_X} x own grid error ({c2})")
 ax.set(xlabel="number of steps $N$", ylabel=r"KL$(p_{\sigma_{min}} \,\|\, \hat p_N)$ (nats)")
 tick_n = [n for n in cfg["steps"] if math.log2(n) % 1 == 0]  # powers of 2 only: no collisions
 ax.set_xticks(tick_n, [str(n) for n in tick_n])
@@ -1169,8 +1250,9 @@ ax.legend(fontsize=7, loc="lower left")
 mid = np.sqrt(steps_arr[1:] * steps_arr[:-1])
 gmid = np.sqrt(gsteps[1:] * gsteps[:-1])
 for name in gauss_samplers:
-    if name in local_orders:
-        ax2.semilogx(mid, local_orders[name], "o-", ms=3, color=colors[name])
+    if name in local_orders:  # 4n grid (faint), and the c2 grid where the orders are read
+        ax2.semilogx(mid, local_orders[name], "-", lw=0.8, alpha=0.4, color=colors[name])
+        ax2.semilogx(*fine_local[name], "o-", ms=3, color=colors[name])
     ax2.semilogx(
         gmid, -stats.local_slopes(gsteps, gauss_kl[name]) / 2, "--", color=colors[name], label=name
     )
@@ -1200,25 +1282,41 @@ ddim_euler_gap = float(
     .max()
 )
 expected_order = {"euler": 1, "heun": 2, "ddpm": 1}
+
+
+def failed_rules(name: str) -> str:
+    """Which of the three reading rules an order fails (fixed before the run, see the text)."""
+    fit, sub = order_fit[name], kl_all.loc[name][[c2, f"error of {c2}"]].dropna()
+    ratio = sub[c2] / sub[f"error of {c2}"]
+    out = []
+    if not above_floor[name]:
+        low = [int(n) for n in ratio.index[ratio < FLOOR_X]]
+        out.append(
+            f"no five consecutive N of the fine sweep ({int(ratio.index[0])}..{int(ratio.index[-1])}) "
+            f"with every KL at least {FLOOR_X} x its own grid error (below it at N = "
+            f"{', '.join(map(str, low))}; smallest ratio {float(ratio.min()):.0f})"
+        )
+    if fit.change / 2 > DRIFT_TOL:
+        out.append(f"extrapolation change {fit.change / 2:.3f} > {DRIFT_TOL}")
+    if fit.grid_error / 2 > GRID_TOL:
+        out.append(f"grid error {fit.grid_error / 2:.3f} > {GRID_TOL} in order")
+    return "; ".join(out) or "every rule passes"
+
+
 for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True):
     p = expected_order[name]
     fit = order_fit[name]
-    state = (
-        "settled"
-        if order_settled[name]
-        else f"not read in this profile ({'all KLs above' if above_floor[name] else 'KLs below'} "
-        f"{FLOOR_X} x the grid floor, extrapolation change {fit.change / 2:.3f}, grid error "
-        f"{fit.grid_error / 2:.3f} in order)"
-    )
+    state = "settled" if order_settled[name] else "not read: " + failed_rules(name)
     ledger.record(
         cid,
-        kind="check" if order_settled[name] else "question",
+        kind="check",
         paper="foundations",
         claim=f"{name} with the exact denoiser converges with weak order {p}: order of the exact "
         f"1-D KL on the mixture ({c2} grid), Richardson-extrapolated in 1/N from the local "
-        f"orders at N = {cfg['steps'][-5]}..{cfg['steps'][-1]}, within {p} +- {ORDER_TOL}; read "
-        f"only if every KL used is at least {FLOOR_X} x the grid's KL floor ({kl_floor:.1e}) "
-        f"and the order has settled (largest change from an earlier extrapolant <= {DRIFT_TOL}, "
+        f"orders at the five largest consecutive N of the fine sweep at which every KL is at "
+        f"least {FLOOR_X} x its own grid error (change from {c1} plus tail term; here N = "
+        f"{order_window[name][0]}..{order_window[name][-1]}), within {p} +- {ORDER_TOL}; read "
+        f"only if there are such five N and the order has settled (largest change from an earlier extrapolant <= {DRIFT_TOL}, "
         f"change from the {c1} grid <= {GRID_TOL}): {state}",
         measured=order_iv[name]
         if order_settled[name]
@@ -1226,10 +1324,7 @@ for cid, name in zip(["F4", "F5", "F6"], ["euler", "heun", "ddpm"], strict=True)
             "refinement",
             5,
             f"not read: extrapolated order {order_iv[name].value:.3f} +- "
-            f"{order_iv[name].half_width:.3f}; "
-            + ("all KLs above" if above_floor[name] else "KLs below")
-            + f" {FLOOR_X} x the grid floor, change {fit.change / 2:.3f}, grid error "
-            f"{fit.grid_error / 2:.3f} in order",
+            f"{order_iv[name].half_width:.3f}; " + failed_rules(name),
         ),
         expect=in_range(p - ORDER_TOL, p + ORDER_TOL),
         section="f-orders",
@@ -1272,9 +1367,8 @@ ledger.record(
     "F11",
     kind="check",
     paper="foundations",
-    claim=f"the orders of F4-F6 read above the grid's KL floor ({', '.join(read_names)}: every "
-    f"KL used at least {FLOOR_X} x the floor {kl_floor:.1e}, the largest change of any KL of "
-    f"the fine sweep from {c1} to {c2}) are converged in the grid: doubling every grid (start, "
+    claim=f"the orders of F4-F6 whose KLs are at least {FLOOR_X} x their own grid error "
+    f"({', '.join(read_names)}) are converged in the grid: doubling every grid (start, "
     f"propagation, KL quadrature) from {c1} to {c2} moves none by more than {GRID_TOL} (a "
     "fifth of the order tolerance)",
     measured=max_grid_change,
@@ -1312,6 +1406,45 @@ ledger.record(
     rtol=0.5,
     atol=0.05,
 )
+# F20c: the fallback on a folding map, |X| + s xi for X ~ N(0, 1), whose density is known:
+# 2 phi_r(z) Phi(z / (s r)) with r = sqrt(1 + s^2). Fixed before the first run: the L1 error
+# against it, on grids of n, 2n, 4n nodes, must fall at least at order 0.8 from 2n to 4n (the
+# fallback is first order; an error that does not shrink fails)
+FOLD_S = 0.3
+fold_r = math.sqrt(1 + FOLD_S**2)
+zq = torch.linspace(-3.0, 7.0, 40_001, dtype=torch.float64)
+exact_fold = (
+    2
+    * torch.exp(-0.5 * (zq / fold_r) ** 2)
+    / (fold_r * math.sqrt(2 * math.pi))
+    * torch.special.ndtr(zq / (FOLD_S * fold_r))
+)
+fold_err = []
+for k in (1, 2, 4):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="step map is not monotone")
+        fold = G.propagate_step(
+            G.GridDensity.gaussian(0.0, 1.0, cfg["n_grid"] * k), torch.abs, FOLD_S
+        )
+    fold_err.append(float(((fold(zq) - exact_fold).abs() * G.trapezoid_weights(zq)).sum()))
+fold_order = math.log2(fold_err[1] / fold_err[2])
+ledger.record(
+    "F20c",
+    kind="check",
+    paper="foundations",
+    claim="the grid's non-monotone fallback on a folding map: one step X -> |X| + 0.3 xi from "
+    f"X ~ N(0, 1) on grids of {cfg['n_grid']}, {2 * cfg['n_grid']}, {4 * cfg['n_grid']} nodes "
+    "against the exact density 2 phi_r(z) Phi(z / (0.3 r)), r = sqrt(1.09): the L1 error "
+    f"({', '.join(f'{e:.1e}' for e in fold_err)}) falls at least at order 0.8 (first order "
+    "expected) from the middle to the finest grid",
+    measured=fold_order,
+    expect=at_least(0.8),
+    section="f-orders",
+    rtol=0.1,
+    atol=0.05,
+)
+glue("fold_err", fold_err[-1], display=False)
+glue("fold_order", fold_order, display=False)
 refined = kl_all.drop(index="ddim")
 worst = refined["relative change 2n to 4n"].idxmax()
 ddim_kl_gap = float(
@@ -1360,11 +1493,12 @@ heun_floor = float(kl_all.loc["heun"][c2].iloc[-5:].min())
 heun_state = (
     "it is read, and F5 reads it against second order"
     if order_settled["heun"]
-    else f"it is not read: Heun's KL at these N falls to {heun_floor:.0e}, "
-    + ("below" if not above_floor["heun"] else "above")
-    + f" {FLOOR_X} times the grid's KL floor, and doubling the grid from {c1} to {c2} still "
-    f"moves its order by {order_fit['heun'].grid_error / 2:.2f}, so this profile cannot say "
-    "whether Heun is second order on the mixture, and F5 is a question here"
+    else f"it is not read (its KL on the {c2} grid falls to {heun_floor:.0e} at N = "
+    f"{cfg['steps'][-1]}, {heun_floor / heun_floor_abs:.0f} times its own error there; rules "
+    "failed: "
+    + failed_rules("heun")
+    + "), so this profile cannot say whether Heun is second order on the mixture: F5 stays a "
+    "check, with the verdict inconclusive"
 )
 f11_fail = [k for k in read_names if order_fit[k].grid_error / 2 > GRID_TOL]
 f11_state = (
@@ -1383,14 +1517,26 @@ glue(
     float(cross_df.loc[splat_rows, "relative difference"].max()) if len(splat_rows) else 0.0,
     display=False,
 )
-glue("kl_floor", kl_floor, display=False)
-glue("kl_floor_x", FLOOR_X * kl_floor, display=False)
+glue("kl_fine_err_max", float(fine_rows[f"error of {c2}"].max()), display=False)
+glue("kl_fine_tail_max", float(kl_all["tail term"].max()), display=False)
+glue(
+    "kl_fine_rel_max",
+    float((fine_rows[f"error of {c2}"] / fine_rows[c2]).max()),
+    display=False,
+)
 glue("heun_floor_abs", heun_floor_abs, display=False)
 glue("floor_x", FLOOR_X, display=False)
 glue("n_prev3", cfg["steps"][-5], display=False)
+glue("heun_fine_lo", cfg["steps"][-N_FINE_HEUN], display=False)
+glue(
+    "heun_window",
+    f"{order_window['heun'][0]} to {order_window['heun'][-1]}",
+    display=False,
+)
 glue("cross_steps_text", ", ".join(map(str, cfg["cross_steps"])), display=False)
 euler_ddpm_state = (
-    "both are read (above the floor and settled), and both are first order within the tolerance"
+    "both are read (every KL used far above its own grid error, and settled), and both are "
+    "first order within the tolerance"
     if all(order_settled[k] for k in ("euler", "ddpm"))
     and all(
         abs(order_iv[k].value - 1) + order_iv[k].half_width <= ORDER_TOL for k in ("euler", "ddpm")
@@ -1437,8 +1583,13 @@ glue("euler_first_local", float(local_orders["euler"][0]), display=False)
 glue("heun_first_local", float(local_orders["heun"][0]), display=False)
 order_table = pd.DataFrame(
     {
-        "mixture: local orders (N pairs)": {
+        "mixture: local orders (N pairs, 4n)": {
             k: " ".join(f"{o:.2f}" for o in v) for k, v in local_orders.items()
+        },
+        f"mixture: local orders ({c2}, window where read)": {
+            k: f"N = {order_window[k][0]}..{order_window[k][-1]}: "
+            + " ".join(f"{o:.2f}" for o in v[1])
+            for k, v in fine_local.items()
         },
         "Gaussian: local orders": {
             k: " ".join(f"{o:.2f}" for o in -stats.local_slopes(gsteps, v) / 2)
@@ -1459,16 +1610,16 @@ order_table
 #
 # Left: exact KL divergence between the target at $\tilde\sigma_{\min}$ and each sampler's
 # output on the mixture against the number of Karras steps ($4n$ grid); the legend gives the
-# extrapolated order read at the five largest $N$ ({glue:text}`fine_hi` grid); the dotted and
-# dashed grey lines are the grid's KL floor and {glue:text}`floor_x` times it. DDIM (crosses,
-# base grid $n$, up to $N =$ {glue:text}`split_max_n`) lies on Euler's curve to within the base
-# grid's error. Right: local orders between consecutive step counts, on the mixture (solid,
-# $4n$ grid, up to $N =$ {glue:text}`n_last`) and for a single Gaussian in closed form (dashed,
-# up to $N =$ {glue:text}`gauss_n_last`); grey bands are the accepted windows. Look at Heun on
-# the mixture: its local order falls below 2 at the largest $N$, where its KL falls below the
-# floor rule; and at the dashed lines: most sit near their order from the smallest step counts
-# on, the frozen-denoiser and frozen-noise samplers only after some hundred steps (frozen noise
-# changes the sign of its bias near $N = 32$, where its local orders swing).
+# extrapolated order where it is read at the five largest $N$ ({glue:text}`fine_hi` grid); the
+# dotted lines are {glue:text}`floor_x` times each KL's own error on that grid (a KL below its
+# dotted line is not used). DDIM (crosses, base grid $n$, up to $N =$
+# {glue:text}`split_max_n`) is drawn over Euler's curve; their relative gap is given in the text.
+# Right: local orders between consecutive step counts, on the mixture ($4n$ grid faint; dots:
+# the {glue:text}`fine_hi` grid at the five largest $N$, where the orders are read) and for a
+# single Gaussian in closed form (dashed, up to $N =$ {glue:text}`gauss_n_last`); grey bands are
+# the accepted windows. Look at Heun on the mixture, whose KL at the largest $N$ comes close to
+# its own grid error, and at the dashed lines: most sit near their order from the smallest step
+# counts on, the frozen-denoiser and frozen-noise samplers only after some hundred steps.
 # ```
 #
 # On the mixture, extrapolated from $N =$ {glue:text}`n_prev3` to {glue:text}`n_last` on the
@@ -1476,10 +1627,10 @@ order_table
 # {glue:text}`order_euler_drift:.3f` from an earlier extrapolant, grid error
 # {glue:text}`order_euler_grid:.4f`) and DDPM's {glue:text}`order_ddpm:.3f` (change
 # {glue:text}`order_ddpm_drift:.3f`, grid error {glue:text}`order_ddpm_grid:.4f`):
-# {glue:text}`euler_ddpm_state` (F4, F6). Heun's is {glue:text}`order_heun:.2f`, and
-# {glue:text}`heun_state` (the `full` profile runs the same sweep to $N = 512$ on grids about
-# five times finer, where Heun's KL is smaller still; the dashboard's `full` column shows its
-# verdicts). The closed-form recursion for a single Gaussian of variance
+# {glue:text}`euler_ddpm_state` (F4, F6). Heun's, extrapolated on $N =$
+# {glue:text}`heun_window`, is {glue:text}`order_heun:.2f`, and {glue:text}`heun_state`. (The `full` profile runs the same sweep to $N = 512$ on grids about
+# five times finer, where Heun's KL is smaller still; whether it reads Heun's order is for its
+# own run to say, in the dashboard's `full` column.) The closed-form recursion for a single Gaussian of variance
 # {glue:text}`gauss_v:.2f` puts the seven samplers that later chapters use on their orders: the
 # orders extrapolated from $N$ up to {glue:text}`gauss_n_last` are within
 # {glue:text}`gauss_max_dev:.3f` of 1 or 2, with errors of at most {glue:text}`gauss_max_err:.3f`
@@ -1495,7 +1646,8 @@ order_table
 # own mass is, and its values far out are round-off, while the KL $\int p \log(p/\hat p)$ needs
 # $\hat p$ wherever the target $p$ has mass; when a sampler's output is narrower than the target,
 # the target's tails fall where the grid has nothing, and refining the grid does not help (an earlier version of this check compared the grid only with its own
-# refinement change, which missed this error at `full` scale). We bound it by the *tail term*,
+# refinement change, which missed this error at `full` scale). We estimate it by the *tail
+# term* (a heuristic estimate, not a bound),
 # the KL integrand over the nodes where the grid density is outside its grid or below $10^{-12}$
 # of its peak ({func}`companion.foundations.tail_term`). F20 requires, in every row, the
 # difference from the closed form to be at most twice the Richardson estimate plus the tail term
@@ -1505,8 +1657,11 @@ order_table
 # the three grids to be in the asymptotic range, which the Richardson estimate assumes: in the
 # {glue:text}`cross_n_node` of {glue:text}`cross_n_rows` rows where the node term dominates (a
 # change between the two finer grids at least ten times the tail term), the order they show is
-# within {glue:text}`cross_order_dev:.2f` of 2. The rows where the tails dominate are
-# {glue:text}`cross_tail_rows`; the tail term is at most {glue:text}`cross_tail_max:.0e` of the
+# within {glue:text}`cross_order_dev:.2f` of 2. (The `ci` grids, {glue:text}`cross_levels_text`
+# nodes, were chosen after the coarser $2n, 4n, 8n$ failed this test in `ci`; the `full` profile
+# keeps $2n, 4n, 8n$ of its larger $n$.) The rows where the tails dominate are
+# {glue:text}`cross_tail_rows`: there the three grids do not show order 2, and F20 rests on the
+# tail term alone; the tail term is at most {glue:text}`cross_tail_max:.0e` of the
 # KL. The largest relative difference from the closed form is {glue:text}`cross_max_rel:.1e`,
 # for {glue:text}`cross_worst_name` at $N =$ {glue:text}`cross_worst_n` (KL
 # {glue:text}`cross_worst_kl:.0e`). An earlier version of F20 accepted a fixed relative 2% and
@@ -1516,16 +1671,21 @@ order_table
 # closed form. The rows {glue:text}`splat_rows` run the grid's first-order mass-splatting
 # fallback on at least one of the three grids (the step map is not monotone there), and agree
 # with the closed form to a relative
-# {glue:text}`splat_max_rel:.0e`: F20 and F20b are this chapter's test of the fallback.
+# {glue:text}`splat_max_rel:.0e`; there the step map is affine and decreasing. A map that folds
+# the line, as a trained network's can, is tested by F20c: one step $X \mapsto |X| + 0.3\,\xi$
+# from $X \sim \mathcal N(0, 1)$, whose output density $2\varphi_r(z)\Phi(z/(0.3 r))$,
+# $r^2 = 1.09$, is exact; the fallback's $L^1$ error on $4n$ nodes is
+# {glue:text}`fold_err:.1e` and falls at order {glue:text}`fold_order:.2f` from $2n$ to $4n$
+# (criterion, fixed before the run: at least 0.8, for a method documented as first order; on
+# this map it converges faster than that).
 #
 # DDIM with
 # $\eta = 0$ and Euler, run on the same 10,000 starting points, end within
 # {glue:text}`ddim_euler_gap:.1e` of each other: in the SNR form they are the same update, up to
 # round-off (F7, a unit test of an algebraic identity). Their base-grid KLs differ by a relative
-# {glue:text}`ddim_kl_gap:.0e`, which is not round-off: the grid is trimmed and re-laid at every
-# step from the mapped nodes, so round-off differences in the map move its ends, and the two KLs
-# carry the base grid's discretisation error (up to {glue:text}`kl_rel_err_n:.1%`, below)
-# differently.
+# {glue:text}`ddim_kl_gap:.0e`, more than round-off; we have not tested where the difference
+# comes from (the grid propagation computes the two maps by different arithmetic, and the grid
+# is re-laid at every step from the mapped nodes).
 #
 # **Numerical error.** The first table gives each KL at $n =$ {glue:text}`n_grid`, $2n$ and $4n$
 # grid nodes ($n$ and $2n$ up to $N =$ {glue:text}`split_max_n`), and at {glue:text}`fine_lo` and
@@ -1534,11 +1694,13 @@ order_table
 # changes them by up to {glue:text}`kl_rel_err:.2%`, the largest for
 # {glue:text}`kl_worst_name` at $N =$ {glue:text}`kl_worst_n`, and the doubling from
 # {glue:text}`fine_lo` to {glue:text}`fine_hi` by up to {glue:text}`kl_rel_err8:.1%`, for
-# {glue:text}`kl_worst8_name` at $N =$ {glue:text}`kl_worst8_n`. In absolute terms that last
-# doubling moves no KL by more than the floor {glue:text}`kl_floor:.1e` nats (Heun's at
-# $N =$ {glue:text}`n_last` by {glue:text}`heun_floor_abs:.1e`): this is the accuracy the grid
-# delivers to the later chapters, and a KL or a comparison of KLs is read only well above it
-# ({glue:text}`floor_x` times). The orders read under that rule
+# {glue:text}`kl_worst8_name` at $N =$ {glue:text}`kl_worst8_n`. Each KL's error on the
+# {glue:text}`fine_hi` grid (that change plus its tail term, at most
+# {glue:text}`kl_fine_tail_max:.0e` nats on this sweep) is at most
+# {glue:text}`kl_fine_err_max:.1e` nats and at most a relative {glue:text}`kl_fine_rel_max:.1%`
+# (Heun's at $N =$ {glue:text}`n_last`: {glue:text}`heun_floor_abs:.1e` nats). The grid's error
+# is not a fixed floor: it differs from row to row and grows with the KL, so a later chapter
+# that reads a KL off this grid needs its own error estimate. The orders read under the first rule
 # ({glue:text}`read_names`) move by at most {glue:text}`max_grid_change:.3f` under the last
 # doubling (F11, criterion 0.02): {glue:text}`f11_state`. (An earlier version applied F11 to
 # every order, including Heun's at its floor, where it was bound to fail.)
@@ -1774,7 +1936,7 @@ ledger.record(
     "F9",
     kind="check",
     paper="foundations",
-    claim="chain rule: terminal KL + per-step kernel KLs (2-D quadrature from the marginals) "
+    claim="unit test of the quadrature (an identity of the discrete sums): chain rule: terminal KL + per-step kernel KLs (2-D quadrature from the marginals) "
     "equals the joint path KL (3-D quadrature from the forward kernels), T = 2, on each of three "
     "grids (largest difference)",
     measured=max(gaps),
@@ -1786,8 +1948,8 @@ ledger.record(
     "F10",
     kind="check",
     paper="foundations",
-    claim="output KL is at most the path KL (output minus path; data processing), with the "
-    "numerical error of every grid step measured by refinement",
+    claim="unit test (data processing: cannot fail for exact KLs): output KL is at most the path "
+    "KL (output minus path), with the numerical error of every grid step measured by refinement",
     measured=dpi_iv,
     expect=at_most(0.0),
     section="f-chain",
@@ -1860,8 +2022,9 @@ chain_df.style.format("{:.10f}")
 # $\delta_t \approx -\beta_t (1-v)/(v + \tilde\sigma_{t-1}^2)$; the KL of two Gaussians whose
 # variances differ by a relative $\delta$ is about $\delta^2/4$, so each step contributes
 # $O(\beta_t^2) = O(N^{-2})$ and the $N$ steps add up to order $N^{-1}$, with a constant
-# proportional to $(1-v)^2$: for $v = 1$ (data already standard normal) every step KL
-# vanishes. This needs
+# that depends on $v$ (through the steps where $\beta_t$ is comparable to
+# $v + \tilde\sigma_{t-1}^2$) and vanishes like $(1-v)^2$ as $v \to 1$: for $v = 1$ (data
+# already standard normal) every step KL vanishes. This needs
 # $\beta_t \ll v + \tilde\sigma_{t-1}^2$ at every step, which for a narrow component ($v$ small,
 # at the last steps) takes many steps. The sampler itself is a weak-order-1 discretisation of
 # the reverse SDE, so its output KL is of order $N^{-2}$, and the chain-rule bound overstates it
@@ -2073,6 +2236,7 @@ rate_claims = [
         "the factor grows like N^2)",
     ),
 ]
+mix_settled: dict[str, bool] = {}
 for col, cid, rate, tol, text in rate_claims:
     ledger.record(
         cid,
@@ -2089,7 +2253,13 @@ for col, cid, rate, tol, text in rate_claims:
         atol=1e-3,
     )
     fit = mix_fit[col]
-    settled = fit.change <= tol / 2 and fit.grid_error <= tol / 5
+    if col == "path / output":  # a difference of F12b's and F13b's slopes: settled with them
+        settled = mix_settled["sum of step KLs"] and mix_settled["output KL"]
+        rule = "read only if F12b and F13b are both settled (its slope is their difference)"
+    else:
+        settled = fit.change <= tol / 2 and fit.grid_error <= tol / 5
+        rule = f"read only if settled, change <= {tol / 2:g} and grid error <= {tol / 5:g}"
+    mix_settled[col] = settled
     ledger.record(
         f"{cid}b",
         kind="question",
@@ -2097,8 +2267,7 @@ for col, cid, rate, tol, text in rate_claims:
         claim=f"on the three-component mixture, does {text.replace('the ', '', 1).split(' (')[0]} "
         f"at N up to {cfg['steps'][-1]}? (log-log slope Richardson-extrapolated in 1/N from the "
         f"local slopes at N = {cfg['steps'][-5]}..{cfg['steps'][-1]} within {rate:g} +- {tol:g}, "
-        f"error: largest change from an earlier extrapolant plus grid error; read only if settled, "
-        f"change <= {tol / 2:g} and grid error <= {tol / 5:g}: "
+        f"error: largest change from an earlier extrapolant plus grid error; {rule}: "
         f"{'settled' if settled else f'not settled (change {fit.change:.3f}, grid {fit.grid_error:.3f})'})",
         measured=mix_rates[col]
         if settled
@@ -2117,7 +2286,8 @@ ledger.record(
     "F14",
     kind="check",
     paper="foundations",
-    claim="output KL is at most the path KL at every N of the DDPM sweep (largest output minus path)",
+    claim="unit test (data processing: cannot fail for exact KLs): output KL is at most the path "
+    "KL at every N of the DDPM sweep (largest output minus path)",
     measured=float((path_df["output KL"] - path_df["path KL"]).max()),
     expect=at_most(0.0),
     section="f-path",
@@ -2163,10 +2333,7 @@ ledger.record(
 assert path_df["path / output"].is_monotonic_increasing  # the prose below
 mix_answers = {  # the prose's reading of F12b, F13b, F17b
     col: (
-        mix_fit[col].change <= tol / 2
-        and mix_fit[col].grid_error <= tol / 5
-        and rate - tol <= mix_rates[col].low
-        and mix_rates[col].high <= rate + tol
+        mix_settled[col] and rate - tol <= mix_rates[col].low and mix_rates[col].high <= rate + tol
     )
     for col, _, rate, tol, _ in rate_claims
 }
@@ -2365,7 +2532,9 @@ path_df
 # ## What the shared setting provides, and what is tested here
 #
 # This chapter has no paper. Its "claims" are the facts of the shared setting that later
-# chapters rely on; each row says which chapters use it and which checks above test it.
+# chapters rely on; each row says which chapters use it and which checks above test it. (The
+# table's first column is headed as in every chapter, "statement of the paper"; here it holds a
+# statement of the shared setting.)
 
 # %%
 ledger.coverage(
@@ -2389,15 +2558,18 @@ ledger.coverage(
             "statement": "the SNR-form samplers with the exact denoiser reproduce the width of "
             "the ring's modes at 160 steps (to 10%, a gross-error window); their particles put "
             "on each mode of an unequal-weight 1-D mixture the sampler's own exact output weight "
-            "(chi-square), and their weight bias against the data shrinks with their order "
-            "(deterministic, grid); DDIM (eta = 0) is Euler",
+            "(chi-square, resolving a mismatch of about three count standard deviations), and "
+            "their weight bias against the data shrinks from 40 to 160 steps at an effective "
+            "order of at least p - 0.5 (deterministic, grid); DDIM (eta = 0) is Euler",
             "source": "setting: sampler comparisons of chapters 03 and 04",
             "ids": ["F3", "F3a", "F3b", "F3c", "F3w", "F3wn", "F3v", "F7"],
         },
         {
             "statement": "Euler, Heun and DDPM converge with weak orders 1, 2 and 1 in the number "
-            "of steps (on the mixture where the order has settled, and in closed form for a "
-            "Gaussian)",
+            "of steps (on the mixture only where every KL used is at least 100 times its own grid "
+            "error and the order has settled, which may leave Heun's order there inconclusive "
+            "(F5); all three in closed form for a Gaussian, F16a-F16c, which is Heun's only "
+            "decided test in that case)",
             "source": "setting: step-count sweeps of chapters 03 and 04",
             "ids": ["F4", "F5", "F6", "F16a", "F16b", "F16c"],
         },
@@ -2418,10 +2590,10 @@ ledger.coverage(
         {
             "statement": "exact 1-D grid propagation gives a sampler's output law to a numerical "
             "error with two sources: the node count (second order, estimated by Richardson "
-            "from three grids; relative error up to 15% at the base grid n = 1500 in ci; an "
-            "absolute KL floor, measured in Check 4, below which no KL or comparison is read) "
-            "and the tails (where the target has mass beyond the grid's trimmed support, bounded "
-            "by the tail term); it agrees with Monte Carlo, and with the closed-form Gaussian "
+            "from three grids; measured per row in Check 4 by refinement, where it grows with "
+            "the KL) and the tails (where the target has mass beyond the grid's trimmed "
+            "support, estimated by the tail term: per row on the mixture's fine sweep and in "
+            "F20); it agrees with Monte Carlo, and with the closed-form Gaussian "
             "output law of all seven samplers to within that error estimate, on grids in the "
             "asymptotic range",
             "source": "setting: exact output KLs of chapters 01, 03 and 04",
@@ -2429,10 +2601,12 @@ ledger.coverage(
         },
         {
             "statement": "the grid's non-monotone fallback ('mass splatting', first order) used by "
-            "sampler_output_kl when a trained network's mean map is not monotone (it runs in the "
-            "F20 rows listed in Check 4)",
+            "sampler_output_kl when a step's mean map is not increasing: tested only where the "
+            "affine map of an exact Gaussian denoiser is decreasing (the F20 rows listed in "
+            "Check 4), and on one folding map, |X| + 0.3 xi from a standard normal, against its "
+            "exact density (F20c)",
             "source": "setting: exact output KLs of trained networks in chapters 03 and 04",
-            "ids": ["F20", "F20b"],
+            "ids": ["F20", "F20b", "F20c"],
         },
         {
             "statement": "the noise grids karras_sigmas and exponential_sigmas",
@@ -2505,13 +2679,15 @@ ledger.coverage(
             "ids": ["F3w", "F8"],
         },
         {
-            "statement": "the papers' objects in this machinery (our reading): the denoiser "
-            "as a ratio f1/f2 of kernel-based densities (SignReLU paper) has as numerator and "
-            "denominator the first and zeroth moments of the convolution of the data with the "
-            "noise kernel, which F0 checks; a T-step DDPM of the papers is a VPChain with "
+            "statement": "the papers' objects in this machinery (our reading): f1 and f2 of the "
+            "SignReLU paper are kernel-induced densities; as the summary reads them, the "
+            "reverse density q(x_t | x_(t-1)) p_(t-1)(x_(t-1)) / p_t(x_t), which the "
+            "quadratures of Check 6 and F19 compute; read as a denoiser ratio, numerator and "
+            "denominator are the first and zeroth moments of the convolution of the data with "
+            "the noise kernel, which F0 checks; a T-step DDPM of the papers is a VPChain with "
             "ratio.ddpm_posterior (F15) or with the variance beta_t (the last section)",
             "source": "setting: chapters 01 and 02",
-            "ids": ["F0", "F15"],
+            "ids": ["F0", "F9", "F15", "F19"],
         },
         {
             "statement": "the sliced Wasserstein-2 distance of companion.metrics",
@@ -2529,12 +2705,16 @@ ledger.coverage(
 # %%
 why_fail: dict[str, str] = {}
 failing = [c["id"] for c in ledger.claims if c["verdict"] == "not reproduced"]
+undecided = [c["id"] for c in ledger.claims if c["verdict"] == "inconclusive"]
 glue(
     "failing_text",
-    "Every check is reproduced in this profile."
-    if not failing
-    else "Not reproduced in this profile: "
-    + "; ".join(why_fail.get(i, f"{i} (see its section)") for i in failing)
+    (
+        "No claim fails in this profile"
+        if not failing
+        else "Not reproduced in this profile: "
+        + "; ".join(why_fail.get(i, f"{i} (see its section)") for i in failing)
+    )
+    + ("; inconclusive: " + ", ".join(undecided) if undecided else "")
     + ".",
     display=False,
 )
