@@ -936,7 +936,8 @@ def ratio_approximant_exact(
     r"""The function that :func:`ratio_approximant` computes, evaluated at ``x`` as in exact
     arithmetic: the hinge outputs by :func:`hinge_exact`, the clipping layer
     :math:`c+\rho(M(h-c))/M` in closed form, and the division network replaced by the division
-    it computes exactly on its domain (E1.1c of the chapter checks that identity). What the
+    it computes exactly on its domain, by construction (the chapter's E1.1a checks the float64
+    network against that division to within its round-off scale). What the
     float64 network adds to this is its own round-off and the rounding of its weights.
     """
     M = check_positive("M", M)

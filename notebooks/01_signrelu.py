@@ -90,7 +90,7 @@ cfg = resolve(
         size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
         cond_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3],
         apx_ns=[8, 16, 32, 64, 128, 256],
-        apx_Ms=[1e5, 1e6, 1e7, 1e8],
+        apx_Ms=[1e5, 1e6, 3e6, 1e7, 1e8],
         apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0],
         apx_n_big=512,
         apx_M_big=1e9,
@@ -125,7 +125,7 @@ cfg = resolve(
         size_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5],
         cond_deltas=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
         apx_ns=[8, 16, 32, 64, 128, 256, 512, 1024],
-        apx_Ms=[1e5, 1e6, 1e7, 1e8],
+        apx_Ms=[1e5, 1e6, 3e6, 1e7, 1e8],
         apx_ks=[3.0, 3.5, 4.0, 4.5, 5.0, 5.5],
         apx_n_big=2048,
         apx_M_big=1e10,
@@ -201,6 +201,37 @@ ledger = Ledger(
 )
 PAPER = "2601.21242"
 cfg
+
+# %% tags=["hide-input"]
+# Where the ci sizes cannot decide a question, the ci text quotes the recorded paper-scale
+# reference of this chapter (results/full/01_signrelu.json), which can predate this version.
+import json
+from pathlib import Path
+
+
+def _full_reference():
+    # the repository of the companion package (editable install), else the working directory's
+    for root in [Path(S.__file__).resolve().parents[1], Path.cwd(), *Path.cwd().parents]:
+        f = root / "results" / "full" / "01_signrelu.json"
+        if f.is_file():
+            return {c["id"]: c for c in json.loads(f.read_text())["claims"]}
+    return {}
+
+
+FULL_REF = {} if profile == "full" else _full_reference()
+
+
+def full_says(cid):
+    """What the recorded paper-scale reference measured for claim `cid`, as a phrase."""
+    if profile == "full":
+        return f"{cid}: this run is the paper-scale profile"
+    c = FULL_REF.get(cid)
+    if c is None:
+        return f"no full-profile reference of {cid} is recorded"
+    iv = c.get("interval")
+    ivs = f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else ""
+    return f"the recorded full-profile reference (results/full/) measures {cid} = {c['measured']:.3f}{ivs}, '{c['verdict']}'"
+
 
 # %% [markdown]
 # ## Where each statement comes from
@@ -513,7 +544,7 @@ ax[1].legend(fontsize=6, loc="upper left")
 ax[2].semilogx(
     relu.index, relu[f"params for error {eps_div:g}"], "^-", color=vcols["ReLU"], label="ReLU"
 )
-ax[2].axhline(n_div, color=vcols["normalised, s=h"], lw=1.2, label="SignReLU (exact)")
+ax[2].axhline(n_div, color=vcols["normalised, s=h"], lw=1.2, label="SignReLU (float64)")
 ax[2].set(
     xlabel=r"$\delta$", ylabel="non-zero parameters", title=f"size for error ≤ {eps_div:g} on a≤b"
 )
@@ -544,12 +575,31 @@ sd_ = stab.sort_index(ascending=False)
 i32 = int(np.argmax(sd_["abs32"].to_numpy() > tol32))
 assert sd_["abs32"].iloc[i32] > tol32 and i32 > 0, "float32 crossing outside the sweep"
 (d_a, e_a), (d_b, e_b) = [(sd_.index[j], sd_["abs32"].iloc[j]) for j in (i32 - 1, i32)]
-d_star32 = float(
-    math.exp(
-        math.log(d_a)
-        + (math.log(tol32) - math.log(e_a)) * (math.log(d_b) - math.log(d_a)) / math.log(e_b / e_a)
+
+
+def _loglog_cross(d_a, e_a, d_b, e_b):
+    return float(
+        math.exp(
+            math.log(d_a)
+            + (math.log(tol32) - math.log(e_a))
+            * (math.log(d_b) - math.log(d_a))
+            / math.log(e_b / e_a)
+        )
     )
-)
+
+
+d_star32_coarse = _loglog_cross(d_a, e_a, d_b, e_b)
+# the straddling sweep points are a factor ~3 apart: refine the bracket with 9 floors between
+# them (float32 error of the normalised network only) and interpolate between the finer pair
+fine32 = []
+for d in np.geomspace(d_a, d_b, 9):
+    xc = S.bounded_ratio_grid(float(d))
+    net = S.ratio_network(float(d), shift="scaled", scale="normalised")
+    e32 = float((net.float()(xc.float())[:, 0].double() - xc[:, 0] / xc[:, 1]).abs().max())
+    fine32.append((float(d), e32))
+j32 = next(j for j, (_, e) in enumerate(fine32) if e > tol32)
+assert j32 > 0, "float32 crossing outside the refined bracket"
+d_star32 = _loglog_cross(*fine32[j32 - 1], *fine32[j32])
 abs_slope64 = stats.fit_loglog(1 / stab.index.to_numpy(), stab["abs64"].to_numpy())
 for k, v in {
     "div_depth": int(gadgets["depth"].iloc[0]),
@@ -623,7 +673,7 @@ ledger.record(
     "E1.1f",
     kind="derived",
     paper=PAPER,
-    claim=f"In float32 the normalised network's absolute error on {{a <= b}}, a target in [0,1], exceeds {tol32:g} once the floor delta falls below delta* (log-log interpolation between the two sweep points that straddle {tol32:g}), and delta* is within a factor 2 of the prediction sqrt(c eps32 9/{tol32:g}) = {d_star32_pred:.2g} from E1.1a's float64 constant c = {c_e11a:.3f} (measured delta* over predicted; band fixed from the prediction)",
+    claim=f"In float32 the normalised network's absolute error on {{a <= b}}, a target in [0,1], exceeds {tol32:g} once the floor delta falls below delta* (log-log interpolation between the first two of 9 floors, geometric between the two sweep points that straddle {tol32:g}, that straddle it; {d_star32_coarse:.2g} from the sweep points alone), and delta* is within a factor 2 of the prediction sqrt(c eps32 9/{tol32:g}) = {d_star32_pred:.2g} from E1.1a's float64 constant c = {c_e11a:.3f} (measured delta* over predicted; band fixed from the prediction)",
     measured=d_star32 / d_star32_pred,
     expect=in_range(0.5, 2.0),
     section="sec-division",
@@ -735,9 +785,12 @@ stab
 # $|e_1|=|e_2|=\varepsilon$ with all four sign patterns, for $\varepsilon$ from
 # {glue:text}`cond_eps_max:.0e` down to {glue:text}`cond_eps_min:.0e` (at most $\delta/10$, so every
 # perturbed input lies in the network's domain, whose floor is $\delta/2$; for
-# $e_1=-\varepsilon$ the points with $f_1<\varepsilon$ are left out). The sizes reach below the
-# input errors the training-free approximant of {ref}`sec-approx` actually produces (about
-# $10^{-9}$ and less). **Prediction** (our derivation, before this sweep): the round-off scale of
+# $e_1=-\varepsilon$ the points with $f_1<\varepsilon$ are left out). The sizes span the input
+# errors the training-free approximant of {ref}`sec-approx` actually produces (on the division's
+# scaled inputs, sup {glue:text}`apx_in1:.1e` for the numerator and {glue:text}`apx_in2:.1e` for
+# the denominator at $n=${glue:text}`apx_n_big` on the narrowest $\Omega$ of E1.5c's sweep, its
+# interpolation error; the emulation part,
+# about $a/M$, is far smaller). **Prediction** (our derivation, before this sweep): the round-off scale of
 # E1.1a, $\epsilon_{\rm mach}\cdot 9/\delta_{\rm floor}^2$ with $\delta_{\rm floor}=\delta/2$,
 # against a bound of at least $\varepsilon/\delta$ at the smallest denominators, gives a ratio of
 # order $36\epsilon_{\rm mach}/(\varepsilon\delta)$, so the network's round-off overtakes the
@@ -895,8 +948,17 @@ for i, prec in enumerate(["float64", "float32"]):
             1e-12, math.log(max(cfg["cond_deltas"])) - math.log(min(cfg["cond_deltas"]))
         )
         ax[i].loglog(g["eps"], g["round-off / bound"], "o", ms=3, color=ccols[prec], alpha=a_)
-        ax[i].loglog(g["eps"], g["predicted"], "-", lw=0.8, color=ccols[prec], alpha=a_)
+        ax[i].loglog(
+            g["eps"],
+            g["predicted"],
+            "-",
+            lw=0.8,
+            color=ccols[prec],
+            alpha=a_,
+            label=rf"$\delta$ = {d:.0e}",
+        )
     ax[i].axhline(1.0, color="k", lw=0.8, ls=":")
+    ax[i].legend(fontsize=5)
     ax[i].set(
         xlabel=r"perturbation size $\varepsilon$",
         ylabel="own round-off / conditioning bound",
@@ -927,7 +989,7 @@ plt.show()
 # So "stability near vanishing denominators" holds for this construction in the sense of
 # conditioning only for input errors above $\varepsilon^*\approx36\epsilon_{\rm mach}/\delta$:
 # in float64 that is {glue:text}`cond_estar64:.1e` at the smallest floor
-# $\delta=${glue:text}`cond_d_min:.0e`, and at $\varepsilon=10^{-9}$, about the size of the
+# $\delta=${glue:text}`cond_d_min:.0e`, and at $\varepsilon=10^{-9}$, far below the
 # approximant's input errors, the round-off is at most {glue:text}`cond64_round_1e9:.1e` of the
 # bound; in float32 $\varepsilon^*\approx${glue:text}`cond_estar32_num:.1e`$/\delta$ exceeds
 # the largest perturbation the domain admits ($\delta/10$) once $\delta$ is below
@@ -952,7 +1014,7 @@ plt.show()
 # * one SignReLU layer that clips them into the division network's domain,
 #   $c+\rho(M(\cdot-c))/M$ with $c$ the domain's lower end plus $a/M$: it passes every input
 #   above $c$ unchanged (an earlier version added $a/M$ to both inputs everywhere, a bias the
-#   division then amplified by $1/f_2$; removing it is what E1.5c and E1.5h test);
+#   division then amplified by $1/f_2$);
 # * the exact normalised division network of {ref}`sec-division` with floor
 #   $\delta=\min f_2/2$, then $-L$.
 #
@@ -969,10 +1031,14 @@ plt.show()
 # mean at $t=${glue:text}`apx_t` on $\Omega_t$ (the chapter's first target); errors are
 # $L^2(\Omega)$ and sup norms on {glue:text}`apx_eval` uniform points. Each sweep varies one of
 # $n$, $M$ and $\inf_\Omega f_2$ (through the width of $\Omega=[\min_k(\mu_k-ks_k),\max_k(\mu_k+ks_k)]$)
-# with the other two fixed where their term is negligible (in the $M$ sweep the $n$ term is not
-# negligible, so the $M$-dependent part is isolated by differencing, see below). The numbers
-# are deterministic, so
-# a rate is the last local log-log slope, with its change from the previous pair as its error.
+# with the others fixed: in the $n$ sweep $M$ is large enough for its term to be negligible; in
+# the $M$ sweep the $n$ term is not negligible, so the $M$-dependent part is isolated by
+# differencing (see below); in the $\inf f_2$ sweep the knot spacing is fixed and the $n$ term
+# is the entire error, measured where $f_2$ is small. The numbers are deterministic, so
+# a rate is the last local log-log slope, with its change from the previous pair as its error
+# (the verdict table calls it "numerical error by refinement over 2 resolutions", the label of
+# `companion.stats.asymptotic_slope`: it is the drift of the local slope in $n$ or $M$, not a
+# grid refinement).
 #
 # Beside it, a **ReLU network of the same parameter count in its best form for this target**: one
 # hidden layer representing the piecewise-linear interpolant of $f_1/f_2$ itself, with free knots
@@ -981,6 +1047,7 @@ plt.show()
 # %%
 apx_t = cfg["fit_times"][0]
 n_eval = 8001
+TAIL_LEVEL = 0.01  # E1.5c, E1.5m: the error is measured where f2 < 1% of its maximum
 
 
 def omega_k(t, k):
@@ -990,9 +1057,16 @@ def omega_k(t, k):
 
 
 def terms(target, t, x):
-    """f1, f2 of the posterior mean ("pm") or of the reverse density's section ("rd")."""
+    """f1, f2 of the posterior mean ("pm"), of the reverse density's section at a fixed y0
+    ("rd"), or of its section along the reverse mean y(x) = E[z_(t-1) | z_t = x] ("rdm")."""
     if target == "pm":
         return R.posterior_mean_terms(p0, chain50, t, x)
+    if target == "rdm":
+        # E[z_(t-1) | z_t] = c0 E[z_0 | z_t] + ct z_t: there the reverse density stays O(1)
+        # in the tails, where f2 = p_t(x) vanishes, instead of vanishing with it
+        c0, ct, _ = R.ddpm_posterior(chain50, t)
+        h1, h2 = R.posterior_mean_terms(p0, chain50, t, x)
+        return R.reverse_density_terms(p0, chain50, t, c0 * h1 / h2 + ct * x, x)
     # p(z_{t-1} = y0 | z_t = x) as a function of x: f1 = q(x | y0) p_{t-1}(y0), f2 = p_t(x)
     y0 = 0.5 * math.sqrt(float(chain50.alpha_bar[t - 1]))  # the middle mode, noised to t - 1
     return R.reverse_density_terms(p0, chain50, t, torch.full_like(x, y0), x)
@@ -1017,7 +1091,9 @@ def numerator_shift(f1k, f2k):
     return max(1.05 * max(0.0, -float(rk.min())), 0.05 * float(rk.abs().max()))
 
 
-def approximant_errors(n, M, k=4.0, target="pm", t=None, knots="uniform", decompose=None):
+def approximant_errors(
+    n, M, k=4.0, target="pm", t=None, knots="uniform", decompose=None, direct=True
+):
     """L2 and sup error of the SignReLU ratio approximant with n hinges per function, and of
     the SignReLU hinge interpolant of f1/f2 itself on the same knots ("direct"; not with
     `decompose`). `decompose="exact"` adds the error of the same network in exact arithmetic,
@@ -1038,17 +1114,24 @@ def approximant_errors(n, M, k=4.0, target="pm", t=None, knots="uniform", decomp
     net = S.ratio_approximant(xk, g1, g2, M, 0.5 * float(g2.min()), 1.5 * float(g1.max()), 1.5)
     err = (net(xe[:, None])[:, 0] - L - r).abs()
     extra = {}
-    if decompose is None:
-        direct = S.hinge_network(xk, f1k / f2k, M)
+    if decompose is None and direct:
+        direct_net = S.hinge_network(xk, f1k / f2k, M)
         extra["direct L2"] = float(
-            (direct(xe[:, None])[:, 0] - r).pow(2).mean().sqrt() * math.sqrt(hi - lo)
+            (direct_net(xe[:, None])[:, 0] - r).pow(2).mean().sqrt() * math.sqrt(hi - lo)
         )
     else:
         delta = 0.5 * float(g2.min())
         # the same network in exact arithmetic: the paper's statement is about this function
         err_x = (S.ratio_approximant_exact(xk, g1, g2, M, delta, xe) - L - r).abs()
+        tail = f2e < TAIL_LEVEL * float(f2e.max())  # where f2 is small
+        # the input errors the division receives: exact hinge outputs minus the scaled targets
+        in1 = (S.hinge_exact(xk, g1, xe, M) - (f1e + L * f2e) / sc).abs()
+        in2 = (S.hinge_exact(xk, g2, xe, M) - f2e / sc).abs()
         extra = {
             "sup exact": float(err_x.max()),
+            "sup tail exact": float(err_x[tail].max()),
+            "input error num": float(in1.max()),
+            "input error den": float(in2.max()),
             "L2 exact": float(err_x.pow(2).mean().sqrt() * math.sqrt(hi - lo)),
             "delta": delta,
         }
@@ -1182,13 +1265,13 @@ route_pred = float(
     / np.sqrt(np.mean(_d2(_r)[5:-5] ** 2))
 )
 M_floor_L2 = {
-    (n_, m_): approximant_errors(n_, m_)["L2"]
-    for n_ in (max(cfg["apx_ns"]), cfg["apx_n_big"])
+    (n_, m_): approximant_errors(n_, m_, direct=False)["L2"]
+    for n_ in (cfg["apx_n_big"],)
     for m_ in (cfg["apx_M_big"], 10 * cfg["apx_M_big"])
 }
 M_floor = {
     n_: M_floor_L2[(n_, cfg["apx_M_big"])] / M_floor_L2[(n_, 10 * cfg["apx_M_big"])]
-    for n_ in (max(cfg["apx_ns"]), cfg["apx_n_big"])
+    for n_ in (cfg["apx_n_big"],)
 }
 
 
@@ -1227,6 +1310,8 @@ def _sum_resid(p_):
 g_sum = least_squares(_sum_resid, [0.0, 2.0, 0.0, 1.0]).x  # C1 n^-p + C2 M^-q
 g_res_sum = float(np.sqrt(np.mean(_sum_resid(g_sum) ** 2)))
 g_slopes = [stats.fit_loglog(g_Ms, g_err[i]).slope_interval for i in range(len(g_ns))]
+_flat = [int(n_) for n_, v in zip(g_ns, g_slopes, strict=True) if abs(v.value) < 0.05]
+g_flat_n, g_flat_max = len(_flat), max(_flat, default=0)
 grid_tab = pd.DataFrame(
     g_err, index=pd.Index(g_ns.astype(int), name="n"), columns=[f"M={m_:.0e}" for m_ in g_Ms]
 )
@@ -1238,52 +1323,45 @@ for M in cfg["apx_Ms"]:
             "n": cfg["apx_n_big"],
             "M": M,
             "k": 4.0,
-            **approximant_errors(cfg["apx_n_big"], M),
+            **approximant_errors(cfg["apx_n_big"], M, direct=False),
             "M part": approximant_M_part(cfg["apx_n_big"], M),
             "M part, reverse density": approximant_M_part(
                 cfg["apx_n_big"], M, target="rd", t=apx_t2
             ),
         }
     )
+# the inf f2 sweeps at a fixed knot spacing: n grows with |Omega| (n = apx_n_big at the
+# narrowest Omega), so that widening Omega lowers inf f2 without coarsening the knots
+_w0 = omega_k(apx_t, min(cfg["apx_ks"]))
 for k in cfg["apx_ks"]:
+    _w = omega_k(apx_t, k)
+    n_k = int(round(cfg["apx_n_big"] * (_w[1] - _w[0]) / (_w0[1] - _w0[0])))
     apx_rows.append(
         {
             "sweep": "inf f2",
-            "n": cfg["apx_n_big"],
+            "n": n_k,
             "M": cfg["apx_M_mid"],
             "k": k,
-            **approximant_errors(cfg["apx_n_big"], cfg["apx_M_mid"], k, decompose="all"),
+            **approximant_errors(n_k, cfg["apx_M_mid"], k, decompose="all"),
         }
     )
-    # the same sweep on the reverse density's section (the paper's f1/f2)
+    # the same sweep on the reverse density's section along its mean (the paper's f1/f2)
     apx_rows.append(
         {
             "sweep": "inf f2, reverse density",
-            "n": cfg["apx_n_big"],
+            "n": n_k,
             "M": cfg["apx_M_mid"],
             "k": k,
-            **approximant_errors(
-                cfg["apx_n_big"], cfg["apx_M_mid"], k, target="rd", t=apx_t2, decompose="all"
-            ),
+            **approximant_errors(n_k, cfg["apx_M_mid"], k, target="rdm", t=apx_t2, decompose="all"),
         }
     )
-# the same sweep with M growing like 1/inf f2, so that the hinge term (a/M)/f2 cannot grow
-inf_f2_k = {r_["k"]: r_["inf f2"] for r_ in apx_rows if r_["sweep"] == "inf f2"}
-for k in cfg["apx_ks"]:
-    M_k = cfg["apx_M_mid"] * inf_f2_k[min(cfg["apx_ks"])] / inf_f2_k[k]
-    apx_rows.append(
-        {
-            "sweep": "inf f2, M ~ 1/inf f2",
-            "n": cfg["apx_n_big"],
-            "M": M_k,
-            "k": k,
-            **approximant_errors(cfg["apx_n_big"], M_k, k, decompose="exact"),
-        }
-    )
+# the reverse density along its mean stays O(1) where f2 vanishes: its range on the widest Omega
+_lo, _hi = omega_k(apx_t2, max(cfg["apx_ks"]))
+_r1, _r2 = terms("rdm", apx_t2, torch.linspace(_lo, _hi, n_eval, dtype=torch.float64))
+rdm_r_min, rdm_r_max = float((_r1 / _r2).min()), float((_r1 / _r2).max())
 apx = pd.DataFrame(apx_rows)
 apx_n, apx_M = apx[apx["sweep"] == "n"], apx[apx["sweep"] == "M"]
 apx_f = apx[apx["sweep"] == "inf f2"].sort_values("inf f2", ascending=False)
-apx_fM = apx[apx["sweep"] == "inf f2, M ~ 1/inf f2"].sort_values("inf f2", ascending=False)
 apx_frd = apx[apx["sweep"] == "inf f2, reverse density"].sort_values("inf f2", ascending=False)
 rate_n = stats.asymptotic_slope(apx_n["n"], apx_n["L2"])
 rate_M = stats.asymptotic_slope(apx_M["M"], apx_M["M part"])
@@ -1299,7 +1377,7 @@ def growth_slope(g, col="sup exact"):
 
 # the paper's statement is about the network's function, i.e. exact arithmetic; the float64
 # network adds its round-off (next table)
-rate_f, rate_fM, rate_frd = growth_slope(apx_f), growth_slope(apx_fM), growth_slope(apx_frd)
+rate_f, rate_frd = growth_slope(apx_f, "sup tail exact"), growth_slope(apx_frd, "sup tail exact")
 rate_f64 = growth_slope(apx_f, "sup")
 apx_fall = pd.concat([apx_f, apx_frd])  # the sweeps decomposed into round-off parts
 ro_div = float((apx_fall["division round-off"] / apx_fall["division bound"]).max())
@@ -1350,7 +1428,11 @@ ax[1].set(
 ax[1].legend(fontsize=6)
 ax[2].loglog(apx_f["inf f2"], apx_f["sup exact"], "o-", color=c_sr, label="sup, exact arithmetic")
 ax[2].loglog(
-    apx_fM["inf f2"], apx_fM["sup exact"], "x:", color=c_sr, label=r"same, $M\propto1/\inf f_2$"
+    apx_f["inf f2"],
+    apx_f["sup tail exact"],
+    "x:",
+    color=c_sr,
+    label=r"same, where $f_2<1\%\,\max f_2$",
 )
 ax[2].loglog(
     apx_f["inf f2"], apx_f["sup"], "s--", mfc="none", color=c_sr, label="sup, float64 network"
@@ -1369,7 +1451,7 @@ ax[2].loglog(
 ff0 = apx_f["inf f2"].to_numpy(dtype=float)
 ax[2].loglog(
     ff0,
-    apx_f["sup exact"].iloc[0] * (ff0 / ff0[0]) ** -1.0,
+    apx_f["sup tail exact"].iloc[0] * (ff0 / ff0[0]) ** -1.0,
     "k--",
     lw=1,
     label=r"$(\inf f_2)^{-1}$",
@@ -1378,7 +1460,7 @@ ax[2].invert_xaxis()
 ax[2].set(
     xlabel=r"$\inf_\Omega f_2$ (wider $\Omega$ to the right)",
     ylabel="error",
-    title=f"n = {cfg['apx_n_big']}, M = {cfg['apx_M_mid']:.0e}",
+    title=f"n from {int(apx_f['n'].iloc[0])}, M = {cfg['apx_M_mid']:.0e}",
 )
 ax[2].legend(fontsize=6)
 plt.show()
@@ -1391,14 +1473,15 @@ plt.show()
 # accurate at equal size); the ReLU curve is shallower at small $n$, so the gap shrinks with
 # $n$. Middle: against $M$ at fixed $n$, the error (filled) and its $M$-dependent part, the
 # distance to the same network at $M=10^{13}$ (open); the $M^{-1}$ guide is anchored at the
-# last point; look at the open markers on the guide and the error flat at the $n$ term. Right: sup and $L^2$ error against
-# $\inf_\Omega f_2$, made smaller by widening $\Omega$, at fixed $n$ and $M$: the network's
-# function in exact arithmetic (filled circles; crosses: $M$ growing like $1/\inf f_2$), the
-# float64 network (open squares), the division network's own round-off (triangles) under its
-# bound $9\epsilon_{\rm mach}/\delta^2$ (grey line); the dashed guide, anchored at the first
-# point, is what a constant input error divided by $f_2$ would give. Look at the exact-arithmetic
-# error staying flat, and at the float64 error leaving it where the round-off, growing like
-# $\delta^{-2}$, overtakes it.
+# last point; look at the open markers on the guide and the error flat at the $n$ term. Right:
+# sup error against $\inf_\Omega f_2$, made smaller by widening $\Omega$ at a fixed knot spacing
+# and fixed $M$: the network's function in exact arithmetic over all of $\Omega$ (filled circles)
+# and where $f_2<1\%\max f_2$ (crosses, E1.5c), the float64 network (open squares), the division
+# network's own round-off (triangles) under its bound $9\epsilon_{\rm mach}/\delta^2$ (grey
+# line); the dashed guide, anchored at the first cross, is what a constant input error divided by
+# $f_2$ would give. Look at the crosses staying far below the guide, and at whether the float64
+# error leaves the exact one: it does where the division's round-off, growing like
+# $\delta^{-2}$, passes the approximation error.
 
 # %%
 relu_gap = np.log10(apx_n["ReLU L2"].to_numpy() / apx_n["L2"].to_numpy())
@@ -1412,11 +1495,20 @@ for k_, v in {
     "apx_rate_M_rd": rate_M_rd.value,
     "apx_M_part_max": float(apx_M["M part"].max()),
     "apx_rate_f": rate_f,
-    "apx_rate_fM": rate_fM,
     "apx_f_fall": float(apx_f["inf f2"].iloc[0] / apx_f["inf f2"].iloc[-1]),
-    "apx_f_grow": float(apx_f["sup exact"].iloc[-1] / apx_f["sup exact"].iloc[0]),
-    "apx_fM_grow": float(apx_fM["sup exact"].iloc[-1] / apx_fM["sup exact"].iloc[0]),
-    "apx_frd_grow": float(apx_frd["sup exact"].iloc[-1] / apx_frd["sup exact"].iloc[0]),
+    "apx_f_grow": float(apx_f["sup tail exact"].iloc[-1] / apx_f["sup tail exact"].iloc[0]),
+    "apx_f_tail_first": float(apx_f["sup tail exact"].iloc[0]),
+    "apx_f_tail_last": float(apx_f["sup tail exact"].iloc[-1]),
+    "apx_f_sup_first": float(apx_f["sup exact"].iloc[0]),
+    "apx_f_sup_last": float(apx_f["sup exact"].iloc[-1]),
+    "apx_f_n_first": int(apx_f["n"].iloc[0]),
+    "apx_f_n_last": int(apx_f["n"].iloc[-1]),
+    "apx_frd_grow": float(apx_frd["sup tail exact"].iloc[-1] / apx_frd["sup tail exact"].iloc[0]),
+    "apx_frd_tail_last": float(apx_frd["sup tail exact"].iloc[-1]),
+    "rdm_r_min": rdm_r_min,
+    "apx_in1": float(apx_f["input error num"].iloc[0]),
+    "apx_in2": float(apx_f["input error den"].iloc[0]),
+    "rdm_r_max": rdm_r_max,
     "apx_frd_fall": float(apx_frd["inf f2"].iloc[0] / apx_frd["inf f2"].iloc[-1]),
     "apx_rate_frd": rate_frd,
     "apx_rate_f64": rate_f64,
@@ -1435,9 +1527,7 @@ for k_, v in {
         "there the division's round-off exceeds the approximation error, and the float64 error "
         "is round-off"
         if apx_f["division round-off"].iloc[-1] > apx_f["sup exact"].iloc[-1]
-        else "on this range the round-off stays below the approximation error; growing like "
-        "δ^-2, it passes it on a wider Ω, and sooner at a larger n, whose approximation error "
-        "is smaller"
+        else "on this range the round-off stays below the approximation error"
     ),
     "ro_hinge": ro_hinge,
     "ro_hinge_min": float(ro_hinge_q.min()),
@@ -1511,9 +1601,9 @@ ledger.record(
 )
 ledger.record(
     "E1.5e",
-    kind="derived",
+    kind="check",
     paper=PAPER,
-    claim=f"The bearing of our construction on the summary's bound O(M^-1 n^-2) at d = 1: its error is a SUM of an n^-p and an M^-q term, not a product. On a {len(g_ns)} x {len(g_Ms)} grid of n in {cfg['apx_grid_ns']} and M from {min(cfg['apx_grid_Ms']):.0e} to {max(cfg['apx_grid_Ms']):.0e}, across the crossover n^-2 ~ 1/M (posterior mean, Omega of 3 sds, the network in exact arithmetic), both forms fitted by least squares in log error (sum C1 n^-p + C2 M^-q, 4 parameters; product C n^-p M^-q, 3 parameters): the product form's RMS log residual over the sum form's, at least 3 (fixed after a scratch run on this grid measured about 16, so a confirmation; deterministic numbers). An upper bound of product form is not contradicted",
+    claim=f"The bearing of our construction on the summary's bound O(M^-1 n^-2) at d = 1: its error is a SUM of an n^-p and an M^-q term, not a product. On a {len(g_ns)} x {len(g_Ms)} grid of n in {cfg['apx_grid_ns']} and M from {min(cfg['apx_grid_Ms']):.0e} to {max(cfg['apx_grid_Ms']):.0e}, across the crossover n^-2 ~ 1/M (posterior mean, Omega of 3 sds, the network in exact arithmetic), both forms fitted by least squares in log error (sum C1 n^-p + C2 M^-q, 4 parameters; product C n^-p M^-q, 3 parameters): the product form's RMS log residual over the sum form's, at least 3 (fixed after a scratch run on this grid measured about 16, so a confirmation; deterministic numbers). A check: the construction guarantees a sum (interpolation error plus (a/M) sum|c_j|); at {g_flat_n} of {len(g_ns)} values of n (n <= {g_flat_max}) the slope in M is within 0.05 of 0 (the n term saturates the error there), and much of the product's loss comes from there. A literal product bound at fixed n with M -> inf would promise arbitrary accuracy at a fixed size. An upper bound of product form is not contradicted",
     measured=g_res_prod / g_res_sum,
     expect=at_least(3.0),
     section="sec-approx",
@@ -1536,7 +1626,7 @@ ledger.record(
     kind="paper",
     source="summary: 'maintain bounded approximation error even when the denominator function approaches zero'",
     paper=PAPER,
-    claim=f"An explicit SignReLU network keeps its approximation error bounded as the denominator approaches zero: the sup error of the training-free ratio approximant of the posterior mean in exact arithmetic (the network's function, evaluated without its float round-off; the float64 network's round-off is E1.5j-k) at fixed n = {cfg['apx_n_big']} and M = {cfg['apx_M_mid']:.0e}, with Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds so that inf f2 falls {apx_f['inf f2'].iloc[0] / apx_f['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (first to last point; a constant input error divided by f2 gives 1, a bounded error 0; threshold halfway, set after a referee's check of this sweep measured about 0.08). An existence statement: one network that does it supports it; a failure would speak to our construction only. Evidence on a finite range of inf f2, not as inf f2 -> 0",
+    claim=f"An explicit SignReLU network keeps its approximation error bounded as the denominator approaches zero: the sup error, where f2 < {TAIL_LEVEL:.0%} of its maximum, of the training-free ratio approximant of the posterior mean in exact arithmetic (the network's function, evaluated without its float round-off; the float64 network's round-off is E1.5j-k), at M = {cfg['apx_M_mid']:.0e} and a fixed knot spacing (n grows with |Omega|, from {int(apx_f['n'].iloc[0])} to {int(apx_f['n'].iloc[-1])}), with Omega widened from {min(cfg['apx_ks'])} to {max(cfg['apx_ks'])} component sds so that inf f2 falls {apx_f['inf f2'].iloc[0] / apx_f['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (first to last point; a constant input error divided by f2 gives 1, a bounded error 0; the threshold, halfway, was set on an earlier version of this row; a referee's check of this tail measure at fixed spacing measured about 0.06 before this run). An existence statement: one network that does it supports it; a failure would speak to our construction only. Evidence on a finite range of inf f2, not as inf f2 -> 0, and for Gaussian-type tails (the interpolation error over f2 grows with (f2'/f2)^2, polynomially in x there)",
     measured=rate_f,
     expect=at_most(0.5),
     section="sec-approx",
@@ -1548,19 +1638,8 @@ ledger.record(
     kind="paper",
     source="summary: 'maintain bounded approximation error even when the denominator function approaches zero'",
     paper=PAPER,
-    claim=f"The same on the paper's own ratio, the reverse density p(z_(t-1) = y0 | z_t = x) as a function of x (t = {apx_t2}, y0 the middle mode; one 1-D section): the exact-arithmetic sup error of the approximant at n = {cfg['apx_n_big']}, M = {cfg['apx_M_mid']:.0e}, as inf f2 falls {apx_frd['inf f2'].iloc[0] / apx_frd['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (threshold as E1.5c)",
+    claim=f"The same on the paper's own ratio, on a section where it stays O(1) as f2 vanishes: the reverse density p(z_(t-1) = y(x) | z_t = x) along its mean y(x) = E[z_(t-1) | z_t = x] (t = {apx_t2}; f1 = q(x | y(x)) p_(t-1)(y(x)), f2 = p_t(x); there the ratio lies in [{rdm_r_min:.2f}, {rdm_r_max:.2f}] on the widest Omega, so the division of two vanishing approximants is what is tested, not a ratio that vanishes itself): the exact-arithmetic sup error where f2 < {TAIL_LEVEL:.0%} of its maximum, at the same fixed knot spacing and M, as inf f2 falls {apx_frd['inf f2'].iloc[0] / apx_frd['inf f2'].iloc[-1]:.0f}-fold, grows with log-log slope at most 0.5 in 1/inf f2 (threshold as E1.5c; one 1-D section, Gaussian-type tails)",
     measured=rate_frd,
-    expect=at_most(0.5),
-    section="sec-approx",
-    rtol=0.1,
-    atol=0.02,
-)
-ledger.record(
-    "E1.5h",
-    kind="derived",
-    paper=PAPER,
-    claim=f"The sweep of E1.5c with the emulation parameter M growing like 1/inf f2 (from {cfg['apx_M_mid']:.0e}), so that the hinge emulation term (a/M)/f2 cannot grow either: log-log slope of the exact-arithmetic sup error against 1/inf f2 at most 0.5 (first to last point; threshold as E1.5c)",
-    measured=rate_fM,
     expect=at_most(0.5),
     section="sec-approx",
     rtol=0.1,
@@ -1592,7 +1671,7 @@ ledger.record(
     "E1.5i",
     kind="question",
     paper=PAPER,
-    claim=f"Does the SignReLU ratio route buy accuracy over a plain ReLU network of equal parameter count on this 1-D target? The free-knot ReLU interpolant of f1/f2 itself (knots equidistributing |(f1/f2)''|^(1/2)) against the SignReLU ratio approximant with the same number of non-zero parameters: the smallest, over n in {cfg['apx_ns']}, of the approximant's L2 error over the ReLU's (at least 1: the ReLU rival is more accurate at every size)",
+    claim=f"Is a plain ReLU network of equal parameter count more accurate than the SignReLU ratio approximant on this 1-D target at every size? The free-knot ReLU interpolant of f1/f2 itself (knots equidistributing |(f1/f2)''|^(1/2); not a traditional division of approximants of f1 and f2) against the SignReLU ratio approximant with the same number of non-zero parameters: the smallest, over n in {cfg['apx_ns']}, of the approximant's L2 error over the ReLU's (at least 1: the ReLU rival is more accurate at every n; 'supported' means the ReLU rival wins)",
     measured=float((apx_n["L2"] / apx_n["ReLU L2"]).min()),
     expect=at_least(1.0),
     section="sec-approx",
@@ -1633,7 +1712,6 @@ for k_, v in {
     "route_f_max": float(route_free.max()),
     "count_place_min": float(count_place.min()),
     "count_place_max": float(count_place.max()),
-    "M_floor_max": float(max(M_floor.values())),
     "apx_n_small_max": int(max(cfg["apx_ns"])),
 }.items():
     glue(k_, v, display=False)
@@ -1654,9 +1732,7 @@ dec
 # slope {glue:text}`apx_rate_M:.3f` in $M$ (E1.5b, a check: the emulation error $a/M$ builds it
 # in; {glue:text}`apx_rate_M_rd:.3f` on the reverse density's section, E1.5n); at $n=${glue:text}`apx_n_big` it is at most {glue:text}`apx_M_part_max:.1e`, against a
 # total error of {glue:text}`apx_floor:.1e` at large $M$, so the error itself changes little over
-# the sweep. (For $a/M$ near or above the floor $\delta$ the clipping
-# layer moves $\hat f_2$ where it is small, and the error is far larger; the sweep starts above
-# that.) Neither
+# the sweep. Neither
 # tests the summary's bound. What bears on it is how the two terms combine: they **add**. At
 # $n=${glue:text}`apx_n_big` the error is {glue:text}`apx_floor:.2e` at
 # $M=${glue:text}`apx_M_big:.0e`, and ten times that $M$ divides it only by
@@ -1679,19 +1755,30 @@ dec
 # **Near vanishing denominators, in exact arithmetic.** The summary's statement is about the
 # function a network computes, so E1.5c measures the approximant's function evaluated as in exact
 # arithmetic (`companion.signrelu.ratio_approximant_exact`: the hinge outputs written without the
-# hinge layer's cancellation, the clipping layer in closed form, and the division the division
-# network computes exactly, E1.1c). Widening $\Omega$ makes $\inf_\Omega f_2$ fall
-# {glue:text}`apx_f_fall:.0f`-fold (to {glue:text}`apx_f_inf_min:.1e`), while this sup error
-# grows only {glue:text}`apx_f_grow:.2f`-fold, a log-log slope of {glue:text}`apx_rate_f:.2f` in
-# $1/\inf f_2$ (E1.5c), and {glue:text}`apx_fM_grow:.2f`-fold (slope
-# {glue:text}`apx_rate_fM:.2f`, E1.5h) when $M$ grows like $1/\inf f_2$. On the reverse density's
-# section, the paper's own $f_1/f_2$, it grows {glue:text}`apx_frd_grow:.2f`-fold while
-# $\inf f_2$ falls {glue:text}`apx_frd_fall:.0f`-fold (slope {glue:text}`apx_rate_frd:.2f`,
-# E1.5m). The error stays nearly bounded, as the summary's "bounded approximation error even when
-# the denominator function approaches zero" says, on this range and for this construction: it
-# sits where $f_1/f_2$ bends, not in the tails. (Before the clipping layer's $a/M$ offset was
-# removed, the same sweep grew like $1/\inf f_2$: that growth was the offset divided by $f_2$,
-# the network's own bias.)
+# hinge layer's cancellation, the clipping layer in closed form, and the division that the
+# division network computes exactly by construction; in float64 it matches that division to
+# within E1.1a's round-off scale). Widening $\Omega$ makes $\inf_\Omega f_2$ fall
+# {glue:text}`apx_f_fall:.0f`-fold (to {glue:text}`apx_f_inf_min:.1e`). Two things must be held
+# apart. The sup error over all of $\Omega$ ({glue:text}`apx_f_sup_first:.2e` to
+# {glue:text}`apx_f_sup_last:.2e`) sits in the bulk, where $f_1/f_2$ bends, not in the tails;
+# and at a fixed $n$ it would grow only because a wider $\Omega$ spreads the same knots further
+# apart. So the sweep keeps the knot spacing fixed ($n$ grows with $|\Omega|$, from
+# {glue:text}`apx_f_n_first` to {glue:text}`apx_f_n_last`) and measures the sup error **where
+# $f_2$ is small**, below 1% of its maximum: it grows from {glue:text}`apx_f_tail_first:.1e` to
+# {glue:text}`apx_f_tail_last:.1e`, {glue:text}`apx_f_grow:.2f`-fold, a log-log slope of
+# {glue:text}`apx_rate_f:.2f` in $1/\inf f_2$ (E1.5c; 1 would be a constant input error divided
+# by $f_2$). On the reverse density, the paper's own $f_1/f_2$, a section at a fixed $z_{t-1}$
+# would be no test: there the ratio itself vanishes with $f_2$, and so does any error. E1.5m
+# takes the section along the reverse mean, $z_{t-1}=E[z_{t-1}\mid z_t=x]$, where the ratio stays
+# between {glue:text}`rdm_r_min:.2f` and {glue:text}`rdm_r_max:.2f` on the widest $\Omega$ (nearly
+# flat: the division of two vanishing approximants is what is tested); its tail error grows
+# {glue:text}`apx_frd_grow:.2f`-fold while $\inf f_2$ falls {glue:text}`apx_frd_fall:.0f`-fold
+# (slope {glue:text}`apx_rate_frd:.2f`, to {glue:text}`apx_frd_tail_last:.1e`). The error stays
+# nearly bounded, as the summary's "bounded approximation error even when the denominator
+# function approaches zero" says, on this range, for this construction and for these
+# Gaussian-type tails: the route's error is the interpolation bubble times
+# $(f_1''-rf_2'')/f_2=r''+2r'f_2'/f_2$ (E1.5d), which grows only polynomially in $x$ where
+# $\log f_2$ is quadratic; a heavier- or lighter-tailed $f_2$ is not tested.
 #
 # **What float64 adds.** The float64 network is not that function: it adds its round-off. Its sup
 # error grows with log-log slope {glue:text}`apx_rate_f64:.2f` over the same sweep, reaching
@@ -1720,10 +1807,12 @@ apx_fall[
     [
         "sweep",
         "k",
+        "n",
         "M",
         "inf f2",
         "delta",
         "sup exact",
+        "sup tail exact",
         "sup",
         "division round-off",
         "division bound",
@@ -1733,8 +1822,9 @@ apx_fall[
 ].rename(columns={"sup": "sup float64"})
 
 # %% [markdown]
-# The two decomposed inf $f_2$ sweeps (posterior mean and reverse density): the sup error of the approximant in exact arithmetic and as a float64
-# network, the division network's own round-off against $9\epsilon_{\rm mach}/\delta^2$, and the
+# The two decomposed inf $f_2$ sweeps at a fixed knot spacing (posterior mean, and reverse density
+# along its mean): the sup error of the approximant in exact arithmetic (over $\Omega$, and where
+# $f_2<1\%\max f_2$) and as a float64 network, the division network's own round-off against $9\epsilon_{\rm mach}/\delta^2$, and the
 # hinge layer's round-off (through an exact division) against its conditioning prediction.
 
 # %% tags=["hide-input"]
@@ -1979,6 +2069,17 @@ else:
         "This run trains nothing here, so E1.2a and E1.2b are not recorded in it; the full "
         "profile records them."
     )
+    if "E1.2a" in FULL_REF:
+        import re
+
+        _plat = re.search(r"(\d+) of (\d+) fits have plateaued", FULL_REF["E1.2a"]["claim"])
+        e12_text += f" There {full_says('E1.2a')}, and {full_says('E1.2b')}" + (
+            f"; there only {_plat.group(1)} of {_plat.group(2)} fits have plateaued (the "
+            "others were still improving when training stopped), so the answers are about "
+            "training at that budget."
+            if _plat
+            else "."
+        )
 glue("e12_text", e12_text, display=False)
 
 # %% [markdown]
@@ -2259,7 +2360,7 @@ ledger.record(
     "E1.3a",
     kind="question",
     paper=PAPER,
-    claim=f"Does the output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) fall at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction? Its log-log slope over all replicates (n = {n_lo}..{n_hi}) against the band from -4/5 (the bias term dominates) to -4/5 + {log_corr:.3f} (the variance term dominates, with the sqrt(log(nh)) growth of the region where n h p0 >~ 1). The band's upper edge is a heuristic of ours, not derived, introduced after earlier runs had measured the slope; when the fit interval is wider than the band, this profile cannot return 'supported', and no profile here tells -4/5 from -2/3. A rate of the KDE, not of the paper's SignReLU estimator",
+    claim=f"Does the output KL of the kernel plug-in ratio estimator (ours, h = 0.5 n^-1/5) fall at the rate of a Gaussian KDE, n^-4/5 up to a logarithmic correction? Its log-log slope over all replicates (n = {n_lo}..{n_hi}) against the band from -4/5 (the bias term dominates) to -4/5 + {log_corr:.3f} (the variance term dominates, with the sqrt(log(nh)) growth of the region where n h p0 >~ 1). The band's upper edge is a heuristic of ours, not derived, introduced after earlier runs had measured the slope; when the fit interval is wider than the band, this profile cannot return 'supported'. A rate of the KDE, not of the paper's SignReLU estimator",
     measured=n_fit.slope_interval,
     expect=in_range(E13A_LO, E13A_HI),
     section="sec-plugin",
@@ -2280,6 +2381,31 @@ glue(
     "contains -2/3 as well" if e13a_lo <= -2 / 3 <= e13a_hi else "excludes -2/3",
     display=False,
 )
+
+
+def e13a_reading(value, low, high, band_hi):
+    """What an interval for E1.3a's slope says about pure -4/5 and the log-corrected band."""
+    four_fifths = "excludes pure -4/5" if low > -0.8 or high < -0.8 else "contains -4/5"
+    edge = (
+        f"its point estimate lies above the band's upper edge ({band_hi:.3f}), so the "
+        "logarithmic correction does not explain it and our explanation is not confirmed"
+        if value > band_hi
+        else f"its point estimate lies within the band (upper edge {band_hi:.3f})"
+    )
+    return f"{four_fifths}; {edge}"
+
+
+if profile == "full":
+    e13a_full = "This run's interval " + e13a_reading(n_fit.slope, e13a_lo, e13a_hi, E13A_HI)
+elif "E1.3a" in FULL_REF:
+    _c = FULL_REF["E1.3a"]
+    e13a_full = (
+        f"At paper scale (n up to 4096) {full_says('E1.3a')}: that interval "
+        + e13a_reading(_c["measured"], *_c["interval"], _c["criterion"]["params"]["high"])
+    )
+else:
+    e13a_full = "No paper-scale reference is recorded"
+glue("e13a_full", e13a_full, display=False)
 glue(
     "n_slope_where",
     "lies inside the band"
@@ -2311,6 +2437,17 @@ ledger.record(
     rtol=0.0,
     atol=0.1,
 )
+if profile == "full":
+    e13d_full = "this is the paper-scale sweep"
+else:
+    e13d_full = full_says("E1.3d")
+    _c = FULL_REF.get("E1.3d")
+    if _c is not None:
+        e13d_full += " over its longer T sweep"
+    if _c is not None and abs(_c["measured"] + 1) <= 0.25 and g_slope.value > _c["measured"]:
+        e13d_full += ": steeper than here, so this shorter sweep is pre-asymptotic"
+glue("e13d_full", e13d_full, display=False)
+glue("T_max_ci", int(max(cfg["Ts"])), display=False)
 
 # %% [markdown]
 # The output KL of the kernel-ratio estimator has slope {glue:text}`n_slope:.3f` in $n$ (95% fit
@@ -2328,9 +2465,9 @@ ledger.record(
 # {glue:text}`n_log_corr:.2f`) here, so this profile cannot place it inside; the measured
 # interval {glue:text}`n_slope_where`. Our explanation of a slope above $-4/5$ is
 # this logarithmic correction from the KL's $1/p_0$ weighting (an explanation, not a
-# derivation). The interval {glue:text}`n_slope_23`; since $-2/3$ lies only
-# {glue:text}`n_23_gap:.3f` above the band's upper edge, no profile here could tell the two
-# exponents apart. The regression tolerance is a quarter of the
+# derivation). The interval {glue:text}`n_slope_23`; $-2/3$ lies only
+# {glue:text}`n_23_gap:.3f` above the band's upper edge, so an interval as wide as this one
+# cannot tell the two exponents apart. {glue:text}`e13a_full`. The regression tolerance is a quarter of the
 # slope's distance to the nearer edge of the band ({glue:text}`n_slope_tol:.3f`). The `full`
 # profile extends $n$ to 4096. This is a rate of a Gaussian KDE on our mixture with our bandwidth
 # constant, not of the paper's SignReLU estimator, whose rate we could not read.
@@ -2348,7 +2485,8 @@ ledger.record(
 # the error being the change from the previous pair of $T$ plus a tilt of at most
 # {glue:text}`g_T_tilt:.1e` from the quadrature's halving error; E1.3d, asked against the $-1$
 # that per-step KLs of order $\beta_t^2$ predict), so the average per-step KL
-# falls like $T$ to the power {glue:text}`g_T_step_slope:.2f`. The Gaussian-kernel DDPM built on
+# falls like $T$ to the power {glue:text}`g_T_step_slope:.2f`. This sweep stops at
+# $T=${glue:text}`T_max_ci`: {glue:text}`e13d_full`. The Gaussian-kernel DDPM built on
 # the KDE mean is plotted but enters no claim. Neither computation grows with $T$; an upper bound
 # linear in $T$ is not contradicted, only not tight here.
 
@@ -2858,6 +2996,19 @@ ledger.record(
     rtol=0.0,
     atol=0.25 * min(abs(closing.low), abs(closing.high)),
 )
+if profile == "full":
+    e14_full = "This run is the paper-scale profile"
+else:
+    e14_full = (
+        f"At paper scale (width 128, 3000 steps, 6 seeds, one learning rate for both "
+        f"activations), {full_says('E1.4')}, and {full_says('E1.4b')}"
+    )
+    _c = FULL_REF.get("E1.4b")
+    if _c is not None and _c["interval"][0] > 0:
+        e14_full += (
+            ": there the gap closes with the budget, so it is at least partly one of training speed"
+        )
+glue("e14_full", e14_full, display=False)
 
 # %% [markdown]
 # At width {glue:text}`w_big` and {glue:text}`b_big` steps the paired difference of output KLs,
@@ -2873,7 +3024,7 @@ ledger.record(
 # difference in training speed either). The `full` profile runs larger widths and budgets with
 # 6 seeds, and whether its runs have converged is read there the same way (the plateau counts
 # in its table and E1.4b); a verdict from an unconverged run is about training, not about the
-# activations. The paper's argument is about what SignReLU networks *can* represent
+# activations. {glue:text}`e14_full`. The paper's argument is about what SignReLU networks *can* represent
 # ({ref}`sec-approx`), not about what training finds, so neither answer supports or refutes it.
 # The output KL comes from grid propagation of the Gaussian kernels on one grid; it is not
 # refined nor cross-checked by sampling here.
@@ -2914,9 +3065,9 @@ ledger.coverage(
             "ids": ["E1.6b", "E1.6d", "E1.6c", "E1.1a", "E1.1e", "E1.1f", "E1.1b", "E1.1c"],
         },
         {
-            "statement": "Bounded approximation error even when the denominator approaches zero, where traditional approaches would fail. Our explicit approximant's sup error in exact arithmetic, as inf f2 falls over a finite range at fixed n and M, on the posterior mean (E1.5c) and the reverse density (E1.5m), and with M growing like 1/inf f2 (E1.5h). In float64 the same network's error is not bounded: its division's round-off grows like (inf f2)^-2 within the scale eps 9/delta^2 (E1.5j), and its hinge layer's like 1/inf f2 as conditioning predicts (E1.5k). Against a traditional approach: a plain ReLU network of equal size (a free-knot interpolant of f1/f2 itself) is more accurate on this 1-D target (E1.5i), so the claimed advantage is not seen here",
+            "statement": "Bounded approximation error even when the denominator approaches zero, where traditional approaches would fail. Our explicit approximant's sup error in exact arithmetic where f2 < 1% of its maximum, as inf f2 falls over a finite range at a fixed knot spacing and fixed M, on the posterior mean (E1.5c) and on the reverse density along its mean, where the ratio stays O(1) (E1.5m); Gaussian-type tails only. In float64 the same network's error is not bounded: its division's round-off grows like (inf f2)^-2 within the scale eps 9/delta^2 (E1.5j), and its hinge layer's like 1/inf f2 as conditioning predicts (E1.5k). 'Where traditional approaches would fail' is not tested: our ReLU rival (E1.5i, more accurate at equal size on this 1-D target) interpolates f1/f2 itself, it is not a traditional division of the same approximants of f1 and f2",
             "source": "summary: 'maintain bounded approximation error even when the denominator function approaches zero ... where traditional approaches would fail'",
-            "ids": ["E1.5c", "E1.5m", "E1.5h", "E1.5j", "E1.5k", "E1.5i"],
+            "ids": ["E1.5c", "E1.5m", "E1.5j", "E1.5k", "E1.5i"],
         },
         {
             "statement": "Modular framework: numerator and denominator approximated separately using kernel methods, then a SignReLU network for their ratio. Our approximants are interpolants at knots, not kernel methods; E1.5d/E1.5g measure what the route costs against approximating f1/f2 directly; E1.2a/E1.2b (full profile only) ask the trained question, with a relative loss for f1 and f2",
@@ -2924,14 +3075,19 @@ ledger.coverage(
             "ids": ["E1.5d", "E1.5g"] + (["E1.2a", "E1.2b"] if decidable else []),
         },
         {
+            "statement": "Stable approximation near vanishing denominators is critical for diffusion models, where such behaviour is common in the reverse process",
+            "source": "summary: 'critical for diffusion models where such behavior is common in the reverse process'",
+            "reason": "a motivation, not a result; in our setting f2 = p_t vanishes in every tail at every t, so how small it gets on Omega_t is set by the chosen domain (the sweep of E1.5c widens it), and how often a sampler visits such regions is not measured",
+        },
+        {
             "statement": "The mechanism is SignReLU's 'piecewise constant structure'",
             "source": "summary",
             "reason": "SignReLU is not piecewise constant (its negative branch is rational, sec-setting); the exact reciprocal of E1.1 is the mechanism we can construct",
         },
         {
-            "statement": "A SignReLU-based estimator of the DDPM reverse process; excess KL between generated and true data laws splits into approximation and estimation errors. The paper's estimator is not available: we split the path KL of a kernel plug-in estimator without a network exactly into terminal, discretisation and estimation parts (E1.3e, a check of our decomposition), and ask questions about trained SignReLU denoisers against ReLU ones (E1.4, E1.4b). No network (approximation) part is split off, so the statement's split itself is not tested",
+            "statement": "A SignReLU-based estimator of the DDPM reverse process; excess KL between generated and true data laws splits into approximation and estimation errors",
             "source": "abstract (paraphrase)",
-            "ids": ["E1.3e", "E1.4", "E1.4b"],
+            "reason": "the paper's estimator is not available, and no network (approximation) part is split off here: E1.3e splits the path KL of a kernel plug-in estimator without a network into terminal, discretisation and estimation parts (a check of our decomposition), and E1.4, E1.4b ask questions about trained SignReLU denoisers against ReLU ones; neither tests the statement's split",
         },
         {
             "statement": "Finite-sample guarantees: the excess KL risk falls with the sample size, with high probability (1 - delta)",
@@ -2939,7 +3095,7 @@ ledger.coverage(
             "reason": "needs the paper's estimator; E1.3a is the rate of a Gaussian KDE plug-in, not of a SignReLU estimator, and no high-probability statement is tested",
         },
         {
-            "statement": "Excess KL bounded by O(T(n^(-1-3d/2) + sqrt(log(1/delta) n^(-2-3d/2)))), linear in the number of steps T. An upper bound cannot be tested without its constants; we ask whether its factor T is tight, for the estimation part of a plug-in posterior mean (E1.3f) and for a fixed-size approximant of the reverse density, where a factor T could be genuine (E1.3g); the exact-ratio path KL (E1.3c) and the discretisation part (E1.3d) do not grow with T",
+            "statement": "Excess KL bounded by O(T(n^(-1-3d/2) + sqrt(log(1/delta) n^(-2-3d/2)))), linear in the number of steps T. An upper bound cannot be tested without its constants; we ask whether its factor T is tight, for the estimation part of a plug-in posterior mean (E1.3f) and for a fixed-size approximant of the reverse density, where a factor T could be genuine (E1.3g); E1.3c is a check of our telescoping identity (the exact kernel-ratio estimator's path KL does not change with T), and the discretisation part (E1.3d) does not grow with T",
             "source": "summary",
             "ids": ["E1.3f", "E1.3g", "E1.3c", "E1.3d"],
         },
@@ -2968,7 +3124,8 @@ ledger.table()
 #   upper bound is not a predicted rate, so measuring our construction's rate cannot confirm or
 #   refute it. The summary's "bounded approximation error even when the denominator function
 #   approaches zero" is an existence statement, which one explicit network can support (E1.5c,
-#   E1.5m, on a finite range of $\inf f_2$ and in exact arithmetic: in float64 this network's
+#   E1.5m, where $f_2$ is small, on a finite range of $\inf f_2$, for Gaussian-type tails and
+#   in exact arithmetic: in float64 this network's
 #   round-off grows like $(\inf f_2)^{-2}$, E1.5j); every other row tests a construction of ours or asks a
 #   question of ours, and the coverage table says how each bears on the paper.
 # * **The summary's approximation bound.** What our construction says about its form is E1.5e:
@@ -2981,8 +3138,9 @@ ledger.table()
 #   about $\max(M, 9/\delta)$), or its rates in higher dimension.
 # * **The abstract's target, the conditional density.** E1.5f approximates one 1-D section of
 #   the reverse density, $x\mapsto p(z_{t-1}=y_0\mid z_t=x)$ at one $t$ and one $y_0$ (the middle
-#   mode), with the same training-free construction as the posterior mean, and E1.5m and E1.5n
-#   repeat the $\inf f_2$ and $M$ sweeps on it. The full 2-D density
+#   mode), with the same training-free construction as the posterior mean, and E1.5n repeats
+#   the $M$ sweep on it; E1.5m repeats the $\inf f_2$ sweep on another section, along the
+#   reverse mean $z_{t-1}=E[z_{t-1}\mid z_t=x]$, where the ratio stays $O(1)$ as $f_2$ vanishes. The full 2-D density
 #   $f_1(z_{t-1},z_t)/f_2(z_t)$ without training needs 2-D hinge approximants (or a product of
 #   1-D ones through the exact product gadget) and is not built; E1.2 trains networks on it, but
 #   records its questions only in the `full` profile. The paper's "for any $f_1,f_2$" is tested on
@@ -2993,7 +3151,8 @@ ledger.table()
 # * **The KDE rate.** E1.3a's band, from $-4/5$ to $-4/5$ plus a logarithmic correction, rests on
 #   a heuristic split of the KL's bias and variance parts that we did not derive, introduced
 #   after earlier runs, so E1.3a is a question; the `ci` range of $n$ is too short to place the
-#   slope inside it, and $-2/3$ sits too close to the band for any profile here to exclude it.
+#   slope inside it, and $-2/3$ sits too close to the band for an interval as wide as the `ci`
+#   one to exclude it. {glue:text}`e13a_full`.
 # * **A fair trained modular route.** E1.2 (relative loss on $\log f_1,\log f_2$, 5 seeds, 5
 #   widths) runs in the `full` profile only: the `ci` budget cannot pay for it. Its fits stop at a
 #   fixed budget; whether they have converged is measured (loss plateau), not enforced, and the
