@@ -1118,3 +1118,81 @@ def ratio_with_errors(
     low = max(0.0, num - num_err) / (den + den_err)
     high = (num + num_err) / (den - den_err) if den > den_err else math.inf
     return Interval(value, low, high, "refinement", int(n), note)
+
+
+def difference_with_errors(
+    a: float, a_err: float, b: float, b_err: float, n: int, note: str
+) -> Interval:
+    """The difference ``a - b`` of two deterministic values with numerical error bars, as an
+    interval of kind ``"refinement"``: ``[a - b - (a_err + b_err), a - b + (a_err + b_err)]``.
+
+    A comparison "is ``a`` above ``b`` by more than both error bars" is then a verdict on this
+    interval against ``at_least(0)``: supported when the whole interval is above 0, not
+    reproduced when it is below, and inconclusive when the bars overlap (the margin
+    ``a - b - a_err - b_err`` recorded as an exact number could only say "no" there). ``n`` is
+    the number of resolutions the bars compare and ``note`` says what the bars contain.
+    """
+    vals = (a, a_err, b, b_err)
+    if not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"values and error bars must be finite, got {vals!r}")
+    if a_err < 0 or b_err < 0:
+        raise ValueError(f"error bars must be non-negative, got {a_err!r}, {b_err!r}")
+    if not note:
+        raise ValueError("note must say what the error bars contain")
+    d, e = a - b, a_err + b_err
+    return Interval(d, d - e, d + e, "refinement", int(n), note)
+
+
+def quotient_of_intervals(num: Interval, den: Interval, note: str) -> Interval:
+    """The ratio of two positive interval-valued quantities (e.g. two :func:`ratio_with_errors`)
+    as an interval of kind ``"refinement"`` whose ends are the extreme ratios over the two
+    intervals: ``[num.low / den.high, num.high / den.low]`` (``inf`` when ``den.low <= 0``).
+    ``n`` is the smaller of the two ``n``. Needs ``num.value >= 0`` and ``den.value > 0``."""
+    if num.value < 0 or num.low < 0 or den.value <= 0:
+        raise ValueError(f"need a non-negative numerator and a positive denominator: {num}, {den}")
+    if not note:
+        raise ValueError("note must say what the intervals contain")
+    value = num.value / den.value
+    low = num.low / den.high if math.isfinite(den.high) else 0.0
+    high = num.high / den.low if den.low > 0 else math.inf
+    n = min(int(num.n or 1), int(den.n or 1))
+    return Interval(value, low, high, "refinement", n, note)
+
+
+def fit_power_floor(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, note: str = ""
+) -> tuple[Interval, float, float]:
+    r"""Fit :math:`y \approx a + b\,x^{-r}` (``b >= 0``, ``r > 0``) by least squares on relative
+    residuals and return the floor ``a`` as an interval of kind ``"fit"``, with ``b`` and ``r``.
+
+    The interval is ``a`` plus or minus the 95% t-quantile with ``n - 3`` degrees of freedom
+    times the standard error of ``a`` from the fit's covariance (residuals relative to ``y``):
+    it covers the scatter of the points about the model, not numerical error bars of the
+    points themselves. Needs at least 4 points with ``y > 0``; with a flat curve or a fit that
+    does not converge the interval is unbounded.
+    """
+    import scipy.optimize
+    import scipy.stats
+
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xa.ndim != 1 or xa.shape != ya.shape or xa.size < 4:
+        raise ValueError(f"need 1-D x and y of equal length >= 4, got {xa.shape}, {ya.shape}")
+    if not (np.all(ya > 0) and np.all(xa > 0)):
+        raise ValueError("x and y must be positive")
+
+    def model(xx: np.ndarray, a: float, b: float, r: float) -> np.ndarray:
+        return a + b * xx ** (-r)
+
+    p0 = (float(ya.min()) / 2, float(ya.max() * xa.min()), 1.0)
+    bounds = ([-np.inf, 0.0, 1e-3], [np.inf, np.inf, 20.0])
+    try:
+        popt, pcov = scipy.optimize.curve_fit(
+            model, xa, ya, p0=p0, sigma=ya, bounds=bounds, maxfev=20_000
+        )
+    except (RuntimeError, ValueError):
+        return Interval(0.0, -math.inf, math.inf, "fit", int(xa.size), note or "no fit"), 0.0, 0.0
+    a, b, r = (float(v) for v in popt)
+    se = float(np.sqrt(pcov[0, 0])) if np.isfinite(pcov[0, 0]) else math.inf
+    half = float(scipy.stats.t.ppf(0.975, xa.size - 3)) * se
+    lo, hi = (a - half, a + half) if math.isfinite(half) else (-math.inf, math.inf)
+    return Interval(a, lo, hi, "fit", int(xa.size), note), b, r

@@ -659,7 +659,9 @@ plt.show()
 # $B$ = {glue:text}`mk_B_pair:g` and {glue:text}`mk_B_top:g` are {glue:text}`mk_asym1:.5f`
 # (change from the previous pair {glue:text}`mk_asym1_err:.1g`; predicted $-1$ within
 # {glue:text}`mk_tol_slope1:.1g`) and {glue:text}`mk_asym2:.5f` (change
-# {glue:text}`mk_asym2_err:.1g`; predicted $-2$ within {glue:text}`mk_tol_slope2:.1g`), and at
+# {glue:text}`mk_asym2_err:.1g`; predicted $-2$ within {glue:text}`mk_tol_slope2:.1g`; the
+# ledger lists these changes as "refinement" intervals, but they are a convergence diagnostic
+# over successive pairs of horizons, not a refined numerical error), and at
 # $B$ = {glue:text}`mk_B_top:g` the computed KL is {glue:text}`mk_const_nc:.5f` and
 # {glue:text}`mk_const_c:.5f` times the predicted $C_1e^{-B}$ ($C_1$ =
 # {glue:text}`mk_C1:.3g`) and $C_2e^{-2B}$ ($C_2$ = {glue:text}`mk_C2:.3g`); refining the
@@ -951,7 +953,11 @@ glue("mk_wmax", widths[-1], display=False)
 # terminal mismatch at every $T$: the abstract's "irreducible" terminal mismatch is a term of
 # the bound, not a floor of the output error. The second-order logit bound holds for every
 # step, width and context: the largest ratio $\varepsilon_t / E_q\mathrm{KL}(\pi\,\|\,\pi')$ is
-# {glue:text}`mk_bound_ratio:.3g` ≤ 1, and its median is {glue:text}`mk_bound_loose:.2g`.
+# {glue:text}`mk_bound_ratio:.3g` ≤ 1, and its median is {glue:text}`mk_bound_loose:.2g`
+# (on one quadrature, not refined: at the largest widths the per-step KLs are small enough
+# that the quadrature error is of their order, so a ratio close to 1 there is not resolved).
+# In the right panel, single draws of the hidden layer make the lines non-monotone in the
+# width; E2.3a and E2.3c rest on one draw per width and $T$.
 
 # %%
 ledger.record(
@@ -960,7 +966,8 @@ ledger.record(
     paper=PAPER,
     claim="Question: with few large steps (smallest T, equal-B schedule, one target), is the "
     "best single-Gaussian kernel's summed per-step KL at least 10 times that of the narrowest "
-    "ReLU-logit mixture kernel? Ratio",
+    "ReLU-logit mixture kernel? Ratio (one random hidden layer, no interval over draws; 10 is a "
+    "round order of magnitude, not derived)",
     measured=relu_vs_gauss,
     expect=at_least(10.0),
     section="mk-few-step",
@@ -985,7 +992,8 @@ ledger.record(
     paper=PAPER,
     claim="Question: does the summed per-step KL of random-feature ReLU-logit kernels (one hidden "
     "layer drawn per width, N(0,1) start) fall with the width at every T? Least steep log-log "
-    "slope over T (held-out contexts) negative",
+    "slope over T (held-out contexts) negative (each width draws a new hidden layer, so the fit "
+    "interval's residual is draw-to-draw scatter)",
     measured=width_fits[T_worst].slope_interval,
     expect=at_most(0.0),
     section="mk-few-step",
@@ -1300,7 +1308,13 @@ ledger.record(
 # per-step KL for every fitted chain, context-averaged (data processing: the paper's bound,
 # which holds by construction). E2.7e (*question*): are the trained kernels of E2.4, scored on
 # the same held-out problems, above the exact fit at the same $K$? E2.7f (*question*): do the two
-# endpoint contexts carry more error than the interior ones?
+# endpoint contexts carry more error than the interior ones? E2.7i (*question*; the criterion
+# was fixed before the first `full` run that computes it): fitting the held-out sum as
+# $a + bK^{-r}$ over the values of $K$ (at least 4, so `full` only), is the floor $a$ at most
+# 5% of the $K = 1$ value, its 95% fit interval included? E2.7j (*question*, the corollary
+# "dense under exact terminal matching" on a target outside the class): started from the
+# exact $q(z_T\mid c)$, does the output KL at the largest $K$ fall to at most a tenth of its
+# $K = 1$ value (the tenth of E2.7c)?
 
 # %% tags=["hide-input"]
 nz_f, ny_f = cfg["fit_grid"]
@@ -1370,6 +1384,20 @@ def fit_density(chain, Ks, seed_base, score=True, widths=(W_f,)):
             if not score:
                 rows.append(row)
                 continue
+            if width == W_f and K in (Ks[0], Ks[-1]):
+                # exact terminal matching: the same fitted kernels started from q(z_T | c)
+                row["output_exact_start"] = float(
+                    w_held
+                    @ mk.evaluate_chain(
+                        gumbel_beta,
+                        chain,
+                        kf.chain_kernel(best),
+                        held_c,
+                        z_l,
+                        per_step=False,
+                        exact_start=True,
+                    ).output
+                )
             per_c = kf.chain_values_per_context(H, best)
             per_r = kf.chain_values_per_context(R, best)  # the finer grid
             coarse, held = float(w_held @ per_c), float(w_held @ per_r)
@@ -1412,11 +1440,11 @@ floor_runs = {
     ]
     for B in cfg["floor_horizons"]
 }
-# the trained kernels of E2.4 on the same held-out problems
+# the trained kernels of E2.4 on the same held-out problems (the finer grid, as the fits)
 ml_held = {
     K: np.array(
         [
-            kf.chain_values(probs5["H"], mk.net_kernel(r.net)).sum()
+            kf.chain_values(probs5["R"], mk.net_kernel(r.net)).sum()
             for r in runs[(runs.variant == "full") & (runs.K == K)].sort_values("seed").itertuples()
         ]
     )
@@ -1451,10 +1479,12 @@ width_table.style.format("{:.3g}")
 Ks_arr = np.asarray(Ks_f, dtype=float)
 fig, axes = figure(3, height=2.9)
 ax = axes[0]
+# on a log axis a bar longer than its value is drawn down to a tenth of the value (marked in
+# the caption): such a value is not resolved
 ax.errorbar(
     Ks_arr,
     dens5.held_out,
-    yerr=dens5.error_bar,
+    yerr=[np.minimum(dens5.error_bar, 0.9 * dens5.held_out), dens5.error_bar],
     fmt="o-",
     capsize=3,
     color=PALETTE[0],
@@ -1498,13 +1528,13 @@ for i, K in enumerate(cfg["floor_K_values"]):
         label=f"output KL, K = {K}",
     )
 ax.set(xlabel="horizon $B$", ylabel="$E_c$ output KL (nats)")
-ax.legend(fontsize=6)
+ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, 0.85), frameon=False)
 ax = axes[2]
 for i, (wd, d) in enumerate(dens_w.items()):
     ax.errorbar(
         d.index.to_numpy(dtype=float),
         d.held_out,
-        yerr=d.error_bar,
+        yerr=[np.minimum(d.error_bar, 0.9 * d.held_out), d.error_bar],
         fmt="o-",
         ms=3,
         capsize=2,
@@ -1520,7 +1550,9 @@ ax.legend(fontsize=6)
 plt.show()
 
 # %% [markdown]
-# Left: summed per-step KL of the exact fits (width {glue:text}`mk_fit_width`) against $K$ (held out, with error bars; in sample,
+# Left: summed per-step KL of the exact fits (width {glue:text}`mk_fit_width`) against $K$
+# (held out, with error bars; a bar longer than its value is cut at a tenth of the value on
+# the log axis, and such a value is not resolved; in sample,
 # dashed; at the two endpoint contexts, dotted) and of the trained kernels of E2.4 on the same
 # held-out problems (95% t-intervals over seeds). Look at the held-out curve falling between
 # consecutive $K$ while its slope flattens, and at the gap between the trained and the fitted
@@ -1528,8 +1560,8 @@ plt.show()
 # output KL that exact kernels reach from $\mathcal N(0, 1)$ (dotted). Look at how far above the
 # dotted line each $K$ sits at the shortest horizon, and at the $K = 1$ output, which is higher
 # at $B = 5$ ({glue:text}`mk_out5_K1:.2g` nats) than at $B$ = {glue:text}`mk_B_lo:g`
-# ({glue:text}`mk_out_lo_K1:.2g`): a longer horizon shrinks the terminal term but does not make a
-# poor kernel better. Right: the held-out summed per-step KL against $K$ for each logit-network
+# ({glue:text}`mk_out_lo_K1:.2g`); at fixed $T$ a longer horizon also means larger steps, so
+# this sweep does not separate the horizon from the step size. Right: the held-out summed per-step KL against $K$ for each logit-network
 # width (widths {glue:text}`mk_fit_widths`); look at whether the lines separate at large $K$,
 # where the logits have more to resolve.
 
@@ -1537,6 +1569,17 @@ plt.show()
 held = dens5.held_out.to_numpy()
 bars = dens5.error_bar.to_numpy()
 dec_margin = float(np.min(held[:-1] - held[1:] - bars[:-1] - bars[1:]))
+i_dec = int(np.argmin(held[:-1] - held[1:] - bars[:-1] - bars[1:]))
+# E2.7a: the decrease of the pair with the smallest lower end, its interval from both bars
+dec_diff = kf.difference_with_errors(
+    float(held[i_dec]),
+    float(bars[i_dec]),
+    float(held[i_dec + 1]),
+    float(bars[i_dec + 1]),
+    2,
+    f"held-out sum at K={Ks_f[i_dec]} minus K={Ks_f[i_dec + 1]}, the consecutive pair with the "
+    "smallest lower end; bars: grid change plus start spread of both",
+)
 local = stats.local_slopes(Ks_f, held)
 rate = stats.asymptotic_slope(Ks_f, held)
 # E2.7g: the decrease from K = 1 to the largest K, with grid change and start spread in the bars
@@ -1562,15 +1605,62 @@ ml_gap = stats.t_interval(
     ml_held[K_ml] - dens5.held_out.loc[K_ml], note=f"trained minus exact fit, K={K_ml}, held out"
 )
 ends_ratio = float(dens5.endpoints.iloc[-1] / dens5.interior.iloc[-1])
+# a third grid level (1.6x finer again) for the largest K: the endpoint ratio and the sum
+grid_r2 = dict(n_z=int(1.6 * grid_r["n_z"]) | 1, n_y=int(1.6 * grid_r["n_y"]) | 1)
+R2 = kf.chain_problems(gumbel_beta, chain_l, held_c, context_weights=w_held.tolist(), **grid_r2)
+per_r2 = kf.chain_values_per_context(R2, dens5.models.iloc[-1])
+held_r2 = float(w_held @ per_r2)
+ends_r2 = float(per_r2[~inner].mean() / np.average(per_r2[inner], weights=w_held[inner]))
 ends_ref = stats.refinement(
-    float(dens5.ends_coarse.iloc[-1]), ends_ratio, note="fitting grid, then 1.6x finer"
+    float(dens5.ends_coarse.iloc[-1]),
+    ends_ratio,
+    ends_r2,
+    note="fitting grid, then 1.6x and 2.56x finer (the value is the finest)",
 )
-ends_change = ends_ref.half_width
+ends_change = float(abs(ends_r2 - ends_ratio))
+ends_change_coarse = float(abs(ends_r2 - dens5.ends_coarse.iloc[-1]))
+# the largest K's error bar: its grid part (middle to finest grid) against its start spread
+held_r2_change = float(abs(held_r2 - held[-1]))
 # width sweep: at the largest K, narrowest minus widest width, beyond both error bars
 W_lo, W_hi = min(Ws_f), max(Ws_f)
 d_lo, d_hi = dens_w[W_lo].loc[Ks_f[-1]], dens_w[W_hi].loc[Ks_f[-1]]
-width_margin = float(d_lo.held_out - d_hi.held_out - d_lo.error_bar - d_hi.error_bar)
+width_diff = kf.difference_with_errors(
+    float(d_lo.held_out),
+    float(d_lo.error_bar),
+    float(d_hi.held_out),
+    float(d_hi.error_bar),
+    2,
+    "narrowest minus widest width at the largest K; bars: grid change plus start spread of both",
+)
+width_margin = float(width_diff.low)
 gap_floor = {w: (d.output - d.floor) for w, d in dens_w.items()}
+# E2.7i (criterion fixed before the full run that first computes it): the floor a of
+# held ~ a + b K^-r, relative to the K = 1 value, at most 5%; needs >= 4 values of K
+if len(Ks_f) >= 4:
+    floor_fit, floor_b, floor_r = kf.fit_power_floor(
+        Ks_f, held, note="floor a of held ~ a + b K^-r over K (relative residuals)"
+    )
+    floor_rel = stats.scaled(
+        floor_fit, 1.0 / float(held[0]), note="fitted floor over the K = 1 held-out sum"
+    )
+else:
+    floor_rel = stats.undecidable(
+        "fit", len(Ks_f), f"{len(Ks_f)} values of K: a three-parameter fit needs at least 4"
+    )
+    floor_r = float("nan")
+# E2.7j: exact terminal matching (start from q(z_T | c)), output at the largest K over K = 1
+out_ex = dens5.output_exact_start.loc[[Ks_f[0], Ks_f[-1]]].to_numpy()
+exact_start_ratio = float(out_ex[-1] / out_ex[0])
+if math.isfinite(floor_rel.high):
+    floor_text = (
+        f"the fitted floor is {floor_rel.value:.2g} of the K = 1 value, 95% fit interval "
+        f"[{floor_rel.low:.2g}, {floor_rel.high:.2g}] (fitted exponent r = {floor_r:.2g})"
+    )
+else:
+    floor_text = (
+        f"with {len(Ks_f)} values of K the floor cannot be fitted in this profile, so E2.7i is "
+        "undecided here"
+    )
 for key, val in [
     ("mk_fit_nz", nz_f),
     ("mk_fit_ny", ny_f),
@@ -1614,8 +1704,20 @@ for key, val in [
     ("mk_ml_gap_hi", ml_gap.high),
     ("mk_ml_K", int(K_ml)),
     ("mk_fit_bar_ml", float(dens5.error_bar.loc[K_ml])),
-    ("mk_ends_ratio", ends_ratio),
+    ("mk_ends_ratio", ends_r2),
     ("mk_ends_change", ends_change),
+    ("mk_ends_change_coarse", ends_change_coarse),
+    ("mk_held_r2", held_r2),
+    ("mk_held_r2_change", held_r2_change),
+    (
+        "mk_grid_vs_spread",
+        "the grid resolves the sum, and what leaves it unresolved is the spread over starts"
+        if max(held_r2_change, float(dens5.error_bar.iloc[-1] - dens5.start_spread.iloc[-1]))
+        < 0.25 * float(dens5.start_spread.iloc[-1])
+        else "the grid change is not small against the spread over starts",
+    ),
+    ("mk_spread_Kmax", float(dens5.start_spread.iloc[-1])),
+    ("mk_grid_Kmax", float(dens5.error_bar.iloc[-1] - dens5.start_spread.iloc[-1])),
     ("mk_fit_K_lo_f", int(K_lo_f)),
     ("mk_fit_widths", ", ".join(str(w) for w in Ws_f)),
     ("mk_decay_word", "slows down" if local[-1] > local[0] else "does not slow down"),
@@ -1624,6 +1726,18 @@ for key, val in [
     ("mk_wlo_Kmax", float(d_lo.held_out)),
     ("mk_whi_Kmax", float(d_hi.held_out)),
     ("mk_width_margin", width_margin),
+    ("mk_width_diff", width_diff.value),
+    ("mk_floor_rel", floor_rel.value),
+    ("mk_floor_rel_lo", floor_rel.low),
+    ("mk_floor_rel_hi", floor_rel.high),
+    ("mk_floor_r", floor_r),
+    ("mk_exstart_K1", float(out_ex[0])),
+    ("mk_exstart_Kmax", float(out_ex[-1])),
+    ("mk_exstart_ratio", exact_start_ratio),
+    ("mk_floor_text", floor_text),
+    ("mk_width_diff_hi", width_diff.high),
+    ("mk_dec_diff_lo", dec_diff.low),
+    ("mk_dec_diff_hi", dec_diff.high),
     ("mk_gapfl_lo_Kmax", float(gap_floor[W_lo].iloc[-1])),
     ("mk_gapfl_hi_Kmax", float(gap_floor[W_hi].iloc[-1])),
     ("mk_gapfl_K1", float(gap_floor[W_hi].iloc[0])),
@@ -1639,27 +1753,43 @@ for key, val in [
 # nats at $K = 1$ to {glue:text}`mk_held_Kmax:.2g` nats at $K$ = {glue:text}`mk_fit_Kmax`
 # ($K \in$ {glue:text}`mk_fit_K_list`), a ratio of {glue:text}`mk_dens_ratio:.2g` (upper end
 # {glue:text}`mk_dens_ratio_hi:.2g` with both error bars; the largest spread over starts is
-# {glue:text}`mk_spread_max:.2g` nats: the nested and the random starts can end far apart, so
-# the error bars, which include that spread, are conservative); between consecutive $K$ the
-# smallest decrease less the error bars of both points is {glue:text}`mk_dec_margin:.2g` nats
-# (the largest error bar is {glue:text}`mk_err_max_rel:.2g` times its value). The data step
+# {glue:text}`mk_spread_max:.2g` nats: the nested and the random starts can end far apart; a
+# spread over two or three starts is the optimisation error we can see, not a bound on it);
+# between consecutive $K$ the decrease with the smallest lower end lies within
+# [{glue:text}`mk_dec_diff_lo:.2g`, {glue:text}`mk_dec_diff_hi:.2g`] nats with both error bars
+# (E2.7a is undecided when this contains 0; the largest error bar is
+# {glue:text}`mk_err_max_rel:.2g` times its value, so the largest-$K$ values are not resolved
+# when this exceeds 1). The data step
 # carries at least a fraction {glue:text}`mk_step1_share:.3f` of the sum at every $K$. The
 # decay {glue:text}`mk_decay_word`: the local log-log slope is {glue:text}`mk_local_first:.2f` between the first two $K$ and
 # {glue:text}`mk_local_last:.2f` between the last two (change {glue:text}`mk_rate_err:.2g`), so
 # whether the sum keeps falling towards 0 or flattens at a floor below the 5% of E2.7g is not
-# decided at this budget. The ratio of the held-out to the in-sample error is
+# decided at this budget. Fitting held $\approx a + bK^{-r}$ (E2.7i), {glue:text}`mk_floor_text`.
+# Started from the exact $q(z_T\mid c)$ (exact terminal matching, E2.7j) the fitted chains'
+# held-out output KL is {glue:text}`mk_exstart_K1:.2g` nats at $K = 1$ and
+# {glue:text}`mk_exstart_Kmax:.2g` at $K$ = {glue:text}`mk_fit_Kmax`, a ratio of
+# {glue:text}`mk_exstart_ratio:.2g` (one grid, best start per step, no error bar). The ratio of the held-out to the in-sample error is
 # {glue:text}`mk_gen_ratio_K1:.3g` at $K = 1$ and {glue:text}`mk_gen_ratio_Kmax:.3g` at
 # $K$ = {glue:text}`mk_fit_Kmax`, and at the
 # largest $K$ the two endpoint contexts, outside the training range, carry
-# {glue:text}`mk_ends_ratio:.3g` times the interior error (on the finer grid; the fitting
-# grid gives a ratio that differs by {glue:text}`mk_ends_change:.2g`): once the approximation error is
-# small, generalisation over $c$ from {glue:text}`mk_n_train_c` training contexts is a
-# visible part of the error.
+# {glue:text}`mk_ends_ratio:.3g` times the interior error (on the finest of three grids, each
+# 1.6 times finer than the last; the middle grid gives a ratio that differs by
+# {glue:text}`mk_ends_change:.2g`, the fitting grid one that differs by
+# {glue:text}`mk_ends_change_coarse:.2g`). At the largest $K$ the error bar is mostly the
+# spread over starts ({glue:text}`mk_spread_Kmax:.2g` nats, against a grid change of
+# {glue:text}`mk_grid_Kmax:.2g`), and the held-out sum on the finest grid is
+# {glue:text}`mk_held_r2:.2g` nats, {glue:text}`mk_held_r2_change:.2g` from the middle grid's
+# value: {glue:text}`mk_grid_vs_spread`. Whether generalisation
+# over $c$ from {glue:text}`mk_n_train_c` training contexts is a visible part of the error at
+# large $K$ is not decided here: the held-out to in-sample ratio at the largest $K$ has to be
+# read against that $K$'s error bar, and the endpoint ratio against its own grid change.
 #
 # Over the logit-network widths (E2.7h), at $K$ = {glue:text}`mk_fit_Kmax` the held-out sum is
 # {glue:text}`mk_wlo_Kmax:.2g` nats at width {glue:text}`mk_W_lo` and
 # {glue:text}`mk_whi_Kmax:.2g` at width {glue:text}`mk_W_hi` (the narrower minus the wider,
-# less both error bars: {glue:text}`mk_width_margin:.2g` nats). The output KL of these fitted
+# {glue:text}`mk_width_diff:.2g` nats, within [{glue:text}`mk_width_margin:.2g`,
+# {glue:text}`mk_width_diff_hi:.2g`] with both error bars: an interval that contains 0 leaves
+# E2.7h undecided). The output KL of these fitted
 # chains sits {glue:text}`mk_gapfl_lo_Kmax:.2g` and {glue:text}`mk_gapfl_hi_Kmax:.2g` nats
 # above the terminal-limited floor at $K$ = {glue:text}`mk_fit_Kmax` (widths
 # {glue:text}`mk_W_lo` and {glue:text}`mk_W_hi`), against {glue:text}`mk_gapfl_K1:.2g` at
@@ -1670,7 +1800,9 @@ for key, val in [
 # at $K = 1$ and {glue:text}`mk_out_lo_Kmax:.2g` at $K$ = {glue:text}`mk_K_hi_f`, so the gap
 # to the exact-kernel output shrinks to a fraction {glue:text}`mk_gap_ratio:.2g` of its
 # $K = 1$ value (best of the random and nested starts per step; no error bar is computed for
-# these $B = 1$ runs). At $B = 5$ the exact kernels' output KL is
+# these $B = 1$ runs, so E2.7c reads one run and cannot come out undecided; the fraction
+# depends on the fitting budget, which differs between the `ci` and `full` profiles, and the
+# horizon is changed at fixed $T$, so the step size changes with it). At $B = 5$ the exact kernels' output KL is
 # {glue:text}`mk_floor_5:.1g` nats and the largest $K$ reaches {glue:text}`mk_out5_Kmax:.2g`:
 # from the same wrong prior, exact kernels would do far better, so the fitted chains' output
 # error at $B = 5$ is not set by the prior (this is still not exact terminal matching, which no
@@ -1703,17 +1835,48 @@ ledger.record(
     atol=0.002,
 )
 ledger.record(
+    "E2.7i",
+    kind="question",
+    paper=PAPER,
+    claim="Question (criterion fixed before the first full run that computes it; ci has too few "
+    "K to fit): is the floor a of the fit held-out sum ~ a + b K^-r over the exact fits at most "
+    "5% of the K = 1 value? Fitted floor over the K = 1 value, 95% fit interval (scatter about "
+    "the model only, not the points' error bars)",
+    measured=floor_rel,
+    expect=at_most(0.05),
+    section="mk-exact-density",
+    rtol=0.5,
+    atol=0.01,
+)
+ledger.record(
+    "E2.7j",
+    kind="question",
+    paper=PAPER,
+    claim="Question (exact terminal matching on the non-mixture target): started from the exact "
+    "q(z_T | c), does the fitted chains' held-out output KL at the largest K fall to at most a "
+    "tenth of its K = 1 value? Ratio (grid propagation on one grid, best start per step; no "
+    "error bar, so a single-run reading)",
+    measured=exact_start_ratio,
+    expect=at_most(0.1),
+    section="mk-exact-density",
+    rtol=0.3,
+    atol=0.01,
+)
+ledger.record(
     "E2.7h",
     kind="question",
     paper=PAPER,
     claim="Question (width sweep of the exact fits, held out): at the largest K, is the summed "
     "per-step KL of the narrowest logit network above that of the widest by more than both "
-    "error bars (grid change + start spread)? Margin (nats), upper bounds at the profile's budget",
-    measured=width_margin,
+    "error bars (grid change + start spread)? Difference (nats) with the summed bars as its "
+    "interval, upper bounds at the profile's budget (in ci the narrower width is fitted at the "
+    "smallest and largest K only, so its nested start jumps a factor the wider one takes in "
+    "two steps)",
+    measured=width_diff,
     expect=at_least(0.0),
     section="mk-exact-density",
     rtol=0.5,
-    atol=float(0.25 * abs(width_margin)),
+    atol=float(0.25 * abs(width_diff.value)),
 )
 ledger.record(
     "E2.7a",
@@ -1721,12 +1884,13 @@ ledger.record(
     paper=PAPER,
     claim="Question (tests our optimiser: for best-in-class kernels it holds by nesting): do the "
     "exact fits' held-out summed per-step KLs decrease between consecutive K by more than the "
-    "error bars (grid change + start spread) of both points? Smallest margin (nats)",
-    measured=dec_margin,
+    "error bars (grid change + start spread) of both points? Decrease (nats) of the pair with "
+    "the smallest lower end, the summed bars as its interval",
+    measured=dec_diff,
     expect=at_least(0.0),
     section="mk-exact-density",
     rtol=0.5,
-    atol=float(0.25 * abs(dec_margin)),
+    atol=float(0.25 * abs(dec_diff.value)),
 )
 ledger.record(
     "E2.7b",
@@ -1788,8 +1952,8 @@ _ = ledger.record(
     kind="question",
     paper=PAPER,
     claim="Question: do the endpoint contexts c = 0, 1 (outside the training range) carry more "
-    "per-step error than the interior held-out contexts? Ratio at the largest K (numerical "
-    "error: change from the fitting grid to the finer grid)",
+    "per-step error than the interior held-out contexts? Ratio at the largest K on the finest "
+    "of three grids (numerical error: largest change from the two coarser grids)",
     measured=ends_ref,
     expect=at_least(1.0),
     section="mk-exact-density",
@@ -1855,6 +2019,11 @@ for K in cfg["lit_K_values"]:
                 held_out=v,
                 error_bar=abs(kf.step_value(H1, ms.best) - v) + ms.spread,
                 networked=float(dens5.step1.loc[K]),
+                # the networked data step's bar: its grid change plus the start spread of the
+                # whole held-out sum (no per-step spread is kept; this over-covers the data step)
+                networked_bar=float(
+                    abs(dens5.step1.loc[K] - dens5.step1_coarse.loc[K]) + dens5.start_spread.loc[K]
+                ),
             )
         )
 lit = pd.DataFrame(lit_rows)
@@ -1876,7 +2045,42 @@ lit_margin = float(
         - aff.error_bar.to_numpy()[1:]
     )
 )
+i_lit = int(
+    np.argmin(
+        aff.held_out.to_numpy()[:-1]
+        - aff.held_out.to_numpy()[1:]
+        - aff.error_bar.to_numpy()[:-1]
+        - aff.error_bar.to_numpy()[1:]
+    )
+)
+lit_dec = kf.difference_with_errors(
+    float(aff.held_out.iloc[i_lit]),
+    float(aff.error_bar.iloc[i_lit]),
+    float(aff.held_out.iloc[i_lit + 1]),
+    float(aff.error_bar.iloc[i_lit + 1]),
+    2,
+    f"literal class at K={aff.index[i_lit]} minus K={aff.index[i_lit + 1]}, the pair with the "
+    "smallest lower end; bars: grid change plus start spread of both",
+)
 lit_ratio = float(aff["ratio to networked"].iloc[-1])
+# E2.8b/E2.8d: the ratios with both error bars (literal and networked)
+lit_ratio_iv = {
+    K: kf.ratio_with_errors(
+        float(r.held_out),
+        float(r.error_bar),
+        float(r.networked),
+        float(r.networked_bar),
+        2,
+        f"literal / networked data-step KL at K={K}; bars: grid change plus start spread of both",
+    )
+    for K, r in aff.iterrows()
+}
+lit_ratio_ratio = kf.quotient_of_intervals(
+    lit_ratio_iv[int(aff.index[-1])],
+    lit_ratio_iv[int(aff.index[0])],
+    "ratio to the networked class at the largest over the smallest K, extreme ratios over "
+    "both intervals",
+)
 K_c = min(cfg["lit_K_values"])
 const_ratio = float(lit[(lit.means == "constant")].held_out.iloc[0] / aff.held_out.loc[K_c])
 for key, val in [
@@ -1888,6 +2092,11 @@ for key, val in [
     ("mk_lit_ratio_min", float(aff["ratio to networked"].iloc[0])),
     ("mk_const_ratio", const_ratio),
     ("mk_lit_margin", lit_margin),
+    ("mk_lit_ratio_lo", lit_ratio_iv[int(aff.index[-1])].low),
+    ("mk_lit_ratio_hi", lit_ratio_iv[int(aff.index[-1])].high),
+    ("mk_lit_rr", lit_ratio_ratio.value),
+    ("mk_lit_rr_lo", lit_ratio_ratio.low),
+    ("mk_lit_rr_hi", lit_ratio_ratio.high),
     ("mk_lit_starts", int(cfg["lit_starts"])),
 ]:
     glue(key, val, display=False)
@@ -1897,7 +2106,10 @@ for key, val in [
 # {glue:text}`mk_lit_Kmin` to {glue:text}`mk_lit_max:.2g` at $K$ = {glue:text}`mk_lit_Kmax`
 # (smallest margin over the error bars {glue:text}`mk_lit_margin:.2g` nats); it is
 # {glue:text}`mk_lit_ratio_min:.3g` and {glue:text}`mk_lit_ratio:.3g` times the networked class
-# at the smallest and largest $K$. Constant means cost a factor {glue:text}`mk_const_ratio:.3g`
+# at the smallest and largest $K$ (the latter within [{glue:text}`mk_lit_ratio_lo:.2g`,
+# {glue:text}`mk_lit_ratio_hi:.2g`] with both classes' error bars; the ratio of the two ratios
+# is {glue:text}`mk_lit_rr:.2g`, within [{glue:text}`mk_lit_rr_lo:.2g`,
+# {glue:text}`mk_lit_rr_hi:.2g`]). Constant means cost a factor {glue:text}`mk_const_ratio:.3g`
 # at $K$ = {glue:text}`mk_lit_Kmin` (with constant means the kernel depends on $z_1$ only
 # through its logits, by construction). E2.8d asks whether the ratio to the networked class
 # shrinks from the smallest to the largest $K$ (in `ci` a comparison of two values of $K$, one
@@ -1912,20 +2124,21 @@ ledger.record(
     claim="Question (tests our optimiser: for best-in-class kernels it holds by nesting): does "
     "the literal class (ReLU logits, means affine in (z_t, c), constant variances; exact fit of "
     "the data step, held-out contexts) decrease from each K to the next by more than the error "
-    "bars (grid change + start spread)? Smallest margin (nats), upper bounds",
-    measured=lit_margin,
+    "bars (grid change + start spread)? Decrease (nats) of the pair with the smallest lower "
+    "end, the summed bars as its interval; upper bounds",
+    measured=lit_dec,
     expect=at_least(0.0),
     section="mk-literal",
     rtol=0.5,
-    atol=float(0.25 * abs(lit_margin)),
+    atol=float(0.25 * abs(lit_dec.value)),
 )
 ledger.record(
     "E2.8b",
     kind="question",
     paper=PAPER,
     claim="Question: is the literal class within a factor 2 of the networked class at the "
-    "largest K (held-out data-step KL ratio)?",
-    measured=lit_ratio,
+    "largest K (held-out data-step KL ratio, both error bars in its interval)?",
+    measured=lit_ratio_iv[int(aff.index[-1])],
     expect=at_most(2.0),
     section="mk-literal",
     rtol=0.2,
@@ -1949,8 +2162,8 @@ _ = ledger.record(
     paper=PAPER,
     claim="Question: does the literal class close in on the networked class as K grows? Ratio "
     "(literal / networked held-out data-step KL) at the largest K over the same ratio at the "
-    "smallest K, at most 1",
-    measured=float(lit_ratio / aff["ratio to networked"].iloc[0]),
+    "smallest K, at most 1 (both ratios' error bars in its interval)",
+    measured=lit_ratio_ratio,
     expect=at_most(1.0),
     section="mk-literal",
     rtol=0.2,
@@ -2251,6 +2464,14 @@ for key, val in [
     ("mk_dens_local_first", float(dens_local[0])),
     ("mk_dens_floor", exact_floor),
     ("mk_dens_floor_ratio", float(dens_out[:, -1].min() / exact_floor)),
+    (
+        "mk_dens_decay_word",
+        "slows down" if dens_local[-1] > dens_local[0] else "does not slow down",
+    ),
+    (
+        "mk_dens_last_word",
+        "is still steeper than" if dens_local[-1] < -1.0 else "is no longer steeper than",
+    ),
 ]:
     glue(key, val, display=False)
 
@@ -2279,7 +2500,7 @@ ax.set(
 )
 ax.set_xticks(widths, [str(w) for w in widths])
 ax.minorticks_off()
-ax.legend(fontsize=7, loc="lower left")
+ax.legend(fontsize=7, loc="upper right")
 plt.show()
 
 # %% [markdown]
@@ -2287,8 +2508,8 @@ plt.show()
 # $q(z_T\mid c)$ (held-out contexts; thin lines: single seeds, points: mean over
 # {glue:text}`mk_n_density_seeds` seeds; on a log axis the seed scatter is shown by the thin
 # lines rather than by t-intervals, which reach below 0). Look at both curves falling far faster
-# than the dashed $w^{-1}$ line; at the largest width the seed mean is pulled up by single
-# seeds (compare the thin lines), and the smallest seeds come near the dotted line, the output KL of the exact kernels
+# than the dashed $w^{-1}$ line, at the spread of the thin lines at each width, and at the
+# dotted line, the output KL of the exact kernels
 # from the same start ({glue:text}`mk_dens_floor:.1g` nats: quadrature error only). From the
 # narrowest to the widest network the output KL falls from {glue:text}`mk_dens_out_wmin:.2g` to
 # {glue:text}`mk_dens_out_wmax:.2g` nats and $\sum_t\varepsilon_t$ from
@@ -2299,8 +2520,12 @@ plt.show()
 # {glue:text}`mk_dens_slope_steps:.2f` [{glue:text}`mk_dens_slope_steps_lo:.2f`,
 # {glue:text}`mk_dens_slope_steps_hi:.2f`] (summed per-step KL). The local slope of the
 # seed-mean per-step sum is {glue:text}`mk_dens_local_first:.2f` between the two smallest
-# widths and {glue:text}`mk_dens_local_last:.2f` between the two largest: the decay slows down
-# over this range, but the last local slope is still steeper than $-1$. This is density on one target whose true kernel is
+# widths and {glue:text}`mk_dens_local_last:.2f` between the two largest: the decay
+# {glue:text}`mk_dens_decay_word` over this range, and the last local slope
+# {glue:text}`mk_dens_last_word` $-1$. The fitted slope is steeper than the $-1$ we derived
+# (E2.6b's one-sided criterion passes either way), so the derivation bounds the rate rather
+# than describing its mechanism; the target is in the class up to its logits and only the
+# held-out contexts of the section are scored. This is density on one target whose true kernel is
 # in the class up to its logits, at one step count; it says nothing of targets outside the
 # class (E2.4 trains kernels on one) or of how the width needed grows with $T$ (the section
 # {ref}`mk-uniformity`). Moving every output KL by the grid propagation's absolute error
@@ -2391,7 +2616,9 @@ _ = ledger.record(
 # the larger $b_1$ of the pair. (An earlier version took the tolerance $b_1^2$ at $T \le 64$,
 # where $b_1^2 \ge 0.09$ lies outside that regime, and its `full` run found a slope outside
 # that tolerance. The present tolerance and the range of $T$ were set after that failure, so
-# E2.U5 is a post-hoc criterion, not a prediction fixed before any run.)
+# E2.U5 is a post-hoc criterion, not a prediction fixed before any run, and it is recorded as
+# a question; its "error" is the change of the slope between successive pairs of $T$, a
+# convergence diagnostic rather than a bound, and `ci` and `full` share the deciding pair.)
 
 # %%
 amp_u = 0.3
@@ -2512,8 +2739,9 @@ plt.show()
 # largest $T$ is {glue:text}`mk_b2_slope:.3f` (change from the previous pair
 # {glue:text}`mk_b2_slope_err:.2g`; predicted 1 within {glue:text}`mk_tol_b2:.2g`), after a
 # largest local slope of {glue:text}`mk_b1_local_max:.3f` over $T \in$ {glue:text}`mk_T_b1`:
-# the slope overshoots 1 while $b_1^2$ is comparable with the component variances and returns
-# towards 1 as $b_1^2/C_k$ shrinks. On a grid twice as fine the last slope changes by
+# the expansion above predicts departures from 1 while $b_1^2$ is comparable with the component
+# variances (this chapter glues only the largest and the last local slope, not where the
+# largest sits). On a grid twice as fine the last slope changes by
 # {glue:text}`mk_b1_grid_change:.1g`.
 
 # %%
@@ -2586,9 +2814,10 @@ for key, val in [
 # "constant" and "linear growth", {glue:text}`mk_p_split:.3g`.
 #
 # **Fixed-width networks are not a fixed logit error.** The ReLU-logit kernels of E2.3 at width
-# {glue:text}`mk_w_mid` get *worse* with more steps: their output KL grows from
-# {glue:text}`mk_relu_out_Tmin:.2g` nats at $T$ = {glue:text}`mk_Tmin` to
-# {glue:text}`mk_relu_out_Tmax:.2g` at $T$ = {glue:text}`mk_Tbig`. The mechanism we measure: the
+# {glue:text}`mk_w_mid` do not simply improve with more steps: their output KL is
+# {glue:text}`mk_relu_out_Tmin:.2g` nats at $T$ = {glue:text}`mk_Tmin` and
+# {glue:text}`mk_relu_out_Tmax:.2g` at $T$ = {glue:text}`mk_Tbig` (one random hidden layer per
+# $T$, not monotone in $T$ in between on every draw; not a recorded claim). The mechanism we measure: the
 # exact first-step logits are quadratics in $z_1$ with curvature up to
 # $1/(a_1^2v_k + b_1^2)$, {glue:text}`mk_curv_Tmin:.3g` at $T$ = {glue:text}`mk_Tmin` and
 # {glue:text}`mk_curv_Tmax:.3g` at $T$ = {glue:text}`mk_Tbig`, and the same width fits a steeper
@@ -2669,6 +2898,7 @@ for ax, (name, prof) in zip(axes, unif.items(), strict=True):
     for j, (T, (st, vals, _)) in enumerate(prof.items()):
         ax.loglog(st, vals, "o-", ms=3, color=PALETTE[j], label=f"T = {T}")
     ax.set(title=name, xlabel="step $t$ (1 = data step)")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=6)
 axes[0].set(ylabel="held-out $\\varepsilon_t$ of the best fit (nats)")
 plt.show()
@@ -2715,13 +2945,48 @@ unif_note = (
     "E2.U7 are recorded only by the `full` profile."
 )
 glue("mk_unif_note", unif_note, display=False)
+# the two schedules at the same T (same B, capacity and budget): refined over equal-B
+T_common = sorted(set(cfg["unif_T"]) & set(cfg["unif_T_refined"]))
+Teq, Tref = list(cfg["unif_T"]), list(cfg["unif_T_refined"])
+sched_ratio = [
+    (
+        T,
+        float(S_unif["refined near the data"][Tref.index(T)] / S_unif["equal B"][Teq.index(T)]),
+        float(
+            eps1_unif["refined near the data"][Tref.index(T)] / eps1_unif["equal B"][Teq.index(T)]
+        ),
+    )
+    for T in T_common
+]
+if not sched_ratio:
+    sched_note = "The two schedules share no $T$ in this profile."
+else:
+    sched_note = (
+        "At equal $T$ the schedule refined near the data leaves "
+        + "; ".join(
+            f"{r:.2g} times the equal-$B$ sum at $T$ = {T} (data step {e:.2g} times)"
+            for T, r, e in sched_ratio
+        )
+        + (
+            ": on this non-smooth target fixed capacity fits the sharper data step of the "
+            "refined schedule worse, so refining the schedule near the data is not free at "
+            "fixed capacity"
+            if all(r > 1 and e > 1 for _, r, e in sched_ratio)
+            else ": no consistent penalty of the refined schedule at fixed capacity"
+        )
+        + " (one target, upper bounds at this budget, not a recorded claim)."
+    )
+glue("mk_sched_note", sched_note, display=False)
 
 # %% [markdown]
 # Under the equal-$B$ schedule the estimated sums are {glue:text}`mk_unif_S_eq` nats for
 # $T \in$ {glue:text}`mk_unif_T_list`, with data-step errors {glue:text}`mk_unif_e1_eq`; under the
 # refined schedule, for $T \in$ {glue:text}`mk_unif_T_ref_list`, the sums are
 # {glue:text}`mk_unif_S_ref` and the data-step errors
-# {glue:text}`mk_unif_e1_ref`. {glue:text}`mk_unif_note` The data step carries at least a
+# {glue:text}`mk_unif_e1_ref`. {glue:text}`mk_sched_note` {glue:text}`mk_unif_note` The sums
+# between fitted steps are interpolated (log-linear in $t$), an error we do not quantify, and
+# the held-out contexts lie between two fitting contexts, so the held-out values also carry
+# context interpolation. The data step carries at least a
 # fraction {glue:text}`mk_unif_share:.2f` of every estimated sum. These are upper bounds at a
 # small budget, on one target; with one start a value can sit in a poor local minimum, and the
 # fitted $\varepsilon_t$ need not fall monotonically in $t$ (look for such kinks in the figure:
@@ -2815,9 +3080,9 @@ ledger.record(
 )
 _ = ledger.record(
     "E2.U5",
-    kind="derived",
+    kind="question",
     paper=PAPER,
-    claim="For a fixed logit perturbation the first-step KL scales as b_1^2 (components overlap "
+    claim="Question (a post-hoc criterion, so not a derived verdict): for a fixed logit perturbation the first-step KL scales as b_1^2 (components overlap "
     "with separation/width O(b)): local log-log slope of eps_1 against b_1^2 at the two largest "
     "T (up to 2048) is 1 within the next-order relative correction b_1^2 / min_k C_k (tolerance "
     "and T range set after a full run failed the earlier tolerance b_1^2 at T <= 64: post hoc)",
@@ -2966,8 +3231,9 @@ pd.DataFrame(
 # seed-to-seed standard deviation, so its intervals measure training, not quadrature. The
 # change from the coarsest level, which the check used before, is
 # {glue:text}`mk_num_vs_seed_coarse:.2g` times that standard deviation; in an earlier `full`
-# run it exceeded a tenth, and a separate diagnosis traced that to the data step's 2-D
-# quadrature at the coarsest level, whose error no value of the chapter carries. The criterion
+# run it exceeded a tenth, and we attribute that (from a diagnosis outside this chapter, not
+# recomputed here) to the data step's 2-D quadrature at the coarsest level, whose error no
+# value of the chapter carries. The criterion
 # was restated after that run, from the extrapolation above. The
 # $K$ = 1 chain is less well resolved: its summed per-step KL moves by
 # {glue:text}`mk_n1_vs_seed:.2g` times the seed standard deviation of the paired difference of
@@ -3023,7 +3289,14 @@ ledger.coverage(
             "questions only: a limit, which no finite run decides; E2.7g's 5% was set after "
             "seeing a run.)",
             "source": "abstract",
-            "ids": ["E2.7g", "E2.7a", "E2.7b"],
+            "ids": ["E2.7g", "E2.7i", "E2.7a", "E2.7b"],
+        },
+        {
+            "statement": "The error is measured in context-averaged conditional KL divergence.",
+            "source": "abstract",
+            "reason": "a definition, not a claim: every KL of the chapter is averaged over the "
+            "context with a grid of our choice (uniform points, trapezoid weights on the "
+            "held-out contexts), not the paper's context distribution",
         },
         {
             "statement": "The targets are 'suitably regular' (the regularity Norets' mixture "
@@ -3039,7 +3312,10 @@ ledger.coverage(
             "statement": "The terminal mismatch is irreducible (the output error is bounded by it "
             "plus the per-step errors).",
             "source": "abstract",
-            "ids": ["E2.1b", "E2.7d"],
+            "reason": "'irreducible' is the bound's terminal term at a fixed horizon, not a floor "
+            "a run can exhibit: E2.1b and E2.7d check the bound (data processing), and E2.3b "
+            "shows exact kernels' output KL far below the terminal term (the term bounds the "
+            "output, it is not reached), so no claim here tests irreducibility",
         },
         {
             "statement": "The terminal mismatch typically vanishes with increasing diffusion "
@@ -3073,22 +3349,24 @@ ledger.coverage(
         {
             "statement": "Under exact terminal matching the neural reverse-kernel class is dense "
             "in conditional KL. (E2.6b tests our random-feature rate on a target in the class up "
-            "to its logits, with exact means and variances; no exact-start test on a target "
-            "outside the class.)",
+            "to its logits, with exact means and variances; E2.7j starts the exact fits on the "
+            "non-mixture target from the exact q(z_T | c).)",
             "source": "abstract",
-            "ids": ["E2.6b"],
+            "ids": ["E2.6b", "E2.7j"],
         },
         {
             "statement": "Increasing the number of mixture components or the width of the ReLU "
             "networks reduces the per-step error.",
             "source": SUMMARY_K_WIDTH,
-            "ids": ["E2.3c", "E2.4a", "E2.7a", "E2.7h", "E2.8a", "E2.6b"],
+            "ids": ["E2.3c", "E2.4a", "E2.7a", "E2.7h", "E2.8a"],
         },
         {
             "statement": "The reverse kernel at each step can be realised by a finite mixture "
-            "whose parameters a ReLU network computes from the current state and the context.",
+            "whose parameters a ReLU network computes from the current state and the context. "
+            "(E2.6b: a ReLU network approaching the exact finite-mixture kernel of a mixture "
+            "target; the literal-class comparisons E2.8b and E2.8d do not test realisability.)",
             "source": "summary",
-            "ids": ["E2.3b", "E2.6b", "E2.8b", "E2.8d"],
+            "ids": ["E2.6b"],
         },
         {
             "statement": "Load-bearing premise: each reverse kernel factors through a "

@@ -390,3 +390,53 @@ def test_fit_step_runs_at_most_max_iter_iterations(mixture):
     assert len(short.history) == 2  # one call of 3 iterations
     two = kf.fit_step(prob, model(), max_iter=60, chunk=50)
     assert len(two.history) <= 3 and two.n_evals > long.n_evals - 1
+
+
+def test_difference_with_errors_can_come_out_undecided():
+    from companion.ledger import at_least, verdict
+
+    iv = kf.difference_with_errors(0.0055, 0.003, 0.0014, 0.002, 2, "grid change + spread")
+    assert iv.value == pytest.approx(0.0041)
+    assert iv.low == pytest.approx(0.0041 - 0.005) and iv.high == pytest.approx(0.0091)
+    assert iv.kind == "refinement" and iv.n == 2
+    # overlapping bars: undecided, where the exact margin would read "no"
+    assert verdict(iv, at_least(0.0)) == "inconclusive"
+    assert verdict(iv.low, at_least(0.0)) == "not reproduced"
+    assert verdict(kf.difference_with_errors(1.0, 0.1, 0.5, 0.1, 2, "x"), at_least(0.0)) == (
+        "supported"
+    )
+    assert verdict(kf.difference_with_errors(0.5, 0.1, 1.0, 0.1, 2, "x"), at_least(0.0)) == (
+        "not reproduced"
+    )
+    with pytest.raises(ValueError):
+        kf.difference_with_errors(1.0, -0.1, 1.0, 0.0, 2, "x")
+    with pytest.raises(ValueError):
+        kf.difference_with_errors(1.0, 0.1, 1.0, 0.0, 2, "")
+
+
+def test_quotient_of_intervals_takes_the_extreme_ratios():
+    a = kf.ratio_with_errors(1.0, 0.1, 1.0, 0.0, 2, "x")  # [0.9, 1.1]
+    b = kf.ratio_with_errors(2.0, 0.0, 1.0, 0.0, 2, "x")  # exactly 2
+    q = kf.quotient_of_intervals(a, b, "both")
+    assert q.value == pytest.approx(0.5)
+    assert q.low == pytest.approx(0.45) and q.high == pytest.approx(0.55)
+    unresolved = kf.ratio_with_errors(1.0, 0.0, 1.0, 1.0, 2, "x")  # high = inf
+    assert kf.quotient_of_intervals(a, unresolved, "x").low == 0.0
+    zero_low = kf.ratio_with_errors(0.1, 0.2, 1.0, 0.0, 2, "x")  # low = 0
+    assert math.isinf(kf.quotient_of_intervals(a, zero_low, "x").high)
+    with pytest.raises(ValueError):
+        kf.quotient_of_intervals(a, b, "")
+
+
+def test_fit_power_floor_recovers_a_floor_and_its_absence():
+    K = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    y = 0.01 + 0.5 * K**-1.5
+    a, b, r = kf.fit_power_floor(K, y * (1 + 1e-4 * np.array([1, -1, 1, -1, 1])))
+    assert a.kind == "fit" and a.n == 5
+    assert a.low <= 0.01 <= a.high and a.value == pytest.approx(0.01, rel=0.05)
+    assert b == pytest.approx(0.5, rel=0.05) and r == pytest.approx(1.5, rel=0.05)
+    # no floor: the interval contains 0 (up to its small width)
+    a0, _, _ = kf.fit_power_floor(K, 0.5 * K**-1.0 * (1 + 1e-3 * np.array([1, -1, 1, -1, 1])))
+    assert a0.low <= 0.0 <= a0.high
+    with pytest.raises(ValueError):
+        kf.fit_power_floor(K[:3], y[:3])
